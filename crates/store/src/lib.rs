@@ -1,1 +1,193 @@
-//! placeholder
+//! HireCJ's persistence: one API over SQLite (embedded default) and
+//! PostgreSQL (deployment).
+//!
+//! Every query is written once. [`on_pool!`] expands a body for each backend,
+//! so both run the same SQL (`$1` placeholders work on both); only the
+//! migrations differ, because PostgreSQL gets native types (`timestamptz`,
+//! `jsonb`, `uuid`). Nothing outside this crate writes SQL.
+//!
+//! Invariants kept here:
+//! * access and refresh tokens are encrypted before they are written;
+//! * session cookies and OAuth states are stored only as SHA-256 hashes;
+//! * message sequence numbers are allocated atomically per conversation;
+//! * times are UTC with microsecond precision on both backends.
+
+mod conversations;
+pub mod crypto;
+pub mod facts;
+mod integrations;
+mod migrate;
+mod row;
+mod sessions;
+mod users;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use chrono::{DateTime, SubsecRound, Utc};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+
+pub use crypto::Cipher;
+pub use migrate::MIGRATIONS;
+
+/// What can go wrong in the store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("migration {version} ({name}) failed: {source}")]
+    Migration {
+        version: i64,
+        name: &'static str,
+        #[source]
+        source: sqlx::Error,
+    },
+    #[error(
+        "the database schema is at version {found}, newer than this build knows ({known}); upgrade HireCJ"
+    )]
+    SchemaTooNew { found: i64, known: i64 },
+    #[error("unsupported database URL (expected sqlite:… or postgres://…)")]
+    UnsupportedUrl,
+    #[error("stored data is not valid: {0}")]
+    Corrupt(String),
+    #[error("a stored secret could not be decrypted (was the secret key changed?)")]
+    Decrypt,
+    #[error("{0} not found")]
+    NotFound(&'static str),
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// Which database a [`Store`] talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Sqlite => "sqlite",
+            Self::Postgres => "postgres",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+enum Pool {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// Runs `$body` with `$p` bound to the backend's pool. The body is compiled
+/// once per backend, so it must be valid for both.
+macro_rules! on_pool {
+    ($store:expr, |$p:ident| $body:expr) => {
+        match &$store.pool {
+            $crate::Pool::Sqlite($p) => $body,
+            $crate::Pool::Postgres($p) => $body,
+        }
+    };
+}
+pub(crate) use on_pool;
+
+/// Connection settings beyond the URL.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    pub max_connections: u32,
+    /// How long a query waits for a free connection before failing.
+    pub acquire_timeout: Duration,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        Self {
+            max_connections: 10,
+            acquire_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// The one persistence API. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pool: Pool,
+    cipher: Cipher,
+}
+
+impl Store {
+    /// Connects to `url` (`sqlite:path`, `sqlite::memory:`, `postgres://…`)
+    /// without touching the schema. Call [`Store::migrate`] next.
+    pub async fn connect(url: &str, cipher: Cipher, options: &StoreOptions) -> Result<Self> {
+        let pool = if url.starts_with("sqlite:") {
+            let connect = SqliteConnectOptions::from_str(url)?
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+                .foreign_keys(true)
+                .busy_timeout(Duration::from_secs(10));
+            let pool = SqlitePoolOptions::new()
+                .max_connections(options.max_connections.clamp(1, 16))
+                .acquire_timeout(options.acquire_timeout)
+                .connect_with(connect)
+                .await?;
+            Pool::Sqlite(pool)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let connect = PgConnectOptions::from_str(url)?.application_name("hirecj");
+            let pool = PgPoolOptions::new()
+                .max_connections(options.max_connections.max(1))
+                .acquire_timeout(options.acquire_timeout)
+                .connect_with(connect)
+                .await?;
+            Pool::Postgres(pool)
+        } else {
+            return Err(StoreError::UnsupportedUrl);
+        };
+        Ok(Self { pool, cipher })
+    }
+
+    /// Connects and applies pending migrations.
+    pub async fn open(url: &str, cipher: Cipher, options: &StoreOptions) -> Result<Self> {
+        let store = Self::connect(url, cipher, options).await?;
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    pub fn backend(&self) -> Backend {
+        match self.pool {
+            Pool::Sqlite(_) => Backend::Sqlite,
+            Pool::Postgres(_) => Backend::Postgres,
+        }
+    }
+
+    /// Is the database answering? Used by `/readyz`.
+    pub async fn ping(&self) -> Result<()> {
+        on_pool!(self, |p| {
+            sqlx::query("SELECT 1").execute(p).await?;
+        });
+        Ok(())
+    }
+
+    /// Closes every connection; waits for checked-out ones to come back.
+    pub async fn close(&self) {
+        on_pool!(self, |p| p.close().await)
+    }
+
+    pub(crate) fn cipher(&self) -> &Cipher {
+        &self.cipher
+    }
+}
+
+/// The current time as the store keeps it (UTC, microseconds), so values
+/// read back compare equal to what was written on both backends.
+pub fn now() -> DateTime<Utc> {
+    Utc::now().trunc_subsecs(6)
+}
+
+pub(crate) fn micros(t: DateTime<Utc>) -> DateTime<Utc> {
+    t.trunc_subsecs(6)
+}

@@ -1,0 +1,400 @@
+//! Conversations, their messages (numbered per conversation) and the
+//! per-turn traces of what CJ did.
+
+use chrono::{DateTime, Utc};
+use hirecj_domain::{
+    Conversation, ConversationId, ConversationSummary, Message, MessageStatus, NewMessage, Page,
+    Role, TurnTrace, UserId,
+};
+use serde_json::Value;
+use sqlx::types::Json;
+
+use crate::row::RowExt;
+use crate::{Result, Store, StoreError, micros, now, on_pool};
+
+const CONVERSATION_COLUMNS: &str = "id, user_id, session_id, workflow, title, state, last_seq,
+    started_at, updated_at, ended_at";
+const MESSAGE_COLUMNS: &str =
+    "conversation_id, seq, role, content, ui_elements, status, client_id, created_at";
+
+fn parse_user(s: Option<String>) -> Result<Option<UserId>> {
+    s.map(|s| s.parse())
+        .transpose()
+        .map_err(|e| StoreError::Corrupt(format!("{e}")))
+}
+
+fn conversation_from(r: &impl RowExt) -> Result<Conversation> {
+    Ok(Conversation {
+        id: ConversationId(r.uuid("id")?),
+        user_id: parse_user(r.opt_text("user_id")?)?,
+        session_id: r.opt_text("session_id")?,
+        workflow: r.text("workflow")?,
+        title: r.opt_text("title")?,
+        state: r.json("state")?,
+        last_seq: r.int("last_seq")?,
+        started_at: r.time("started_at")?,
+        updated_at: r.time("updated_at")?,
+        ended_at: r.opt_time("ended_at")?,
+    })
+}
+
+fn message_from(r: &impl RowExt) -> Result<Message> {
+    let role = r.text("role")?;
+    let status = r.text("status")?;
+    Ok(Message {
+        conversation_id: ConversationId(r.uuid("conversation_id")?),
+        seq: r.int("seq")?,
+        role: Role::parse(&role).ok_or_else(|| StoreError::Corrupt(format!("role {role:?}")))?,
+        content: r.text("content")?,
+        ui_elements: r.json("ui_elements")?,
+        status: MessageStatus::parse(&status)
+            .ok_or_else(|| StoreError::Corrupt(format!("message status {status:?}")))?,
+        client_id: r.opt_text("client_id")?,
+        created_at: r.time("created_at")?,
+    })
+}
+
+impl Store {
+    /// Starts a conversation owned by a user or, for a visitor, by a session.
+    pub async fn create_conversation(
+        &self,
+        id: ConversationId,
+        user: Option<&UserId>,
+        session_id: Option<&str>,
+        workflow: &str,
+    ) -> Result<Conversation> {
+        let at = now();
+        on_pool!(self, |p| {
+            sqlx::query(
+                "INSERT INTO conversations (id, user_id, session_id, workflow, state, last_seq,
+                    started_at, updated_at)
+                 VALUES ($1, $2, $3, $4, $5, 0, $6, $6)",
+            )
+            .bind(id.0)
+            .bind(user.map(UserId::as_str))
+            .bind(session_id)
+            .bind(workflow)
+            .bind(Json(Value::Object(Default::default())))
+            .bind(at)
+            .execute(p)
+            .await?;
+        });
+        self.conversation(id)
+            .await?
+            .ok_or(StoreError::NotFound("conversation"))
+    }
+
+    pub async fn conversation(&self, id: ConversationId) -> Result<Option<Conversation>> {
+        let sql = format!("SELECT {CONVERSATION_COLUMNS} FROM conversations WHERE id = $1");
+        on_pool!(self, |p| {
+            sqlx::query(&sql)
+                .bind(id.0)
+                .fetch_optional(p)
+                .await?
+                .map(|r| conversation_from(&r))
+                .transpose()
+        })
+    }
+
+    /// Moves a conversation to another workflow.
+    pub async fn set_conversation_workflow(
+        &self,
+        id: ConversationId,
+        workflow: &str,
+    ) -> Result<()> {
+        self.update_conversation(id, "workflow = $2", Bind::Text(workflow.to_owned()))
+            .await
+    }
+
+    /// Gives a visitor's conversation to the merchant they turned out to be.
+    pub async fn set_conversation_user(&self, id: ConversationId, user: &UserId) -> Result<()> {
+        self.update_conversation(id, "user_id = $2", Bind::Text(user.as_str().to_owned()))
+            .await
+    }
+
+    pub async fn set_conversation_title(&self, id: ConversationId, title: &str) -> Result<()> {
+        self.update_conversation(id, "title = $2", Bind::Text(title.to_owned()))
+            .await
+    }
+
+    /// Replaces the agent's state for a conversation.
+    pub async fn set_conversation_state(&self, id: ConversationId, state: &Value) -> Result<()> {
+        self.update_conversation(id, "state = $2", Bind::Json(state.clone()))
+            .await
+    }
+
+    /// Marks a conversation ended (archived). Ending twice keeps the first time.
+    pub async fn end_conversation(&self, id: ConversationId) -> Result<()> {
+        self.update_conversation(id, "ended_at = COALESCE(ended_at, $2)", Bind::Time(now()))
+            .await
+    }
+
+    async fn update_conversation(&self, id: ConversationId, set: &str, value: Bind) -> Result<()> {
+        let sql = format!("UPDATE conversations SET {set}, updated_at = $3 WHERE id = $1");
+        let n = on_pool!(self, |p| {
+            let q = sqlx::query(&sql).bind(id.0);
+            let q = match &value {
+                Bind::Text(s) => q.bind(s.clone()),
+                Bind::Json(v) => q.bind(Json(v.clone())),
+                Bind::Time(t) => q.bind(*t),
+            };
+            q.bind(now()).execute(p).await?.rows_affected()
+        });
+        if n == 0 {
+            return Err(StoreError::NotFound("conversation"));
+        }
+        Ok(())
+    }
+
+    /// Ends every open conversation with no activity since `idle_since`.
+    /// Returns how many were ended.
+    pub async fn end_idle_conversations(&self, idle_since: DateTime<Utc>) -> Result<u64> {
+        let at = now();
+        Ok(on_pool!(self, |p| {
+            sqlx::query(
+                "UPDATE conversations SET ended_at = $2
+                 WHERE ended_at IS NULL AND updated_at < $1",
+            )
+            .bind(micros(idle_since))
+            .bind(at)
+            .execute(p)
+            .await?
+            .rows_affected()
+        }))
+    }
+
+    /// A user's conversations, newest first, with message counts.
+    pub async fn conversations_for_user(
+        &self,
+        user: &UserId,
+        limit: i64,
+        offset: i64,
+    ) -> Result<Page<ConversationSummary>> {
+        let limit = limit.clamp(1, 200);
+        let offset = offset.max(0);
+        on_pool!(self, |p| {
+            let total: i64 =
+                sqlx::query_scalar("SELECT COUNT(*) FROM conversations WHERE user_id = $1")
+                    .bind(user.as_str())
+                    .fetch_one(p)
+                    .await?;
+            let items = sqlx::query(
+                "SELECT c.id, c.workflow, c.title, c.started_at, c.updated_at, c.ended_at,
+                        (SELECT COUNT(*) FROM messages m WHERE m.conversation_id = c.id) AS message_count
+                 FROM conversations c WHERE c.user_id = $1
+                 ORDER BY c.started_at DESC, c.id DESC LIMIT $2 OFFSET $3",
+            )
+            .bind(user.as_str())
+            .bind(limit)
+            .bind(offset)
+            .fetch_all(p)
+            .await?
+            .iter()
+            .map(|r| {
+                Ok(ConversationSummary {
+                    id: ConversationId(r.uuid("id")?),
+                    workflow: r.text("workflow")?,
+                    title: r.opt_text("title")?,
+                    started_at: r.time("started_at")?,
+                    updated_at: r.time("updated_at")?,
+                    ended_at: r.opt_time("ended_at")?,
+                    message_count: r.int("message_count")?,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+            Ok(Page {
+                items,
+                total,
+                limit,
+                offset,
+            })
+        })
+    }
+
+    /// Appends a message with the conversation's next sequence number.
+    ///
+    /// A merchant message carrying a `client_id` that was already stored is
+    /// not stored again: the earlier message is returned with `false`, so a
+    /// client that resends after a dropped connection never duplicates it.
+    pub async fn append_message(
+        &self,
+        conversation: ConversationId,
+        message: &NewMessage,
+    ) -> Result<(Message, bool)> {
+        if let Some(client_id) = &message.client_id
+            && let Some(existing) = self.message_by_client_id(conversation, client_id).await?
+        {
+            return Ok((existing, false));
+        }
+        let at = now();
+        let sql = format!(
+            "INSERT INTO messages ({MESSAGE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+             RETURNING {MESSAGE_COLUMNS}"
+        );
+        let inserted = on_pool!(self, |p| {
+            let mut tx = p.begin().await?;
+            // Starting with the write takes the lock first (no read-to-write
+            // upgrade on SQLite; a row lock on PostgreSQL).
+            let seq: Option<i64> = sqlx::query_scalar(
+                "UPDATE conversations SET last_seq = last_seq + 1, updated_at = $2
+                 WHERE id = $1 RETURNING last_seq",
+            )
+            .bind(conversation.0)
+            .bind(at)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let Some(seq) = seq else {
+                return Err(StoreError::NotFound("conversation"));
+            };
+            let row = sqlx::query(&sql)
+                .bind(conversation.0)
+                .bind(seq)
+                .bind(message.role.as_str())
+                .bind(&message.content)
+                .bind(Json(&message.ui_elements))
+                .bind(message.status.as_str())
+                .bind(message.client_id.as_deref())
+                .bind(at)
+                .fetch_one(&mut *tx)
+                .await;
+            match row {
+                Ok(row) => {
+                    let m = message_from(&row)?;
+                    tx.commit().await?;
+                    Ok::<_, StoreError>(Some(m))
+                }
+                // The same client id raced in from another connection.
+                Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Ok(None),
+                Err(e) => Err(e.into()),
+            }
+        })?;
+        match inserted {
+            Some(m) => Ok((m, true)),
+            None => {
+                let client_id = message.client_id.as_deref().unwrap_or_default();
+                let existing = self
+                    .message_by_client_id(conversation, client_id)
+                    .await?
+                    .ok_or(StoreError::NotFound("message"))?;
+                Ok((existing, false))
+            }
+        }
+    }
+
+    async fn message_by_client_id(
+        &self,
+        conversation: ConversationId,
+        client_id: &str,
+    ) -> Result<Option<Message>> {
+        let sql = format!(
+            "SELECT {MESSAGE_COLUMNS} FROM messages WHERE conversation_id = $1 AND client_id = $2"
+        );
+        on_pool!(self, |p| {
+            sqlx::query(&sql)
+                .bind(conversation.0)
+                .bind(client_id)
+                .fetch_optional(p)
+                .await?
+                .map(|r| message_from(&r))
+                .transpose()
+        })
+    }
+
+    /// The conversation's messages with `seq > after_seq`, in order.
+    pub async fn messages(
+        &self,
+        conversation: ConversationId,
+        after_seq: i64,
+    ) -> Result<Vec<Message>> {
+        let sql = format!(
+            "SELECT {MESSAGE_COLUMNS} FROM messages WHERE conversation_id = $1 AND seq > $2
+             ORDER BY seq"
+        );
+        on_pool!(self, |p| {
+            sqlx::query(&sql)
+                .bind(conversation.0)
+                .bind(after_seq)
+                .fetch_all(p)
+                .await?
+                .iter()
+                .map(message_from)
+                .collect()
+        })
+    }
+
+    /// Marks a message as stopped or interrupted (or complete again).
+    pub async fn set_message_status(
+        &self,
+        conversation: ConversationId,
+        seq: i64,
+        status: MessageStatus,
+    ) -> Result<()> {
+        let n = on_pool!(self, |p| {
+            sqlx::query("UPDATE messages SET status = $3 WHERE conversation_id = $1 AND seq = $2")
+                .bind(conversation.0)
+                .bind(seq)
+                .bind(status.as_str())
+                .execute(p)
+                .await?
+                .rows_affected()
+        });
+        if n == 0 {
+            return Err(StoreError::NotFound("message"));
+        }
+        Ok(())
+    }
+
+    /// Stores what CJ did on one turn (replacing an earlier trace of that turn).
+    pub async fn save_trace(
+        &self,
+        conversation: ConversationId,
+        turn: i64,
+        data: &Value,
+    ) -> Result<()> {
+        on_pool!(self, |p| {
+            sqlx::query(
+                "INSERT INTO turn_traces (conversation_id, turn, data, created_at)
+                 VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (conversation_id, turn) DO UPDATE SET data = excluded.data",
+            )
+            .bind(conversation.0)
+            .bind(turn)
+            .bind(Json(data))
+            .bind(now())
+            .execute(p)
+            .await?;
+        });
+        Ok(())
+    }
+
+    /// A conversation's turn traces, in turn order.
+    pub async fn traces(&self, conversation: ConversationId) -> Result<Vec<TurnTrace>> {
+        on_pool!(self, |p| {
+            sqlx::query(
+                "SELECT conversation_id, turn, data, created_at FROM turn_traces
+                 WHERE conversation_id = $1 ORDER BY turn",
+            )
+            .bind(conversation.0)
+            .fetch_all(p)
+            .await?
+            .iter()
+            .map(|r| {
+                Ok(TurnTrace {
+                    conversation_id: ConversationId(r.uuid("conversation_id")?),
+                    turn: r.int("turn")?,
+                    data: r.json("data")?,
+                    created_at: r.time("created_at")?,
+                })
+            })
+            .collect()
+        })
+    }
+}
+
+/// The one value an [`Store::update_conversation`] sets, bound the same way
+/// on both backends.
+enum Bind {
+    Text(String),
+    Json(Value),
+    Time(DateTime<Utc>),
+}

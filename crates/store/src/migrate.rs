@@ -1,0 +1,165 @@
+//! Forward-only migrations, tracked in `hirecj_schema_migrations` and applied
+//! at start. PostgreSQL replicas starting together serialise on an advisory
+//! lock; SQLite on `BEGIN IMMEDIATE`.
+
+use sqlx::Connection as _;
+
+use crate::{Pool, Result, Store, StoreError, now};
+
+/// One schema change, written for each backend.
+#[derive(Debug)]
+pub struct Migration {
+    pub version: i64,
+    pub name: &'static str,
+    sqlite: &'static str,
+    postgres: &'static str,
+}
+
+/// Every migration this build knows, in order.
+pub static MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    name: "initial",
+    sqlite: include_str!("../migrations/sqlite/0001_initial.sql"),
+    postgres: include_str!("../migrations/postgres/0001_initial.sql"),
+}];
+
+/// An arbitrary constant identifying HireCJ's migration lock.
+const PG_LOCK_KEY: i64 = 0x4869_7265_434a;
+
+const TRACKING_TABLE: &str = "CREATE TABLE IF NOT EXISTS hirecj_schema_migrations (
+    version BIGINT PRIMARY KEY,
+    name TEXT NOT NULL,
+    applied_at TEXT NOT NULL
+)";
+
+impl Store {
+    /// Applies every migration the database does not have yet. Returns the
+    /// versions applied.
+    pub async fn migrate(&self) -> Result<Vec<i64>> {
+        let known = MIGRATIONS.last().map_or(0, |m| m.version);
+        match &self.pool {
+            Pool::Sqlite(pool) => {
+                let mut conn = pool.acquire().await?;
+                sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await?;
+                let outcome = async {
+                    sqlx::query(TRACKING_TABLE).execute(&mut *conn).await?;
+                    let applied: Vec<i64> =
+                        sqlx::query_scalar("SELECT version FROM hirecj_schema_migrations")
+                            .fetch_all(&mut *conn)
+                            .await?;
+                    check_not_newer(&applied, known)?;
+                    let mut done = Vec::new();
+                    for m in MIGRATIONS.iter().filter(|m| !applied.contains(&m.version)) {
+                        sqlx::raw_sql(m.sqlite)
+                            .execute(&mut *conn)
+                            .await
+                            .map_err(|source| StoreError::Migration {
+                                version: m.version,
+                                name: m.name,
+                                source,
+                            })?;
+                        record(&mut *conn, m).await?;
+                        done.push(m.version);
+                    }
+                    Ok::<_, StoreError>(done)
+                }
+                .await;
+                match outcome {
+                    Ok(done) => {
+                        sqlx::query("COMMIT").execute(&mut *conn).await?;
+                        log_applied(&done);
+                        Ok(done)
+                    }
+                    Err(e) => {
+                        let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
+                        Err(e)
+                    }
+                }
+            }
+            Pool::Postgres(pool) => {
+                let mut conn = pool.acquire().await?;
+                sqlx::query("SELECT pg_advisory_lock($1)")
+                    .bind(PG_LOCK_KEY)
+                    .execute(&mut *conn)
+                    .await?;
+                let outcome = async {
+                    sqlx::query(TRACKING_TABLE).execute(&mut *conn).await?;
+                    let applied: Vec<i64> =
+                        sqlx::query_scalar("SELECT version FROM hirecj_schema_migrations")
+                            .fetch_all(&mut *conn)
+                            .await?;
+                    check_not_newer(&applied, known)?;
+                    let mut done = Vec::new();
+                    for m in MIGRATIONS.iter().filter(|m| !applied.contains(&m.version)) {
+                        let mut tx = conn.begin().await?;
+                        sqlx::raw_sql(m.postgres)
+                            .execute(&mut *tx)
+                            .await
+                            .map_err(|source| StoreError::Migration {
+                                version: m.version,
+                                name: m.name,
+                                source,
+                            })?;
+                        record(&mut *tx, m).await?;
+                        tx.commit().await?;
+                        done.push(m.version);
+                    }
+                    Ok::<_, StoreError>(done)
+                }
+                .await;
+                let unlock = sqlx::query("SELECT pg_advisory_unlock($1)")
+                    .bind(PG_LOCK_KEY)
+                    .execute(&mut *conn)
+                    .await;
+                let done = outcome?;
+                unlock?;
+                log_applied(&done);
+                Ok(done)
+            }
+        }
+    }
+
+    /// The newest schema version the database has.
+    pub async fn schema_version(&self) -> Result<i64> {
+        let v: Option<i64> = crate::on_pool!(self, |p| {
+            sqlx::query_scalar("SELECT MAX(version) FROM hirecj_schema_migrations")
+                .fetch_one(p)
+                .await?
+        });
+        Ok(v.unwrap_or(0))
+    }
+}
+
+fn check_not_newer(applied: &[i64], known: i64) -> Result<()> {
+    match applied.iter().max() {
+        Some(&found) if found > known => Err(StoreError::SchemaTooNew { found, known }),
+        _ => Ok(()),
+    }
+}
+
+async fn record<'c, E>(executor: E, m: &Migration) -> Result<()>
+where
+    E: sqlx::Executor<'c>,
+    for<'q> i64: sqlx::Encode<'q, E::Database> + sqlx::Type<E::Database>,
+    for<'q> &'q str: sqlx::Encode<'q, E::Database> + sqlx::Type<E::Database>,
+    for<'q> String: sqlx::Encode<'q, E::Database> + sqlx::Type<E::Database>,
+    for<'q> <E::Database as sqlx::Database>::Arguments<'q>: sqlx::IntoArguments<'q, E::Database>,
+{
+    sqlx::query(
+        "INSERT INTO hirecj_schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)",
+    )
+    .bind(m.version)
+    .bind(m.name)
+    .bind(now().to_rfc3339())
+    .execute(executor)
+    .await?;
+    Ok(())
+}
+
+fn log_applied(done: &[i64]) {
+    if done.is_empty() {
+        tracing::debug!("database schema is up to date");
+    } else {
+        tracing::info!(versions = ?done, "applied database migrations");
+    }
+}

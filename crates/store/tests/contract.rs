@@ -1,0 +1,752 @@
+//! The store contract: every test runs against SQLite and against
+//! PostgreSQL. PostgreSQL comes from `TEST_DATABASE_URL` (an admin URL; each
+//! test creates and drops its own database). Without it the PostgreSQL half
+//! is skipped locally and fails in CI (`CI=true`).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+
+use chrono::{Duration, Utc};
+use futures::FutureExt as _;
+use hirecj_domain::{
+    ConversationId, IntegrationStatus, MessageStatus, NewIntegration, NewMessage, OAuthState, Role,
+    Secret, UserId,
+};
+use hirecj_store::{Cipher, Store, StoreError, StoreOptions};
+use serde_json::json;
+use sqlx::Connection as _;
+
+const KEY: &[u8] = b"contract-test-secret-key-0123456789";
+
+async fn with_sqlite<F, Fut>(test: F)
+where
+    F: FnOnce(Store, String) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("hirecj.db").display());
+    let store = Store::open(&url, Cipher::from_secret_key(KEY), &StoreOptions::default())
+        .await
+        .unwrap();
+    test(store.clone(), url).await;
+    store.close().await;
+}
+
+async fn with_postgres<F, Fut>(test: F)
+where
+    F: FnOnce(Store, String) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let Ok(admin_url) = std::env::var("TEST_DATABASE_URL") else {
+        if std::env::var("CI").is_ok_and(|v| v == "true") {
+            panic!(
+                "TEST_DATABASE_URL must be set in CI: the PostgreSQL contract suite may not be skipped"
+            );
+        }
+        eprintln!("TEST_DATABASE_URL not set: skipping the PostgreSQL half of this test");
+        return;
+    };
+    let name = format!("hirecj_test_{}", uuid::Uuid::new_v4().simple());
+    let mut admin = sqlx::PgConnection::connect(&admin_url)
+        .await
+        .expect("TEST_DATABASE_URL must point to a reachable PostgreSQL server");
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    let mut url = url::Url::parse(&admin_url).unwrap();
+    url.set_path(&format!("/{name}"));
+    let url = url.to_string();
+
+    let outcome = AssertUnwindSafe(async {
+        let store = Store::open(&url, Cipher::from_secret_key(KEY), &StoreOptions::default())
+            .await
+            .unwrap();
+        test(store.clone(), url.clone()).await;
+        store.close().await;
+    })
+    .catch_unwind()
+    .await;
+    sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic);
+    }
+}
+
+/// Declares one contract test and runs it on both backends.
+macro_rules! contract {
+    ($name:ident, |$store:ident, $url:ident| $body:block) => {
+        mod $name {
+            use super::*;
+
+            async fn body($store: Store, $url: String) {
+                let _ = &$url;
+                $body
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn sqlite() {
+                with_sqlite(body).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn postgres() {
+                with_postgres(body).await;
+            }
+        }
+    };
+}
+
+contract!(migrations_are_tracked_and_idempotent, |store, url| {
+    assert_eq!(store.schema_version().await.unwrap(), 1);
+    assert!(store.migrate().await.unwrap().is_empty());
+    store.ping().await.unwrap();
+});
+
+contract!(
+    get_or_create_user_maps_one_shop_to_one_user,
+    |store, url| {
+        let (user, is_new) = store
+            .get_or_create_user("cool-shop.myshopify.com", Some("owner@cool.example"), None)
+            .await
+            .unwrap();
+        assert!(is_new);
+        assert!(user.id.as_str().parse::<UserId>().is_ok());
+        assert_eq!(user.email.as_deref(), Some("owner@cool.example"));
+
+        let (again, is_new) = store
+            .get_or_create_user(
+                "cool-shop.myshopify.com",
+                Some("other@x.example"),
+                Some("Cool Shop"),
+            )
+            .await
+            .unwrap();
+        assert!(!is_new);
+        assert_eq!(again.id, user.id);
+        assert_eq!(
+            again.email.as_deref(),
+            Some("owner@cool.example"),
+            "never overwritten"
+        );
+        assert_eq!(
+            again.name.as_deref(),
+            Some("Cool Shop"),
+            "blanks are filled"
+        );
+
+        let (other, _) = store
+            .get_or_create_user("other.myshopify.com", None, None)
+            .await
+            .unwrap();
+        assert_ne!(other.id, user.id);
+        assert_eq!(
+            store
+                .user_by_shop("cool-shop.myshopify.com")
+                .await
+                .unwrap()
+                .unwrap()
+                .id,
+            user.id
+        );
+        assert!(store.user(&UserId::generate()).await.unwrap().is_none());
+    }
+);
+
+contract!(
+    concurrent_get_or_create_creates_exactly_one_user,
+    |store, url| {
+        let store = Arc::new(store);
+        let tasks: Vec<_> = (0..100)
+            .map(|_| {
+                let store = store.clone();
+                tokio::spawn(async move {
+                    store
+                        .get_or_create_user("rush.myshopify.com", None, None)
+                        .await
+                        .unwrap()
+                })
+            })
+            .collect();
+        let mut ids = std::collections::HashSet::new();
+        let mut created = 0;
+        for t in tasks {
+            let (user, is_new) = t.await.unwrap();
+            ids.insert(user.id);
+            created += usize::from(is_new);
+        }
+        assert_eq!(created, 1);
+        assert_eq!(ids.len(), 1);
+    }
+);
+
+contract!(last_seen_moves_on_activity, |store, url| {
+    let (user, _) = store
+        .get_or_create_user("seen.myshopify.com", None, None)
+        .await
+        .unwrap();
+    store.touch_user(&user.id).await.unwrap();
+    let later = store.user(&user.id).await.unwrap().unwrap();
+    assert!(later.last_seen_at >= user.last_seen_at);
+    assert_eq!(later.created_at, user.created_at);
+});
+
+contract!(events_are_logged_per_user, |store, url| {
+    let (user, _) = store
+        .get_or_create_user("ev.myshopify.com", None, None)
+        .await
+        .unwrap();
+    store
+        .log_user_event(&user.id, "oauth_complete", json!({"first_time": true}))
+        .await
+        .unwrap();
+    store
+        .log_user_event(&user.id, "login", json!({}))
+        .await
+        .unwrap();
+    let events = store.events_for_user(&user.id, 10).await.unwrap();
+    assert_eq!(events.len(), 2);
+    assert_eq!(events[0].kind, "oauth_complete");
+    assert_eq!(events[0].data["first_time"], json!(true));
+    assert_eq!(store.events_of_kind("login", 10).await.unwrap().len(), 1);
+});
+
+contract!(sessions_are_stored_hashed_and_revocable, |store, url| {
+    let (user, _) = store
+        .get_or_create_user("s.myshopify.com", None, None)
+        .await
+        .unwrap();
+    let (token, session) = store
+        .create_session(Some(&user.id), Utc::now() + Duration::days(30))
+        .await
+        .unwrap();
+    assert_ne!(token.expose(), session.id, "only the hash is the id");
+    let found = store
+        .session_by_token(token.expose())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(found, session);
+    assert!(
+        store
+            .session_by_token("not-a-token")
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    store.revoke_session(&session.id).await.unwrap();
+    assert!(
+        store
+            .session_by_token(token.expose())
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    let (expired, _) = store
+        .create_session(None, Utc::now() - Duration::seconds(1))
+        .await
+        .unwrap();
+    assert!(
+        store
+            .session_by_token(expired.expose())
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(store.purge_expired(Utc::now()).await.unwrap() >= 1);
+});
+
+contract!(oauth_states_are_single_use_and_expire, |store, url| {
+    let conversation = ConversationId::generate();
+    let pending = OAuthState {
+        shop_domain: "a.myshopify.com".into(),
+        conversation_id: Some(conversation),
+        session_id: Some("sess".into()),
+        created_at: Utc::now(),
+        expires_at: Utc::now() + Duration::minutes(10),
+    };
+    store.create_oauth_state("state-1", &pending).await.unwrap();
+    let taken = store.take_oauth_state("state-1").await.unwrap().unwrap();
+    assert_eq!(taken.shop_domain, "a.myshopify.com");
+    assert_eq!(taken.conversation_id, Some(conversation));
+    assert_eq!(taken.session_id.as_deref(), Some("sess"));
+    assert!(
+        store.take_oauth_state("state-1").await.unwrap().is_none(),
+        "replay"
+    );
+    assert!(
+        store
+            .take_oauth_state("never-issued")
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    let stale = OAuthState {
+        expires_at: Utc::now() - Duration::seconds(1),
+        ..pending
+    };
+    store.create_oauth_state("state-2", &stale).await.unwrap();
+    assert!(
+        store.take_oauth_state("state-2").await.unwrap().is_none(),
+        "expired"
+    );
+});
+
+contract!(replayed_state_wins_once_under_concurrency, |store, url| {
+    let pending = OAuthState {
+        shop_domain: "race.myshopify.com".into(),
+        conversation_id: None,
+        session_id: None,
+        created_at: Utc::now(),
+        expires_at: Utc::now() + Duration::minutes(10),
+    };
+    store.create_oauth_state("racy", &pending).await.unwrap();
+    let store = Arc::new(store);
+    let tasks: Vec<_> = (0..20)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move { store.take_oauth_state("racy").await.unwrap().is_some() })
+        })
+        .collect();
+    let mut winners = 0;
+    for t in tasks {
+        winners += usize::from(t.await.unwrap());
+    }
+    assert_eq!(winners, 1);
+});
+
+contract!(messages_are_numbered_per_conversation, |store, url| {
+    let (user, _) = store
+        .get_or_create_user("m.myshopify.com", None, None)
+        .await
+        .unwrap();
+    let id = ConversationId::generate();
+    let conversation = store
+        .create_conversation(id, Some(&user.id), None, "ad_hoc_support")
+        .await
+        .unwrap();
+    assert_eq!(conversation.last_seq, 0);
+    assert_eq!(conversation.workflow, "ad_hoc_support");
+
+    let (first, _) = store
+        .append_message(id, &NewMessage::new(Role::Cj, "Hi, I'm CJ."))
+        .await
+        .unwrap();
+    let mut question = NewMessage::new(Role::Merchant, "How many orders?");
+    question.client_id = Some("c-1".into());
+    let (second, inserted) = store.append_message(id, &question).await.unwrap();
+    assert!(inserted);
+    let (resent, inserted) = store.append_message(id, &question).await.unwrap();
+    assert!(
+        !inserted,
+        "a resend with the same client id is not stored twice"
+    );
+    assert_eq!(resent, second);
+    let mut answer = NewMessage::new(Role::Cj, "You had 12 orders.");
+    answer.ui_elements = json!([{"id": "x", "type": "oauth_button", "provider": "shopify"}]);
+    let (third, _) = store.append_message(id, &answer).await.unwrap();
+
+    assert_eq!((first.seq, second.seq, third.seq), (1, 2, 3));
+    let all = store.messages(id, 0).await.unwrap();
+    assert_eq!(all.iter().map(|m| m.seq).collect::<Vec<_>>(), vec![1, 2, 3]);
+    assert_eq!(all[2].ui_elements[0]["provider"], "shopify");
+    let after = store.messages(id, 1).await.unwrap();
+    assert_eq!(after.len(), 2);
+    assert_eq!(after[0].client_id.as_deref(), Some("c-1"));
+
+    store
+        .set_message_status(id, 3, MessageStatus::Stopped)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.messages(id, 2).await.unwrap()[0].status,
+        MessageStatus::Stopped
+    );
+    assert!(matches!(
+        store
+            .set_message_status(id, 99, MessageStatus::Stopped)
+            .await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(matches!(
+        store
+            .append_message(ConversationId::generate(), &NewMessage::new(Role::Cj, "x"))
+            .await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert_eq!(store.conversation(id).await.unwrap().unwrap().last_seq, 3);
+});
+
+contract!(
+    concurrent_appends_get_distinct_contiguous_numbers,
+    |store, url| {
+        let id = ConversationId::generate();
+        store
+            .create_conversation(id, None, Some("sess"), "shopify_onboarding")
+            .await
+            .unwrap();
+        let store = Arc::new(store);
+        let tasks: Vec<_> = (0..40)
+            .map(|i| {
+                let store = store.clone();
+                tokio::spawn(async move {
+                    let mut m = NewMessage::new(Role::Merchant, format!("message {i}"));
+                    m.client_id = Some(format!("c-{i}"));
+                    store.append_message(id, &m).await.unwrap().0.seq
+                })
+            })
+            .collect();
+        let mut seqs = Vec::new();
+        for t in tasks {
+            seqs.push(t.await.unwrap());
+        }
+        seqs.sort();
+        assert_eq!(seqs, (1..=40).collect::<Vec<_>>());
+    }
+);
+
+contract!(
+    conversations_change_workflow_owner_state_and_end,
+    |store, url| {
+        let id = ConversationId::generate();
+        let c = store
+            .create_conversation(id, None, Some("visitor"), "shopify_onboarding")
+            .await
+            .unwrap();
+        assert_eq!(c.session_id.as_deref(), Some("visitor"));
+        assert!(c.user_id.is_none());
+        let (user, _) = store
+            .get_or_create_user("w.myshopify.com", None, None)
+            .await
+            .unwrap();
+        store.set_conversation_user(id, &user.id).await.unwrap();
+        store
+            .set_conversation_workflow(id, "shopify_post_auth")
+            .await
+            .unwrap();
+        store
+            .set_conversation_state(id, &json!({"initial_action_done": true}))
+            .await
+            .unwrap();
+        store
+            .set_conversation_title(id, "Store connected")
+            .await
+            .unwrap();
+        let c = store.conversation(id).await.unwrap().unwrap();
+        assert_eq!(c.user_id, Some(user.id.clone()));
+        assert_eq!(c.workflow, "shopify_post_auth");
+        assert_eq!(c.state["initial_action_done"], json!(true));
+        assert_eq!(c.title.as_deref(), Some("Store connected"));
+        assert!(c.ended_at.is_none());
+
+        store.end_conversation(id).await.unwrap();
+        let ended = store
+            .conversation(id)
+            .await
+            .unwrap()
+            .unwrap()
+            .ended_at
+            .unwrap();
+        store.end_conversation(id).await.unwrap();
+        assert_eq!(
+            store.conversation(id).await.unwrap().unwrap().ended_at,
+            Some(ended)
+        );
+        assert!(matches!(
+            store
+                .set_conversation_workflow(ConversationId::generate(), "x")
+                .await,
+            Err(StoreError::NotFound(_))
+        ));
+
+        let idle = ConversationId::generate();
+        store
+            .create_conversation(idle, None, None, "ad_hoc_support")
+            .await
+            .unwrap();
+        assert_eq!(
+            store
+                .end_idle_conversations(Utc::now() - Duration::hours(1))
+                .await
+                .unwrap(),
+            0
+        );
+        assert_eq!(
+            store
+                .end_idle_conversations(Utc::now() + Duration::seconds(1))
+                .await
+                .unwrap(),
+            1
+        );
+        assert!(
+            store
+                .conversation(idle)
+                .await
+                .unwrap()
+                .unwrap()
+                .ended_at
+                .is_some()
+        );
+    }
+);
+
+contract!(
+    history_is_paginated_newest_first_with_counts,
+    |store, url| {
+        let (user, _) = store
+            .get_or_create_user("h.myshopify.com", None, None)
+            .await
+            .unwrap();
+        let (stranger, _) = store
+            .get_or_create_user("x.myshopify.com", None, None)
+            .await
+            .unwrap();
+        let mut ids = Vec::new();
+        for i in 0..5 {
+            let id = ConversationId::generate();
+            store
+                .create_conversation(id, Some(&user.id), None, "ad_hoc_support")
+                .await
+                .unwrap();
+            for j in 0..i {
+                store
+                    .append_message(id, &NewMessage::new(Role::Merchant, format!("{i}.{j}")))
+                    .await
+                    .unwrap();
+            }
+            ids.push(id);
+        }
+        store
+            .create_conversation(
+                ConversationId::generate(),
+                Some(&stranger.id),
+                None,
+                "ad_hoc_support",
+            )
+            .await
+            .unwrap();
+
+        let page = store.conversations_for_user(&user.id, 2, 0).await.unwrap();
+        assert_eq!(page.total, 5);
+        assert_eq!(
+            page.items.iter().map(|c| c.id).collect::<Vec<_>>(),
+            vec![ids[4], ids[3]]
+        );
+        assert_eq!(page.items[0].message_count, 4);
+        let last = store.conversations_for_user(&user.id, 2, 4).await.unwrap();
+        assert_eq!(last.items.len(), 1);
+        assert_eq!(last.items[0].id, ids[0]);
+        assert_eq!(last.items[0].message_count, 0);
+
+        let stats = store.profile_stats(&user.id).await.unwrap();
+        assert_eq!(stats.total_conversations, 5);
+        assert_eq!(stats.total_messages, 10);
+        assert!(stats.first_conversation_at <= stats.last_conversation_at);
+        let none = store.profile_stats(&UserId::generate()).await.unwrap();
+        assert_eq!(none.total_conversations, 0);
+        assert!(none.first_conversation_at.is_none());
+    }
+);
+
+contract!(
+    facts_are_remembered_once_and_deleted_by_owner_only,
+    |store, url| {
+        let (user, _) = store
+            .get_or_create_user("f.myshopify.com", None, None)
+            .await
+            .unwrap();
+        let (other, _) = store
+            .get_or_create_user("g.myshopify.com", None, None)
+            .await
+            .unwrap();
+        let conv = ConversationId::generate();
+        store
+            .create_conversation(conv, Some(&user.id), None, "ad_hoc_support")
+            .await
+            .unwrap();
+        let fact = store
+            .add_fact(&user.id, "We sell handmade candles.", Some(conv))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(fact.source_conversation_id, Some(conv));
+        assert!(
+            store
+                .add_fact(&user.id, "  we sell HANDMADE   candles ", None)
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert!(
+            store
+                .add_fact(&user.id, "  ...  ", None)
+                .await
+                .unwrap()
+                .is_none()
+        );
+        store
+            .add_fact(&user.id, "Our busiest month is December.", None)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(store.facts(&user.id).await.unwrap().len(), 2);
+
+        assert!(
+            !store.delete_fact(&other.id, fact.id).await.unwrap(),
+            "not the owner"
+        );
+        assert!(store.delete_fact(&user.id, fact.id).await.unwrap());
+        assert!(!store.delete_fact(&user.id, fact.id).await.unwrap());
+        assert_eq!(store.facts(&user.id).await.unwrap().len(), 1);
+    }
+);
+
+contract!(integration_tokens_are_encrypted_at_rest, |store, url| {
+    let (user, _) = store
+        .get_or_create_user("t.myshopify.com", None, None)
+        .await
+        .unwrap();
+    let new = NewIntegration {
+        user_id: user.id.clone(),
+        provider: "shopify".into(),
+        shop_domain: "t.myshopify.com".into(),
+        access_token: Secret::new("shpat_plaintext_token"),
+        refresh_token: Some(Secret::new("shprt_refresh")),
+        scopes: "read_orders".into(),
+        token_expires_at: Some(Utc::now() + Duration::hours(1)),
+        refresh_expires_at: None,
+    };
+    let stored = store.upsert_integration(&new).await.unwrap();
+    assert_eq!(stored.status, IntegrationStatus::Active);
+    assert_eq!(
+        stored.access_token.as_ref().unwrap().expose(),
+        "shpat_plaintext_token"
+    );
+    assert_eq!(
+        store
+            .integration_for_user(&user.id, "shopify")
+            .await
+            .unwrap()
+            .unwrap()
+            .shop_domain,
+        "t.myshopify.com"
+    );
+
+    // The same database read with another key cannot see the token: it is
+    // not stored in plain text.
+    let stranger = Store::connect(
+        &url,
+        Cipher::from_secret_key(b"some other key"),
+        &StoreOptions::default(),
+    )
+    .await
+    .unwrap();
+    assert!(matches!(
+        stranger
+            .integration_for_shop("shopify", "t.myshopify.com")
+            .await,
+        Err(StoreError::Decrypt)
+    ));
+    stranger.close().await;
+
+    assert!(
+        store
+            .set_integration_status(
+                "shopify",
+                "t.myshopify.com",
+                IntegrationStatus::NeedsReconnect
+            )
+            .await
+            .unwrap()
+    );
+    let flagged = store
+        .integration_for_shop("shopify", "t.myshopify.com")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(flagged.status, IntegrationStatus::NeedsReconnect);
+    assert!(flagged.access_token.is_some());
+
+    store
+        .set_integration_status("shopify", "t.myshopify.com", IntegrationStatus::Uninstalled)
+        .await
+        .unwrap();
+    let gone = store
+        .integration_for_shop("shopify", "t.myshopify.com")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(gone.status, IntegrationStatus::Uninstalled);
+    assert!(gone.access_token.is_none() && gone.refresh_token.is_none());
+    assert!(
+        !store
+            .set_integration_status("shopify", "nope.myshopify.com", IntegrationStatus::Active)
+            .await
+            .unwrap()
+    );
+
+    let reinstalled = store.upsert_integration(&new).await.unwrap();
+    assert_eq!(reinstalled.status, IntegrationStatus::Active);
+});
+
+contract!(webhook_deliveries_are_processed_once, |store, url| {
+    assert!(
+        store
+            .record_webhook("wh-1", "app/uninstalled", "a.myshopify.com")
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .record_webhook("wh-1", "app/uninstalled", "a.myshopify.com")
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .record_webhook("wh-2", "app/uninstalled", "a.myshopify.com")
+            .await
+            .unwrap()
+    );
+});
+
+contract!(turn_traces_belong_to_their_conversation, |store, url| {
+    let a = ConversationId::generate();
+    let b = ConversationId::generate();
+    store
+        .create_conversation(a, None, None, "ad_hoc_support")
+        .await
+        .unwrap();
+    store
+        .create_conversation(b, None, None, "ad_hoc_support")
+        .await
+        .unwrap();
+    store
+        .save_trace(a, 1, &json!({"model": "offline"}))
+        .await
+        .unwrap();
+    store
+        .save_trace(a, 2, &json!({"model": "offline", "tools": []}))
+        .await
+        .unwrap();
+    store
+        .save_trace(a, 2, &json!({"model": "replaced"}))
+        .await
+        .unwrap();
+    store
+        .save_trace(b, 1, &json!({"model": "other"}))
+        .await
+        .unwrap();
+    let traces = store.traces(a).await.unwrap();
+    assert_eq!(traces.len(), 2);
+    assert_eq!(traces[1].data["model"], "replaced");
+    assert_eq!(store.traces(b).await.unwrap().len(), 1);
+});
