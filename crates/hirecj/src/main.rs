@@ -1,1 +1,106 @@
-fn main() {}
+//! `hirecj`: the one binary. `cargo run` starts the whole app with embedded
+//! defaults (SQLite, in-process cache, offline brain, development store).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use hirecj_server::{App, LoadOptions, Settings, telemetry};
+use tokio_util::sync::CancellationToken;
+
+/// HireCJ: an AI customer-experience agent for Shopify merchants.
+#[derive(Debug, Parser)]
+#[command(name = "hirecj", version, about, long_about = None)]
+struct Cli {
+    /// A TOML configuration file (also HIRECJ_CONFIG). Keys are the settings'
+    /// names in lower case without the HIRECJ_ prefix, e.g. `bind = "127.0.0.1:8000"`.
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the web app (the default when no command is given).
+    Serve,
+    /// Apply pending database migrations, then exit.
+    Migrate,
+    /// Print the effective configuration, secrets masked, with where each value came from.
+    Config,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let settings = match Settings::load(&LoadOptions::from_process(cli.config.clone())) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("hirecj: configuration error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let command = cli.command.unwrap_or(Command::Serve);
+    if let Command::Config = command {
+        print!("{}", settings.describe());
+        return ExitCode::SUCCESS;
+    }
+    telemetry::init(settings.log_format, &settings.log_filter);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("hirecj: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async move {
+        match command {
+            Command::Serve => serve(settings).await,
+            Command::Migrate => migrate(settings).await,
+            Command::Config => Ok(()),
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            tracing::error!("{message}");
+            eprintln!("hirecj: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(settings: Settings) -> Result<(), String> {
+    let public_url = settings.public_base();
+    let app = App::build(settings).await.map_err(|e| e.to_string())?;
+    let addr = app.local_addr();
+    tracing::info!(%addr, database = app.state().store.backend().as_str(), "HireCJ is listening");
+    println!("HireCJ is running on http://{addr} — open {public_url}/ in your browser");
+    let shutdown = CancellationToken::new();
+    let trigger = shutdown.clone();
+    tokio::spawn(async move {
+        hirecj_server::app::shutdown_signal().await;
+        trigger.cancel();
+    });
+    app.run(shutdown)
+        .await
+        .map_err(|e| format!("server error: {e}"))?;
+    tracing::info!("HireCJ stopped");
+    Ok(())
+}
+
+async fn migrate(settings: Settings) -> Result<(), String> {
+    let store = hirecj_server::app::open_store(&settings)
+        .await
+        .map_err(|e| e.to_string())?;
+    let version = store.schema_version().await.map_err(|e| e.to_string())?;
+    println!(
+        "database ({}) is at schema version {version}",
+        store.backend().as_str()
+    );
+    store.close().await;
+    Ok(())
+}

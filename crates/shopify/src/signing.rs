@@ -24,7 +24,7 @@ fn mac(secret: &[u8]) -> HmacSha256 {
 
 /// Percent-encodes one key or value the way Shopify's libraries do before
 /// signing: `application/x-www-form-urlencoded`, but spaces as `%20`.
-fn encode_component(s: &str) -> String {
+pub(crate) fn encode_component(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes())
         .collect::<String>()
         .replace('+', "%20")
@@ -129,7 +129,11 @@ mod tests {
         params.push(("hmac", &sig));
         assert!(verify_query(params.iter().copied(), "s"));
         // Dropping or changing any parameter breaks the signature.
-        let dropped: Vec<_> = params.iter().copied().filter(|(k, _)| *k != "extra").collect();
+        let dropped: Vec<_> = params
+            .iter()
+            .copied()
+            .filter(|(k, _)| *k != "extra")
+            .collect();
         assert!(!verify_query(dropped.iter().copied(), "s"));
         let changed: Vec<_> = params
             .iter()
@@ -147,7 +151,10 @@ mod tests {
     fn missing_or_repeated_hmac_fails() {
         assert!(!verify_query([("shop", "a")], "s"));
         let sig = sign_query([("shop", "a")], "s");
-        assert!(!verify_query([("shop", "a"), ("hmac", &sig), ("hmac", &sig)], "s"));
+        assert!(!verify_query(
+            [("shop", "a"), ("hmac", &sig), ("hmac", &sig)],
+            "s"
+        ));
         assert!(!verify_query([("shop", "a"), ("hmac", "zz")], "s"));
     }
 
@@ -158,8 +165,16 @@ mod tests {
             sign_webhook(body, "hush"),
             "unXxOs41nqtk5v6Btqh9qz9Dh6mprKtn5eLN4XfJwSY="
         );
-        assert!(verify_webhook(body, "unXxOs41nqtk5v6Btqh9qz9Dh6mprKtn5eLN4XfJwSY=", "hush"));
-        assert!(!verify_webhook(body, "unXxOs41nqtk5v6Btqh9qz9Dh6mprKtn5eLN4XfJwSX=", "hush"));
+        assert!(verify_webhook(
+            body,
+            "unXxOs41nqtk5v6Btqh9qz9Dh6mprKtn5eLN4XfJwSY=",
+            "hush"
+        ));
+        assert!(!verify_webhook(
+            body,
+            "unXxOs41nqtk5v6Btqh9qz9Dh6mprKtn5eLN4XfJwSX=",
+            "hush"
+        ));
         assert!(!verify_webhook(body, "not base64!", "hush"));
     }
 }

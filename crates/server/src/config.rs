@@ -1,0 +1,912 @@
+//! Configuration, in layers: built-in defaults < `hirecj.toml` (`--config` or
+//! `HIRECJ_CONFIG`) < `.env` in the working directory < the environment.
+//!
+//! Every setting is declared once in [`KEYS`]; loading remembers where each
+//! value came from so that `hirecj config` can say it and so that an invalid
+//! value stops start-up with one line naming the key and its source.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use hirecj_domain::Secret;
+use url::Url;
+
+/// One setting: its environment name, default and meaning.
+#[derive(Debug)]
+pub struct KeyDef {
+    pub env: &'static str,
+    pub default: Option<&'static str>,
+    pub secret: bool,
+    pub help: &'static str,
+}
+
+const fn key(env: &'static str, default: Option<&'static str>, help: &'static str) -> KeyDef {
+    KeyDef {
+        env,
+        default,
+        secret: false,
+        help,
+    }
+}
+
+const fn secret(env: &'static str, help: &'static str) -> KeyDef {
+    KeyDef {
+        env,
+        default: None,
+        secret: true,
+        help,
+    }
+}
+
+/// Every setting HireCJ reads. The README's table lists the same keys.
+pub static KEYS: &[KeyDef] = &[
+    key(
+        "HIRECJ_BIND",
+        Some("127.0.0.1:8000"),
+        "Address and port the server listens on.",
+    ),
+    key(
+        "HIRECJ_DATA_DIR",
+        Some("./data"),
+        "Where the SQLite database and the generated secret key live.",
+    ),
+    key(
+        "HIRECJ_PUBLIC_URL",
+        None,
+        "The app's external URL (OAuth redirect, cookies, WebSocket origin). Default: http:// + HIRECJ_BIND.",
+    ),
+    key(
+        "DATABASE_URL",
+        None,
+        "sqlite:… or postgres://…. Default: SQLite file hirecj.db in the data directory.",
+    ),
+    secret(
+        "REDIS_URL",
+        "redis://… for the shared cache; unset = in-process cache.",
+    ),
+    key(
+        "HIRECJ_LOG_FORMAT",
+        Some("text"),
+        "text (human-readable) or json.",
+    ),
+    key(
+        "HIRECJ_LOG",
+        Some("info"),
+        "Log filter, tracing-subscriber syntax (e.g. info,hirecj_server=debug).",
+    ),
+    secret(
+        "HIRECJ_SECRET_KEY",
+        "Key material (32+ characters) for encrypting tokens at rest. Default: generated into the data directory.",
+    ),
+    key(
+        "HIRECJ_COOKIE_DOMAIN",
+        None,
+        "Domain attribute of the session cookie (e.g. .example.com); unset = host only.",
+    ),
+    key(
+        "HIRECJ_REQUEST_TIMEOUT_SECS",
+        Some("30"),
+        "Longest time an HTTP request may take.",
+    ),
+    key(
+        "HIRECJ_BODY_LIMIT_BYTES",
+        Some("1048576"),
+        "Largest accepted request body.",
+    ),
+    key(
+        "HIRECJ_SHUTDOWN_TIMEOUT_SECS",
+        Some("20"),
+        "How long in-flight work may finish after SIGINT/SIGTERM.",
+    ),
+    key(
+        "HIRECJ_DEBUG",
+        None,
+        "Debug panel and traces for merchants (true/false). Default: true on SQLite, false otherwise.",
+    ),
+    secret(
+        "HIRECJ_INTERNAL_TOKEN",
+        "Bearer token for the internal API; unset = internal API disabled.",
+    ),
+    key(
+        "SHOPIFY_CLIENT_ID",
+        None,
+        "Shopify app client id; unset = the built-in development store.",
+    ),
+    secret(
+        "SHOPIFY_CLIENT_SECRET",
+        "Shopify app client secret (required with SHOPIFY_CLIENT_ID).",
+    ),
+    key(
+        "SHOPIFY_SCOPES",
+        Some("read_products,read_orders,read_customers"),
+        "Scopes requested at install.",
+    ),
+    key(
+        "SHOPIFY_API_VERSION",
+        Some("2026-10"),
+        "Admin API version (YYYY-MM).",
+    ),
+    key(
+        "SHOPIFY_ADMIN_BASE_URL",
+        Some("https://{shop}"),
+        "Template for a shop's admin base URL; must contain {shop}.",
+    ),
+    key(
+        "HIRECJ_MODEL_PROVIDER",
+        None,
+        "anthropic, openai or offline. Default: anthropic with ANTHROPIC_API_KEY, else openai with OPENAI_API_KEY, else offline.",
+    ),
+    key(
+        "HIRECJ_MODEL",
+        None,
+        "Model name (provider default when unset).",
+    ),
+    secret("ANTHROPIC_API_KEY", "Anthropic API key."),
+    key(
+        "ANTHROPIC_BASE_URL",
+        Some("https://api.anthropic.com"),
+        "Anthropic API base URL.",
+    ),
+    secret(
+        "OPENAI_API_KEY",
+        "API key for the OpenAI-compatible server (optional for local servers).",
+    ),
+    key(
+        "OPENAI_BASE_URL",
+        Some("https://api.openai.com/v1"),
+        "OpenAI-compatible base URL (usually ends in /v1).",
+    ),
+    key(
+        "HIRECJ_MODEL_MAX_TOKENS",
+        Some("1024"),
+        "Most tokens CJ writes per model call.",
+    ),
+    key(
+        "HIRECJ_MODEL_TEMPERATURE",
+        None,
+        "Sampling temperature (0 to 2); unset = provider default.",
+    ),
+    key(
+        "HIRECJ_MODEL_TIMEOUT_SECS",
+        Some("60"),
+        "Longest wait for a model response to start or continue.",
+    ),
+];
+
+/// Where a value came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    Default,
+    File(PathBuf),
+    DotEnv(PathBuf),
+    Env,
+    /// Computed from other settings.
+    Derived(&'static str),
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Default => f.write_str("default"),
+            Self::File(p) => write!(f, "config file {}", p.display()),
+            Self::DotEnv(p) => write!(f, "{}", p.display()),
+            Self::Env => f.write_str("environment"),
+            Self::Derived(from) => write!(f, "derived from {from}"),
+        }
+    }
+}
+
+/// A setting that could not be used. Displays as one line.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    #[error("invalid {key}={value} (from {origin}): {reason}")]
+    Invalid {
+        key: String,
+        value: String,
+        origin: Source,
+        reason: String,
+    },
+    #[error("{key} is required: {reason}")]
+    Missing { key: String, reason: String },
+    #[error("cannot read {}: {reason}", path.display())]
+    File { path: PathBuf, reason: String },
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Which language model CJ uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ModelProviderKind {
+    Anthropic,
+    OpenAi,
+    /// The built-in deterministic brain: no network, no key.
+    Offline,
+}
+
+impl ModelProviderKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Anthropic => "anthropic",
+            Self::OpenAi => "openai",
+            Self::Offline => "offline",
+        }
+    }
+}
+
+/// Shopify app settings.
+#[derive(Debug, Clone)]
+pub struct ShopifySettings {
+    /// `None` means: use the built-in development store.
+    pub client_id: Option<String>,
+    pub client_secret: Option<Secret>,
+    pub scopes: String,
+    pub api_version: String,
+    pub admin_base_url: String,
+}
+
+/// Language-model settings.
+#[derive(Debug, Clone)]
+pub struct ModelSettings {
+    pub provider: ModelProviderKind,
+    pub model: Option<String>,
+    pub anthropic_api_key: Option<Secret>,
+    pub anthropic_base_url: Url,
+    pub openai_api_key: Option<Secret>,
+    pub openai_base_url: Url,
+    pub max_tokens: u32,
+    pub temperature: Option<f32>,
+    pub timeout: Duration,
+}
+
+/// The effective configuration.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub bind: SocketAddr,
+    pub data_dir: PathBuf,
+    pub public_url: Url,
+    pub database_url: Secret,
+    pub redis_url: Option<Secret>,
+    pub log_format: LogFormat,
+    pub log_filter: String,
+    pub secret_key: Option<Secret>,
+    pub cookie_domain: Option<String>,
+    pub request_timeout: Duration,
+    pub body_limit: usize,
+    pub shutdown_timeout: Duration,
+    pub debug: bool,
+    pub internal_token: Option<Secret>,
+    pub shopify: ShopifySettings,
+    pub model: ModelSettings,
+    /// Where every value came from, for `hirecj config`.
+    pub sources: Vec<Resolved>,
+}
+
+impl Settings {
+    /// Is the database the embedded SQLite one?
+    pub fn is_embedded_database(&self) -> bool {
+        self.database_url.expose().starts_with("sqlite:")
+    }
+
+    /// The public URL without a trailing slash, for building links.
+    pub fn public_base(&self) -> String {
+        self.public_url.as_str().trim_end_matches('/').to_owned()
+    }
+}
+
+/// One setting as loaded: its value (if any) and where it came from.
+#[derive(Debug, Clone)]
+pub struct Resolved {
+    pub key: &'static KeyDef,
+    pub value: Option<String>,
+    pub source: Source,
+}
+
+impl Resolved {
+    /// The value as `hirecj config` prints it: secrets masked, passwords in
+    /// URLs masked.
+    pub fn display_value(&self) -> String {
+        match &self.value {
+            None => "(unset)".to_owned(),
+            Some(_) if self.key.secret => "*** (set)".to_owned(),
+            Some(v) => mask_url_password(v),
+        }
+    }
+}
+
+fn mask_url_password(value: &str) -> String {
+    match Url::parse(value) {
+        Ok(mut url) if url.password().is_some() => {
+            let _ = url.set_password(Some("***"));
+            url.to_string()
+        }
+        _ => value.to_owned(),
+    }
+}
+
+/// Inputs to [`Settings::load`]; tests build their own.
+#[derive(Debug, Clone, Default)]
+pub struct LoadOptions {
+    /// `--config`; falls back to `HIRECJ_CONFIG` in `env`.
+    pub config_file: Option<PathBuf>,
+    /// The process environment (or a test's).
+    pub env: HashMap<String, String>,
+    /// Directory searched for `.env`; `None` skips `.env`.
+    pub dotenv_dir: Option<PathBuf>,
+}
+
+impl LoadOptions {
+    /// The real process: its environment and its working directory.
+    pub fn from_process(config_file: Option<PathBuf>) -> Self {
+        Self {
+            config_file,
+            env: std::env::vars().collect(),
+            dotenv_dir: Some(PathBuf::from(".")),
+        }
+    }
+}
+
+/// The TOML name of a key: lowercase, without the `HIRECJ_` prefix.
+pub fn toml_name(env: &str) -> String {
+    env.strip_prefix("HIRECJ_")
+        .unwrap_or(env)
+        .to_ascii_lowercase()
+}
+
+fn read_toml(path: &Path) -> Result<BTreeMap<String, String>, ConfigError> {
+    let file_err = |reason: String| ConfigError::File {
+        path: path.to_owned(),
+        reason,
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| file_err(e.to_string()))?;
+    let table: toml::Table = text
+        .parse()
+        .map_err(|e: toml::de::Error| file_err(e.message().to_owned()))?;
+    let mut out = BTreeMap::new();
+    for (name, value) in table {
+        let Some(def) = KEYS.iter().find(|k| toml_name(k.env) == name) else {
+            return Err(file_err(format!("unknown setting `{name}`")));
+        };
+        let value = match value {
+            toml::Value::String(s) => s,
+            toml::Value::Integer(i) => i.to_string(),
+            toml::Value::Float(f) => f.to_string(),
+            toml::Value::Boolean(b) => b.to_string(),
+            _ => {
+                return Err(file_err(format!(
+                    "`{name}` must be a string, number or boolean"
+                )));
+            }
+        };
+        out.insert(def.env.to_owned(), value);
+    }
+    Ok(out)
+}
+
+fn read_dotenv(path: &Path) -> Result<Option<BTreeMap<String, String>>, ConfigError> {
+    if !path.exists() {
+        return Ok(None);
+    }
+    let iter = dotenvy::from_path_iter(path).map_err(|e| ConfigError::File {
+        path: path.to_owned(),
+        reason: e.to_string(),
+    })?;
+    let mut out = BTreeMap::new();
+    for item in iter {
+        let (k, v) = item.map_err(|e| ConfigError::File {
+            path: path.to_owned(),
+            reason: e.to_string(),
+        })?;
+        out.insert(k, v);
+    }
+    Ok(Some(out))
+}
+
+/// Raw values by key, before parsing.
+struct Layers {
+    resolved: Vec<Resolved>,
+}
+
+impl Layers {
+    fn collect(opts: &LoadOptions) -> Result<Self, ConfigError> {
+        let config_file = opts.config_file.clone().or_else(|| {
+            opts.env
+                .get("HIRECJ_CONFIG")
+                .filter(|s| !s.is_empty())
+                .map(PathBuf::from)
+        });
+        let file = match &config_file {
+            Some(p) => Some((p.clone(), read_toml(p)?)),
+            None => None,
+        };
+        let dotenv = match &opts.dotenv_dir {
+            Some(dir) => {
+                let path = dir.join(".env");
+                read_dotenv(&path)?.map(|m| (path, m))
+            }
+            None => None,
+        };
+        let resolved = KEYS
+            .iter()
+            .map(|def| {
+                let from_env = opts.env.get(def.env).filter(|v| !v.is_empty());
+                let from_dotenv = dotenv
+                    .as_ref()
+                    .and_then(|(p, m)| m.get(def.env).filter(|v| !v.is_empty()).map(|v| (p, v)));
+                let from_file = file
+                    .as_ref()
+                    .and_then(|(p, m)| m.get(def.env).map(|v| (p, v)));
+                let (value, source) = if let Some(v) = from_env {
+                    (Some(v.clone()), Source::Env)
+                } else if let Some((p, v)) = from_dotenv {
+                    (Some(v.clone()), Source::DotEnv(p.clone()))
+                } else if let Some((p, v)) = from_file {
+                    (Some(v.clone()), Source::File(p.clone()))
+                } else {
+                    (def.default.map(str::to_owned), Source::Default)
+                };
+                Resolved {
+                    key: def,
+                    value,
+                    source,
+                }
+            })
+            .collect();
+        Ok(Self { resolved })
+    }
+
+    fn get(&self, env: &str) -> Option<&Resolved> {
+        self.resolved.iter().find(|r| r.key.env == env)
+    }
+
+    fn raw(&self, env: &str) -> Option<&str> {
+        self.get(env).and_then(|r| r.value.as_deref())
+    }
+
+    fn set_derived(&mut self, env: &str, value: String, from: &'static str) {
+        if let Some(r) = self.resolved.iter_mut().find(|r| r.key.env == env) {
+            r.value = Some(value);
+            r.source = Source::Derived(from);
+        }
+    }
+
+    fn invalid(&self, env: &str, reason: impl Into<String>) -> ConfigError {
+        let r = self.get(env);
+        let value = match r {
+            Some(r) if r.key.secret => "***".to_owned(),
+            Some(r) => format!("{:?}", mask_url_password(r.value.as_deref().unwrap_or(""))),
+            None => String::new(),
+        };
+        ConfigError::Invalid {
+            key: env.to_owned(),
+            value,
+            origin: r.map_or(Source::Default, |r| r.source.clone()),
+            reason: reason.into(),
+        }
+    }
+
+    fn parse<T>(
+        &self,
+        env: &str,
+        f: impl FnOnce(&str) -> Result<T, String>,
+    ) -> Result<Option<T>, ConfigError> {
+        match self.raw(env) {
+            None => Ok(None),
+            Some(v) => f(v.trim())
+                .map(Some)
+                .map_err(|reason| self.invalid(env, reason)),
+        }
+    }
+
+    fn required<T>(
+        &self,
+        env: &str,
+        f: impl FnOnce(&str) -> Result<T, String>,
+    ) -> Result<T, ConfigError> {
+        self.parse(env, f)?.ok_or_else(|| ConfigError::Missing {
+            key: env.to_owned(),
+            reason: "no value and no default".to_owned(),
+        })
+    }
+
+    fn secret(&self, env: &str) -> Option<Secret> {
+        self.raw(env).map(|v| Secret::new(v.trim()))
+    }
+}
+
+fn parse_bind(v: &str) -> Result<SocketAddr, String> {
+    v.parse::<SocketAddr>().map_err(|_| {
+        "expected host:port with an IP address and a port from 0 to 65535 (e.g. 127.0.0.1:8000)"
+            .to_owned()
+    })
+}
+
+fn parse_http_url(v: &str) -> Result<Url, String> {
+    let url = Url::parse(v).map_err(|e| format!("not a URL: {e}"))?;
+    match url.scheme() {
+        "http" | "https" if url.host().is_some() => Ok(url),
+        _ => Err("expected an http:// or https:// URL with a host".to_owned()),
+    }
+}
+
+fn parse_bool(v: &str) -> Result<bool, String> {
+    match v.to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Ok(true),
+        "0" | "false" | "no" | "off" => Ok(false),
+        _ => Err("expected true or false".to_owned()),
+    }
+}
+
+fn parse_secs(v: &str) -> Result<Duration, String> {
+    match v.parse::<u64>() {
+        Ok(n) if (1..=86_400).contains(&n) => Ok(Duration::from_secs(n)),
+        _ => Err("expected a whole number of seconds from 1 to 86400".to_owned()),
+    }
+}
+
+impl Settings {
+    /// Loads and validates every setting.
+    pub fn load(opts: &LoadOptions) -> Result<Self, ConfigError> {
+        let mut layers = Layers::collect(opts)?;
+
+        let bind = layers.required("HIRECJ_BIND", parse_bind)?;
+        let data_dir = layers.required("HIRECJ_DATA_DIR", |v| {
+            if v.is_empty() {
+                Err("must not be empty".to_owned())
+            } else {
+                Ok(PathBuf::from(v))
+            }
+        })?;
+
+        if layers.raw("HIRECJ_PUBLIC_URL").is_none() {
+            let host = if bind.ip().is_unspecified() {
+                "localhost".to_owned()
+            } else {
+                bind.ip().to_string()
+            };
+            let host = if bind.is_ipv6() && !bind.ip().is_unspecified() {
+                format!("[{host}]")
+            } else {
+                host
+            };
+            layers.set_derived(
+                "HIRECJ_PUBLIC_URL",
+                format!("http://{host}:{}", bind.port()),
+                "HIRECJ_BIND",
+            );
+        }
+        let public_url = layers.required("HIRECJ_PUBLIC_URL", parse_http_url)?;
+
+        if layers.raw("DATABASE_URL").is_none() {
+            let path = data_dir.join("hirecj.db");
+            layers.set_derived(
+                "DATABASE_URL",
+                format!("sqlite://{}", path.display()),
+                "HIRECJ_DATA_DIR",
+            );
+        }
+        let database_url = layers.required("DATABASE_URL", |v| {
+            if v.starts_with("sqlite:") {
+                Ok(Secret::new(v))
+            } else if v.starts_with("postgres://") || v.starts_with("postgresql://") {
+                Url::parse(v).map_err(|e| format!("not a URL: {e}"))?;
+                Ok(Secret::new(v))
+            } else {
+                Err("expected sqlite:… or postgres://…".to_owned())
+            }
+        })?;
+        let redis_url = layers.parse("REDIS_URL", |v| {
+            let url = Url::parse(v).map_err(|e| format!("not a URL: {e}"))?;
+            match url.scheme() {
+                "redis" | "rediss" => Ok(Secret::new(v)),
+                _ => Err("expected redis://… or rediss://…".to_owned()),
+            }
+        })?;
+        let log_format = layers.required("HIRECJ_LOG_FORMAT", |v| match v {
+            "text" => Ok(LogFormat::Text),
+            "json" => Ok(LogFormat::Json),
+            _ => Err("expected text or json".to_owned()),
+        })?;
+        let log_filter = layers.required("HIRECJ_LOG", |v| {
+            tracing_subscriber::EnvFilter::try_new(v)
+                .map(|_| v.to_owned())
+                .map_err(|e| e.to_string())
+        })?;
+        let secret_key = layers.parse("HIRECJ_SECRET_KEY", |v| {
+            if v.chars().count() >= 32 {
+                Ok(Secret::new(v))
+            } else {
+                Err("must be at least 32 characters".to_owned())
+            }
+        })?;
+        let cookie_domain = layers.parse("HIRECJ_COOKIE_DOMAIN", |v| {
+            if !v.is_empty()
+                && v.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-')
+            {
+                Ok(v.to_owned())
+            } else {
+                Err("expected a domain such as .example.com".to_owned())
+            }
+        })?;
+        let request_timeout = layers.required("HIRECJ_REQUEST_TIMEOUT_SECS", parse_secs)?;
+        let body_limit =
+            layers.required("HIRECJ_BODY_LIMIT_BYTES", |v| match v.parse::<usize>() {
+                Ok(n) if (1024..=64 * 1024 * 1024).contains(&n) => Ok(n),
+                _ => Err("expected a number of bytes from 1024 to 67108864".to_owned()),
+            })?;
+        let shutdown_timeout = layers.required("HIRECJ_SHUTDOWN_TIMEOUT_SECS", parse_secs)?;
+        let embedded = database_url.expose().starts_with("sqlite:");
+        if layers.raw("HIRECJ_DEBUG").is_none() {
+            layers.set_derived("HIRECJ_DEBUG", embedded.to_string(), "DATABASE_URL");
+        }
+        let debug = layers.required("HIRECJ_DEBUG", parse_bool)?;
+        let internal_token = layers.parse("HIRECJ_INTERNAL_TOKEN", |v| {
+            if v.chars().count() >= 16 {
+                Ok(Secret::new(v))
+            } else {
+                Err("must be at least 16 characters".to_owned())
+            }
+        })?;
+
+        let client_id = layers.parse("SHOPIFY_CLIENT_ID", |v| Ok(v.to_owned()))?;
+        let client_secret = layers.secret("SHOPIFY_CLIENT_SECRET");
+        if client_id.is_some() && client_secret.is_none() {
+            return Err(ConfigError::Missing {
+                key: "SHOPIFY_CLIENT_SECRET".to_owned(),
+                reason: "SHOPIFY_CLIENT_ID is set, so the app's client secret must be too"
+                    .to_owned(),
+            });
+        }
+        let scopes = layers.required("SHOPIFY_SCOPES", |v| {
+            let ok = !v.is_empty()
+                && v.split(',').all(|s| {
+                    !s.is_empty() && s.chars().all(|c| c.is_ascii_lowercase() || c == '_')
+                });
+            if ok {
+                Ok(v.to_owned())
+            } else {
+                Err("expected comma-separated scopes such as read_orders,read_products".to_owned())
+            }
+        })?;
+        let api_version = layers.required("SHOPIFY_API_VERSION", |v| {
+            let b = v.as_bytes();
+            let ok = b.len() == 7
+                && b[4] == b'-'
+                && b[..4].iter().all(u8::is_ascii_digit)
+                && matches!(&v[5..], "01" | "04" | "07" | "10");
+            if ok || v == "unstable" {
+                Ok(v.to_owned())
+            } else {
+                Err("expected a quarterly version such as 2026-10".to_owned())
+            }
+        })?;
+        let admin_base_url = layers.required("SHOPIFY_ADMIN_BASE_URL", |v| {
+            if !v.contains("{shop}") {
+                return Err("must contain {shop}".to_owned());
+            }
+            parse_http_url(&v.replace("{shop}", "example.myshopify.com"))?;
+            Ok(v.trim_end_matches('/').to_owned())
+        })?;
+
+        let anthropic_api_key = layers.secret("ANTHROPIC_API_KEY");
+        let openai_api_key = layers.secret("OPENAI_API_KEY");
+        if layers.raw("HIRECJ_MODEL_PROVIDER").is_none() {
+            let (derived, from) = if anthropic_api_key.is_some() {
+                ("anthropic", "ANTHROPIC_API_KEY")
+            } else if openai_api_key.is_some() {
+                ("openai", "OPENAI_API_KEY")
+            } else {
+                ("offline", "no model API key")
+            };
+            layers.set_derived("HIRECJ_MODEL_PROVIDER", derived.to_owned(), from);
+        }
+        let provider = layers.required("HIRECJ_MODEL_PROVIDER", |v| match v {
+            "anthropic" => Ok(ModelProviderKind::Anthropic),
+            "openai" => Ok(ModelProviderKind::OpenAi),
+            "offline" => Ok(ModelProviderKind::Offline),
+            _ => Err("unknown provider; expected anthropic, openai or offline".to_owned()),
+        })?;
+        if provider == ModelProviderKind::Anthropic && anthropic_api_key.is_none() {
+            return Err(ConfigError::Missing {
+                key: "ANTHROPIC_API_KEY".to_owned(),
+                reason: "HIRECJ_MODEL_PROVIDER is anthropic".to_owned(),
+            });
+        }
+        let model = ModelSettings {
+            provider,
+            model: layers.parse("HIRECJ_MODEL", |v| Ok(v.to_owned()))?,
+            anthropic_api_key,
+            anthropic_base_url: layers.required("ANTHROPIC_BASE_URL", parse_http_url)?,
+            openai_api_key,
+            openai_base_url: layers.required("OPENAI_BASE_URL", parse_http_url)?,
+            max_tokens: layers.required("HIRECJ_MODEL_MAX_TOKENS", |v| match v.parse::<u32>() {
+                Ok(n) if (1..=64_000).contains(&n) => Ok(n),
+                _ => Err("expected a number from 1 to 64000".to_owned()),
+            })?,
+            temperature: layers.parse("HIRECJ_MODEL_TEMPERATURE", |v| match v.parse::<f32>() {
+                Ok(t) if (0.0..=2.0).contains(&t) => Ok(t),
+                _ => Err("expected a number from 0 to 2".to_owned()),
+            })?,
+            timeout: layers.required("HIRECJ_MODEL_TIMEOUT_SECS", parse_secs)?,
+        };
+
+        Ok(Self {
+            bind,
+            data_dir,
+            public_url,
+            database_url,
+            redis_url,
+            log_format,
+            log_filter,
+            secret_key,
+            cookie_domain,
+            request_timeout,
+            body_limit,
+            shutdown_timeout,
+            debug,
+            internal_token,
+            shopify: ShopifySettings {
+                client_id,
+                client_secret,
+                scopes,
+                api_version,
+                admin_base_url,
+            },
+            model,
+            sources: layers.resolved,
+        })
+    }
+
+    /// The table `hirecj config` prints: key, value (secrets masked), source.
+    pub fn describe(&self) -> String {
+        let width = KEYS.iter().map(|k| k.env.len()).max().unwrap_or(0);
+        let mut out = String::new();
+        for r in &self.sources {
+            out.push_str(&format!(
+                "{:width$}  {}  ({})\n",
+                r.key.env,
+                r.display_value(),
+                r.source,
+            ));
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(env: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        Settings::load(&LoadOptions {
+            config_file: None,
+            env: env
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+            dotenv_dir: None,
+        })
+    }
+
+    #[test]
+    fn defaults_give_the_embedded_setup() {
+        let s = load(&[]).unwrap();
+        assert_eq!(s.bind.to_string(), "127.0.0.1:8000");
+        assert_eq!(s.public_url.as_str(), "http://127.0.0.1:8000/");
+        assert_eq!(s.database_url.expose(), "sqlite://./data/hirecj.db");
+        assert!(s.debug && s.is_embedded_database());
+        assert_eq!(s.model.provider, ModelProviderKind::Offline);
+        assert!(s.shopify.client_id.is_none());
+        assert_eq!(s.shopify.api_version, "2026-10");
+    }
+
+    #[test]
+    fn bad_values_name_the_key_and_source() {
+        let e = load(&[("HIRECJ_BIND", "127.0.0.1:70000")])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("HIRECJ_BIND") && e.contains("environment"),
+            "{e}"
+        );
+        assert!(!e.contains('\n'));
+        let e = load(&[("HIRECJ_MODEL_PROVIDER", "gpt")])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("HIRECJ_MODEL_PROVIDER") && e.contains("unknown provider"),
+            "{e}"
+        );
+        let e = load(&[("HIRECJ_PUBLIC_URL", "not a url")])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("HIRECJ_PUBLIC_URL"), "{e}");
+        let e = load(&[("DATABASE_URL", "mysql://x")])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("DATABASE_URL"), "{e}");
+        let e = load(&[("SHOPIFY_CLIENT_ID", "abc")])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("SHOPIFY_CLIENT_SECRET"), "{e}");
+        let e = load(&[("HIRECJ_SECRET_KEY", "short")])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("HIRECJ_SECRET_KEY") && !e.contains("short"),
+            "secrets are never echoed: {e}"
+        );
+    }
+
+    #[test]
+    fn layers_override_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let toml_path = dir.path().join("hirecj.toml");
+        std::fs::write(&toml_path, "bind = \"127.0.0.1:9001\"\nlog_format = \"json\"\ndebug = false\nshutdown_timeout_secs = 5\n").unwrap();
+        std::fs::write(
+            dir.path().join(".env"),
+            "HIRECJ_BIND=127.0.0.1:9002\n# comment\nOTHER=ignored\n",
+        )
+        .unwrap();
+        let opts = |env: &[(&str, &str)]| LoadOptions {
+            config_file: Some(toml_path.clone()),
+            env: env
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+            dotenv_dir: Some(dir.path().to_owned()),
+        };
+        let s = Settings::load(&opts(&[])).unwrap();
+        assert_eq!(s.bind.port(), 9002, ".env beats the file");
+        assert_eq!(s.log_format, LogFormat::Json, "the file beats defaults");
+        assert!(!s.debug);
+        assert_eq!(s.shutdown_timeout, Duration::from_secs(5));
+        let s = Settings::load(&opts(&[("HIRECJ_BIND", "127.0.0.1:9003")])).unwrap();
+        assert_eq!(s.bind.port(), 9003, "the environment beats .env");
+        let described = s.describe();
+        assert!(
+            described.contains("HIRECJ_BIND") && described.contains("(environment)"),
+            "{described}"
+        );
+        assert!(described.contains("config file"), "{described}");
+    }
+
+    #[test]
+    fn unknown_file_keys_are_rejected() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("c.toml");
+        std::fs::write(&p, "bnd = \"x\"\n").unwrap();
+        let e = Settings::load(&LoadOptions {
+            config_file: Some(p),
+            ..Default::default()
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("bnd"), "{e}");
+    }
+
+    #[test]
+    fn secrets_are_masked_in_the_description() {
+        let s = load(&[
+            ("ANTHROPIC_API_KEY", "sk-ant-very-secret"),
+            ("DATABASE_URL", "postgres://app:hunter2@db.internal/hirecj"),
+        ])
+        .unwrap();
+        assert_eq!(s.model.provider, ModelProviderKind::Anthropic);
+        let d = s.describe();
+        assert!(!d.contains("very-secret") && !d.contains("hunter2"), "{d}");
+        assert!(d.contains("derived from ANTHROPIC_API_KEY"), "{d}");
+        assert!(
+            !s.debug,
+            "debug is off by default outside the embedded mode"
+        );
+    }
+}
