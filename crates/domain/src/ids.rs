@@ -44,16 +44,19 @@ impl FromStr for UserId {
     type Err = InvalidId;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let valid = s
-            .strip_prefix(USER_ID_PREFIX)
-            .is_some_and(|rest| {
-                rest.len() == USER_ID_LEN
-                    && rest.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
-            });
+        let valid = s.strip_prefix(USER_ID_PREFIX).is_some_and(|rest| {
+            rest.len() == USER_ID_LEN
+                && rest
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        });
         if valid {
             Ok(Self(s.to_owned()))
         } else {
-            Err(InvalidId { kind: "user", value: s.chars().take(64).collect() })
+            Err(InvalidId {
+                kind: "user",
+                value: s.chars().take(64).collect(),
+            })
         }
     }
 }
@@ -134,7 +137,15 @@ mod tests {
 
     #[test]
     fn malformed_user_ids_are_rejected() {
-        for bad in ["", "usr_", "usr_ABCDEFGH", "usr_abcdefg", "usr_abcdefghi", "abc_abcdefgh", "usr_abcd-fgh"] {
+        for bad in [
+            "",
+            "usr_",
+            "usr_ABCDEFGH",
+            "usr_abcdefg",
+            "usr_abcdefghi",
+            "abc_abcdefgh",
+            "usr_abcd-fgh",
+        ] {
             assert!(bad.parse::<UserId>().is_err(), "{bad}");
         }
     }

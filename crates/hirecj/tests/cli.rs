@@ -1,0 +1,99 @@
+//! The `hirecj` binary as an operator meets it: configuration errors, the
+//! `config` and `migrate` commands, and a clean exit on SIGTERM.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{BufRead as _, BufReader};
+use std::process::{Command, Stdio};
+
+fn hirecj(dir: &std::path::Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_hirecj"));
+    cmd.current_dir(dir)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HIRECJ_DATA_DIR", dir.join("data"));
+    cmd
+}
+
+#[test]
+fn a_bad_setting_is_one_line_naming_key_and_source_with_exit_code_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = hirecj(dir.path()).env("HIRECJ_BIND", "127.0.0.1:99999").output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    assert!(err.contains("HIRECJ_BIND") && err.contains("environment"), "{err}");
+
+    std::fs::write(dir.path().join(".env"), "HIRECJ_MODEL_PROVIDER=gpt-9\n").unwrap();
+    let out = hirecj(dir.path()).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains("HIRECJ_MODEL_PROVIDER") && err.contains(".env"), "{err}");
+}
+
+#[test]
+fn config_prints_effective_values_with_sources_and_masks_secrets() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("hirecj.toml"), "log_format = \"json\"\n").unwrap();
+    let out = hirecj(dir.path())
+        .args(["config", "--config", "hirecj.toml"])
+        .env("OPENAI_API_KEY", "sk-super-secret")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(!text.contains("sk-super-secret"), "{text}");
+    assert!(text.contains("HIRECJ_LOG_FORMAT") && text.contains("config file hirecj.toml"), "{text}");
+    let provider = text.lines().find(|l| l.starts_with("HIRECJ_MODEL_PROVIDER")).unwrap();
+    assert!(provider.contains("openai") && provider.contains("derived from OPENAI_API_KEY"), "{provider}");
+}
+
+#[test]
+fn migrate_creates_the_database_and_key_and_reuses_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = hirecj(dir.path()).arg("migrate").output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8(out.stdout).unwrap().contains("schema version 1"));
+    let key = std::fs::read(dir.path().join("data/secret.key")).unwrap();
+    assert!(dir.path().join("data/hirecj.db").exists());
+    let out = hirecj(dir.path()).arg("migrate").output().unwrap();
+    assert!(out.status.success());
+    assert_eq!(std::fs::read(dir.path().join("data/secret.key")).unwrap(), key);
+}
+
+#[test]
+fn serve_answers_then_exits_0_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = hirecj(dir.path())
+        .arg("serve")
+        .env("HIRECJ_BIND", "127.0.0.1:0")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = BufReader::new(stdout).lines();
+    let line = lines.next().unwrap().unwrap();
+    let addr = line
+        .split("http://")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no address in {line:?}"))
+        .to_owned();
+
+    let body = blocking_get(&addr, "/healthz");
+    assert!(body.starts_with("HTTP/1.1 200"), "{body}");
+
+    let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(status.success());
+    let exit = child.wait().unwrap();
+    assert_eq!(exit.code(), Some(0));
+}
+
+fn blocking_get(addr: &str, path: &str) -> String {
+    use std::io::{Read as _, Write as _};
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    response
+}

@@ -1,0 +1,196 @@
+//! The HTTP skeleton over real sockets: health, readiness (including a
+//! database that goes away and comes back), metrics, request ids and
+//! graceful shutdown.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::Router;
+use axum::routing::get;
+use hirecj_server::{App, LoadOptions, Settings};
+use sqlx::Connection as _;
+use tokio::sync::oneshot;
+use tokio_util::sync::CancellationToken;
+
+struct Running {
+    addr: SocketAddr,
+    shutdown: CancellationToken,
+    handle: tokio::task::JoinHandle<std::io::Result<()>>,
+    _dir: tempfile::TempDir,
+}
+
+impl Running {
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    async fn stop(self) {
+        self.shutdown.cancel();
+        self.handle.await.unwrap().unwrap();
+    }
+}
+
+async fn start(extra: &[(&str, &str)]) -> Running {
+    let dir = tempfile::tempdir().unwrap();
+    let mut env: HashMap<String, String> = HashMap::from([
+        ("HIRECJ_BIND".into(), "127.0.0.1:0".into()),
+        ("HIRECJ_DATA_DIR".into(), dir.path().display().to_string()),
+    ]);
+    env.extend(extra.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+    let settings = Settings::load(&LoadOptions { env, ..Default::default() }).unwrap();
+    let app = App::build(settings).await.unwrap();
+    let addr = app.local_addr();
+    let shutdown = CancellationToken::new();
+    let handle = tokio::spawn(app.run(shutdown.clone()));
+    Running { addr, shutdown, handle, _dir: dir }
+}
+
+#[tokio::test]
+async fn health_readiness_metrics_and_request_ids() {
+    let app = start(&[]).await;
+    let http = reqwest::Client::new();
+
+    let r = http.get(app.url("/healthz")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let generated = r.headers()["x-request-id"].to_str().unwrap().to_owned();
+    assert_eq!(generated.len(), 36, "a UUID request id: {generated}");
+
+    let r = http
+        .get(app.url("/readyz"))
+        .header("x-request-id", "trace-me-123")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["x-request-id"], "trace-me-123", "an incoming id is kept");
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["database"], "sqlite");
+
+    assert_eq!(http.get(app.url("/nope")).send().await.unwrap().status(), 404);
+
+    let metrics = http.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    assert!(
+        metrics.contains(r#"hirecj_http_requests_total{method="GET",route="/healthz",status="200"} 1"#),
+        "{metrics}"
+    );
+    assert!(metrics.contains("hirecj_http_request_duration_seconds_bucket"), "{metrics}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_data_directory_keeps_the_database_and_the_key_across_starts() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("nested").join("data");
+    let data_str = data.display().to_string();
+    let first = start(&[("HIRECJ_DATA_DIR", &data_str)]).await;
+    first.stop().await;
+    let key = std::fs::read(data.join("secret.key")).unwrap();
+    assert!(data.join("hirecj.db").exists());
+
+    let second = start(&[("HIRECJ_DATA_DIR", &data_str)]).await;
+    let r = reqwest::get(second.url("/readyz")).await.unwrap();
+    assert_eq!(r.status(), 200);
+    second.stop().await;
+    assert_eq!(std::fs::read(data.join("secret.key")).unwrap(), key, "the key is reused");
+}
+
+/// PostgreSQL going away turns /readyz into 503 without stopping the
+/// process, and it recovers when the database is back.
+#[tokio::test]
+async fn readiness_follows_postgres() {
+    let Ok(admin_url) = std::env::var("TEST_DATABASE_URL") else {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "TEST_DATABASE_URL must be set in CI: the PostgreSQL checks may not be skipped"
+        );
+        eprintln!("TEST_DATABASE_URL not set: skipping");
+        return;
+    };
+    let name = format!("hirecj_ready_{}", uuid::Uuid::new_v4().simple());
+    let mut admin = sqlx::PgConnection::connect(&admin_url).await.unwrap();
+    sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut admin).await.unwrap();
+    let mut url = url::Url::parse(&admin_url).unwrap();
+    url.set_path(&format!("/{name}"));
+
+    let app = start(&[("DATABASE_URL", url.as_str())]).await;
+    let http = reqwest::Client::new();
+    let ready = |http: reqwest::Client, u: String| async move {
+        http.get(u).send().await.unwrap().status().as_u16()
+    };
+    assert_eq!(ready(http.clone(), app.url("/readyz")).await, 200);
+
+    sqlx::query(&format!("DROP DATABASE {name} WITH (FORCE)")).execute(&mut admin).await.unwrap();
+    assert_eq!(ready(http.clone(), app.url("/readyz")).await, 503);
+    assert_eq!(ready(http.clone(), app.url("/healthz")).await, 200, "the process is still alive");
+
+    sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut admin).await.unwrap();
+    let mut status = 0;
+    for _ in 0..50 {
+        status = ready(http.clone(), app.url("/readyz")).await;
+        if status == 200 {
+            break;
+        }
+    }
+    assert_eq!(status, 200, "readiness recovers once PostgreSQL is back");
+    app.stop().await;
+    sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+}
+
+/// Shutdown stops accepting connections but lets an in-flight request finish.
+#[tokio::test]
+async fn shutdown_lets_in_flight_requests_finish() {
+    let (entered_tx, entered_rx) = oneshot::channel::<()>();
+    let (release_tx, release_rx) = oneshot::channel::<()>();
+    let entered = std::sync::Arc::new(std::sync::Mutex::new(Some(entered_tx)));
+    let release = std::sync::Arc::new(tokio::sync::Mutex::new(Some(release_rx)));
+    let router = Router::new().route(
+        "/slow",
+        get(move || {
+            let tx = entered.lock().unwrap().take();
+            let release = release.clone();
+            let _ = &entered;
+            async move {
+                if let Some(tx) = tx {
+                    let _ = tx.send(());
+                }
+                if let Some(rx) = release.lock().await.take() {
+                    let _ = rx.await;
+                }
+                "finished"
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let shutdown = CancellationToken::new();
+    let server = tokio::spawn(hirecj_server::app::serve(
+        listener,
+        router,
+        shutdown.clone(),
+        Duration::from_secs(30),
+    ));
+
+    let request = tokio::spawn(reqwest::get(format!("http://{addr}/slow")));
+    entered_rx.await.unwrap();
+    shutdown.cancel();
+    // New connections are refused once shutdown has begun.
+    let mut refused = false;
+    for _ in 0..100 {
+        if tokio::net::TcpStream::connect(addr).await.is_err() {
+            refused = true;
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    assert!(refused, "the listener closes on shutdown");
+    release_tx.send(()).unwrap();
+    let response = request.await.unwrap().unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.text().await.unwrap(), "finished");
+    server.await.unwrap().unwrap();
+}
