@@ -1,1 +1,60 @@
-//! placeholder
+//! CJ's brain for HireCJ (the parts that need nothing else from the app).
+//!
+//! - [`model`]: one streaming interface, [`model::ModelProvider`], with the
+//!   Anthropic Messages client ([`model::anthropic`]) and the
+//!   OpenAI-compatible Chat Completions client ([`model::openai`]; OpenAI,
+//!   Ollama, vLLM, llama.cpp). Text deltas, complete tool calls, usage and the
+//!   stop reason come out the same way whichever provider runs.
+//! - [`ui_actions`]: the streaming parser that turns `{{oauth:shopify}}`
+//!   markers into placeholders plus [`ui_actions::UiElement`]s.
+//! - [`workflow`]: the YAML workflows and CJ's persona, embedded in the
+//!   binary, overridable from a directory, validated at start with errors
+//!   that name the file and the key.
+//!
+//! # Example
+//!
+//! ```no_run
+//! use futures::StreamExt;
+//! use hirecj_agent::model::anthropic::{AnthropicConfig, AnthropicProvider};
+//! use hirecj_agent::model::{Message, ModelEvent, ModelProvider, ModelRequest, SystemBlock};
+//! use hirecj_agent::ui_actions::UiActionParser;
+//! use hirecj_agent::workflow::{Catalog, SHOPIFY_ONBOARDING};
+//! use tokio_util::sync::CancellationToken;
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let catalog = Catalog::embedded()?;
+//! let workflow = catalog.workflow(SHOPIFY_ONBOARDING).ok_or("missing workflow")?;
+//! let provider = AnthropicProvider::new(AnthropicConfig::new("sk-ant-…", "claude-sonnet-4-5"))?;
+//!
+//! let request = ModelRequest {
+//!     system: vec![
+//!         SystemBlock::cached(catalog.persona().prompt.clone()),
+//!         SystemBlock::cached(workflow.workflow.clone()),
+//!         SystemBlock::volatile("Store: not connected."),
+//!     ],
+//!     messages: vec![Message::user_text(
+//!         workflow.behavior.initial_action.clone().unwrap_or_default(),
+//!     )],
+//!     tools: vec![],
+//!     max_tokens: 1024,
+//!     temperature: None,
+//!     metadata_user_id: None,
+//! };
+//! let mut ui = UiActionParser::new(workflow.oauth_markers_enabled(false));
+//! let mut stream = provider.stream(request, CancellationToken::new()).await?;
+//! while let Some(event) = stream.next().await {
+//!     match event? {
+//!         ModelEvent::TextDelta(t) => print!("{}", ui.push(&t)),
+//!         ModelEvent::Stop { .. } => print!("{}", ui.finish()),
+//!         _ => {}
+//!     }
+//! }
+//! println!("\nelements: {:?}", ui.elements());
+//! # Ok(())
+//! # }
+//! ```
+
+pub mod model;
+pub mod tools;
+pub mod ui_actions;
+pub mod workflow;
