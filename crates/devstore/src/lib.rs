@@ -1,1 +1,448 @@
-//! placeholder
+//! HireCJ's **development store**: a faithful simulator of the parts of
+//! Shopify that HireCJ uses, so the whole product runs and is tested with
+//! nothing configured.
+//!
+//! It speaks Shopify's wire formats (see `shared/reference/shopify.md`):
+//!
+//! * **OAuth**: an authorize (consent) page with *Install* and *Cancel*,
+//!   redirecting to the app's callback with `code`, `hmac`, `host`, `shop`,
+//!   `state` and `timestamp` signed with the client secret exactly as Shopify
+//!   does; a token endpoint (JSON or form bodies, single-use codes that expire
+//!   after a minute, expiring offline tokens with refresh-token rotation,
+//!   non-expiring and online tokens).
+//! * **GraphQL Admin API** subset (`shop`, `*Count`, `orders`, `products`,
+//!   `customers` connections with `first`/`last`/`after`/`before`/`query`/
+//!   `sortKey`/`reverse`), parsed and validated by `async-graphql` so an
+//!   unknown field fails as on Shopify; `extensions.cost` on every response
+//!   and a per-shop leaky bucket that answers `THROTTLED` when empty; 401 for
+//!   unknown, expired, revoked or foreign tokens; `ACCESS_DENIED` without the
+//!   needed `read_*` scope; orders older than 60 days hidden without
+//!   `read_all_orders`.
+//! * **Webhooks out**: signed `app/uninstalled`, `customers/data_request`,
+//!   `customers/redact` and `shop/redact` deliveries to the app.
+//! * **Deterministic data** per shop name ([`Dataset`]).
+//!
+//! # Routes
+//!
+//! [`DevStore::router`] returns routes **without** a prefix; the app mounts
+//! them with `Router::nest("/devstore", store.router())` and points its admin
+//! base URL template at `http://host/devstore/{shop}` (`{shop}` being
+//! `name.myshopify.com` or a bare name). Paths below include that prefix:
+//!
+//! | method | path | what |
+//! |---|---|---|
+//! | GET | `/devstore` | page listing installed shops, with webhook buttons (axum's `nest` does not match `/devstore/`; the app may add a redirect) |
+//! | GET | `/devstore/{shop}/admin/oauth/authorize?client_id&scope&redirect_uri&state&grant_options[]` | consent page |
+//! | POST | `/devstore/{shop}/admin/oauth/authorize` | the consent form (Install / Cancel) |
+//! | POST | `/devstore/{shop}/admin/oauth/access_token` | code exchange and refresh |
+//! | POST | `/devstore/{shop}/admin/api/{version}/graphql.json` | GraphQL Admin API |
+//! | POST | `/devstore/_control/drain?shop=` | empty a shop's cost bucket |
+//! | POST | `/devstore/_control/bucket?max=&restore_rate=` | change the bucket limits |
+//! | POST | `/devstore/_control/expire_tokens?shop=` | expire the shop's expiring access tokens now |
+//! | POST | `/devstore/_control/webhook` (form `shop`, `topic`) | send a webhook |
+//! | POST | `/devstore/_control/uninstall` (form `shop`) | revoke tokens and send `app/uninstalled` |
+//!
+//! [`serve_standalone`] serves the same routes under `/devstore` on a
+//! listener of its own (`hirecj devstore --port N`).
+//!
+//! # Example
+//!
+//! ```no_run
+//! # async fn run() -> std::io::Result<()> {
+//! use hirecj_devstore::{DevStore, DevStoreConfig};
+//! let store = DevStore::new(DevStoreConfig::default());
+//! let app = axum::Router::new().nest("/devstore", store.clone().router());
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+//! axum::serve(listener, app).await
+//! # }
+//! ```
+
+mod api;
+mod control;
+mod cost;
+mod data;
+mod graphql;
+mod oauth;
+mod pages;
+mod search;
+mod shop;
+mod webhooks;
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use axum::Router;
+use axum::routing::{get, post};
+use chrono::{DateTime, Utc};
+use rand::Rng;
+
+pub use data::{
+    Cents, Customer, Dataset, FinancialStatus, FulfillmentStatus, LineItem, ORDER_DAYS, Order,
+    Product, ProductStatus, ShopInfo, Variant, format_cents,
+};
+pub use shop::normalize_shop;
+pub use webhooks::{WebhookDelivery, WebhookTopic, send_webhook};
+
+use cost::{BucketLimits, Buckets};
+
+/// Errors of the simulator's own API (not of its HTTP endpoints, which
+/// answer as Shopify does).
+#[derive(Debug, thiserror::Error)]
+pub enum DevStoreError {
+    /// The shop name is not `name.myshopify.com` or a bare name.
+    #[error("invalid shop name: {0:?}")]
+    InvalidShop(String),
+    /// Delivering a webhook failed (connection, timeout, ...).
+    #[error("webhook delivery to {url} failed: {source}")]
+    Webhook {
+        /// The app's webhook URL.
+        url: String,
+        /// The cause.
+        #[source]
+        source: reqwest::Error,
+    },
+    /// A webhook payload could not be serialised.
+    #[error("webhook payload: {0}")]
+    Payload(#[from] serde_json::Error),
+}
+
+/// How the simulator sees the app it serves.
+#[derive(Clone)]
+pub struct DevStoreConfig {
+    /// The app's client id (API key); the authorize page checks it.
+    pub client_id: String,
+    /// The app's client secret: signs redirects and webhooks, checked by the
+    /// token endpoint.
+    pub client_secret: String,
+    /// Name shown on the consent page.
+    pub app_name: String,
+    /// The only `redirect_uri` accepted, e.g.
+    /// `http://127.0.0.1:8080/api/v1/shopify/callback`.
+    pub app_callback_url: String,
+    /// Where webhooks are POSTed.
+    pub app_webhook_url: String,
+    /// Sent as `X-Shopify-API-Version` on webhooks.
+    pub api_version: String,
+    /// Cost bucket size per shop (Shopify: 2000 for standard plans' GraphQL).
+    pub bucket_max: f64,
+    /// Points restored per second (Shopify: 100 on standard plans).
+    pub restore_rate: f64,
+}
+
+impl Default for DevStoreConfig {
+    fn default() -> Self {
+        DevStoreConfig {
+            client_id: "devstore-client-id".to_string(),
+            client_secret: "devstore-client-secret".to_string(),
+            app_name: "HireCJ".to_string(),
+            app_callback_url: "http://127.0.0.1:8080/api/v1/shopify/callback".to_string(),
+            app_webhook_url: "http://127.0.0.1:8080/api/v1/shopify/webhooks".to_string(),
+            api_version: "2026-10".to_string(),
+            bucket_max: 2000.0,
+            restore_rate: 100.0,
+        }
+    }
+}
+
+impl fmt::Debug for DevStoreConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DevStoreConfig")
+            .field("client_id", &self.client_id)
+            .field("client_secret", &"[redacted]")
+            .field("app_name", &self.app_name)
+            .field("app_callback_url", &self.app_callback_url)
+            .field("app_webhook_url", &self.app_webhook_url)
+            .field("api_version", &self.api_version)
+            .field("bucket_max", &self.bucket_max)
+            .field("restore_rate", &self.restore_rate)
+            .finish()
+    }
+}
+
+/// A shop that completed OAuth (a token was issued) and was not uninstalled.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Installation {
+    /// `name.myshopify.com`.
+    pub shop: String,
+    /// Granted scopes, comma-separated.
+    pub scope: String,
+    /// When the first token was issued.
+    pub installed_at: DateTime<Utc>,
+}
+
+pub(crate) struct PendingCode {
+    pub shop: String,
+    pub scope: String,
+    pub online: bool,
+    pub expires_at: DateTime<Utc>,
+}
+
+pub(crate) struct TokenRecord {
+    pub shop: String,
+    pub scope: String,
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+pub(crate) struct RefreshRecord {
+    pub shop: String,
+    pub scope: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+#[derive(Default)]
+pub(crate) struct AuthState {
+    pub codes: HashMap<String, PendingCode>,
+    pub tokens: HashMap<String, TokenRecord>,
+    pub refresh: HashMap<String, RefreshRecord>,
+    pub installed: BTreeMap<String, Installation>,
+}
+
+pub(crate) struct Inner {
+    pub config: DevStoreConfig,
+    pub limits: Mutex<BucketLimits>,
+    pub schema: graphql::AdminSchema,
+    pub http: reqwest::Client,
+    pub auth: Mutex<AuthState>,
+    pub buckets: Mutex<Buckets>,
+    pub datasets: Mutex<HashMap<String, Arc<Dataset>>>,
+}
+
+/// The simulator. Cheap to clone (shared state); all state is in memory.
+#[derive(Clone)]
+pub struct DevStore {
+    pub(crate) inner: Arc<Inner>,
+}
+
+impl fmt::Debug for DevStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DevStore")
+            .field("config", &self.inner.config)
+            .finish()
+    }
+}
+
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// `prefix` + 32 random hex characters.
+pub(crate) fn random_token(prefix: &str) -> String {
+    let bytes: [u8; 16] = rand::thread_rng().r#gen();
+    format!("{prefix}{}", hex::encode(bytes))
+}
+
+/// A reqwest client with a timeout, for webhooks.
+pub(crate) fn http_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(10))
+        .user_agent("Shopify-Captain-Hook")
+        .build()
+        .unwrap_or_default()
+}
+
+impl DevStore {
+    /// A fresh simulator: no installations, full buckets.
+    pub fn new(config: DevStoreConfig) -> DevStore {
+        let limits = BucketLimits {
+            max: config.bucket_max,
+            restore_rate: config.restore_rate,
+        };
+        DevStore {
+            inner: Arc::new(Inner {
+                config,
+                limits: Mutex::new(limits),
+                schema: graphql::schema(),
+                http: http_client(),
+                auth: Mutex::new(AuthState::default()),
+                buckets: Mutex::new(Buckets::default()),
+                datasets: Mutex::new(HashMap::new()),
+            }),
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &DevStoreConfig {
+        &self.inner.config
+    }
+
+    /// The routes, **without** the `/devstore` prefix: mount them with
+    /// `Router::nest("/devstore", store.router())` (see the crate docs for
+    /// the table of paths).
+    pub fn router(self) -> Router {
+        Router::new()
+            .route("/", get(control::index))
+            .route("/_control/drain", post(control::drain))
+            .route("/_control/bucket", post(control::bucket))
+            .route("/_control/expire_tokens", post(control::expire_tokens))
+            .route("/_control/webhook", post(control::webhook))
+            .route("/_control/uninstall", post(control::uninstall))
+            .route(
+                "/{shop}/admin/oauth/authorize",
+                get(oauth::authorize_page).post(oauth::authorize_decision),
+            )
+            .route(
+                "/{shop}/admin/oauth/access_token",
+                post(oauth::access_token),
+            )
+            .route(
+                "/{shop}/admin/api/{version}/graphql.json",
+                post(api::graphql),
+            )
+            .with_state(self)
+    }
+
+    /// The store of `shop` (`name.myshopify.com` or a bare name), generated
+    /// on first use for today's UTC date and kept in memory.
+    pub fn dataset(&self, shop: &str) -> Arc<Dataset> {
+        let key = normalize_shop(shop).unwrap_or_else(|| shop.to_ascii_lowercase());
+        let mut map = lock(&self.inner.datasets);
+        map.entry(key.clone())
+            .or_insert_with(|| Arc::new(Dataset::generate(&key, Utc::now().date_naive())))
+            .clone()
+    }
+
+    fn limits(&self) -> BucketLimits {
+        *lock(&self.inner.limits)
+    }
+
+    /// Empties the cost bucket of `shop`: the next query is `THROTTLED`
+    /// until the bucket refills at the restore rate.
+    pub fn drain_bucket(&self, shop: &str) {
+        let key = normalize_shop(shop).unwrap_or_else(|| shop.to_string());
+        let limits = self.limits();
+        lock(&self.inner.buckets).drain(&key, limits);
+    }
+
+    /// Points currently available in the bucket of `shop`.
+    pub fn bucket_available(&self, shop: &str) -> f64 {
+        let key = normalize_shop(shop).unwrap_or_else(|| shop.to_string());
+        let limits = self.limits();
+        lock(&self.inner.buckets).available(&key, limits)
+    }
+
+    /// Changes the bucket size and restore rate (points per second) of all
+    /// shops from now on.
+    pub fn set_bucket_limits(&self, max: f64, restore_rate: f64) {
+        *lock(&self.inner.limits) = BucketLimits {
+            max: max.max(0.0),
+            restore_rate: restore_rate.max(0.0),
+        };
+    }
+
+    /// Shops that completed OAuth and were not uninstalled, by domain.
+    pub fn installed_shops(&self) -> Vec<Installation> {
+        lock(&self.inner.auth).installed.values().cloned().collect()
+    }
+
+    /// Issues a non-expiring offline access token for `shop` without going
+    /// through OAuth (for tests), marking the shop installed.
+    pub fn issue_access_token(&self, shop: &str, scope: &str) -> Result<String, DevStoreError> {
+        let shop = normalize_shop(shop).ok_or_else(|| DevStoreError::InvalidShop(shop.into()))?;
+        let token = random_token("shpat_");
+        let mut auth = lock(&self.inner.auth);
+        auth.tokens.insert(
+            token.clone(),
+            TokenRecord {
+                shop: shop.clone(),
+                scope: scope.to_string(),
+                expires_at: None,
+            },
+        );
+        mark_installed(&mut auth, &shop, scope);
+        Ok(token)
+    }
+
+    /// Makes every expiring access token of `shop` expire now (refresh
+    /// tokens stay valid), so tests can exercise the refresh path without
+    /// waiting an hour. Non-expiring tokens are untouched.
+    pub fn expire_access_tokens(&self, shop: &str) {
+        let Some(shop) = normalize_shop(shop) else {
+            return;
+        };
+        let now = Utc::now();
+        let mut auth = lock(&self.inner.auth);
+        for token in auth.tokens.values_mut().filter(|t| t.shop == shop) {
+            if token.expires_at.is_some() {
+                token.expires_at = Some(now);
+            }
+        }
+    }
+
+    /// Revokes every access and refresh token of `shop` and forgets the
+    /// installation (its pending codes die too).
+    pub fn revoke_tokens(&self, shop: &str) {
+        let Some(shop) = normalize_shop(shop) else {
+            return;
+        };
+        let mut auth = lock(&self.inner.auth);
+        auth.tokens.retain(|_, t| t.shop != shop);
+        auth.refresh.retain(|_, t| t.shop != shop);
+        auth.codes.retain(|_, c| c.shop != shop);
+        auth.installed.remove(&shop);
+    }
+
+    /// Uninstalls the app from `shop`: revokes its tokens, then sends the
+    /// signed `app/uninstalled` webhook.
+    pub async fn uninstall(&self, shop: &str) -> Result<WebhookDelivery, DevStoreError> {
+        self.revoke_tokens(shop);
+        self.send_webhook(WebhookTopic::AppUninstalled, shop, None)
+            .await
+    }
+
+    /// Sends a signed webhook for `topic` about `shop` to the app's webhook
+    /// URL. `payload` replaces the default payload (built from the shop's
+    /// dataset; the customer topics pick a real customer with orders).
+    /// Returns the delivery, whatever HTTP status the app answered.
+    pub async fn send_webhook(
+        &self,
+        topic: WebhookTopic,
+        shop: &str,
+        payload: Option<serde_json::Value>,
+    ) -> Result<WebhookDelivery, DevStoreError> {
+        let domain = normalize_shop(shop).ok_or_else(|| DevStoreError::InvalidShop(shop.into()))?;
+        let dataset = self.dataset(&domain);
+        webhooks::deliver(
+            &self.inner.http,
+            &self.inner.config,
+            topic,
+            &dataset,
+            payload,
+        )
+        .await
+    }
+}
+
+pub(crate) fn mark_installed(auth: &mut AuthState, shop: &str, scope: &str) {
+    auth.installed
+        .entry(shop.to_string())
+        .and_modify(|i| i.scope = scope.to_string())
+        .or_insert_with(|| Installation {
+            shop: shop.to_string(),
+            scope: scope.to_string(),
+            installed_at: Utc::now(),
+        });
+}
+
+/// Serves the simulator under `/devstore` on `listener` until the process
+/// ends (`/` redirects to `/devstore`). This is `hirecj devstore --port N`.
+pub async fn serve_standalone(
+    listener: tokio::net::TcpListener,
+    config: DevStoreConfig,
+) -> std::io::Result<()> {
+    let store = DevStore::new(config);
+    let app = Router::new()
+        .route(
+            "/",
+            get(|| async { axum::response::Redirect::to("/devstore") }),
+        )
+        .route(
+            "/devstore/",
+            get(|| async { axum::response::Redirect::to("/devstore") }),
+        )
+        .nest("/devstore", store.router());
+    if let Ok(addr) = listener.local_addr() {
+        tracing::info!(%addr, "development store listening on http://{addr}/devstore");
+    }
+    axum::serve(listener, app).await
+}
