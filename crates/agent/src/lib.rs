@@ -54,7 +54,11 @@
 //! # }
 //! ```
 
+pub mod eval;
+pub mod memory;
 pub mod model;
+pub mod offline;
 pub mod tools;
+pub mod turn;
 pub mod ui_actions;
 pub mod workflow;

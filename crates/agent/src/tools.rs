@@ -84,10 +84,8 @@ pub trait StoreData: Send + Sync {
     /// See [`ShopifyDataFetcher::top_products`].
     async fn top_products(&self, days: u32, limit: u32) -> Result<TopProducts, ShopifyError>;
     /// See [`ShopifyDataFetcher::customer_by_email`].
-    async fn customer_by_email(
-        &self,
-        email: &str,
-    ) -> Result<Option<CustomerDetails>, ShopifyError>;
+    async fn customer_by_email(&self, email: &str)
+    -> Result<Option<CustomerDetails>, ShopifyError>;
 }
 
 #[async_trait]
@@ -345,7 +343,11 @@ impl ToolContext {
     }
 
     /// Runs one call and measures it.
-    pub async fn execute_timed(&self, call: &ToolCall, offered: &[String]) -> (ToolOutput, Duration) {
+    pub async fn execute_timed(
+        &self,
+        call: &ToolCall,
+        offered: &[String],
+    ) -> (ToolOutput, Duration) {
         let start = Instant::now();
         let out = self.execute(call, offered).await;
         (out, start.elapsed())
@@ -430,7 +432,13 @@ fn parse_args(name: &str, args: &Map<String, Value>) -> Result<Parsed, String> {
     })
 }
 
-fn int_arg(args: &Map<String, Value>, key: &str, default: u32, min: u32, max: u32) -> Result<u32, String> {
+fn int_arg(
+    args: &Map<String, Value>,
+    key: &str,
+    default: u32,
+    min: u32,
+    max: u32,
+) -> Result<u32, String> {
     let v = match args.get(key) {
         None | Some(Value::Null) => return Ok(default),
         Some(Value::Number(n)) => match n.as_i64() {
@@ -455,7 +463,10 @@ fn int_arg(args: &Map<String, Value>, key: &str, default: u32, min: u32, max: u3
 fn date_arg(args: &Map<String, Value>, key: &str) -> Result<NaiveDate, String> {
     match args.get(key) {
         Some(Value::String(s)) => NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d").map_err(|_| {
-            format!("`{key}` must be a date as YYYY-MM-DD, got `{}`", shorten(s, 40))
+            format!(
+                "`{key}` must be a date as YYYY-MM-DD, got `{}`",
+                shorten(s, 40)
+            )
         }),
         Some(_) => Err(format!("`{key}` must be a string YYYY-MM-DD")),
         None => Err(format!("`{key}` is required (YYYY-MM-DD)")),
@@ -468,10 +479,11 @@ pub fn valid_email(email: &str) -> bool {
     if email.len() > 254 || email.is_empty() {
         return false;
     }
-    if email
-        .chars()
-        .any(|c| c.is_whitespace() || c.is_control() || matches!(c, '"' | '\'' | '\\' | '<' | '>' | ',' | ';' | '(' | ')'))
-    {
+    if email.chars().any(|c| {
+        c.is_whitespace()
+            || c.is_control()
+            || matches!(c, '"' | '\'' | '\\' | '<' | '>' | ',' | ';' | '(' | ')')
+    }) {
         return false;
     }
     let Some((local, domain)) = email.split_once('@') else {
@@ -766,14 +778,20 @@ mod tests {
         assert!(ToolContext::disconnected().specs_for(adhoc).is_empty());
         let ctx = ToolContext::connected(Arc::new(FakeStore::default()));
         assert_eq!(ctx.specs_for(adhoc).len(), 7);
-        let names: Vec<_> = ctx.specs_for(onboarding).into_iter().map(|s| s.name).collect();
+        let names: Vec<_> = ctx
+            .specs_for(onboarding)
+            .into_iter()
+            .map(|s| s.name)
+            .collect();
         assert_eq!(names, vec![STORE_COUNTS, STORE_OVERVIEW]);
     }
 
     #[tokio::test]
     async fn results_are_compact_json() {
         let ctx = ToolContext::connected(Arc::new(FakeStore::default()));
-        let out = ctx.execute(&call(ORDERS_LAST_WEEK, json!({})), &all()).await;
+        let out = ctx
+            .execute(&call(ORDERS_LAST_WEEK, json!({})), &all())
+            .await;
         assert!(!out.is_error, "{out:?}");
         let v: Value = serde_json::from_str(&out.content).unwrap();
         assert_eq!(v["orders"], 42);
@@ -785,7 +803,10 @@ mod tests {
         let v: Value = serde_json::from_str(&out.content).unwrap();
         assert_eq!(v["count"], 3);
         let out = ctx
-            .execute(&call(LOOKUP_CUSTOMER, json!({"email": "nobody@example.com"})), &all())
+            .execute(
+                &call(LOOKUP_CUSTOMER, json!({"email": "nobody@example.com"})),
+                &all(),
+            )
             .await;
         assert!(!out.is_error);
         assert!(out.content.contains(r#""found":false"#));
@@ -795,9 +816,18 @@ mod tests {
     async fn bad_arguments_are_error_results() {
         let ctx = ToolContext::connected(Arc::new(FakeStore::default()));
         let cases = [
-            call(SALES_SUMMARY, json!({"start_date": "2026-13-01", "end_date": "2026-12-01"})),
-            call(SALES_SUMMARY, json!({"start_date": "2026-10-05", "end_date": "2026-10-01"})),
-            call(SALES_SUMMARY, json!({"start_date": "2020-01-01", "end_date": "2026-10-01"})),
+            call(
+                SALES_SUMMARY,
+                json!({"start_date": "2026-13-01", "end_date": "2026-12-01"}),
+            ),
+            call(
+                SALES_SUMMARY,
+                json!({"start_date": "2026-10-05", "end_date": "2026-10-01"}),
+            ),
+            call(
+                SALES_SUMMARY,
+                json!({"start_date": "2020-01-01", "end_date": "2026-10-01"}),
+            ),
             call(SALES_SUMMARY, json!({"start_date": "2026-10-01"})),
             call(RECENT_ORDERS, json!({"limit": 0})),
             call(RECENT_ORDERS, json!({"limit": 500})),
@@ -817,7 +847,10 @@ mod tests {
         // model-supplied shop changes nothing).
         let out = ctx
             .execute(
-                &call(RECENT_ORDERS, json!({"limit": "2", "shop": "other.myshopify.com"})),
+                &call(
+                    RECENT_ORDERS,
+                    json!({"limit": "2", "shop": "other.myshopify.com"}),
+                ),
                 &all(),
             )
             .await;
@@ -828,10 +861,15 @@ mod tests {
     async fn unknown_or_unoffered_tools_are_refused() {
         let ctx = ToolContext::connected(Arc::new(FakeStore::default()));
         let offered = vec![STORE_COUNTS.to_owned()];
-        let out = ctx.execute(&call(ORDERS_LAST_WEEK, json!({})), &offered).await;
+        let out = ctx
+            .execute(&call(ORDERS_LAST_WEEK, json!({})), &offered)
+            .await;
         assert_eq!(out.error_code.as_deref(), Some("unknown_tool"));
         let out = ctx
-            .execute(&call(ORDERS_LAST_WEEK, json!({})), &[ORDERS_LAST_WEEK.to_owned()])
+            .execute(
+                &call(ORDERS_LAST_WEEK, json!({})),
+                &[ORDERS_LAST_WEEK.to_owned()],
+            )
             .await;
         assert!(!out.is_error);
         let out = ToolContext::disconnected()
@@ -866,7 +904,17 @@ mod tests {
     fn email_validation() {
         assert!(valid_email("ada@example.com"));
         assert!(valid_email("a.b+c@shop.co.uk"));
-        for bad in ["", "ada", "ada@", "@x.com", "a@b", "a b@c.com", "a@b@c.com", "a@.com", "a@b..com"] {
+        for bad in [
+            "",
+            "ada",
+            "ada@",
+            "@x.com",
+            "a@b",
+            "a b@c.com",
+            "a@b@c.com",
+            "a@.com",
+            "a@b..com",
+        ] {
             assert!(!valid_email(bad), "{bad}");
         }
     }

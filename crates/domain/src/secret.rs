@@ -16,6 +16,11 @@ impl Secret {
     pub fn expose(&self) -> &str {
         &self.0
     }
+
+    /// True when the secret is the empty string.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
 }
 
 impl fmt::Debug for Secret {
@@ -36,6 +41,12 @@ impl From<String> for Secret {
     }
 }
 
+impl From<&str> for Secret {
+    fn from(s: &str) -> Self {
+        Self(s.to_owned())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -45,5 +56,8 @@ mod tests {
         let s = Secret::new("shpat_very_secret");
         assert!(!format!("{s:?} {s}").contains("very_secret"));
         assert_eq!(s.expose(), "shpat_very_secret");
+        assert!(!format!("{:?}", Some(s.clone())).contains("very_secret"));
+        assert!(!s.is_empty());
+        assert!(Secret::from("").is_empty());
     }
 }

@@ -16,9 +16,13 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 
+use crate::chat::engine::Engine;
+use crate::chat::{self, ChatLimits, ChatService};
 use crate::config::Settings;
+use hirecj_agent::workflow::Catalog;
 use crate::metrics::{self, Metrics};
-use crate::{health, secret_key};
+use crate::shopify::ShopifyRuntime;
+use crate::{health, secret_key, shopify};
 
 /// Everything a handler can reach. Cheap to clone.
 #[derive(Clone)]
@@ -26,6 +30,10 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     pub store: Store,
     pub metrics: Metrics,
+    /// Shopify: configuration, HTTP and Admin clients, cache.
+    pub shopify: ShopifyRuntime,
+    /// Live conversations: messages, CJ's turns, the post-OAuth step.
+    pub chat: ChatService,
 }
 
 impl axum::extract::FromRef<AppState> for Metrics {
@@ -37,6 +45,10 @@ impl axum::extract::FromRef<AppState> for Metrics {
 /// Why the app could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
+    #[error("workflows and prompts: {0}")]
+    Content(String),
+    #[error("{0}")]
+    Model(String),
     #[error("cannot create the data directory {path}: {source}")]
     DataDir {
         path: String,
@@ -47,6 +59,8 @@ pub enum StartError {
     SecretKey(#[from] secret_key::SecretKeyError),
     #[error("cannot open the database: {0}")]
     Store(#[from] hirecj_store::StoreError),
+    #[error("Shopify setup: {0}")]
+    Shopify(String),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: SocketAddr,
@@ -65,6 +79,11 @@ pub struct App {
 /// Prepares the data directory, the secret key and the database (with
 /// migrations). Shared by `serve` and `migrate`.
 pub async fn open_store(settings: &Settings) -> Result<Store, StartError> {
+    open_store_with_key(settings).await.map(|(store, _)| store)
+}
+
+/// [`open_store`], also returning the secret key (for keys derived from it).
+async fn open_store_with_key(settings: &Settings) -> Result<(Store, Vec<u8>), StartError> {
     std::fs::create_dir_all(&settings.data_dir).map_err(|source| StartError::DataDir {
         path: settings.data_dir.display().to_string(),
         source,
@@ -85,13 +104,12 @@ pub async fn open_store(settings: &Settings) -> Result<Store, StartError> {
         &StoreOptions::default(),
     )
     .await?;
-    Ok(store)
+    Ok((store, key))
 }
 
 impl App {
     /// Opens the store and binds the listener (port 0 picks a free port).
     pub async fn build(settings: Settings) -> Result<Self, StartError> {
-        let store = open_store(&settings).await?;
         let listener =
             TcpListener::bind(settings.bind)
                 .await
@@ -99,10 +117,54 @@ impl App {
                     addr: settings.bind,
                     source,
                 })?;
+        Self::build_with_listener(settings, listener).await
+    }
+
+    /// Like [`App::build`], on a listener the caller bound (tests bind
+    /// first to learn the port, then put it in `HIRECJ_PUBLIC_URL`).
+    /// A public URL whose port is 0 (derived from `HIRECJ_BIND=…:0`) gets
+    /// the port actually bound.
+    pub async fn build_with_listener(
+        mut settings: Settings,
+        listener: TcpListener,
+    ) -> Result<Self, StartError> {
+        if settings.public_url.port() == Some(0)
+            && let Ok(addr) = listener.local_addr()
+        {
+            let _ = settings.public_url.set_port(Some(addr.port()));
+        }
+        let (store, key) = open_store_with_key(&settings).await?;
+        let shopify = ShopifyRuntime::from_settings(&settings, &key).await?;
+        if shopify.dev_store {
+            tracing::info!(admin = %shopify.config.admin_base_url, "no SHOPIFY_CLIENT_ID: using the built-in development store");
+        }
+        let catalog = Arc::new(
+            Catalog::load(settings.content_dir.as_deref())
+                .map_err(|e| StartError::Content(e.to_string()))?,
+        );
+        let provider =
+            chat::provider::build(&settings.model).map_err(|e| StartError::Model(e.to_string()))?;
+        tracing::info!(provider = provider.name(), model = provider.model(), "CJ's model");
+        let engine = Engine::new(
+            provider,
+            catalog.clone(),
+            store.clone(),
+            shopify.clone(),
+            chat::provider::turn_config(&settings.model),
+        );
+        let chat = ChatService::new(
+            store.clone(),
+            catalog,
+            engine,
+            ChatLimits::default(),
+            settings.debug,
+        );
         let state = AppState {
             settings: Arc::new(settings),
             store,
             metrics: Metrics::new(),
+            shopify,
+            chat,
         };
         Ok(Self {
             router: router(state.clone()),
@@ -139,7 +201,18 @@ pub fn router(state: AppState) -> Router {
     let routes = Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
-        .route("/metrics", get(metrics::endpoint));
+        .route("/ws/chat", get(chat::ws::upgrade))
+        .route("/metrics", get(metrics::endpoint))
+        .merge(shopify::routes())
+        .merge(crate::web::routes())
+        .merge(crate::api::routes());
+    // The built-in development store, when no Shopify app is configured.
+    let routes = match &state.shopify.devstore {
+        Some(devstore) => {
+            routes.nest_service(shopify::DEVSTORE_PREFIX, devstore.clone().router())
+        }
+        None => routes,
+    };
 
     routes
         .layer(

@@ -283,6 +283,7 @@ pub struct Settings {
     pub shutdown_timeout: Duration,
     pub debug: bool,
     pub internal_token: Option<Secret>,
+    pub content_dir: Option<PathBuf>,
     pub shopify: ShopifySettings,
     pub model: ModelSettings,
     /// Where every value came from, for `hirecj config`.
@@ -656,6 +657,15 @@ impl Settings {
             }
         })?;
 
+        let content_dir = layers.parse("HIRECJ_CONTENT_DIR", |v| {
+            let path = PathBuf::from(v);
+            if path.is_dir() {
+                Ok(path)
+            } else {
+                Err("not a directory".to_owned())
+            }
+        })?;
+
         let client_id = layers.parse("SHOPIFY_CLIENT_ID", |v| Ok(v.to_owned()))?;
         let client_secret = layers.secret("SHOPIFY_CLIENT_SECRET");
         if client_id.is_some() && client_secret.is_none() {
@@ -753,6 +763,7 @@ impl Settings {
             shutdown_timeout,
             debug,
             internal_token,
+            content_dir,
             shopify: ShopifySettings {
                 client_id,
                 client_secret,

@@ -1,13 +1,18 @@
 //! The HireCJ web application: configuration, the axum app, its middleware
 //! (request ids, logs, metrics, timeouts, body limits) and graceful shutdown.
 
+pub mod api;
 pub mod app;
+pub mod chat;
 pub mod config;
 pub mod error;
 mod health;
 pub mod metrics;
 pub mod secret_key;
+pub mod session;
+pub mod shopify;
 pub mod telemetry;
+pub mod web;
 
 pub use app::{App, AppState, StartError};
 pub use config::{ConfigError, LoadOptions, Settings};

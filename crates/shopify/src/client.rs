@@ -27,7 +27,7 @@ use tokio::time::Instant;
 use crate::config::{DEFAULT_REQUEST_TIMEOUT, ShopifyConfig, graphql_url};
 use crate::domain::ShopDomain;
 use crate::error::{GraphQlError, ShopifyError, request_id, shorten_body};
-use crate::secret::Secret;
+use hirecj_domain::Secret;
 
 /// The header that carries the access token.
 pub const ACCESS_TOKEN_HEADER: &str = "X-Shopify-Access-Token";

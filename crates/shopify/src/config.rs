@@ -3,8 +3,8 @@
 use std::time::Duration;
 
 use crate::domain::ShopDomain;
-use crate::secret::Secret;
 use crate::signing::encode_component;
+use hirecj_domain::Secret;
 
 /// The Admin API version HireCJ pins (the newest stable one in late 2026).
 pub const DEFAULT_API_VERSION: &str = "2026-10";

@@ -19,7 +19,7 @@ use crate::domain::ShopDomain;
 use crate::error::ShopifyError;
 use crate::money::Amount;
 use crate::queries;
-use crate::secret::Secret;
+use hirecj_domain::Secret;
 
 /// How far back Shopify shows orders to an app without `read_all_orders`.
 pub const VISIBILITY_WINDOW_DAYS: u64 = 60;

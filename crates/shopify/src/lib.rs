@@ -20,7 +20,7 @@
 //! * [`queries`]: every GraphQL query sent, as `pub const`s.
 //!
 //! No token or secret is ever logged: they travel as [`Secret`], whose
-//! `Debug` prints `***`.
+//! `Debug` prints `Secret(***)`.
 //!
 //! ```no_run
 //! use std::sync::Arc;
@@ -58,7 +58,6 @@ pub mod fetcher;
 pub mod money;
 pub mod oauth;
 pub mod queries;
-pub mod secret;
 pub mod signing;
 
 pub use cache::{Cache, CacheError, CacheKey, DEFAULT_TTL, MemoryCache, RedisCache};
@@ -71,9 +70,10 @@ pub use fetcher::{
     SalesSummary, ShopInfo, ShopifyDataFetcher, StoreCounts, StoreOverview, TopProducts,
     clear_shop,
 };
+/// The secret string type, shared with the rest of HireCJ.
+pub use hirecj_domain::Secret;
 pub use money::Amount;
 pub use oauth::{
     CallbackError, TokenGrant, VerifiedCallback, exchange_code, random_state, refresh_token,
     verify_callback,
 };
-pub use secret::Secret;

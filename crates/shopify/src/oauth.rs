@@ -8,8 +8,8 @@ use serde_json::{Value, json};
 use crate::config::ShopifyConfig;
 use crate::domain::{ShopDomain, ShopDomainError};
 use crate::error::{ShopifyError, request_id, shorten_body};
-use crate::secret::Secret;
 use crate::signing;
+use hirecj_domain::Secret;
 
 /// How far the callback's `timestamp` may be from now, either direction.
 pub const MAX_CLOCK_SKEW_SECS: i64 = 90;

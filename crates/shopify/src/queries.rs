@@ -36,6 +36,9 @@ macro_rules! shop_fields {
 /// The shop itself. No variables.
 pub const SHOP: &str = concat!("query Shop { ", shop_fields!(), " }");
 
+/// The shop's name and contact email, read once at install. No variables.
+pub const SHOP_IDENTITY: &str = "query ShopIdentity { shop { name email } }";
+
 /// The shop's time zone, to cut days at the shop's midnight. No variables.
 pub const SHOP_TIMEZONE: &str =
     "query ShopTimezone { shop { ianaTimezone timezoneOffsetMinutes } }";

@@ -236,7 +236,7 @@ impl Store {
             // Starting with the write takes the lock first (no read-to-write
             // upgrade on SQLite; a row lock on PostgreSQL).
             let seq: Option<i64> = sqlx::query_scalar(
-                "UPDATE conversations SET last_seq = last_seq + 1, updated_at = $2
+                "UPDATE conversations SET last_seq = last_seq + 1, updated_at = $2, ended_at = NULL
                  WHERE id = $1 RETURNING last_seq",
             )
             .bind(conversation.0)

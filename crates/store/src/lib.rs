@@ -12,6 +12,7 @@
 //! * message sequence numbers are allocated atomically per conversation;
 //! * times are UTC with microsecond precision on both backends.
 
+pub mod compliance;
 mod conversations;
 pub mod crypto;
 pub mod facts;
@@ -30,6 +31,7 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
+pub use compliance::RedactionCounts;
 pub use crypto::Cipher;
 pub use migrate::MIGRATIONS;
 

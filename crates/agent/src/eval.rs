@@ -1,0 +1,847 @@
+//! `hirecj eval`: scenario evals of CJ.
+//!
+//! A scenario (`evals/*.yaml`, a `scenarios:` list per file) names a
+//! workflow, a store (a development-store shop such as
+//! `eval-candles.myshopify.com`, or `none` for a merchant without a
+//! connected store), optional remembered facts, and turns: merchant
+//! messages and/or system events (`event: initial_action` runs the
+//! workflow's initial action). Each turn has expectations:
+//!
+//! ```yaml
+//! scenarios:
+//!   - name: post_auth_summary
+//!     workflow: shopify_post_auth
+//!     store: eval-candles.myshopify.com
+//!     turns:
+//!       - event: initial_action
+//!         expect:
+//!           tools_called: [get_shopify_store_overview, get_shopify_orders_last_week]
+//!           numbers_from: [orders_last_week.count, orders_last_week.revenue]
+//!           contains: [connected]
+//!           not_contains: ["{{"]
+//!           marker: absent
+//! ```
+//!
+//! `numbers_from` values are computed by calling the same data source the
+//! tools use, so they are the store's real figures; the answer must contain
+//! each one as the tool reports it. Keys: `orders_last_week.{count,revenue,
+//! aov,net_revenue,top_product}`, `store_overview.{shop_name,top_product}`,
+//! `store_counts.{products,customers,orders,open_orders}`,
+//! `sales_summary(FROM,TO).{count,revenue,aov}`,
+//! `top_products(DAYS,LIMIT).{first,first_units}`,
+//! `recent_orders(N).{latest_name,latest_total}`, `customer(EMAIL).name`.
+//!
+//! Workflow transitions happen as in the app: a connected merchant starting
+//! a workflow with an `already_connected` transition moves on; a workflow
+//! that needs a store moves on `not_connected`; after an initial action the
+//! `initial_action_completed` transition applies.
+
+pub mod devstore;
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::NaiveDate;
+use serde::Deserialize;
+use tokio_util::sync::CancellationToken;
+
+use crate::memory::{ProviderKind, extract_facts};
+use crate::model::ModelProvider;
+use crate::tools::{StoreData, ToolContext};
+use crate::turn::{HistoryEntry, MerchantContext, TurnConfig, TurnInput, run_turn};
+use crate::workflow::{
+    Catalog, EVENT_ALREADY_CONNECTED, EVENT_INITIAL_ACTION_COMPLETED, EVENT_NOT_CONNECTED,
+    KNOWN_TOOLS, Requirement,
+};
+
+/// The embedded scenario files: (path, text).
+pub const EMBEDDED_EVALS: &[(&str, &str)] = &[
+    (
+        "evals/onboarding.yaml",
+        include_str!("../../../evals/onboarding.yaml"),
+    ),
+    (
+        "evals/post_auth.yaml",
+        include_str!("../../../evals/post_auth.yaml"),
+    ),
+    (
+        "evals/ad_hoc_support.yaml",
+        include_str!("../../../evals/ad_hoc_support.yaml"),
+    ),
+    (
+        "evals/daily_briefing.yaml",
+        include_str!("../../../evals/daily_briefing.yaml"),
+    ),
+    (
+        "evals/weekly_review.yaml",
+        include_str!("../../../evals/weekly_review.yaml"),
+    ),
+    (
+        "evals/crisis_response.yaml",
+        include_str!("../../../evals/crisis_response.yaml"),
+    ),
+];
+
+/// The `store` value of a merchant without a connected store.
+pub const NO_STORE: &str = "none";
+/// The `event` value that runs the workflow's initial action.
+pub const INITIAL_ACTION: &str = "initial_action";
+
+/// A scenario file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ScenarioFile {
+    scenarios: Vec<Scenario>,
+}
+
+/// One scenario.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    /// Unique name.
+    pub name: String,
+    /// What it checks.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Starting workflow.
+    pub workflow: String,
+    /// A development-store shop, or `none`.
+    pub store: String,
+    /// Facts remembered from earlier conversations.
+    #[serde(default)]
+    pub facts: Vec<String>,
+    /// The turns, in order.
+    pub turns: Vec<EvalTurn>,
+    /// The file it came from.
+    #[serde(skip)]
+    pub file: String,
+}
+
+/// One turn of a scenario: a merchant message or a system event.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EvalTurn {
+    /// What the merchant says.
+    #[serde(default)]
+    pub merchant: Option<String>,
+    /// A system event (`initial_action` for the workflow's initial action).
+    #[serde(default)]
+    pub event: Option<String>,
+    /// Switch to this workflow before the turn.
+    #[serde(default)]
+    pub workflow: Option<String>,
+    /// What must hold after the turn.
+    #[serde(default)]
+    pub expect: Expect,
+}
+
+/// Whether the Connect button must appear.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MarkerExpect {
+    /// A Connect Shopify button is in the message.
+    Present,
+    /// No button and no marker text.
+    Absent,
+}
+
+/// Expectations of one turn.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Expect {
+    /// Exactly these tools were called (as a set).
+    #[serde(default)]
+    pub tools_called: Option<Vec<String>>,
+    /// Figures from the store that the answer must contain.
+    #[serde(default)]
+    pub numbers_from: Vec<String>,
+    /// Phrases the answer must contain (case-insensitive).
+    #[serde(default)]
+    pub contains: Vec<String>,
+    /// Phrases the answer must not contain (case-insensitive).
+    #[serde(default)]
+    pub not_contains: Vec<String>,
+    /// The Connect button.
+    #[serde(default)]
+    pub marker: Option<MarkerExpect>,
+    /// Facts extracted from the merchant message must contain these
+    /// phrases (case-insensitive).
+    #[serde(default)]
+    pub facts: Vec<String>,
+    /// The workflow after the turn.
+    #[serde(default)]
+    pub workflow_after: Option<String>,
+}
+
+/// A scenario file that could not be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{file}: {message}")]
+pub struct EvalLoadError {
+    /// The file.
+    pub file: String,
+    /// What is wrong (with the scenario name and key when known).
+    pub message: String,
+}
+
+/// Parses one scenario file's text.
+pub fn parse_scenarios(file: &str, text: &str) -> Result<Vec<Scenario>, EvalLoadError> {
+    let de = serde_yaml_ng::Deserializer::from_str(text);
+    let parsed: ScenarioFile = serde_path_to_error::deserialize(de).map_err(|e| EvalLoadError {
+        file: file.to_owned(),
+        message: format!("{}: {}", e.path(), e.inner()),
+    })?;
+    Ok(parsed
+        .scenarios
+        .into_iter()
+        .map(|mut s| {
+            s.file = file.to_owned();
+            s
+        })
+        .collect())
+}
+
+/// The embedded scenarios.
+pub fn embedded_scenarios() -> Result<Vec<Scenario>, EvalLoadError> {
+    let mut out = Vec::new();
+    for (file, text) in EMBEDDED_EVALS {
+        out.extend(parse_scenarios(file, text)?);
+    }
+    Ok(out)
+}
+
+/// The scenarios of `files`, or the embedded ones when `files` is empty.
+pub fn load_scenarios(files: &[PathBuf]) -> Result<Vec<Scenario>, EvalLoadError> {
+    if files.is_empty() {
+        return embedded_scenarios();
+    }
+    let mut out = Vec::new();
+    for f in files {
+        out.extend(load_file(f)?);
+    }
+    Ok(out)
+}
+
+fn load_file(path: &Path) -> Result<Vec<Scenario>, EvalLoadError> {
+    let file = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|e| EvalLoadError {
+        file: file.clone(),
+        message: e.to_string(),
+    })?;
+    parse_scenarios(&file, &text)
+}
+
+/// Checks scenarios against the catalog: known workflows and tools, valid
+/// number keys, one of `merchant` / `event` per turn, unique names.
+pub fn validate_scenarios(
+    scenarios: &[Scenario],
+    catalog: &Catalog,
+) -> Result<(), Vec<EvalLoadError>> {
+    let mut errors = Vec::new();
+    let mut names = std::collections::BTreeSet::new();
+    for s in scenarios {
+        let err = |m: String| EvalLoadError {
+            file: s.file.clone(),
+            message: format!("scenario {}: {m}", s.name),
+        };
+        if !names.insert(s.name.clone()) {
+            errors.push(err("duplicate name".to_owned()));
+        }
+        if catalog.workflow(&s.workflow).is_none() {
+            errors.push(err(format!("workflow: unknown workflow {:?}", s.workflow)));
+        }
+        if s.turns.is_empty() {
+            errors.push(err("turns: no turns".to_owned()));
+        }
+        for (i, t) in s.turns.iter().enumerate() {
+            if t.merchant.is_some() == t.event.is_some() {
+                errors.push(err(format!(
+                    "turns[{i}]: exactly one of `merchant` and `event`"
+                )));
+            }
+            for w in t.workflow.iter().chain(t.expect.workflow_after.iter()) {
+                if catalog.workflow(w).is_none() {
+                    errors.push(err(format!("turns[{i}]: unknown workflow {w:?}")));
+                }
+            }
+            for tool in t.expect.tools_called.iter().flatten() {
+                if !KNOWN_TOOLS.contains(&tool.as_str()) {
+                    errors.push(err(format!(
+                        "turns[{i}].expect.tools_called: unknown tool {tool:?}"
+                    )));
+                }
+            }
+            for key in &t.expect.numbers_from {
+                if let Err(e) = NumberKey::parse(key) {
+                    errors.push(err(format!("turns[{i}].expect.numbers_from: {e}")));
+                }
+            }
+        }
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(errors)
+    }
+}
+
+/// Opens the data source of a development-store shop for a scenario.
+#[async_trait]
+pub trait DataSourceFactory: Send + Sync {
+    /// The data source for `shop` (e.g. `eval-candles.myshopify.com`).
+    async fn open(&self, shop: &str) -> Result<Arc<dyn StoreData>, String>;
+}
+
+/// One checked expectation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EvalRow {
+    /// Scenario name.
+    pub scenario: String,
+    /// 1-based turn (0 for the scenario set-up).
+    pub turn: usize,
+    /// What was checked.
+    pub expectation: String,
+    /// Whether it held.
+    pub passed: bool,
+    /// Why it failed (or a short note).
+    pub detail: String,
+}
+
+/// The outcome of an eval run.
+#[derive(Debug, Clone, Default)]
+pub struct EvalReport {
+    /// Every checked expectation, in order.
+    pub rows: Vec<EvalRow>,
+    /// Each turn's answer: (scenario, turn, text), for debugging.
+    pub answers: Vec<(String, usize, String)>,
+}
+
+impl EvalReport {
+    /// Whether every expectation held.
+    pub fn passed(&self) -> bool {
+        !self.rows.is_empty() && self.rows.iter().all(|r| r.passed)
+    }
+
+    /// Failed rows.
+    pub fn failures(&self) -> impl Iterator<Item = &EvalRow> {
+        self.rows.iter().filter(|r| !r.passed)
+    }
+
+    /// The table: scenario, turn, expectation, pass/fail (with the reason),
+    /// and a summary line.
+    pub fn table(&self) -> String {
+        let w0 = self
+            .rows
+            .iter()
+            .map(|r| r.scenario.len())
+            .max()
+            .unwrap_or(8)
+            .max(8);
+        let w2 = self
+            .rows
+            .iter()
+            .map(|r| r.expectation.chars().count().min(60))
+            .max()
+            .unwrap_or(11)
+            .max(11);
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "{:<w0$}  turn  {:<w2$}  result",
+            "scenario", "expectation"
+        );
+        let _ = writeln!(out, "{}", "-".repeat(w0 + w2 + 16));
+        for r in &self.rows {
+            let exp: String = r.expectation.chars().take(60).collect();
+            let result = if r.passed {
+                "pass".to_owned()
+            } else {
+                format!("FAIL  {}", r.detail)
+            };
+            let _ = writeln!(
+                out,
+                "{:<w0$}  {:>4}  {:<w2$}  {result}",
+                r.scenario, r.turn, exp
+            );
+        }
+        let failed = self.failures().count();
+        let scenarios: std::collections::BTreeSet<_> =
+            self.rows.iter().map(|r| &r.scenario).collect();
+        let failed_scenarios: std::collections::BTreeSet<_> =
+            self.failures().map(|r| &r.scenario).collect();
+        let _ = writeln!(
+            out,
+            "\n{} scenarios, {} expectations: {} passed, {} failed ({} scenarios failed)",
+            scenarios.len(),
+            self.rows.len(),
+            self.rows.len() - failed,
+            failed,
+            failed_scenarios.len()
+        );
+        out
+    }
+}
+
+/// How evals run.
+#[derive(Debug, Clone)]
+pub struct EvalOptions {
+    /// Today's date for the turns (should match the data source's clock).
+    pub today: NaiveDate,
+    /// Turn limits.
+    pub turn: TurnConfig,
+}
+
+impl Default for EvalOptions {
+    fn default() -> Self {
+        Self {
+            today: chrono::Utc::now().date_naive(),
+            turn: TurnConfig::default(),
+        }
+    }
+}
+
+/// A `numbers_from` key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum NumberKey {
+    LastWeek(String),
+    Overview(String),
+    Counts(String),
+    Sales(NaiveDate, NaiveDate, String),
+    Top(u32, u32, String),
+    Recent(u32, String),
+    Customer(String, String),
+}
+
+impl NumberKey {
+    fn parse(key: &str) -> Result<Self, String> {
+        let bad = || format!("bad key {key:?}");
+        let (source, field) = key.rsplit_once('.').ok_or_else(bad)?;
+        let field = field.to_owned();
+        let (name, args) = match source.split_once('(') {
+            Some((n, rest)) => (
+                n,
+                rest.strip_suffix(')')
+                    .ok_or_else(bad)?
+                    .split(',')
+                    .map(str::trim)
+                    .collect::<Vec<_>>(),
+            ),
+            None => (source, Vec::new()),
+        };
+        let ok_field = |allowed: &[&str]| {
+            if allowed.contains(&field.as_str()) {
+                Ok(())
+            } else {
+                Err(format!(
+                    "{key:?}: field must be one of {}",
+                    allowed.join(", ")
+                ))
+            }
+        };
+        let num = |s: &str| s.parse::<u32>().map_err(|_| bad());
+        let date = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| bad());
+        Ok(match (name, args.as_slice()) {
+            ("orders_last_week", []) => {
+                ok_field(&["count", "revenue", "aov", "net_revenue", "top_product"])?;
+                Self::LastWeek(field)
+            }
+            ("store_overview", []) => {
+                ok_field(&["shop_name", "top_product"])?;
+                Self::Overview(field)
+            }
+            ("store_counts", []) => {
+                ok_field(&["products", "customers", "orders", "open_orders"])?;
+                Self::Counts(field)
+            }
+            ("sales_summary", [a, b]) => {
+                ok_field(&["count", "revenue", "aov"])?;
+                Self::Sales(date(a)?, date(b)?, field)
+            }
+            ("top_products", [d, l]) => {
+                ok_field(&["first", "first_units"])?;
+                Self::Top(num(d)?, num(l)?, field)
+            }
+            ("recent_orders", [n]) => {
+                ok_field(&["latest_name", "latest_total"])?;
+                Self::Recent(num(n)?, field)
+            }
+            ("customer", [email]) => {
+                ok_field(&["name"])?;
+                Self::Customer((*email).to_owned(), field)
+            }
+            _ => return Err(bad()),
+        })
+    }
+
+    /// The figure as the tool reports it, from the data source itself.
+    async fn resolve(&self, data: &dyn StoreData) -> Result<String, String> {
+        let e = |e: hirecj_shopify::ShopifyError| e.to_string();
+        let summary = |s: &hirecj_shopify::SalesSummary, f: &str| -> Result<String, String> {
+            Ok(match f {
+                "count" => s.orders.to_string(),
+                "revenue" => s.revenue.to_string(),
+                "aov" => s.average_order_value.to_string(),
+                "net_revenue" => s.net_revenue.to_string(),
+                "top_product" => s
+                    .top_products
+                    .first()
+                    .map(|p| p.title.clone())
+                    .ok_or("no top product")?,
+                _ => return Err(format!("unknown field {f}")),
+            })
+        };
+        match self {
+            Self::LastWeek(f) => summary(&data.orders_last_week().await.map_err(e)?, f),
+            Self::Sales(from, to, f) => {
+                summary(&data.sales_summary(*from, *to).await.map_err(e)?, f)
+            }
+            Self::Overview(f) => {
+                let o = data.store_overview().await.map_err(e)?;
+                match f.as_str() {
+                    "shop_name" => Ok(o.shop.name),
+                    _ => o
+                        .top_products
+                        .first()
+                        .map(|p| p.title.clone())
+                        .ok_or_else(|| "no top product".to_owned()),
+                }
+            }
+            Self::Counts(f) => {
+                let c = data.store_counts().await.map_err(e)?;
+                Ok(match f.as_str() {
+                    "products" => c.products.count,
+                    "customers" => c.customers.count,
+                    "orders" => c.orders.count,
+                    _ => c.open_orders.count,
+                }
+                .to_string())
+            }
+            Self::Top(days, limit, f) => {
+                let t = data.top_products(*days, *limit).await.map_err(e)?;
+                let first = t.products.first().ok_or("no products sold")?;
+                Ok(if f == "first" {
+                    first.title.clone()
+                } else {
+                    first.units.to_string()
+                })
+            }
+            Self::Recent(n, f) => {
+                let orders = data.recent_orders(*n).await.map_err(e)?;
+                let o = orders.first().ok_or("no orders")?;
+                Ok(if f == "latest_name" {
+                    o.name.clone()
+                } else {
+                    o.total.to_string()
+                })
+            }
+            Self::Customer(email, _) => data
+                .customer_by_email(email)
+                .await
+                .map_err(e)?
+                .and_then(|c| c.name)
+                .ok_or_else(|| "no such customer".to_owned()),
+        }
+    }
+}
+
+/// Runs `scenarios` with `provider`, opening each scenario's store through
+/// `factory`. Never panics; every problem is a failed row.
+pub async fn run_evals(
+    provider: &dyn ModelProvider,
+    catalog: &Catalog,
+    scenarios: &[Scenario],
+    factory: &dyn DataSourceFactory,
+    options: &EvalOptions,
+) -> EvalReport {
+    let mut report = EvalReport::default();
+    if let Err(errors) = validate_scenarios(scenarios, catalog) {
+        for e in errors {
+            report.rows.push(EvalRow {
+                scenario: "(load)".to_owned(),
+                turn: 0,
+                expectation: "scenario is valid".to_owned(),
+                passed: false,
+                detail: e.to_string(),
+            });
+        }
+        return report;
+    }
+    for s in scenarios {
+        run_scenario(provider, catalog, s, factory, options, &mut report).await;
+    }
+    report
+}
+
+/// `hirecj eval [files]`: loads the scenarios (the embedded ones when
+/// `files` is empty), validates them, starts an in-process development
+/// store, runs every scenario with `provider` over the real Shopify fetcher,
+/// writes the table to `out` and returns whether everything passed.
+pub async fn run_command(
+    provider: &dyn ModelProvider,
+    catalog: &Catalog,
+    files: &[PathBuf],
+    out: &mut (dyn std::io::Write + Send),
+) -> Result<bool, String> {
+    let scenarios = load_scenarios(files).map_err(|e| e.to_string())?;
+    validate_scenarios(&scenarios, catalog).map_err(|errors| {
+        errors
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("\n")
+    })?;
+    let source = devstore::DevStoreSource::start()
+        .await
+        .map_err(|e| format!("could not start the development store: {e}"))?;
+    let report = run_evals(
+        provider,
+        catalog,
+        &scenarios,
+        &source,
+        &EvalOptions::default(),
+    )
+    .await;
+    let _ = writeln!(
+        out,
+        "provider {} (model {}), {} scenarios\n",
+        provider.name(),
+        provider.model(),
+        scenarios.len()
+    );
+    let _ = write!(out, "{}", report.table());
+    if !report.passed() {
+        let _ = writeln!(out, "\nAnswers of failed scenarios:");
+        for (s, t, text) in &report.answers {
+            if report.failures().any(|r| &r.scenario == s) {
+                let _ = writeln!(out, "--- {s} turn {t}:\n{text}\n");
+            }
+        }
+    }
+    Ok(report.passed())
+}
+
+async fn run_scenario(
+    provider: &dyn ModelProvider,
+    catalog: &Catalog,
+    s: &Scenario,
+    factory: &dyn DataSourceFactory,
+    options: &EvalOptions,
+    report: &mut EvalReport,
+) {
+    let row = |turn: usize, expectation: String, passed: bool, detail: String| EvalRow {
+        scenario: s.name.clone(),
+        turn,
+        expectation,
+        passed,
+        detail,
+    };
+    let connected = !s.store.eq_ignore_ascii_case(NO_STORE);
+    let data: Option<Arc<dyn StoreData>> = if connected {
+        match factory.open(&s.store).await {
+            Ok(d) => Some(d),
+            Err(e) => {
+                report
+                    .rows
+                    .push(row(0, format!("open store {}", s.store), false, e));
+                return;
+            }
+        }
+    } else {
+        None
+    };
+    let tools = match &data {
+        Some(d) => ToolContext::connected(d.clone()),
+        None => ToolContext::disconnected(),
+    };
+    let Some(mut workflow) = catalog.workflow(&s.workflow) else {
+        return;
+    };
+    // Start-of-conversation transitions, as the app does them.
+    if connected {
+        if let Some(next) = workflow
+            .transition(EVENT_ALREADY_CONNECTED)
+            .and_then(|n| catalog.workflow(n))
+        {
+            workflow = next;
+        }
+    } else if workflow.requirements.shopify == Requirement::Required
+        && let Some(next) = workflow
+            .transition(EVENT_NOT_CONNECTED)
+            .and_then(|n| catalog.workflow(n))
+    {
+        workflow = next;
+    }
+    let merchant = MerchantContext {
+        shop_name: None,
+        shop_domain: connected.then(|| s.store.clone()),
+        connected,
+        needs_reconnect: false,
+    };
+    let mut history: Vec<HistoryEntry> = Vec::new();
+    let kind = ProviderKind::of(provider);
+    for (i, t) in s.turns.iter().enumerate() {
+        let n = i + 1;
+        if let Some(w) = t.workflow.as_deref().and_then(|w| catalog.workflow(w)) {
+            workflow = w;
+        }
+        let mut event = None;
+        let mut initial = false;
+        if let Some(m) = &t.merchant {
+            history.push(HistoryEntry::merchant(m.clone()));
+        } else if let Some(e) = &t.event {
+            if e == INITIAL_ACTION {
+                initial = true;
+                match &workflow.behavior.initial_action {
+                    Some(a) => event = Some(a.clone()),
+                    None => {
+                        report.rows.push(row(
+                            n,
+                            "initial action exists".into(),
+                            false,
+                            format!("{} has none", workflow.name),
+                        ));
+                        return;
+                    }
+                }
+            } else {
+                event = Some(e.clone());
+            }
+        }
+        let input = TurnInput {
+            conversation_id: format!("eval:{}", s.name),
+            workflow,
+            persona: catalog.persona(),
+            merchant: merchant.clone(),
+            facts: s.facts.clone(),
+            history: history.clone(),
+            system_event: event.clone(),
+            today: options.today,
+        };
+        let out = run_turn(
+            provider,
+            &tools,
+            input,
+            &options.turn,
+            &|_| {},
+            CancellationToken::new(),
+        )
+        .await;
+        report.answers.push((s.name.clone(), n, out.text.clone()));
+        report.rows.push(row(
+            n,
+            "turn completes".into(),
+            out.error.is_none() && !out.stopped && !out.text.trim().is_empty(),
+            out.error
+                .as_ref()
+                .map(|e| e.message.clone())
+                .unwrap_or_else(|| "empty answer".into()),
+        ));
+        let text_lower = out.text.to_lowercase();
+        let e = &t.expect;
+        if let Some(want) = &e.tools_called {
+            let mut got: Vec<String> = out.tools_called.clone();
+            got.sort();
+            got.dedup();
+            let mut want_sorted = want.clone();
+            want_sorted.sort();
+            want_sorted.dedup();
+            report.rows.push(row(
+                n,
+                format!("tools_called = [{}]", want.join(", ")),
+                got == want_sorted,
+                format!("called [{}]", got.join(", ")),
+            ));
+        }
+        for key in &e.numbers_from {
+            let (passed, detail) = match (&data, NumberKey::parse(key)) {
+                (Some(d), Ok(k)) => match k.resolve(d.as_ref()).await {
+                    Ok(v) => (
+                        out.text.contains(&v),
+                        format!("expected {v:?} in the answer"),
+                    ),
+                    Err(err) => (false, format!("could not compute: {err}")),
+                },
+                (None, _) => (false, "no store".into()),
+                (_, Err(err)) => (false, err),
+            };
+            report
+                .rows
+                .push(row(n, format!("numbers_from {key}"), passed, detail));
+        }
+        for c in &e.contains {
+            report.rows.push(row(
+                n,
+                format!("contains {c:?}"),
+                text_lower.contains(&c.to_lowercase()),
+                "not in the answer".into(),
+            ));
+        }
+        for c in &e.not_contains {
+            report.rows.push(row(
+                n,
+                format!("not_contains {c:?}"),
+                !text_lower.contains(&c.to_lowercase()),
+                "found in the answer".into(),
+            ));
+        }
+        if let Some(m) = e.marker {
+            let present = !out.ui_elements.is_empty()
+                && out
+                    .ui_elements
+                    .iter()
+                    .all(|el| out.text.contains(&el.placeholder()));
+            let clean =
+                !out.text.contains("{{") && !out.text.to_lowercase().contains("oauth:shopify");
+            let (passed, label) = match m {
+                MarkerExpect::Present => (present && clean, "marker present"),
+                MarkerExpect::Absent => (out.ui_elements.is_empty() && clean, "marker absent"),
+            };
+            report.rows.push(row(
+                n,
+                label.into(),
+                passed,
+                format!("{} ui elements", out.ui_elements.len()),
+            ));
+        }
+        if !e.facts.is_empty() {
+            let facts = match &t.merchant {
+                Some(m) => extract_facts(kind, provider, m).await,
+                None => Vec::new(),
+            };
+            for f in &e.facts {
+                let f_lower = f.to_lowercase();
+                report.rows.push(row(
+                    n,
+                    format!("fact {f:?}"),
+                    facts.iter().any(|x| x.to_lowercase().contains(&f_lower)),
+                    format!("extracted {facts:?}"),
+                ));
+            }
+        }
+        if let Some(ev) = event {
+            history.push(HistoryEntry::system(ev));
+        }
+        if !out.text.is_empty() {
+            history.push(HistoryEntry::cj(out.text.clone()));
+        }
+        if initial
+            && let Some(next) = workflow
+                .transition(EVENT_INITIAL_ACTION_COMPLETED)
+                .and_then(|w| catalog.workflow(w))
+        {
+            workflow = next;
+        }
+        if let Some(w) = &e.workflow_after {
+            report.rows.push(row(
+                n,
+                format!("workflow_after = {w}"),
+                &workflow.name == w,
+                format!("is {}", workflow.name),
+            ));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,1122 @@
+//! The offline brain: a deterministic [`ModelProvider`] used when no model
+//! is configured (and by tests and evals).
+//!
+//! It works through the same interface as a real model: it reads the
+//! [`ModelRequest`] (system prompt, history, offered tools), streams its
+//! text in small chunks, and asks for tools with [`ModelEvent::ToolCall`] +
+//! [`StopReason::ToolUse`]; on the next request it reads the tool results
+//! from the messages and answers from them. Every number it writes comes
+//! from a tool result. Its first message in a conversation says it is
+//! running in offline mode.
+//!
+//! What it understands comes from the request only: the workflow from the
+//! `# Current workflow:` heading, the merchant context (store connected,
+//! Connect button available, today's date, remembered facts) from the
+//! volatile system block, and the tools from `tools`.
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use chrono::{Datelike, Days, Months, NaiveDate};
+use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
+
+use crate::model::{
+    ContentBlock, ModelError, ModelEvent, ModelProvider, ModelRequest, ModelStream, ResponseMeta,
+    Role, StopReason, ToolCall, Usage,
+};
+use crate::tools::{
+    LOOKUP_CUSTOMER, ORDERS_LAST_WEEK, RECENT_ORDERS, SALES_SUMMARY, STORE_COUNTS, STORE_OVERVIEW,
+    TOP_PRODUCTS, valid_email,
+};
+use crate::turn::{
+    CONNECT_BUTTON_AVAILABLE, FACTS_HEADING, SYSTEM_EVENT_PREFIX, TODAY_PREFIX, WORKFLOW_HEADING,
+};
+use crate::workflow::{AD_HOC_SUPPORT, SHOPIFY_ONBOARDING, SHOPIFY_POST_AUTH};
+
+/// Provider name of the offline brain.
+pub const OFFLINE_PROVIDER: &str = "offline";
+/// Model name of the offline brain.
+pub const OFFLINE_MODEL: &str = "hirecj-offline-1";
+/// The label in its first message of a conversation.
+pub const OFFLINE_NOTE: &str = "(offline mode)";
+/// The UI marker for the Connect Shopify button.
+const MARKER: &str = "{{oauth:shopify}}";
+
+const DAILY_BRIEFING: &str = "daily_briefing";
+const WEEKLY_REVIEW: &str = "weekly_review";
+const CRISIS_RESPONSE: &str = "crisis_response";
+
+/// The offline brain. Cheap to create and share.
+#[derive(Debug, Clone)]
+pub struct OfflineProvider {
+    chunk_chars: usize,
+}
+
+impl Default for OfflineProvider {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl OfflineProvider {
+    /// The offline brain, streaming in chunks of about 12 characters.
+    pub fn new() -> Self {
+        Self { chunk_chars: 12 }
+    }
+
+    /// Sets the chunk size (at least 1 character).
+    pub fn with_chunk_chars(mut self, n: usize) -> Self {
+        self.chunk_chars = n.max(1);
+        self
+    }
+
+    /// What it would answer to `req`: the text and the tool calls.
+    pub fn reply(&self, req: &ModelRequest) -> (String, Vec<ToolCall>) {
+        let ctx = Ctx::from_request(req);
+        let round = req
+            .messages
+            .iter()
+            .filter(|m| m.role == Role::Assistant)
+            .count()
+            + 1;
+        match ctx.tool_results(req) {
+            Some(results) => (ctx.answer(&results), Vec::new()),
+            None => match ctx.plan() {
+                Plan::Say(text) => (text, Vec::new()),
+                Plan::Call(calls) => (
+                    String::new(),
+                    calls
+                        .into_iter()
+                        .enumerate()
+                        .map(|(i, (name, input))| ToolCall {
+                            id: format!("offline_{round}_{}", i + 1),
+                            name: name.to_owned(),
+                            input,
+                        })
+                        .collect(),
+                ),
+            },
+        }
+    }
+}
+
+#[async_trait]
+impl ModelProvider for OfflineProvider {
+    fn name(&self) -> &str {
+        OFFLINE_PROVIDER
+    }
+
+    fn model(&self) -> &str {
+        OFFLINE_MODEL
+    }
+
+    async fn stream(
+        &self,
+        req: ModelRequest,
+        cancel: CancellationToken,
+    ) -> Result<ModelStream, ModelError> {
+        if cancel.is_cancelled() {
+            return Err(ModelError::Cancelled);
+        }
+        let (text, calls) = self.reply(&req);
+        let input_chars: usize = req
+            .system
+            .iter()
+            .map(|b| b.text.len())
+            .chain(req.messages.iter().flat_map(|m| {
+                m.content.iter().map(|c| match c {
+                    ContentBlock::Text { text } => text.len(),
+                    ContentBlock::ToolUse { input, .. } => input.to_string().len(),
+                    ContentBlock::ToolResult { content, .. } => content.len(),
+                })
+            }))
+            .sum();
+        let usage = Usage {
+            input_tokens: (input_chars / 4) as u64,
+            output_tokens: (text.len() / 4 + calls.len() * 10) as u64,
+            cache_read_tokens: 0,
+            cache_write_tokens: 0,
+        };
+        let stop = if calls.is_empty() {
+            StopReason::EndTurn
+        } else {
+            StopReason::ToolUse
+        };
+        let mut events: Vec<Result<ModelEvent, ModelError>> = chunks(&text, self.chunk_chars)
+            .into_iter()
+            .map(|c| Ok(ModelEvent::TextDelta(c)))
+            .collect();
+        events.extend(calls.into_iter().map(|c| Ok(ModelEvent::ToolCall(c))));
+        events.push(Ok(ModelEvent::Usage(usage)));
+        events.push(Ok(ModelEvent::Stop { reason: stop }));
+        let meta = ResponseMeta {
+            request_id: None,
+            attempts: 1,
+            time_to_headers: std::time::Duration::ZERO,
+        };
+        let stream = futures::stream::unfold(
+            (events.into_iter(), cancel),
+            |(mut it, cancel)| async move {
+                let next = it.next()?;
+                tokio::task::yield_now().await;
+                if cancel.is_cancelled() {
+                    return Some((Err(ModelError::Cancelled), (Vec::new().into_iter(), cancel)));
+                }
+                Some((next, (it, cancel)))
+            },
+        );
+        Ok(ModelStream::new(meta, stream))
+    }
+}
+
+fn chunks(text: &str, n: usize) -> Vec<String> {
+    let chars: Vec<char> = text.chars().collect();
+    chars.chunks(n.max(1)).map(|c| c.iter().collect()).collect()
+}
+
+/// What the brain decided before any tool ran.
+enum Plan {
+    Say(String),
+    Call(Vec<(&'static str, Value)>),
+}
+
+/// A tool result matched with its call.
+struct Result_ {
+    name: String,
+    input: Value,
+    content: String,
+    is_error: bool,
+}
+
+/// What the request says about the situation.
+struct Ctx {
+    workflow: String,
+    offered: Vec<String>,
+    connected: bool,
+    reconnect: bool,
+    button: bool,
+    today: Option<NaiveDate>,
+    facts: Vec<String>,
+    new_conversation: bool,
+    noted: bool,
+    last_user: String,
+}
+
+impl Ctx {
+    fn from_request(req: &ModelRequest) -> Self {
+        let system: String = req
+            .system
+            .iter()
+            .map(|b| b.text.as_str())
+            .collect::<Vec<_>>()
+            .join("\n");
+        let workflow = system
+            .lines()
+            .find_map(|l| l.strip_prefix(WORKFLOW_HEADING))
+            .unwrap_or(AD_HOC_SUPPORT)
+            .trim()
+            .to_owned();
+        let today = system
+            .lines()
+            .find_map(|l| l.strip_prefix(TODAY_PREFIX))
+            .and_then(|s| NaiveDate::parse_from_str(s.get(..10).unwrap_or(s), "%Y-%m-%d").ok());
+        let mut facts = Vec::new();
+        let mut in_facts = false;
+        for line in system.lines() {
+            if line.starts_with(FACTS_HEADING) {
+                in_facts = true;
+            } else if in_facts {
+                match line.strip_prefix("- ") {
+                    Some(f) => facts.push(f.trim().to_owned()),
+                    None if line.trim().is_empty() => {}
+                    None => in_facts = false,
+                }
+            }
+        }
+        let store_line = system
+            .lines()
+            .find(|l| l.starts_with("Store: "))
+            .unwrap_or("");
+        let noted = req.messages.iter().any(|m| {
+            m.role == Role::Assistant
+                && m.content.iter().any(
+                    |c| matches!(c, ContentBlock::Text { text } if text.contains(OFFLINE_NOTE)),
+                )
+        });
+        let last_user = req
+            .messages
+            .iter()
+            .rev()
+            .find(|m| m.role == Role::User)
+            .map(|m| {
+                m.content
+                    .iter()
+                    .filter_map(|c| match c {
+                        ContentBlock::Text { text } => Some(text.as_str()),
+                        _ => None,
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n\n")
+            })
+            .unwrap_or_default();
+        Self {
+            workflow,
+            offered: req.tools.iter().map(|t| t.name.clone()).collect(),
+            connected: store_line.starts_with("Store: connected") || !req.tools.is_empty(),
+            reconnect: store_line.contains("must reconnect"),
+            button: system.contains(CONNECT_BUTTON_AVAILABLE),
+            today,
+            facts,
+            new_conversation: system.contains("Conversation: new"),
+            noted,
+            last_user,
+        }
+    }
+
+    fn offers(&self, tool: &str) -> bool {
+        self.offered.iter().any(|t| t == tool)
+    }
+
+    /// The results of the latest tool round, if the last message holds them.
+    fn tool_results(&self, req: &ModelRequest) -> Option<Vec<Result_>> {
+        let last = req.messages.last()?;
+        if last.role != Role::User {
+            return None;
+        }
+        let mut calls: BTreeMap<&str, (&str, &Value)> = BTreeMap::new();
+        if let Some(prev) = req.messages.iter().rev().nth(1) {
+            for c in &prev.content {
+                if let ContentBlock::ToolUse { id, name, input } = c {
+                    calls.insert(id, (name, input));
+                }
+            }
+        }
+        let results: Vec<Result_> = last
+            .content
+            .iter()
+            .filter_map(|c| match c {
+                ContentBlock::ToolResult {
+                    tool_use_id,
+                    content,
+                    is_error,
+                } => {
+                    let (name, input) = calls
+                        .get(tool_use_id.as_str())
+                        .map(|(n, i)| ((*n).to_owned(), (*i).clone()))
+                        .unwrap_or_else(|| (String::new(), Value::Null));
+                    Some(Result_ {
+                        name,
+                        input,
+                        content: content.clone(),
+                        is_error: *is_error,
+                    })
+                }
+                _ => None,
+            })
+            .collect();
+        (!results.is_empty()).then_some(results)
+    }
+
+    fn opening(&self) -> String {
+        let mut s = String::new();
+        if self.new_conversation && !self.facts.is_empty() {
+            s.push_str("Welcome back! ");
+        }
+        s
+    }
+
+    fn note(&self) -> &'static str {
+        if self.noted {
+            ""
+        } else {
+            "\n\n_(offline mode) CJ is running without a language model, so answers are short \
+             and come straight from your store data._"
+        }
+    }
+
+    fn connect_offer(&self) -> String {
+        if self.button {
+            format!("\n\n{MARKER}\n\nConnect your Shopify store and I can answer from your data.")
+        } else {
+            String::new()
+        }
+    }
+
+    fn capabilities(&self) -> String {
+        "I can tell you about your orders and revenue (last week or any date range), your \
+         most recent orders, your best sellers, your product and customer counts, and look up \
+         a customer by email."
+            .to_owned()
+    }
+
+    fn plan(&self) -> Plan {
+        let text = self.last_user.clone();
+        let lower = text.to_lowercase();
+        let event = lower.contains(&SYSTEM_EVENT_PREFIX.to_lowercase());
+
+        if self.reconnect {
+            return Plan::Say(format!(
+                "{}Shopify is refusing my access to your store right now, so you'll need to \
+                 reconnect Shopify before I can read your data again.{}",
+                self.opening(),
+                self.note()
+            ));
+        }
+
+        if event {
+            match self.workflow.as_str() {
+                SHOPIFY_POST_AUTH => {
+                    return self.calls_or_explain(vec![
+                        (STORE_OVERVIEW, json!({})),
+                        (ORDERS_LAST_WEEK, json!({})),
+                    ]);
+                }
+                DAILY_BRIEFING => {
+                    let (from, to) = match self.today.and_then(|t| t.pred_opt()) {
+                        Some(y) => (y, y),
+                        None => {
+                            return self
+                                .calls_or_explain(vec![(RECENT_ORDERS, json!({"limit": 5}))]);
+                        }
+                    };
+                    return self.calls_or_explain(vec![
+                        (SALES_SUMMARY, range_args(from, to)),
+                        (RECENT_ORDERS, json!({"limit": 5})),
+                    ]);
+                }
+                WEEKLY_REVIEW => {
+                    let mut calls = vec![(ORDERS_LAST_WEEK, json!({}))];
+                    if let Some(t) = self.today {
+                        let to = t.checked_sub_days(Days::new(7));
+                        let from = t.checked_sub_days(Days::new(13));
+                        if let (Some(from), Some(to)) = (from, to) {
+                            calls.push((SALES_SUMMARY, range_args(from, to)));
+                        }
+                    }
+                    calls.push((TOP_PRODUCTS, json!({"days": 7, "limit": 3})));
+                    return self.calls_or_explain(calls);
+                }
+                SHOPIFY_ONBOARDING => return Plan::Say(self.greeting()),
+                _ => {}
+            }
+            if lower.contains("connected their shopify") || lower.contains("shopify_connected") {
+                return self.calls_or_explain(vec![
+                    (STORE_OVERVIEW, json!({})),
+                    (ORDERS_LAST_WEEK, json!({})),
+                ]);
+            }
+            if !self.intents(&text, false).is_empty() && !lower.contains("system event:") {
+                // an event that also carries a question: fall through
+            } else {
+                return Plan::Say(format!(
+                    "{}Hi, I'm CJ, your customer-experience teammate. {}{}{}",
+                    self.opening(),
+                    if self.connected {
+                        self.capabilities()
+                    } else {
+                        "Once your Shopify store is connected I can answer questions straight \
+                         from your store data."
+                            .to_owned()
+                    },
+                    if self.connected {
+                        String::new()
+                    } else {
+                        self.connect_offer()
+                    },
+                    self.note()
+                ));
+            }
+        }
+
+        let crisis = self.workflow == CRISIS_RESPONSE && is_crisis(&lower);
+        let calls = self.intents(&text, crisis);
+        if calls.is_empty() {
+            if is_greeting(&lower) && self.workflow == SHOPIFY_ONBOARDING && !self.connected {
+                return Plan::Say(self.greeting());
+            }
+            if has_any(
+                &lower,
+                &[
+                    "what can you",
+                    "what do you do",
+                    "who are you",
+                    "what are you",
+                    "how can you help",
+                    "what is hirecj",
+                    "what's hirecj",
+                ],
+            ) {
+                return Plan::Say(format!(
+                    "{}I'm CJ, your AI customer-experience teammate. {}{}{}",
+                    self.opening(),
+                    self.capabilities(),
+                    if self.connected {
+                        String::new()
+                    } else {
+                        self.connect_offer()
+                    },
+                    self.note()
+                ));
+            }
+            if wants_connect(&lower) && !self.connected {
+                return Plan::Say(format!(
+                    "{}Happy to help you connect. I only read store data to answer your \
+                     questions, and you can disconnect in Shopify at any time.{}{}",
+                    self.opening(),
+                    self.connect_offer(),
+                    self.note()
+                ));
+            }
+            return Plan::Say(format!(
+                "{}{}{}{}{}",
+                self.opening(),
+                if is_greeting(&lower) {
+                    "Hi! "
+                } else {
+                    "I'm not sure I can answer that one. "
+                },
+                self.capabilities(),
+                if self.connected {
+                    " Just ask.".to_owned()
+                } else {
+                    format!(
+                        " First I need access to your store.{}",
+                        self.connect_offer()
+                    )
+                },
+                self.note()
+            ));
+        }
+        self.calls_or_explain(calls)
+    }
+
+    fn greeting(&self) -> String {
+        if self.connected {
+            return format!(
+                "{}Hi, I'm CJ, your AI customer-experience teammate. Your Shopify store is \
+                 already connected, so ask me about orders, revenue, best sellers or \
+                 customers.{}",
+                self.opening(),
+                self.note()
+            );
+        }
+        let mut s = self.opening();
+        s.push_str(
+            "Hi, I'm CJ, your AI customer-experience teammate for your Shopify store.\n\n\
+             Once your store is connected, I can answer questions about your orders, revenue, \
+             best sellers and customers straight from your store data, and keep an eye on \
+             trends for you.",
+        );
+        if self.button {
+            s.push_str(&format!(
+                "\n\n{MARKER}\n\nConnect your store to get started."
+            ));
+        }
+        s.push_str(self.note());
+        s
+    }
+
+    /// Offers the calls that this workflow allows; explains when none can run.
+    fn calls_or_explain(&self, calls: Vec<(&'static str, Value)>) -> Plan {
+        let allowed: Vec<_> = calls.into_iter().filter(|(n, _)| self.offers(n)).collect();
+        if !allowed.is_empty() {
+            return Plan::Call(allowed);
+        }
+        if !self.connected {
+            return Plan::Say(format!(
+                "{}I can't see your store data yet because your Shopify store isn't connected, \
+                 so I won't guess.{}{}",
+                self.opening(),
+                self.connect_offer(),
+                self.note()
+            ));
+        }
+        Plan::Say(format!(
+            "{}I can't look that up in this part of the conversation. {}{}",
+            self.opening(),
+            self.capabilities(),
+            self.note()
+        ))
+    }
+
+    /// Tools the question asks for.
+    fn intents(&self, text: &str, crisis: bool) -> Vec<(&'static str, Value)> {
+        let lower = text.to_lowercase();
+        let mut calls: Vec<(&'static str, Value)> = Vec::new();
+        let push = |calls: &mut Vec<(&'static str, Value)>, name: &'static str, args: Value| {
+            if !calls.iter().any(|(n, _)| *n == name) {
+                calls.push((name, args));
+            }
+        };
+        if crisis {
+            // Size the impact: the latest orders and last week's volume.
+            push(&mut calls, RECENT_ORDERS, json!({"limit": 10}));
+            push(&mut calls, ORDERS_LAST_WEEK, json!({}));
+        }
+
+        if let Some(email) = find_email(text) {
+            push(&mut calls, LOOKUP_CUSTOMER, json!({ "email": email }));
+        }
+        let salesy = has_any(
+            &lower,
+            &[
+                "order", "revenue", "sales", "made", "earn", "doing", "business", "aov", "average",
+                "income", "turnover",
+            ],
+        );
+        let range = self.date_range(&lower);
+        let last_week = has_any(
+            &lower,
+            &[
+                "last week",
+                "past week",
+                "this week",
+                "last 7 days",
+                "past 7 days",
+                "last seven days",
+            ],
+        );
+        if last_week && (salesy || !has_any(&lower, &["best", "top", "popular"])) {
+            push(&mut calls, ORDERS_LAST_WEEK, json!({}));
+        } else if let Some((from, to)) = range {
+            push(&mut calls, SALES_SUMMARY, range_args(from, to));
+        }
+        if has_any(
+            &lower,
+            &[
+                "recent order",
+                "latest order",
+                "last order",
+                "newest order",
+                "recent purchases",
+            ],
+        ) {
+            push(&mut calls, RECENT_ORDERS, json!({"limit": 5}));
+        }
+        if has_any(
+            &lower,
+            &[
+                "best sell",
+                "best-sell",
+                "bestsell",
+                "top product",
+                "top seller",
+                "top-selling",
+                "most popular",
+                "selling best",
+                "sells best",
+                "sell best",
+                "sold best",
+                "sold the most",
+                "sells the most",
+            ],
+        ) {
+            let days = if last_week { 7 } else { 30 };
+            push(&mut calls, TOP_PRODUCTS, json!({"days": days, "limit": 5}));
+        }
+        let counts = has_any(
+            &lower,
+            &[
+                "how many product",
+                "how many customer",
+                "number of product",
+                "number of customer",
+                "customer count",
+                "product count",
+                "how many items",
+                "catalog",
+                "customers do i have",
+                "products do i have",
+            ],
+        ) || (lower.contains("how many") && has_any(&lower, &["customer", "product"]));
+        if counts {
+            push(&mut calls, STORE_COUNTS, json!({}));
+        }
+        if has_any(
+            &lower,
+            &[
+                "overview",
+                "how is my store",
+                "my store at a glance",
+                "store summary",
+            ],
+        ) {
+            push(&mut calls, STORE_OVERVIEW, json!({}));
+        }
+        if calls.is_empty() && salesy && !lower.contains("customer") {
+            // Orders or revenue without a period: last week, stated as such.
+            push(&mut calls, ORDERS_LAST_WEEK, json!({}));
+        }
+        if calls.is_empty() && lower.contains("customer") && find_email(text).is_none() {
+            push(&mut calls, STORE_COUNTS, json!({}));
+        }
+        calls
+    }
+
+    /// A date range in the question, resolved against today.
+    fn date_range(&self, lower: &str) -> Option<(NaiveDate, NaiveDate)> {
+        let dates = find_dates(lower);
+        if dates.len() >= 2 {
+            let (a, b) = (dates[0], dates[1]);
+            return Some(if a <= b { (a, b) } else { (b, a) });
+        }
+        if dates.len() == 1 {
+            return Some((dates[0], dates[0]));
+        }
+        let today = self.today?;
+        if let Some(n) = last_n_days(lower) {
+            let from = today.checked_sub_days(Days::new(u64::from(n.clamp(1, 366) - 1)))?;
+            return Some((from, today));
+        }
+        if lower.contains("yesterday") {
+            let y = today.pred_opt()?;
+            return Some((y, y));
+        }
+        if lower.contains("last month") || lower.contains("past month") {
+            let first_this = today.with_day(1)?;
+            let first_prev = first_this.checked_sub_months(Months::new(1))?;
+            return Some((first_prev, first_this.pred_opt()?));
+        }
+        if lower.contains("this month") {
+            return Some((today.with_day(1)?, today));
+        }
+        if lower.contains("today") {
+            return Some((today, today));
+        }
+        let words: Vec<&str> = lower
+            .split(|c: char| !c.is_ascii_alphanumeric())
+            .filter(|w| !w.is_empty())
+            .collect();
+        for pair in words.windows(2) {
+            if !matches!(pair[0], "in" | "for" | "during" | "of" | "from" | "through") {
+                continue;
+            }
+            let Some(i) = MONTHS
+                .iter()
+                .position(|m| pair[1] == *m || (pair[1].len() == 3 && m.starts_with(pair[1])))
+            else {
+                continue;
+            };
+            let month = u32::try_from(i + 1).ok()?;
+            let year = if month > today.month() {
+                today.year() - 1
+            } else {
+                today.year()
+            };
+            let from = NaiveDate::from_ymd_opt(year, month, 1)?;
+            let end = from.checked_add_months(Months::new(1))?.pred_opt()?;
+            return Some((from, end.min(today)));
+        }
+        None
+    }
+
+    /// The answer written from tool results.
+    fn answer(&self, results: &[Result_]) -> String {
+        let mut parts: Vec<String> = Vec::new();
+        let mut reconnect = false;
+        let header = match self.workflow.as_str() {
+            DAILY_BRIEFING => results
+                .iter()
+                .find(|r| r.name == SALES_SUMMARY && !r.is_error)
+                .and_then(|r| serde_json::from_str::<Value>(&r.content).ok())
+                .map(|v| format!("**Daily briefing for {}**", s(&v["from"]))),
+            WEEKLY_REVIEW => results
+                .iter()
+                .find(|r| r.name == ORDERS_LAST_WEEK && !r.is_error)
+                .and_then(|r| serde_json::from_str::<Value>(&r.content).ok())
+                .map(|v| format!("**Weekly review, {} to {}**", s(&v["from"]), s(&v["to"]))),
+            CRISIS_RESPONSE => Some(
+                "Sorry you're dealing with this. Here's what your store data shows:".to_owned(),
+            ),
+            _ => None,
+        };
+        if let Some(h) = header {
+            parts.push(h);
+        }
+        for r in results {
+            if r.is_error {
+                if r.content.contains("reconnect") {
+                    reconnect = true;
+                } else {
+                    parts.push(format!(
+                        "I couldn't load {}: {}",
+                        what(&r.name),
+                        r.content.trim_end_matches('.')
+                    ));
+                }
+                continue;
+            }
+            let Ok(v) = serde_json::from_str::<Value>(&r.content) else {
+                parts.push(format!("I couldn't read the {} result.", what(&r.name)));
+                continue;
+            };
+            let previous_week = self.workflow == WEEKLY_REVIEW && r.name == SALES_SUMMARY;
+            parts.push(match r.name.as_str() {
+                STORE_OVERVIEW => overview_text(&v, self.workflow == SHOPIFY_POST_AUTH),
+                ORDERS_LAST_WEEK => summary_text(&v, "Last 7 days"),
+                SALES_SUMMARY if previous_week => summary_text(&v, "Previous 7 days"),
+                SALES_SUMMARY => summary_text(&v, ""),
+                RECENT_ORDERS => recent_text(&v),
+                TOP_PRODUCTS => top_text(&v),
+                STORE_COUNTS => counts_text(&v),
+                LOOKUP_CUSTOMER => customer_text(&v, &r.input),
+                _ => continue,
+            });
+        }
+        if reconnect {
+            parts.push(
+                "Shopify rejected my access to your store, so you'll need to reconnect Shopify \
+                 before I can read your data again."
+                    .to_owned(),
+            );
+        }
+        match self.workflow.as_str() {
+            SHOPIFY_POST_AUTH if !reconnect => parts
+                .push("Want to see your best sellers or your most recent orders next?".to_owned()),
+            DAILY_BRIEFING | WEEKLY_REVIEW if !reconnect => {
+                parts.push("Want me to dig into any of these?".to_owned())
+            }
+            CRISIS_RESPONSE => parts.push(
+                "Next steps:\n- Check the affected orders above and note which customers they \
+                 belong to.\n- Tell those customers before they ask; a short, honest note goes a \
+                 long way.\n- Draft: \"We're sorry, your order is taking longer than it should. \
+                 We're on it and will update you as soon as we know more.\""
+                    .to_owned(),
+            ),
+            _ => {}
+        }
+        let mut out = self.opening();
+        out.push_str(&parts.join("\n\n"));
+        out.push_str(self.note());
+        out
+    }
+}
+
+const MONTHS: [&str; 12] = [
+    "january",
+    "february",
+    "march",
+    "april",
+    "may",
+    "june",
+    "july",
+    "august",
+    "september",
+    "october",
+    "november",
+    "december",
+];
+
+fn range_args(from: NaiveDate, to: NaiveDate) -> Value {
+    json!({
+        "start_date": from.format("%Y-%m-%d").to_string(),
+        "end_date": to.format("%Y-%m-%d").to_string(),
+    })
+}
+
+fn has_any(s: &str, needles: &[&str]) -> bool {
+    needles.iter().any(|n| s.contains(n))
+}
+
+fn is_greeting(lower: &str) -> bool {
+    let t = lower.trim();
+    ["hi", "hello", "hey", "good morning", "good afternoon", "yo"]
+        .iter()
+        .any(|g| {
+            t == *g
+                || t.starts_with(&format!("{g} "))
+                || t.starts_with(&format!("{g}!"))
+                || t.starts_with(&format!("{g},"))
+        })
+}
+
+fn wants_connect(lower: &str) -> bool {
+    has_any(
+        lower,
+        &[
+            "connect",
+            "link my store",
+            "install",
+            "get started",
+            "sign up",
+            "set up",
+            "setup",
+        ],
+    )
+}
+
+fn is_crisis(lower: &str) -> bool {
+    has_any(
+        lower,
+        &[
+            "delay", "late", "complain", "angry", "broken", "down", "urgent", "problem", "issue",
+            "stock", "refund", "lost", "missing", "wrong", "help",
+        ],
+    )
+}
+
+/// The first email address in `text`.
+fn find_email(text: &str) -> Option<String> {
+    text.split(|c: char| {
+        c.is_whitespace() || matches!(c, ',' | ';' | '(' | ')' | '<' | '>' | '"' | '\'')
+    })
+    .map(|w| w.trim_matches(|c: char| matches!(c, '.' | '?' | '!' | ':')))
+    .find(|w| w.contains('@') && valid_email(w))
+    .map(str::to_owned)
+}
+
+/// ISO dates (YYYY-MM-DD) in the text, in order.
+fn find_dates(text: &str) -> Vec<NaiveDate> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i + 10 <= bytes.len() {
+        let cand = &bytes[i..i + 10];
+        let shape = cand.iter().enumerate().all(|(j, b)| {
+            if j == 4 || j == 7 {
+                *b == b'-'
+            } else {
+                b.is_ascii_digit()
+            }
+        });
+        let bounded = (i == 0 || !bytes[i - 1].is_ascii_digit())
+            && bytes.get(i + 10).is_none_or(|b| !b.is_ascii_digit());
+        if shape
+            && bounded
+            && let Some(d) = std::str::from_utf8(cand)
+                .ok()
+                .and_then(|s| NaiveDate::parse_from_str(s, "%Y-%m-%d").ok())
+        {
+            out.push(d);
+            i += 10;
+            continue;
+        }
+        i += 1;
+    }
+    out
+}
+
+/// `N` in "last N days" / "past N days".
+fn last_n_days(lower: &str) -> Option<u32> {
+    let words: Vec<&str> = lower.split_whitespace().collect();
+    for w in words.windows(3) {
+        if (w[0] == "last" || w[0] == "past")
+            && w[2].starts_with("day")
+            && let Ok(n) = w[1].parse::<u32>()
+        {
+            return Some(n);
+        }
+    }
+    None
+}
+
+fn what(tool: &str) -> &'static str {
+    match tool {
+        STORE_COUNTS => "your store counts",
+        STORE_OVERVIEW => "your store overview",
+        RECENT_ORDERS => "your recent orders",
+        ORDERS_LAST_WEEK => "last week's orders",
+        SALES_SUMMARY => "the sales summary",
+        TOP_PRODUCTS => "your best sellers",
+        LOOKUP_CUSTOMER => "that customer",
+        _ => "that data",
+    }
+}
+
+/// A JSON value as plain text (strings without quotes).
+fn s(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Null => String::new(),
+        other => other.to_string(),
+    }
+}
+
+fn count_text(v: &Value) -> String {
+    let n = s(&v["count"]);
+    if v["precision"].as_str() == Some("AT_LEAST") {
+        format!("at least {n}")
+    } else {
+        n
+    }
+}
+
+fn overview_text(v: &Value, post_auth: bool) -> String {
+    let shop = &v["shop"];
+    let mut out = if post_auth {
+        format!("Your store **{}** is connected.", s(&shop["name"]))
+    } else {
+        format!(
+            "**{}** ({}), currency {}.",
+            s(&shop["name"]),
+            s(&shop["domain"]),
+            s(&shop["currency"])
+        )
+    };
+    if let Some(top) = v["top_products"].as_array().and_then(|a| a.first()) {
+        out.push_str(&format!(
+            "\n- Best seller in {}: {} ({} units)",
+            s(&v["top_products_basis"]),
+            s(&top["title"]),
+            s(&top["units"])
+        ));
+    }
+    if !post_auth && let Some(o) = v["recent_orders"].as_array().and_then(|a| a.first()) {
+        out.push_str(&format!(
+            "\n- Latest order: {}, {} {}",
+            s(&o["name"]),
+            s(&o["total"]),
+            s(&o["currency"])
+        ));
+    }
+    out
+}
+
+fn summary_text(v: &Value, label: &str) -> String {
+    let from = s(&v["from"]);
+    let to = s(&v["to"]);
+    let title = if label.is_empty() {
+        format!("**{from} to {to}**")
+    } else {
+        format!("**{label}** ({from} to {to})")
+    };
+    let orders = v["orders"].as_u64().unwrap_or(0);
+    if orders == 0 {
+        let mut out = format!("{title}: no orders.");
+        if let Some(note) = v["note"].as_str() {
+            out.push_str(&format!(" Note: {note}"));
+        }
+        return out;
+    }
+    let cur = s(&v["currency"]);
+    let mut out = format!(
+        "{title}:\n- Orders: {}\n- Revenue: {} {cur}\n- Average order value: {} {cur}",
+        s(&v["orders"]),
+        s(&v["revenue"]),
+        s(&v["average_order_value"]),
+    );
+    if v["cancelled_orders"].as_u64().unwrap_or(0) > 0 {
+        out.push_str(&format!("\n- Cancelled: {}", s(&v["cancelled_orders"])));
+    }
+    if v["refunded"]
+        .as_str()
+        .is_some_and(|r| r.trim_start_matches(['0', '.']).trim() != "")
+    {
+        out.push_str(&format!(
+            "\n- Refunded: {} {cur} (net {} {cur})",
+            s(&v["refunded"]),
+            s(&v["net_revenue"])
+        ));
+    }
+    if let Some(top) = v["top_products"].as_array().and_then(|a| a.first()) {
+        out.push_str(&format!(
+            "\n- Top product: {} ({} units)",
+            s(&top["title"]),
+            s(&top["units"])
+        ));
+    }
+    if let Some(note) = v["note"].as_str() {
+        out.push_str(&format!("\n- Note: {note}"));
+    }
+    out
+}
+
+fn recent_text(v: &Value) -> String {
+    let orders = v["orders"].as_array().cloned().unwrap_or_default();
+    if orders.is_empty() {
+        return "There are no orders yet.".to_owned();
+    }
+    let mut out = format!("Your {} most recent orders:", orders.len());
+    for o in &orders {
+        let date = s(&o["created_at"]);
+        let date = date.get(..10).unwrap_or(&date).to_owned();
+        let status: Vec<String> = [&o["financial_status"], &o["fulfillment_status"]]
+            .iter()
+            .filter_map(|x| x.as_str().map(|t| t.to_lowercase().replace('_', " ")))
+            .collect();
+        out.push_str(&format!(
+            "\n- {} on {date}: {} {}",
+            s(&o["name"]),
+            s(&o["total"]),
+            s(&o["currency"])
+        ));
+        if !status.is_empty() {
+            out.push_str(&format!(" ({})", status.join(", ")));
+        }
+        if let Some(name) = o["customer"]["name"].as_str() {
+            out.push_str(&format!(", {name}"));
+        }
+    }
+    out
+}
+
+fn top_text(v: &Value) -> String {
+    let products = v["products"].as_array().cloned().unwrap_or_default();
+    if products.is_empty() {
+        return format!(
+            "No sales from {} to {}, so no best sellers yet.",
+            s(&v["from"]),
+            s(&v["to"])
+        );
+    }
+    let mut out = format!(
+        "**Best sellers** ({} to {}, from {} orders):",
+        s(&v["from"]),
+        s(&v["to"]),
+        s(&v["orders_considered"])
+    );
+    for p in &products {
+        out.push_str(&format!(
+            "\n- {}: {} units in {} orders",
+            s(&p["title"]),
+            s(&p["units"]),
+            s(&p["orders"])
+        ));
+    }
+    out
+}
+
+fn counts_text(v: &Value) -> String {
+    format!(
+        "Your store has {} products, {} customers and {} orders ({} open).",
+        count_text(&v["products"]),
+        count_text(&v["customers"]),
+        count_text(&v["orders"]),
+        count_text(&v["open_orders"])
+    )
+}
+
+fn customer_text(v: &Value, input: &Value) -> String {
+    if v["found"] != Value::Bool(true) {
+        let email = v["email"]
+            .as_str()
+            .or(input["email"].as_str())
+            .unwrap_or("that email");
+        return format!("I couldn't find a customer with the email {email}.");
+    }
+    let c = &v["customer"];
+    let name = c["name"].as_str().unwrap_or("This customer");
+    let email = s(&c["email"]);
+    let orders = c["recent_orders"].as_array().cloned().unwrap_or_default();
+    let mut out = format!("**{name}** ({email})");
+    if orders.is_empty() {
+        out.push_str(" has no orders yet.");
+        return out;
+    }
+    out.push_str(&format!(": {} recent orders.", orders.len()));
+    for o in orders.iter().take(5) {
+        let date = s(&o["created_at"]);
+        out.push_str(&format!(
+            "\n- {} on {}: {} {}",
+            s(&o["name"]),
+            date.get(..10).unwrap_or(&date),
+            s(&o["total"]),
+            s(&o["currency"])
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests;

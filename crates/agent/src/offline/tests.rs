@@ -1,0 +1,271 @@
+use std::sync::Arc;
+
+use super::*;
+use crate::tools::ToolContext;
+use crate::tools::fake::FakeStore;
+use crate::turn::{HistoryEntry, MerchantContext, TurnConfig, TurnInput, TurnOutcome, run_turn};
+use crate::workflow::Catalog;
+
+fn today() -> NaiveDate {
+    NaiveDate::from_ymd_opt(2026, 11, 26).unwrap()
+}
+
+async fn turn(
+    wf: &str,
+    connected: bool,
+    history: Vec<HistoryEntry>,
+    event: Option<String>,
+    facts: Vec<String>,
+) -> TurnOutcome {
+    let c = Catalog::embedded().unwrap();
+    let tools = if connected {
+        ToolContext::connected(Arc::new(FakeStore::default()))
+    } else {
+        ToolContext::disconnected()
+    };
+    let input = TurnInput {
+        conversation_id: "c".into(),
+        workflow: c.workflow(wf).unwrap(),
+        persona: c.persona(),
+        merchant: MerchantContext {
+            shop_name: None,
+            shop_domain: None,
+            connected,
+            needs_reconnect: false,
+        },
+        facts,
+        history,
+        system_event: event,
+        today: today(),
+    };
+    let p = OfflineProvider::new();
+    run_turn(
+        &p,
+        &tools,
+        input,
+        &TurnConfig::default(),
+        &|_| {},
+        CancellationToken::new(),
+    )
+    .await
+}
+
+async fn ask(wf: &str, q: &str) -> TurnOutcome {
+    turn(wf, true, vec![HistoryEntry::merchant(q)], None, vec![]).await
+}
+
+#[tokio::test]
+async fn onboarding_greets_with_the_button() {
+    let c = Catalog::embedded().unwrap();
+    let ev = c
+        .workflow(SHOPIFY_ONBOARDING)
+        .unwrap()
+        .behavior
+        .initial_action
+        .clone();
+    let out = turn(SHOPIFY_ONBOARDING, false, vec![], ev, vec![]).await;
+    assert_eq!(out.error, None);
+    assert!(out.text.contains("I'm CJ"), "{}", out.text);
+    assert!(out.text.contains("__OAUTH_BUTTON_1__"));
+    assert!(out.text.contains(OFFLINE_NOTE));
+    assert_eq!(out.ui_elements.len(), 1);
+    assert!(
+        !out.text
+            .chars()
+            .any(|c| c.is_ascii_digit() && !out.text.contains("__OAUTH_BUTTON_1__"))
+    );
+    assert!(out.tools_called.is_empty());
+}
+
+#[tokio::test]
+async fn post_auth_summarises_tool_numbers() {
+    let out = turn(
+        SHOPIFY_POST_AUTH,
+        true,
+        vec![],
+        Some("the merchant has just connected their Shopify store".into()),
+        vec![],
+    )
+    .await;
+    assert_eq!(out.error, None);
+    assert_eq!(out.tools_called, vec![STORE_OVERVIEW, ORDERS_LAST_WEEK]);
+    for needle in [
+        "Eval Candles",
+        "42",
+        "3456.78 USD",
+        "82.30 USD",
+        "Lavender Candle",
+    ] {
+        assert!(out.text.contains(needle), "missing {needle}: {}", out.text);
+    }
+    assert!(!out.text.contains("{{"));
+}
+
+#[tokio::test]
+async fn questions_choose_tools() {
+    let cases: &[(&str, &[&str], &[&str])] = &[
+        (
+            "How many orders did we get last week?",
+            &[ORDERS_LAST_WEEK],
+            &["42"],
+        ),
+        (
+            "Show me my recent orders",
+            &[RECENT_ORDERS],
+            &["#1005", "48.50 USD"],
+        ),
+        (
+            "What are my best sellers?",
+            &[TOP_PRODUCTS],
+            &["Lavender Candle", "58 units"],
+        ),
+        (
+            "How many customers do I have?",
+            &[STORE_COUNTS],
+            &["904 customers"],
+        ),
+        (
+            "How many products do I have?",
+            &[STORE_COUNTS],
+            &["37 products"],
+        ),
+        (
+            "What was revenue between 2026-10-01 and 2026-10-15?",
+            &[SALES_SUMMARY],
+            &["2026-10-01 to 2026-10-15", "9876.50 USD"],
+        ),
+        (
+            "How were sales in October?",
+            &[SALES_SUMMARY],
+            &["2026-10-01 to 2026-10-31"],
+        ),
+        (
+            "Revenue for the last 30 days?",
+            &[SALES_SUMMARY],
+            &["2026-10-28 to 2026-11-26"],
+        ),
+        (
+            "Who is ada@example.com?",
+            &[LOOKUP_CUSTOMER],
+            &["Ada Lovelace"],
+        ),
+        (
+            "Look up nobody@example.com please",
+            &[LOOKUP_CUSTOMER],
+            &["couldn't find"],
+        ),
+    ];
+    for (q, tools, needles) in cases {
+        let out = ask(AD_HOC_SUPPORT, q).await;
+        assert_eq!(out.error, None, "{q}");
+        assert_eq!(&out.tools_called, tools, "{q}");
+        for n in *needles {
+            assert!(out.text.contains(n), "{q}: missing {n} in {}", out.text);
+        }
+    }
+}
+
+#[tokio::test]
+async fn unknown_question_says_what_it_can_do() {
+    let out = ask(AD_HOC_SUPPORT, "What's the meaning of life?").await;
+    assert!(out.tools_called.is_empty());
+    assert!(out.text.contains("I can tell you about"));
+}
+
+#[tokio::test]
+async fn not_connected_says_so_and_offers_button() {
+    let out = turn(
+        AD_HOC_SUPPORT,
+        false,
+        vec![HistoryEntry::merchant("How many orders last week?")],
+        None,
+        vec![],
+    )
+    .await;
+    assert!(out.tools_called.is_empty());
+    assert!(out.text.contains("isn't connected"));
+    assert_eq!(out.ui_elements.len(), 1);
+    assert!(
+        !out.text.chars().any(|c| c.is_ascii_digit()) || out.text.contains("__OAUTH_BUTTON_1__")
+    );
+}
+
+#[tokio::test]
+async fn welcome_back_with_facts_and_note_only_once() {
+    let out = turn(
+        AD_HOC_SUPPORT,
+        true,
+        vec![HistoryEntry::merchant("hi")],
+        None,
+        vec!["We sell candles".into()],
+    )
+    .await;
+    assert!(out.text.starts_with("Welcome back!"), "{}", out.text);
+    assert!(out.text.contains(OFFLINE_NOTE));
+    let out2 = turn(
+        AD_HOC_SUPPORT,
+        true,
+        vec![
+            HistoryEntry::merchant("hi"),
+            HistoryEntry::cj(out.text.clone()),
+            HistoryEntry::merchant("best sellers?"),
+        ],
+        None,
+        vec!["We sell candles".into()],
+    )
+    .await;
+    assert!(!out2.text.contains(OFFLINE_NOTE));
+    assert!(!out2.text.contains("Welcome back"));
+}
+
+#[tokio::test]
+async fn reconnect_error_is_explained() {
+    let c = Catalog::embedded().unwrap();
+    let tools = ToolContext::connected(Arc::new(FakeStore {
+        unauthorized: true,
+        ..FakeStore::default()
+    }));
+    let input = TurnInput {
+        conversation_id: "c".into(),
+        workflow: c.workflow(AD_HOC_SUPPORT).unwrap(),
+        persona: c.persona(),
+        merchant: MerchantContext {
+            connected: true,
+            ..MerchantContext::default()
+        },
+        facts: vec![],
+        history: vec![HistoryEntry::merchant("orders last week?")],
+        system_event: None,
+        today: today(),
+    };
+    let out = run_turn(
+        &OfflineProvider::new(),
+        &tools,
+        input,
+        &TurnConfig::default(),
+        &|_| {},
+        CancellationToken::new(),
+    )
+    .await;
+    assert!(out.needs_reconnect);
+    assert!(out.text.contains("reconnect Shopify"), "{}", out.text);
+}
+
+#[test]
+fn parsers() {
+    assert_eq!(
+        find_email("is Bob@Example.com a customer?").as_deref(),
+        Some("Bob@Example.com")
+    );
+    assert_eq!(find_email("no email here @ all"), None);
+    assert_eq!(
+        find_dates("between 2026-10-01 and 2026-10-15"),
+        vec![
+            NaiveDate::from_ymd_opt(2026, 10, 1).unwrap(),
+            NaiveDate::from_ymd_opt(2026, 10, 15).unwrap()
+        ]
+    );
+    assert!(find_dates("2026-13-45").is_empty());
+    assert_eq!(last_n_days("revenue for the last 30 days"), Some(30));
+    assert_eq!(chunks("abcdé", 2), vec!["ab", "cd", "é"]);
+}

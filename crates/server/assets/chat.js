@@ -1,0 +1,818 @@
+// HireCJ chat: a thin client of the chat WebSocket (docs/protocol.md, v1).
+//
+// The server is authoritative. This module only shows what it sends:
+// CJ's messages from the server's sanitized `html`, merchant text with
+// textContent, the streaming reply as plain text. Every stored message has a
+// sequence number; the page keeps the highest one it has shown and resumes
+// from it after a dropped connection (start_conversation {conversation_id,
+// last_seq}), so nothing is shown twice and nothing is lost. Merchant
+// messages not yet acknowledged are resent with the same client_id.
+
+const PROTOCOL = 1;
+const MAX_MESSAGE_CHARS = 8000;
+const PENDING_KEY = 'hirecj.pending';
+const SHOP_SUFFIX = '.myshopify.com';
+const ADMIN_PREFIX = 'admin.shopify.com/store/';
+
+const $ = (id) => document.getElementById(id);
+const els = {
+  transcript: $('transcript'),
+  status: $('status'),
+  form: $('composer'),
+  input: $('input'),
+  send: $('send'),
+  stop: $('stop'),
+  picker: $('workflow-picker'),
+  connection: $('connection'),
+  chatError: $('chat-error'),
+  jump: $('jump-latest'),
+  debugToggle: $('debug-toggle'),
+  debugPanel: $('debug-panel'),
+  debugTraces: $('debug-traces'),
+  debugRefresh: $('debug-refresh'),
+  oauthRetry: $('oauth-retry'),
+  oauthBanner: $('oauth-error'),
+  connectTemplate: $('connect-template'),
+};
+
+const params = new URLSearchParams(location.search);
+const state = {
+  ws: null,
+  open: false, // conversation_started received on the current socket
+  conversationId: params.get('conversation_id') || null,
+  workflow: null,
+  lastSeq: 0,
+  bySeq: new Map(), // seq -> element shown
+  pending: new Map(), // client_id -> { text, el }
+  stream: null, // { turn, el, text }
+  replying: false,
+  attempts: 0,
+  reconnectTimer: null,
+  storeConnected: document.body.dataset.storeConnected === 'true',
+  signedIn: Boolean(document.body.dataset.userId),
+  debug: false,
+  workflows: [],
+  composing: false,
+  dropOnDelta: false,
+  framesReceived: 0,
+};
+
+// ---------------------------------------------------------------- helpers
+
+function newClientId() {
+  const rand = globalThis.crypto?.randomUUID
+    ? crypto.randomUUID()
+    : `${Date.now().toString(36)}-${Math.random().toString(36).slice(2)}`;
+  return `c-${rand}`;
+}
+
+function humanize(name) {
+  const s = String(name || '').replace(/[_-]+/g, ' ').trim();
+  return s ? s[0].toUpperCase() + s.slice(1) : 'Workflow';
+}
+
+function setStatus(text) {
+  els.status.textContent = text || '';
+}
+
+let errorTimer = null;
+function showError(text) {
+  els.chatError.textContent = text;
+  els.chatError.hidden = !text;
+  clearTimeout(errorTimer);
+  if (text) errorTimer = setTimeout(() => { els.chatError.hidden = true; }, 8000);
+}
+
+function setOffline(offline) {
+  els.connection.hidden = !offline;
+  els.connection.textContent = offline ? 'Offline — reconnecting…' : '';
+  document.body.classList.toggle('offline', offline);
+}
+
+function setReplying(on) {
+  state.replying = on;
+  els.stop.hidden = !on;
+  if (!on) setStatus('');
+}
+
+// ---------------------------------------------------------------- scrolling
+
+function nearBottom() {
+  const t = els.transcript;
+  return t.scrollHeight - t.scrollTop - t.clientHeight < 80;
+}
+
+function scrollToBottom() {
+  els.transcript.scrollTop = els.transcript.scrollHeight;
+  els.jump.hidden = true;
+}
+
+// Runs `change` and keeps the view pinned to the newest message only when
+// the merchant was already there (or `force`): never yanks someone who
+// scrolled up to read.
+function withScroll(change, force = false) {
+  const stick = force || nearBottom();
+  change();
+  if (stick) scrollToBottom();
+  else els.jump.hidden = false;
+}
+
+els.transcript.addEventListener('scroll', () => {
+  if (nearBottom()) els.jump.hidden = true;
+});
+els.jump.addEventListener('click', () => {
+  scrollToBottom();
+  els.input.focus();
+});
+
+// ---------------------------------------------------------------- pending messages survive a reload
+
+function savePending() {
+  try {
+    const items = [...state.pending].map(([clientId, p]) => ({ clientId, text: p.text }));
+    if (items.length) {
+      sessionStorage.setItem(PENDING_KEY, JSON.stringify({ conversationId: state.conversationId, items }));
+    } else {
+      sessionStorage.removeItem(PENDING_KEY);
+    }
+  } catch (_) { /* storage disabled: memory only */ }
+}
+
+function restorePending() {
+  try {
+    const saved = JSON.parse(sessionStorage.getItem(PENDING_KEY) || 'null');
+    if (!saved || !Array.isArray(saved.items) || saved.conversationId !== state.conversationId) return;
+    for (const { clientId, text } of saved.items) {
+      if (typeof clientId === 'string' && typeof text === 'string') addPending(clientId, text);
+    }
+  } catch (_) { /* ignore */ }
+}
+
+// ---------------------------------------------------------------- rendering
+
+function messageEl(role) {
+  const el = document.createElement('article');
+  el.className = `msg msg-${role}`;
+  const meta = document.createElement('div');
+  meta.className = 'msg-meta';
+  const who = document.createElement('span');
+  who.className = 'who';
+  who.textContent = role === 'merchant' ? 'You' : 'CJ';
+  meta.append(who);
+  const body = document.createElement('div');
+  body.className = 'msg-body';
+  el.append(meta, body);
+  return el;
+}
+
+function bodyOf(el) {
+  return el.querySelector('.msg-body');
+}
+
+// Inserts a stored message in sequence order: before any later stored
+// message, pending merchant message or later streaming reply.
+function insertBySeq(el, seq) {
+  for (const child of els.transcript.children) {
+    const s = Number(child.dataset.seq || 0);
+    const later = (s && s > seq)
+      || child.classList.contains('pending')
+      || (child.classList.contains('streaming') && Number(child.dataset.turn || 0) > seq);
+    if (later) {
+      els.transcript.insertBefore(el, child);
+      return;
+    }
+  }
+  els.transcript.append(el);
+}
+
+function noteSeq(seq) {
+  if (Number.isInteger(seq) && seq > state.lastSeq) state.lastSeq = seq;
+}
+
+function fillCj(el, m) {
+  const body = bodyOf(el);
+  // Sanitized on the server (ammonia); never built from model text here.
+  body.innerHTML = typeof m.html === 'string' ? m.html : '';
+  mountUiElements(body, Array.isArray(m.ui_elements) ? m.ui_elements : []);
+  el.querySelector('.note')?.remove();
+  if (m.status === 'stopped' || m.status === 'interrupted') {
+    const note = document.createElement('p');
+    note.className = 'note';
+    note.textContent = m.status === 'stopped' ? '(stopped)' : '(interrupted)';
+    el.append(note);
+  }
+  el.classList.remove('streaming');
+  el.dataset.status = m.status || 'complete';
+}
+
+function renderMessage(m) {
+  if (!m || !Number.isInteger(m.seq)) return;
+  if (m.role === 'system') { // stored for CJ, not shown
+    noteSeq(m.seq);
+    return;
+  }
+  const existing = state.bySeq.get(m.seq);
+  if (existing) { // already shown: at most its status changed
+    if (m.role === 'cj') fillCj(existing, m);
+    noteSeq(m.seq);
+    return;
+  }
+  withScroll(() => {
+    let el = null;
+    if (m.role === 'merchant') {
+      for (const [clientId, p] of state.pending) {
+        const same = m.client_id ? m.client_id === clientId : p.text === m.content;
+        if (same) { // our unacknowledged message, stored before the drop
+          el = p.el;
+          state.pending.delete(clientId);
+          savePending();
+          break;
+        }
+      }
+      if (!el) {
+        el = messageEl('merchant');
+        bodyOf(el).textContent = m.content;
+        insertBySeq(el, m.seq);
+      }
+      el.classList.remove('pending');
+    } else {
+      if (state.stream && state.stream.turn === m.seq) {
+        el = state.stream.el;
+        state.stream = null;
+      } else {
+        el = messageEl('cj');
+        insertBySeq(el, m.seq);
+      }
+      fillCj(el, m);
+    }
+    el.dataset.seq = String(m.seq);
+    state.bySeq.set(m.seq, el);
+    noteSeq(m.seq);
+  });
+}
+
+function renderDelta(turn, text) {
+  if (state.bySeq.has(turn)) return; // the final message is already shown
+  withScroll(() => {
+    if (!state.stream || state.stream.turn !== turn) {
+      const el = messageEl('cj');
+      el.classList.add('streaming');
+      el.dataset.turn = String(turn);
+      els.transcript.append(el);
+      state.stream = { turn, el, text: '' };
+    }
+    state.stream.text += text;
+    bodyOf(state.stream.el).textContent = state.stream.text;
+  });
+}
+
+function addPending(clientId, text) {
+  const el = messageEl('merchant');
+  el.classList.add('pending');
+  el.dataset.clientId = clientId;
+  bodyOf(el).textContent = text;
+  withScroll(() => els.transcript.append(el), true);
+  state.pending.set(clientId, { text, el });
+  savePending();
+}
+
+function resetTranscript() {
+  els.transcript.replaceChildren();
+  state.bySeq.clear();
+  state.stream = null;
+  state.lastSeq = 0;
+}
+
+// ---------------------------------------------------------------- Connect Shopify
+
+// The same anchored rule as the server (hirecj_shopify::ShopDomain::parse):
+// `name`, `name.myshopify.com` or the admin URL, lower-cased.
+export function normalizeShop(raw) {
+  const input = String(raw || '').trim();
+  const lowered = input.toLowerCase();
+  if (!lowered) return { error: 'Enter your store name, for example your-store or your-store.myshopify.com.' };
+  const invalid = {
+    error: `“${input.slice(0, 80)}” is not a Shopify store address. Use your-store, your-store.myshopify.com or your Shopify admin URL.`,
+  };
+  const rest = lowered.replace(/^https?:\/\//, '');
+  const endOfHost = (s) => {
+    const i = s.search(/[/?#]/);
+    return i < 0 ? s.length : i;
+  };
+  let candidate;
+  if (rest.startsWith(ADMIN_PREFIX)) {
+    const after = rest.slice(ADMIN_PREFIX.length);
+    const name = after.slice(0, endOfHost(after));
+    if (!name) return invalid;
+    candidate = name + SHOP_SUFFIX;
+  } else {
+    const host = rest.slice(0, endOfHost(rest));
+    if (!host) return invalid;
+    candidate = host.includes('.') ? host : host + SHOP_SUFFIX;
+  }
+  const m = /^([a-z0-9][a-z0-9-]*)\.myshopify\.com$/.exec(candidate);
+  if (!m || m[1].length > 63) return invalid;
+  return { shop: candidate };
+}
+
+function connectError(form, text) {
+  const p = form.querySelector('.connect-error');
+  const input = form.querySelector('.shop-input');
+  p.textContent = text || '';
+  p.hidden = !text;
+  if (text) input.setAttribute('aria-invalid', 'true');
+  else input.removeAttribute('aria-invalid');
+}
+
+function setConnectBusy(form, busy) {
+  const button = form.querySelector('.connect-button');
+  const input = form.querySelector('.shop-input');
+  form.dataset.busy = busy ? '1' : '';
+  form.classList.toggle('busy', busy);
+  form.setAttribute('aria-busy', String(busy));
+  button.disabled = busy;
+  input.readOnly = busy;
+  form.querySelector('.connect-label-text').textContent = busy ? 'Connecting…' : 'Connect Shopify';
+}
+
+async function submitConnect(form) {
+  if (form.dataset.busy === '1') return; // no double submit
+  const input = form.querySelector('.shop-input');
+  const { shop, error } = normalizeShop(input.value);
+  if (error) {
+    connectError(form, error);
+    input.focus();
+    return;
+  }
+  connectError(form, '');
+  setConnectBusy(form, true);
+  const query = new URLSearchParams({ shop, mode: 'json' });
+  if (state.conversationId) query.set('conversation_id', state.conversationId);
+  try {
+    const res = await fetch(`/api/v1/shopify/install?${query}`, {
+      credentials: 'same-origin',
+      headers: { Accept: 'application/json' },
+    });
+    let data = null;
+    try { data = await res.json(); } catch (_) { /* not JSON */ }
+    if (!res.ok || !data || typeof data.redirect_url !== 'string') {
+      throw new Error(data?.error?.message
+        ? `We could not connect that store: ${data.error.message}`
+        : `We could not start the connection (HTTP ${res.status}). Please try again.`);
+    }
+    location.assign(data.redirect_url); // stays busy while the browser leaves
+  } catch (err) {
+    setConnectBusy(form, false);
+    const offline = err instanceof TypeError;
+    connectError(form, offline ? 'You seem to be offline. Check your connection and try again.' : err.message);
+    input.focus();
+  }
+}
+
+function connectForm() {
+  const form = els.connectTemplate.content.firstElementChild.cloneNode(true);
+  const input = form.querySelector('.shop-input');
+  form.addEventListener('submit', (event) => {
+    event.preventDefault(); // never a page reload (the original's bug 5.5.5)
+    submitConnect(form);
+  });
+  input.addEventListener('keydown', (event) => {
+    if (event.key !== 'Enter') return;
+    event.stopPropagation();
+    event.preventDefault();
+    if (event.isComposing || event.keyCode === 229) return;
+    submitConnect(form);
+  });
+  input.addEventListener('input', () => connectError(form, ''));
+  return form;
+}
+
+function mountUiElements(body, elements) {
+  for (const slot of body.querySelectorAll('[data-ui-element]')) {
+    const def = elements.find((e) => e && e.id === slot.dataset.uiElement);
+    if (!def || def.type !== 'oauth_button') continue;
+    if (state.storeConnected) {
+      const done = document.createElement('p');
+      done.className = 'connected-note muted';
+      done.textContent = '✓ Your Shopify store is connected.';
+      slot.replaceChildren(done);
+    } else {
+      slot.replaceChildren(connectForm());
+    }
+  }
+}
+
+if (els.oauthRetry) {
+  els.oauthRetry.addEventListener('click', () => {
+    const form = connectForm();
+    els.oauthRetry.replaceWith(form);
+    form.querySelector('.shop-input').focus();
+  });
+}
+
+// ---------------------------------------------------------------- the socket
+
+function sendFrame(frame) {
+  if (!state.ws || state.ws.readyState !== WebSocket.OPEN) return false;
+  state.ws.send(JSON.stringify(frame));
+  return true;
+}
+
+function connect() {
+  clearTimeout(state.reconnectTimer);
+  const url = new URL('/ws/chat', location.href);
+  url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
+  let ws;
+  try {
+    ws = new WebSocket(url);
+  } catch (_) {
+    scheduleReconnect();
+    return;
+  }
+  state.ws = ws;
+  state.open = false;
+  ws.addEventListener('open', () => {
+    const frame = { type: 'start_conversation', last_seq: state.lastSeq };
+    if (state.conversationId) frame.conversation_id = state.conversationId;
+    ws.send(JSON.stringify(frame));
+  });
+  ws.addEventListener('message', (event) => {
+    if (state.ws !== ws) return;
+    let frame;
+    try { frame = JSON.parse(event.data); } catch (_) { return; }
+    state.framesReceived += 1;
+    handleFrame(frame);
+  });
+  ws.addEventListener('close', () => {
+    if (state.ws !== ws) return;
+    state.ws = null;
+    state.open = false;
+    setOffline(true);
+    scheduleReconnect();
+  });
+}
+
+function scheduleReconnect() {
+  clearTimeout(state.reconnectTimer);
+  const base = Math.min(15000, 500 * 2 ** Math.min(state.attempts, 5));
+  const delay = base / 2 + Math.random() * (base / 2);
+  state.attempts += 1;
+  // A refused upgrade may mean the session cookie is gone: /api/v1/me
+  // issues a fresh (anonymous) one.
+  if (state.attempts % 3 === 0) fetch('/api/v1/me', { credentials: 'same-origin' }).catch(() => {});
+  state.reconnectTimer = setTimeout(connect, delay);
+}
+
+window.addEventListener('online', () => {
+  if (!state.ws) {
+    state.attempts = 0;
+    connect();
+  }
+});
+
+function setConversationUrl(id) {
+  const url = new URL(location.href);
+  url.searchParams.delete('oauth_error');
+  if (id) url.searchParams.set('conversation_id', id);
+  history.replaceState(history.state, '', url.pathname + url.search + url.hash);
+}
+
+function onStarted(f) {
+  if (state.conversationId && f.conversation_id !== state.conversationId) resetTranscript();
+  state.open = true;
+  state.attempts = 0;
+  setOffline(false);
+  state.conversationId = f.conversation_id;
+  setConversationUrl(f.conversation_id);
+  state.workflow = f.workflow;
+  state.storeConnected = Boolean(f.store_connected);
+  syncPicker();
+  state.debug = Boolean(f.debug);
+  els.debugToggle.hidden = !state.debug;
+  if (!state.debug) els.debugPanel.hidden = true;
+  for (const m of f.messages || []) renderMessage(m);
+  noteSeq(f.last_seq);
+  // Anything the server has not acknowledged goes again, same client_id.
+  for (const [clientId, p] of state.pending) {
+    sendFrame({ type: 'message', text: p.text, client_id: clientId });
+  }
+  savePending();
+  if (!state.stream) setReplying(false);
+  if (!els.debugPanel.hidden) requestTraces();
+}
+
+// The newest message the server refused: it is taken back into the input.
+function takeBackLatestPending(reason) {
+  const last = [...state.pending].pop();
+  if (!last) return;
+  const [clientId, p] = last;
+  state.pending.delete(clientId);
+  savePending();
+  p.el.remove();
+  if (!els.input.value) els.input.value = p.text;
+  showError(reason);
+}
+
+function onError(f) {
+  const message = f.message || 'Something went wrong.';
+  switch (f.code) {
+    case 'not_found':
+    case 'forbidden':
+      if (!state.open) { // the conversation in the URL is gone or not ours: start afresh
+        state.conversationId = null;
+        resetTranscript();
+        setConversationUrl(null);
+        const url = new URL(location.href);
+        url.searchParams.delete('conversation_id');
+        history.replaceState(history.state, '', url.pathname + url.search);
+        sendFrame({ type: 'start_conversation', last_seq: 0 });
+        return;
+      }
+      showError(message);
+      return;
+    case 'turn_in_progress':
+    case 'invalid_message':
+    case 'rate_limited':
+      takeBackLatestPending(message);
+      return;
+    case 'unknown_workflow':
+    case 'requirement_not_met':
+      syncPicker();
+      showError(message);
+      return;
+    case 'debug_disabled':
+      state.debug = false;
+      els.debugToggle.hidden = true;
+      els.debugPanel.hidden = true;
+      return;
+    case 'turn_failed':
+      setReplying(false);
+      if (state.stream) {
+        state.stream.el.classList.add('failed');
+        state.stream = null;
+      }
+      showError(message);
+      return;
+    default:
+      showError(message);
+  }
+}
+
+function handleFrame(f) {
+  switch (f.type) {
+    case 'conversation_started':
+      if (f.protocol !== PROTOCOL) console.warn('HireCJ: unexpected protocol version', f.protocol);
+      onStarted(f);
+      break;
+    case 'message_ack': {
+      const p = state.pending.get(f.client_id);
+      if (p) {
+        state.pending.delete(f.client_id);
+        savePending();
+        if (state.bySeq.has(f.seq)) {
+          p.el.remove(); // already shown from the history
+        } else {
+          p.el.classList.remove('pending');
+          p.el.dataset.seq = String(f.seq);
+          state.bySeq.set(f.seq, p.el);
+        }
+      }
+      noteSeq(f.seq);
+      setReplying(true);
+      if (!els.status.textContent) setStatus('CJ is thinking…');
+      break;
+    }
+    case 'cj_thinking':
+      setReplying(true);
+      setStatus(f.status || 'CJ is thinking…');
+      break;
+    case 'cj_delta':
+      setReplying(true);
+      renderDelta(f.turn, String(f.text || ''));
+      if (state.dropOnDelta) {
+        state.dropOnDelta = false;
+        state.ws?.close(4000, 'test: drop mid-reply');
+      }
+      break;
+    case 'cj_message':
+      renderMessage(f);
+      setReplying(false);
+      if (!els.debugPanel.hidden) requestTraces();
+      break;
+    case 'workflow_updated':
+      state.workflow = f.workflow;
+      syncPicker();
+      setStatus(`Switched to ${humanize(f.workflow)}.`);
+      break;
+    case 'conversation_ended':
+      setReplying(false);
+      setStatus('This conversation has ended. Send a message to pick it up again.');
+      break;
+    case 'error':
+      onError(f);
+      break;
+    case 'debug_response':
+      renderTraces(Array.isArray(f.traces) ? f.traces : []);
+      break;
+    case 'pong':
+    default:
+      break;
+  }
+}
+
+// ---------------------------------------------------------------- composer
+
+function sendFromInput() {
+  const text = els.input.value.trim();
+  if (!text) return;
+  if (text.length > MAX_MESSAGE_CHARS) {
+    showError(`That message is too long (${text.length} characters; the limit is ${MAX_MESSAGE_CHARS}).`);
+    return;
+  }
+  if (state.replying) {
+    showError('CJ is still answering. Wait for the reply or press Stop.');
+    return;
+  }
+  const clientId = newClientId();
+  addPending(clientId, text);
+  els.input.value = '';
+  if (state.open) {
+    sendFrame({ type: 'message', text, client_id: clientId });
+    setReplying(true);
+    setStatus('CJ is thinking…');
+  } else {
+    setStatus('Offline: your message will be sent when the connection is back.');
+  }
+  els.input.focus();
+}
+
+els.input.addEventListener('compositionstart', () => { state.composing = true; });
+els.input.addEventListener('compositionend', () => {
+  // Some browsers send the Enter that ends composition after this event.
+  setTimeout(() => { state.composing = false; }, 0);
+});
+els.input.addEventListener('keydown', (event) => {
+  if (event.key !== 'Enter') return;
+  if (event.isComposing || event.keyCode === 229 || state.composing) return; // IME: never send
+  if (event.shiftKey || event.altKey || event.ctrlKey || event.metaKey) return; // a new line
+  event.preventDefault();
+  sendFromInput();
+});
+els.form.addEventListener('submit', (event) => {
+  event.preventDefault();
+  sendFromInput();
+});
+els.stop.addEventListener('click', () => {
+  sendFrame({ type: 'stop' });
+  setStatus('Stopping…');
+  els.input.focus();
+});
+
+// ---------------------------------------------------------------- workflows
+
+function syncPicker() {
+  const picker = els.picker;
+  if (!state.workflows.length) return;
+  for (const option of picker.options) {
+    const w = state.workflows.find((x) => x.name === option.value);
+    if (!w) continue;
+    const needsUser = w.requirements?.authentication === 'required' && !state.signedIn;
+    const needsStore = w.requirements?.shopify === 'required' && !state.storeConnected;
+    option.disabled = (needsUser || needsStore) && option.value !== state.workflow;
+  }
+  if (state.workflow) {
+    if (![...picker.options].some((o) => o.value === state.workflow)) {
+      picker.append(new Option(humanize(state.workflow), state.workflow));
+    }
+    picker.value = state.workflow;
+  }
+  picker.disabled = !state.open;
+}
+
+async function loadWorkflows() {
+  try {
+    const res = await fetch('/api/v1/workflows', { credentials: 'same-origin' });
+    if (!res.ok) return;
+    const data = await res.json();
+    state.workflows = Array.isArray(data.workflows) ? data.workflows : [];
+    els.picker.replaceChildren(...state.workflows.map((w) => {
+      const option = new Option(humanize(w.name), w.name);
+      option.title = w.description || '';
+      return option;
+    }));
+    syncPicker();
+  } catch (_) { /* the picker stays as it is */ }
+}
+
+els.picker.addEventListener('change', () => {
+  const workflow = els.picker.value;
+  if (!workflow || workflow === state.workflow) return;
+  if (!sendFrame({ type: 'switch_workflow', workflow })) {
+    syncPicker();
+    showError('Offline: try switching again when the connection is back.');
+    return;
+  }
+  setStatus(`Switching to ${humanize(workflow)}…`);
+});
+
+// ---------------------------------------------------------------- debug panel
+
+function requestTraces() {
+  if (state.debug) sendFrame({ type: 'debug_request' });
+}
+
+function dl(pairs) {
+  const list = document.createElement('dl');
+  for (const [k, v] of pairs) {
+    if (v === undefined || v === null || v === '') continue;
+    const dt = document.createElement('dt');
+    dt.textContent = k;
+    const dd = document.createElement('dd');
+    dd.textContent = String(v);
+    list.append(dt, dd);
+  }
+  return list;
+}
+
+function pre(value) {
+  const p = document.createElement('pre');
+  p.textContent = typeof value === 'string' ? value : JSON.stringify(value, null, 2);
+  return p;
+}
+
+const ms = (v) => (typeof v === 'number' ? `${v} ms` : undefined);
+
+// Traces come from the model and tools: shown with textContent only.
+function renderTraces(traces) {
+  if (!traces.length) {
+    const p = document.createElement('p');
+    p.className = 'muted';
+    p.textContent = 'No turns yet.';
+    els.debugTraces.replaceChildren(p);
+    return;
+  }
+  const items = traces.slice().reverse().map((entry) => {
+    const t = entry.trace || entry;
+    const box = document.createElement('details');
+    box.className = 'trace';
+    box.open = true;
+    const summary = document.createElement('summary');
+    summary.textContent = `Turn ${entry.turn ?? '?'} · ${t.workflow || ''} · ${ms(t.total_ms) || ''}`;
+    box.append(summary);
+    const usage = t.usage || {};
+    box.append(dl([
+      ['Workflow', t.workflow],
+      ['Model', [t.provider, t.model].filter(Boolean).join(' / ')],
+      ['Tokens in', usage.input_tokens],
+      ['Tokens out', usage.output_tokens],
+      ['Cache read', usage.cache_read_tokens],
+      ['Cache write', usage.cache_write_tokens],
+      ['Time to first token', ms(t.time_to_first_token_ms)],
+      ['Model time', ms(t.model_ms)],
+      ['Tool time', ms(t.tool_ms)],
+      ['Total', ms(t.total_ms)],
+      ['Stopped', t.stopped ? 'yes' : undefined],
+      ['Error', t.error ? JSON.stringify(t.error) : undefined],
+    ]));
+    for (const call of Array.isArray(t.tool_calls) ? t.tool_calls : []) {
+      const c = document.createElement('div');
+      c.className = 'tool-call';
+      const h = document.createElement('strong');
+      h.textContent = `Tool ${call.name}${call.is_error ? ' (failed)' : ''} · ${ms(call.duration_ms) || ''}`;
+      c.append(h, dl([['Arguments', '']]), pre(call.arguments ?? {}), dl([['Result', '']]), pre(call.result ?? ''));
+      box.append(c);
+    }
+    return box;
+  });
+  els.debugTraces.replaceChildren(...items);
+}
+
+els.debugToggle.addEventListener('click', () => {
+  const open = els.debugPanel.hidden;
+  els.debugPanel.hidden = !open;
+  els.debugToggle.setAttribute('aria-expanded', String(open));
+  if (open) requestTraces();
+});
+els.debugRefresh.addEventListener('click', requestTraces);
+
+// ---------------------------------------------------------------- test hooks
+
+// Used by the browser tests; harmless for people (it only closes the socket,
+// which the page then reopens as after any network drop).
+window.__hirecjTest = {
+  dropConnection() { state.ws?.close(4000, 'test: drop'); },
+  dropOnNextDelta() { state.dropOnDelta = true; },
+  get open() { return state.open; },
+  get lastSeq() { return state.lastSeq; },
+  get conversationId() { return state.conversationId; },
+  get framesReceived() { return state.framesReceived; },
+  normalizeShop,
+};
+
+// ---------------------------------------------------------------- start
+
+restorePending();
+setStatus('Connecting to CJ…');
+loadWorkflows();
+connect();
+els.input.focus();

@@ -1,0 +1,157 @@
+//! The chat WebSocket protocol, version 1: JSON text frames with a `type`
+//! field, one enum each way. `docs/protocol.md` documents it with an example
+//! exchange; keep the two in step.
+
+use hirecj_domain::{ConversationId, Message, MessageStatus, Role};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// Bumped on any incompatible change to the frames below.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// What the browser sends.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ClientFrame {
+    /// Opens a conversation: a new one, or an existing one from `last_seq`.
+    StartConversation {
+        #[serde(default)]
+        conversation_id: Option<ConversationId>,
+        #[serde(default)]
+        workflow: Option<String>,
+        /// The newest sequence number the client already shows.
+        #[serde(default)]
+        last_seq: i64,
+    },
+    /// A merchant message. `client_id` makes a resend idempotent.
+    Message { text: String, client_id: String },
+    /// Moves the open conversation to another workflow.
+    SwitchWorkflow { workflow: String },
+    /// Stops CJ's reply in progress; what was said is kept.
+    Stop,
+    /// Ends (archives) the open conversation.
+    EndConversation,
+    Ping {
+        #[serde(default)]
+        nonce: Option<String>,
+    },
+    /// Asks for the open conversation's per-turn traces (debug mode only).
+    DebugRequest {
+        #[serde(default)]
+        turn: Option<i64>,
+    },
+}
+
+/// A stored message as the browser shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WireMessage {
+    pub seq: i64,
+    pub role: Role,
+    pub content: String,
+    pub html: String,
+    pub ui_elements: Value,
+    pub status: MessageStatus,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+}
+
+impl WireMessage {
+    pub fn from_message(m: &Message) -> Self {
+        Self {
+            seq: m.seq,
+            role: m.role,
+            content: m.content.clone(),
+            html: crate::chat::render::markdown_to_html(&m.content, &m.ui_elements),
+            ui_elements: m.ui_elements.clone(),
+            status: m.status,
+            created_at: m.created_at,
+        }
+    }
+}
+
+/// What the server sends.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerFrame {
+    ConversationStarted {
+        protocol: u32,
+        conversation_id: ConversationId,
+        workflow: String,
+        /// Messages after the client's `last_seq`, in order.
+        messages: Vec<WireMessage>,
+        last_seq: i64,
+        store_connected: bool,
+        debug: bool,
+    },
+    MessageAck {
+        client_id: String,
+        seq: i64,
+    },
+    CjThinking {
+        status: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        tool: Option<String>,
+    },
+    CjDelta {
+        turn: i64,
+        text: String,
+    },
+    CjMessage {
+        #[serde(flatten)]
+        message: WireMessage,
+    },
+    WorkflowUpdated {
+        workflow: String,
+        previous: String,
+    },
+    ConversationEnded {
+        conversation_id: ConversationId,
+    },
+    Error {
+        code: String,
+        message: String,
+        retryable: bool,
+    },
+    Pong {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        nonce: Option<String>,
+    },
+    DebugResponse {
+        traces: Vec<Value>,
+    },
+}
+
+impl ServerFrame {
+    pub fn error(code: &str, message: impl Into<String>, retryable: bool) -> Self {
+        Self::Error {
+            code: code.to_owned(),
+            message: message.into(),
+            retryable,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_frames_parse_from_their_documented_shape() {
+        let f: ClientFrame = serde_json::from_str(r#"{"type":"start_conversation"}"#).unwrap();
+        assert_eq!(
+            f,
+            ClientFrame::StartConversation { conversation_id: None, workflow: None, last_seq: 0 }
+        );
+        let f: ClientFrame =
+            serde_json::from_str(r#"{"type":"message","text":"hi","client_id":"c1"}"#).unwrap();
+        assert!(matches!(f, ClientFrame::Message { .. }));
+        assert!(serde_json::from_str::<ClientFrame>(r#"{"type":"launch_missiles"}"#).is_err());
+        assert!(serde_json::from_str::<ClientFrame>(r#"{"type":"message"}"#).is_err());
+    }
+
+    #[test]
+    fn server_frames_carry_their_type() {
+        let v = serde_json::to_value(ServerFrame::MessageAck { client_id: "c".into(), seq: 3 }).unwrap();
+        assert_eq!(v["type"], "message_ack");
+        assert_eq!(v["seq"], 3);
+    }
+}

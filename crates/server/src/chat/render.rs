@@ -1,0 +1,83 @@
+//! CJ's markdown as sanitized HTML. Raw HTML in a message is never trusted:
+//! `ammonia` keeps only harmless tags and `http`, `https` and `mailto` links.
+//! UI-element placeholders become empty `<span data-ui-element="…">` slots the
+//! page fills with the element (e.g. the Connect Shopify form).
+
+use serde_json::Value;
+
+/// Renders `content` (markdown, possibly with UI placeholders) to safe HTML.
+pub fn markdown_to_html(content: &str, ui_elements: &Value) -> String {
+    // Placeholders like `__OAUTH_BUTTON_1__` would read as bold markdown, so
+    // they become plain alphanumeric sentinels first.
+    let ids: Vec<String> = ui_elements
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|e| e.get("id").and_then(Value::as_str))
+                .filter(|id| id.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut text = content.to_owned();
+    for (i, id) in ids.iter().enumerate() {
+        let placeholder = format!("__{}__", id.to_ascii_uppercase());
+        text = text.replace(&placeholder, &format!("\n\nHIRECJSLOT{i}X\n\n"));
+    }
+
+    let mut options = pulldown_cmark::Options::empty();
+    options.insert(pulldown_cmark::Options::ENABLE_TABLES);
+    options.insert(pulldown_cmark::Options::ENABLE_STRIKETHROUGH);
+    let parser = pulldown_cmark::Parser::new_ext(&text, options);
+    let mut html = String::with_capacity(text.len() * 3 / 2);
+    pulldown_cmark::html::push_html(&mut html, parser);
+
+    let mut clean = ammonia::Builder::default()
+        .url_schemes(["http", "https", "mailto"].into_iter().collect())
+        .link_rel(Some("noopener noreferrer nofollow"))
+        .clean(&html)
+        .to_string();
+    for (i, id) in ids.iter().enumerate() {
+        let slot = format!("<span class=\"ui-slot\" data-ui-element=\"{id}\"></span>");
+        clean = clean
+            .replace(&format!("<p>HIRECJSLOT{i}X</p>"), &slot)
+            .replace(&format!("HIRECJSLOT{i}X"), &slot);
+    }
+    clean
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn markdown_renders() {
+        let html = markdown_to_html("**12 orders** last week\n\n- one\n- two", &json!([]));
+        assert!(html.contains("<strong>12 orders</strong>"), "{html}");
+        assert!(html.contains("<li>one</li>"), "{html}");
+    }
+
+    #[test]
+    fn hostile_html_is_inert() {
+        let hostile = "<script>alert(1)</script> <img src=x onerror=alert(2)> \
+                       [click](javascript:alert(3)) <a href=\"javascript:alert(4)\">x</a>";
+        let html = markdown_to_html(hostile, &json!([]));
+        assert!(!html.contains("<script"), "{html}");
+        assert!(!html.contains("onerror"), "{html}");
+        assert!(!html.contains("javascript:"), "{html}");
+    }
+
+    #[test]
+    fn placeholders_become_slots() {
+        let html = markdown_to_html(
+            "Connect your store:\n\n__OAUTH_BUTTON_1__\n\nThen ask me anything.",
+            &json!([{"id": "oauth_button_1", "type": "oauth_button", "provider": "shopify"}]),
+        );
+        assert!(html.contains("data-ui-element=\"oauth_button_1\""), "{html}");
+        assert!(!html.contains("OAUTH_BUTTON"), "{html}");
+        // An id that is not safe is never put into the markup.
+        let html = markdown_to_html("x", &json!([{"id": "\"><script>"}]));
+        assert!(!html.contains("<script"), "{html}");
+    }
+}

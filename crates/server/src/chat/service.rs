@@ -1,0 +1,610 @@
+//! The conversation service: opening conversations, storing merchant
+//! messages, running CJ's turns one at a time per conversation, stopping
+//! them, switching workflows, and preparing the post-OAuth turn.
+//!
+//! Durability: a merchant message is stored before it is acknowledged and a
+//! CJ message before its `cj_message` frame. A turn runs in its own task, so a
+//! dropped connection does not lose the reply; whoever opens the
+//! conversation next gets it from the store (or live, on this replica).
+//! A conversation whose newest message is not CJ's (a merchant message or a
+//! system event whose turn was interrupted, e.g. by a crash) gets its reply
+//! when it is next opened.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use hirecj_agent::workflow::{Catalog, Initiator};
+use hirecj_domain::{
+    Conversation, ConversationId, Message, MessageStatus, NewMessage, Role, User, UserId,
+};
+use hirecj_store::{Store, StoreError};
+use serde_json::{Value, json};
+use tokio::sync::{broadcast, oneshot};
+use tokio_util::sync::CancellationToken;
+
+use super::engine::{Engine, TurnContext};
+use super::protocol::{ServerFrame, WireMessage};
+
+/// Who is talking: the browser session and, once Shopify is connected, the
+/// merchant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Owner {
+    pub session_id: String,
+    pub user_id: Option<UserId>,
+}
+
+/// Why a chat operation was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ChatError {
+    #[error("conversation not found")]
+    NotFound,
+    #[error("this conversation belongs to someone else")]
+    Forbidden,
+    #[error("{0}")]
+    Invalid(String),
+    #[error("CJ is still answering; wait for the reply or press Stop")]
+    TurnInProgress,
+    #[error("unknown workflow {0:?}")]
+    UnknownWorkflow(String),
+    #[error("{0}")]
+    RequirementNotMet(String),
+    #[error("no conversation is open; send start_conversation first")]
+    NoConversation,
+    #[error("storage failed: {0}")]
+    Store(#[from] StoreError),
+    #[error("CJ could not answer: {0}")]
+    Turn(String),
+}
+
+impl ChatError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::NotFound => "not_found",
+            Self::Forbidden => "forbidden",
+            Self::Invalid(_) => "invalid_message",
+            Self::TurnInProgress => "turn_in_progress",
+            Self::UnknownWorkflow(_) => "unknown_workflow",
+            Self::RequirementNotMet(_) => "requirement_not_met",
+            Self::NoConversation => "no_conversation",
+            Self::Store(_) => "internal",
+            Self::Turn(_) => "turn_failed",
+        }
+    }
+
+    pub fn retryable(&self) -> bool {
+        matches!(self, Self::TurnInProgress | Self::Store(_) | Self::Turn(_))
+    }
+
+    pub fn to_frame(&self) -> ServerFrame {
+        let message = match self {
+            Self::Store(e) => {
+                tracing::error!(error = %e, "chat storage error");
+                "something went wrong on our side; please try again".to_owned()
+            }
+            Self::Turn(e) => {
+                tracing::warn!(error = %e, "turn failed");
+                "CJ could not answer just now; please try again in a moment".to_owned()
+            }
+            other => other.to_string(),
+        };
+        ServerFrame::error(self.code(), message, self.retryable())
+    }
+}
+
+/// Limits for merchant input.
+#[derive(Debug, Clone)]
+pub struct ChatLimits {
+    pub max_message_chars: usize,
+    /// How long the OAuth callback waits for the prepared post-OAuth turn.
+    pub post_oauth_budget: Duration,
+}
+
+impl Default for ChatLimits {
+    fn default() -> Self {
+        Self {
+            max_message_chars: 8_000,
+            post_oauth_budget: Duration::from_secs(10),
+        }
+    }
+}
+
+struct RunningTurn {
+    /// The merchant's Stop: the reply so far is kept, marked stopped.
+    stop: CancellationToken,
+    /// Abandons the turn: nothing is stored (the reply is owed again).
+    abort: CancellationToken,
+    frames: broadcast::Sender<ServerFrame>,
+}
+
+struct Inner {
+    store: Store,
+    catalog: Arc<Catalog>,
+    engine: Engine,
+    limits: ChatLimits,
+    debug: bool,
+    running: Mutex<HashMap<ConversationId, RunningTurn>>,
+}
+
+/// The conversation service. Cheap to clone.
+#[derive(Clone)]
+pub struct ChatService {
+    inner: Arc<Inner>,
+}
+
+/// A turn that was started (or was already running) for a conversation.
+pub struct TurnHandle {
+    /// Live frames of the turn (thinking, deltas, the final message).
+    pub frames: broadcast::Receiver<ServerFrame>,
+    /// Resolves when the turn is over (stored or failed).
+    pub done: Option<oneshot::Receiver<()>>,
+}
+
+const STATE_INITIAL_ACTIONS: &str = "initial_actions_done";
+
+impl ChatService {
+    pub fn new(
+        store: Store,
+        catalog: Arc<Catalog>,
+        engine: Engine,
+        limits: ChatLimits,
+        debug: bool,
+    ) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                store,
+                catalog,
+                engine,
+                limits,
+                debug,
+                running: Mutex::new(HashMap::new()),
+            }),
+        }
+    }
+
+    pub fn debug_enabled(&self) -> bool {
+        self.inner.debug
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    pub fn catalog(&self) -> &Catalog {
+        &self.inner.catalog
+    }
+
+    /// Is the merchant's store connected (an active Shopify integration)?
+    pub async fn store_connected(&self, user: Option<&UserId>) -> Result<bool, ChatError> {
+        let Some(user) = user else { return Ok(false) };
+        Ok(self
+            .inner
+            .store
+            .integration_for_user(user, "shopify")
+            .await?
+            .is_some_and(|i| i.status == hirecj_domain::IntegrationStatus::Active))
+    }
+
+    fn check_owner(conversation: &Conversation, owner: &Owner) -> Result<(), ChatError> {
+        let allowed = match (&conversation.user_id, &owner.user_id) {
+            (Some(conv_user), Some(user)) => conv_user == user,
+            (Some(_), None) => false,
+            (None, _) => conversation.session_id.as_deref() == Some(owner.session_id.as_str()),
+        };
+        if allowed { Ok(()) } else { Err(ChatError::Forbidden) }
+    }
+
+    /// Loads a conversation the owner may use.
+    pub async fn conversation_for(
+        &self,
+        owner: &Owner,
+        id: ConversationId,
+    ) -> Result<Conversation, ChatError> {
+        let conversation = self
+            .inner
+            .store
+            .conversation(id)
+            .await?
+            .ok_or(ChatError::NotFound)?;
+        Self::check_owner(&conversation, owner)?;
+        Ok(conversation)
+    }
+
+    /// The workflow a new conversation starts in, after the requested one's
+    /// requirements and transitions are applied.
+    async fn choose_workflow(
+        &self,
+        owner: &Owner,
+        requested: Option<&str>,
+    ) -> Result<String, ChatError> {
+        let connected = self.store_connected(owner.user_id.as_ref()).await?;
+        let default = if connected { "ad_hoc_support" } else { "shopify_onboarding" };
+        let name = requested.unwrap_or(default);
+        self.resolve_workflow(name, owner.user_id.is_some(), connected)
+    }
+
+    fn resolve_workflow(
+        &self,
+        name: &str,
+        authenticated: bool,
+        connected: bool,
+    ) -> Result<String, ChatError> {
+        let workflow = self
+            .inner
+            .catalog
+            .workflow(name)
+            .ok_or_else(|| ChatError::UnknownWorkflow(name.to_owned()))?;
+        // An already-connected merchant starting onboarding goes straight on.
+        if connected && let Some(next) = workflow.transition("already_connected") {
+            return Ok(next.to_owned());
+        }
+        if !workflow.requirements_met(authenticated, connected) {
+            return Err(ChatError::RequirementNotMet(format!(
+                "the {name} workflow needs a connected Shopify store; connect it first"
+            )));
+        }
+        Ok(name.to_owned())
+    }
+
+    /// Opens an existing conversation (checking ownership) or starts a new one.
+    pub async fn open(
+        &self,
+        owner: &Owner,
+        id: Option<ConversationId>,
+        workflow: Option<&str>,
+    ) -> Result<Conversation, ChatError> {
+        if let Some(id) = id {
+            return self.conversation_for(owner, id).await;
+        }
+        let workflow = self.choose_workflow(owner, workflow).await?;
+        let id = ConversationId::generate();
+        let session = if owner.user_id.is_none() { Some(owner.session_id.as_str()) } else { None };
+        let conversation = self
+            .inner
+            .store
+            .create_conversation(id, owner.user_id.as_ref(), session, &workflow)
+            .await?;
+        tracing::info!(conversation_id = %id, workflow, "conversation started");
+        Ok(conversation)
+    }
+
+    pub async fn messages_after(
+        &self,
+        id: ConversationId,
+        after_seq: i64,
+    ) -> Result<Vec<Message>, ChatError> {
+        Ok(self.inner.store.messages(id, after_seq).await?)
+    }
+
+    /// Validates and stores a merchant message. Returns the stored message
+    /// and whether it is new (a resend with the same `client_id` is not).
+    pub async fn post_message(
+        &self,
+        conversation: ConversationId,
+        text: &str,
+        client_id: &str,
+    ) -> Result<(Message, bool), ChatError> {
+        let text = text.trim();
+        if text.is_empty() {
+            return Err(ChatError::Invalid("the message is empty".into()));
+        }
+        let chars = text.chars().count();
+        if chars > self.inner.limits.max_message_chars {
+            return Err(ChatError::Invalid(format!(
+                "the message is {chars} characters long; the limit is {}",
+                self.inner.limits.max_message_chars
+            )));
+        }
+        if client_id.is_empty() || client_id.len() > 100 {
+            return Err(ChatError::Invalid("client_id must be 1 to 100 characters".into()));
+        }
+        if self.is_running(conversation) {
+            return Err(ChatError::TurnInProgress);
+        }
+        let mut message = NewMessage::new(Role::Merchant, text);
+        message.client_id = Some(client_id.to_owned());
+        Ok(self.inner.store.append_message(conversation, &message).await?)
+    }
+
+    pub fn is_running(&self, conversation: ConversationId) -> bool {
+        self.running().contains_key(&conversation)
+    }
+
+    fn running(&self) -> std::sync::MutexGuard<'_, HashMap<ConversationId, RunningTurn>> {
+        // A panic while holding this lock cannot leave the map inconsistent
+        // (single inserts and removes), so a poisoned lock is still usable.
+        self.inner
+            .running
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Live frames of the turn running for `conversation`, if any.
+    pub fn subscribe(&self, conversation: ConversationId) -> Option<broadcast::Receiver<ServerFrame>> {
+        self.running().get(&conversation).map(|t| t.frames.subscribe())
+    }
+
+    /// Stops the turn running for `conversation`. Returns whether one was.
+    pub fn stop(&self, conversation: ConversationId) -> bool {
+        match self.running().get(&conversation) {
+            Some(turn) => {
+                turn.stop.cancel();
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Abandons the running turn without storing it.
+    fn abort(&self, conversation: ConversationId) {
+        if let Some(turn) = self.running().get(&conversation) {
+            turn.abort.cancel();
+        }
+    }
+
+    /// Makes sure the conversation gets CJ's reply: runs the workflow's
+    /// initial action if it has not run in this conversation, or answers an
+    /// unanswered merchant message or system event. Returns `None` when
+    /// nothing is owed, or a handle on the (new or already running) turn.
+    pub async fn ensure_reply(&self, id: ConversationId) -> Result<Option<TurnHandle>, ChatError> {
+        if let Some(frames) = self.subscribe(id) {
+            return Ok(Some(TurnHandle { frames, done: None }));
+        }
+        let conversation = self.inner.store.conversation(id).await?.ok_or(ChatError::NotFound)?;
+        let last = self.inner.store.messages(id, conversation.last_seq - 1).await?;
+        let owes_reply = last.last().is_some_and(|m| m.role != Role::Cj);
+        let needs_initial = !owes_reply && self.initial_action_pending(&conversation);
+        if !owes_reply && !needs_initial {
+            return Ok(None);
+        }
+
+        let (frames, receiver) = broadcast::channel(256);
+        let abort = CancellationToken::new();
+        let stop = abort.child_token();
+        {
+            let mut running = self.running();
+            if let Some(turn) = running.get(&id) {
+                return Ok(Some(TurnHandle { frames: turn.frames.subscribe(), done: None }));
+            }
+            running.insert(
+                id,
+                RunningTurn { stop: stop.clone(), abort: abort.clone(), frames: frames.clone() },
+            );
+        }
+        let (done_tx, done_rx) = oneshot::channel();
+        let service = self.clone();
+        tokio::spawn(async move {
+            let outcome = service
+                .run_turn(conversation, needs_initial, &frames, stop, &abort)
+                .await;
+            if let Err(e) = outcome {
+                tracing::error!(conversation_id = %id, error = %e, "turn failed");
+                let _ = frames.send(e.to_frame());
+            }
+            service.running().remove(&id);
+            let _ = done_tx.send(());
+        });
+        Ok(Some(TurnHandle { frames: receiver, done: Some(done_rx) }))
+    }
+
+    fn initial_action_pending(&self, conversation: &Conversation) -> bool {
+        let Some(workflow) = self.inner.catalog.workflow(&conversation.workflow) else {
+            return false;
+        };
+        let runs_first = matches!(workflow.behavior.initiator, Initiator::Cj | Initiator::System)
+            && workflow.behavior.initial_action.is_some();
+        runs_first && !initial_actions_done(&conversation.state).contains(&conversation.workflow)
+    }
+
+    async fn run_turn(
+        &self,
+        mut conversation: Conversation,
+        run_initial: bool,
+        frames: &broadcast::Sender<ServerFrame>,
+        stop: CancellationToken,
+        abort: &CancellationToken,
+    ) -> Result<(), ChatError> {
+        let id = conversation.id;
+        let store = &self.inner.store;
+        if run_initial {
+            // Record first, so the initial action can never run twice; if this
+            // turn is interrupted, the unanswered system event gets its reply
+            // on the next open.
+            let mut done = initial_actions_done(&conversation.state);
+            done.push(conversation.workflow.clone());
+            let mut state = conversation.state.clone();
+            if !state.is_object() {
+                state = json!({});
+            }
+            state[STATE_INITIAL_ACTIONS] = json!(done);
+            store.set_conversation_state(id, &state).await?;
+            conversation.state = state;
+            let action = self
+                .inner
+                .catalog
+                .workflow(&conversation.workflow)
+                .and_then(|w| w.behavior.initial_action.clone())
+                .unwrap_or_default();
+            store.append_message(id, &NewMessage::new(Role::System, action)).await?;
+        }
+
+        let history = store.messages(id, 0).await?;
+        let answering = history.last().map(|m| (m.role, m.seq));
+        let user = match &conversation.user_id {
+            Some(u) => store.user(u).await?,
+            None => None,
+        };
+        let turn = conversation.last_seq + i64::from(run_initial) + 1;
+        let ctx = TurnContext { conversation: conversation.clone(), history, user: user.clone(), turn };
+        let output = self.inner.engine.run(&ctx, frames, stop).await;
+        let output = match output {
+            Ok(output) => output,
+            Err(_) if abort.is_cancelled() => {
+                tracing::info!(conversation_id = %id, "turn abandoned; it will run again when the chat opens");
+                return Ok(());
+            }
+            Err(e) => return Err(ChatError::Turn(e.to_string())),
+        };
+
+        if abort.is_cancelled() {
+            tracing::info!(conversation_id = %id, "turn abandoned; it will run again when the chat opens");
+            return Ok(());
+        }
+
+        let mut reply = NewMessage::new(Role::Cj, output.text.clone());
+        reply.ui_elements = output.ui_elements.clone();
+        reply.status = output.status;
+        let (stored, _) = store.append_message(id, &reply).await?;
+        store.save_trace(id, stored.seq, &output.trace).await?;
+        let _ = frames.send(ServerFrame::CjMessage { message: WireMessage::from_message(&stored) });
+        if conversation.title.is_none()
+            && let Some(title) = title_from(&ctx.history)
+        {
+            store.set_conversation_title(id, &title).await?;
+        }
+
+        // Transitions happen in code, never by the model.
+        if let Some((Role::System, _)) = answering
+            && let Some(next) = self
+                .inner
+                .catalog
+                .workflow(&conversation.workflow)
+                .and_then(|w| w.transition("initial_action_completed"))
+            && output.status == MessageStatus::Complete
+        {
+            let previous = conversation.workflow.clone();
+            store.set_conversation_workflow(id, next).await?;
+            let mut state = conversation.state.clone();
+            let mut done = initial_actions_done(&state);
+            if !done.iter().any(|w| w == next) {
+                // The next workflow continues the conversation; it does not greet again.
+                done.push(next.to_owned());
+            }
+            state[STATE_INITIAL_ACTIONS] = json!(done);
+            store.set_conversation_state(id, &state).await?;
+            let _ = frames.send(ServerFrame::WorkflowUpdated { workflow: next.to_owned(), previous });
+        }
+
+        if let (Some((Role::Merchant, _)), Some(user)) = (answering, &user) {
+            let said = ctx.history.last().map(|m| m.content.clone()).unwrap_or_default();
+            for fact in self.inner.engine.extract_facts(&said).await {
+                if let Some(f) = store.add_fact(&user.id, &fact, Some(id)).await? {
+                    tracing::info!(conversation_id = %id, fact_id = %f.id, "remembered a fact");
+                }
+            }
+        }
+        if let Some(user) = &user {
+            store.touch_user(&user.id).await?;
+        }
+        Ok(())
+    }
+
+    /// Moves the conversation to another workflow (checked like a new one).
+    pub async fn switch_workflow(
+        &self,
+        owner: &Owner,
+        id: ConversationId,
+        workflow: &str,
+    ) -> Result<(String, String), ChatError> {
+        let conversation = self.conversation_for(owner, id).await?;
+        if self.is_running(id) {
+            return Err(ChatError::TurnInProgress);
+        }
+        let connected = self.store_connected(owner.user_id.as_ref()).await?;
+        let next = self.resolve_workflow(workflow, owner.user_id.is_some(), connected)?;
+        self.inner.store.set_conversation_workflow(id, &next).await?;
+        Ok((conversation.workflow, next))
+    }
+
+    /// Ends (archives) a conversation.
+    pub async fn end(&self, owner: &Owner, id: ConversationId) -> Result<(), ChatError> {
+        self.conversation_for(owner, id).await?;
+        self.stop(id);
+        self.inner.store.end_conversation(id).await?;
+        Ok(())
+    }
+
+    /// The conversation's per-turn traces (debug mode only).
+    pub async fn traces(&self, id: ConversationId, turn: Option<i64>) -> Result<Vec<Value>, ChatError> {
+        Ok(self
+            .inner
+            .store
+            .traces(id)
+            .await?
+            .into_iter()
+            .filter(|t| turn.is_none_or(|n| n == t.turn))
+            .map(|t| json!({"turn": t.turn, "created_at": t.created_at, "trace": t.data}))
+            .collect())
+    }
+
+    /// The post-OAuth step, prepared before the redirect: links the visitor's
+    /// conversation to the merchant (or starts one), switches it to
+    /// `shopify_post_auth` and runs CJ's first turn there within the time
+    /// budget. If the budget runs out the turn is stopped and nothing is
+    /// stored for it: it runs live when the chat opens.
+    pub async fn prepare_post_oauth(
+        &self,
+        user: &User,
+        conversation: Option<ConversationId>,
+    ) -> Result<ConversationId, ChatError> {
+        let existing = match conversation {
+            Some(id) => self.inner.store.conversation(id).await?,
+            None => None,
+        };
+        // Only a visitor conversation (or one already the merchant's) is linked.
+        let existing = existing.filter(|c| c.user_id.as_ref().is_none_or(|u| *u == user.id));
+        let id = match existing {
+            Some(c) => {
+                if c.user_id.is_none() {
+                    self.inner.store.set_conversation_user(c.id, &user.id).await?;
+                }
+                if c.workflow != "shopify_post_auth" {
+                    self.inner.store.set_conversation_workflow(c.id, "shopify_post_auth").await?;
+                }
+                c.id
+            }
+            None => {
+                let id = ConversationId::generate();
+                self.inner
+                    .store
+                    .create_conversation(id, Some(&user.id), None, "shopify_post_auth")
+                    .await?;
+                id
+            }
+        };
+        if let Some(handle) = self.ensure_reply(id).await?
+            && let Some(done) = handle.done
+        {
+            match tokio::time::timeout(self.inner.limits.post_oauth_budget, done).await {
+                Ok(_) => tracing::info!(conversation_id = %id, "post-OAuth message prepared"),
+                Err(_) => {
+                    tracing::warn!(conversation_id = %id, "post-OAuth turn ran out of time; it will run when the chat opens");
+                    self.abort(id);
+                }
+            }
+        }
+        Ok(id)
+    }
+}
+
+fn initial_actions_done(state: &Value) -> Vec<String> {
+    state
+        .get(STATE_INITIAL_ACTIONS)
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(Value::as_str).map(str::to_owned).collect())
+        .unwrap_or_default()
+}
+
+/// A short title from the first merchant message.
+fn title_from(history: &[Message]) -> Option<String> {
+    let first = history.iter().find(|m| m.role == Role::Merchant)?;
+    let line = first.content.lines().next()?.trim();
+    if line.is_empty() {
+        return None;
+    }
+    let mut title: String = line.chars().take(60).collect();
+    if line.chars().count() > 60 {
+        title.push('…');
+    }
+    Some(title)
+}

@@ -1,0 +1,453 @@
+//! The page handlers and their templates.
+
+use askama::Template;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use chrono::{DateTime, Utc};
+use hirecj_domain::{ConversationId, MessageStatus, Role, UserId, WebSession};
+
+use super::assets;
+use crate::api::{Me, TranscriptMessage, conversation_title, me_for};
+use crate::app::AppState;
+use crate::error::AppError;
+use crate::session::{CookiePolicy, CurrentSession, start_session};
+
+/// Conversations per history page.
+const PAGE_SIZE: i64 = 20;
+
+/// What every page's layout needs.
+pub struct Layout {
+    pub title: String,
+    pub css: &'static str,
+    pub page_js: &'static str,
+    pub favicon: &'static str,
+    /// The signed-in merchant (for the header), if any.
+    pub user_id: Option<String>,
+    pub shop_domain: Option<String>,
+}
+
+impl Layout {
+    fn new(title: impl Into<String>, me: Option<&Me>) -> Self {
+        Self {
+            title: title.into(),
+            css: assets::url("app.css"),
+            page_js: assets::url("page.js"),
+            favicon: assets::url("favicon.svg"),
+            user_id: me.and_then(|m| m.user_id.clone()),
+            shop_domain: me.and_then(|m| m.shop_domain.clone()),
+        }
+    }
+}
+
+fn fmt_time(t: &DateTime<Utc>) -> String {
+    t.format("%Y-%m-%d %H:%M UTC").to_string()
+}
+
+/// Security headers of every page. `connect-src` names the WebSocket origin
+/// explicitly (`'self'` covers ws: only in recent browsers).
+fn page_headers(state: &AppState) -> HeaderMap {
+    let url = &state.settings.public_url;
+    let ws_scheme = if url.scheme() == "https" { "wss" } else { "ws" };
+    let host = url.host_str().unwrap_or("localhost");
+    let ws_origin = match url.port() {
+        Some(port) => format!("{ws_scheme}://{host}:{port}"),
+        None => format!("{ws_scheme}://{host}"),
+    };
+    let csp = format!(
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+         connect-src 'self' {ws_origin}; frame-ancestors 'none'; base-uri 'none'; \
+         form-action 'self'; object-src 'none'"
+    );
+    let mut h = HeaderMap::new();
+    if let Ok(v) = HeaderValue::from_str(&csp) {
+        h.insert(header::CONTENT_SECURITY_POLICY, v);
+    }
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h
+}
+
+fn render(state: &AppState, status: StatusCode, page: &impl Template) -> Response {
+    match page.render() {
+        Ok(html) => (
+            status,
+            page_headers(state),
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/html; charset=utf-8"),
+            )],
+            html,
+        )
+            .into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "page template failed");
+            (StatusCode::INTERNAL_SERVER_ERROR, "something went wrong").into_response()
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorPage {
+    layout: Layout,
+    heading: String,
+    message: String,
+}
+
+/// An error as a page (the JSON API keeps its JSON errors).
+fn error_page(state: &AppState, error: &AppError, me: Option<&Me>) -> Response {
+    let status = error.status();
+    let (heading, message) = match error {
+        AppError::NotFound(what) => (
+            "Not found".to_owned(),
+            format!("That {what} does not exist, or it is not yours."),
+        ),
+        AppError::BadRequest(m) => ("That link is not valid".to_owned(), m.clone()),
+        AppError::Forbidden => (
+            "Not yours".to_owned(),
+            "That belongs to another merchant.".to_owned(),
+        ),
+        AppError::Unauthorized => (
+            "Connect your store first".to_owned(),
+            "Connect your Shopify store in the chat to keep a history.".to_owned(),
+        ),
+        other => {
+            tracing::error!(error = %other, "page failed");
+            (
+                "Something went wrong".to_owned(),
+                "Something went wrong on our side; please try again.".to_owned(),
+            )
+        }
+    };
+    let page = ErrorPage {
+        layout: Layout::new(heading.clone(), me),
+        heading,
+        message,
+    };
+    render(state, status, &page)
+}
+
+async fn whoami(state: &AppState, session: Option<&WebSession>) -> Result<Me, AppError> {
+    me_for(&state.store, session, state.settings.debug).await
+}
+
+#[derive(Template)]
+#[template(path = "index.html")]
+struct IndexPage {
+    layout: Layout,
+}
+
+/// `GET /`
+pub async fn index(
+    State(state): State<AppState>,
+    CurrentSession(session): CurrentSession,
+) -> Response {
+    let me = whoami(&state, session.as_ref()).await.ok();
+    let page = IndexPage {
+        layout: Layout::new("HireCJ — your AI customer-experience agent", me.as_ref()),
+    };
+    render(&state, StatusCode::OK, &page)
+}
+
+/// `GET /favicon.ico`: the embedded icon.
+pub async fn favicon() -> Redirect {
+    Redirect::permanent(assets::url("favicon.svg"))
+}
+
+/// A friendly sentence for an `oauth_error` code from the Shopify callback.
+pub fn oauth_error_message(code: &str) -> &'static str {
+    match code {
+        "access_denied" => "You cancelled the install on Shopify, so nothing was connected.",
+        "state_mismatch" | "invalid_state" | "session_mismatch" | "stale_timestamp" => {
+            "That connection attempt expired or was started in another browser tab."
+        }
+        "invalid_hmac" | "missing_param" | "invalid_shop" | "shop_mismatch" => {
+            "We could not verify Shopify's answer, so nothing was connected."
+        }
+        "token_exchange_failed" => "Shopify did not complete the connection just now.",
+        _ => "Something went wrong while connecting your store.",
+    }
+}
+
+#[derive(Template)]
+#[template(path = "chat.html")]
+struct ChatPage {
+    layout: Layout,
+    chat_js: &'static str,
+    user_id: String,
+    store_connected: bool,
+    debug: bool,
+    oauth_error: Option<&'static str>,
+}
+
+/// `GET /chat[?conversation_id=…][&oauth_error=…]`: the chat shell. A
+/// browser without a session gets an anonymous one here, so the WebSocket
+/// can open at once.
+pub async fn chat(
+    State(state): State<AppState>,
+    CurrentSession(current): CurrentSession,
+    RawQuery(raw): RawQuery,
+) -> Response {
+    let mut cookie = None;
+    let session = match current {
+        Some(s) => s,
+        None => {
+            let policy = CookiePolicy::from_settings(&state.settings);
+            match start_session(&state.store, &policy, None).await {
+                Ok((s, c)) => {
+                    cookie = Some(c);
+                    s
+                }
+                Err(e) => return error_page(&state, &AppError::from(e), None),
+            }
+        }
+    };
+    let me = match whoami(&state, Some(&session)).await {
+        Ok(me) => me,
+        Err(e) => return error_page(&state, &e, None),
+    };
+    let oauth_error = url::form_urlencoded::parse(raw.as_deref().unwrap_or("").as_bytes())
+        .find(|(k, _)| k == "oauth_error")
+        .map(|(_, v)| oauth_error_message(&v));
+    let page = ChatPage {
+        layout: Layout::new("Chat with CJ", Some(&me)),
+        chat_js: assets::url("chat.js"),
+        user_id: me.user_id.clone().unwrap_or_default(),
+        store_connected: me.store_connected,
+        debug: me.debug,
+        oauth_error,
+    };
+    let mut response = render(&state, StatusCode::OK, &page);
+    if let Some(c) = cookie {
+        response.headers_mut().append(header::SET_COOKIE, c);
+    }
+    response
+}
+
+struct HistoryItem {
+    id: String,
+    title: String,
+    started: String,
+    started_iso: String,
+    message_count: i64,
+    ended: bool,
+}
+
+#[derive(Template)]
+#[template(path = "history.html")]
+struct HistoryPage {
+    layout: Layout,
+    items: Vec<HistoryItem>,
+    total: i64,
+    page: i64,
+    pages: i64,
+    prev: Option<i64>,
+    next: Option<i64>,
+}
+
+/// The signed-in merchant, or the error page to show instead.
+async fn require_merchant(
+    state: &AppState,
+    session: Option<&WebSession>,
+) -> Result<(UserId, Me), Box<Response>> {
+    let me = whoami(state, session)
+        .await
+        .map_err(|e| Box::new(error_page(state, &e, None)))?;
+    match session.and_then(|s| s.user_id.clone()) {
+        Some(user) => Ok((user, me)),
+        None => Err(Box::new(error_page(
+            state,
+            &AppError::Unauthorized,
+            Some(&me),
+        ))),
+    }
+}
+
+/// `GET /history[?page=N]`: the merchant's conversations, newest first.
+pub async fn history(
+    State(state): State<AppState>,
+    CurrentSession(session): CurrentSession,
+    RawQuery(raw): RawQuery,
+) -> Response {
+    let (user, me) = match require_merchant(&state, session.as_ref()).await {
+        Ok(v) => v,
+        Err(page) => return *page,
+    };
+    let page: i64 = url::form_urlencoded::parse(raw.as_deref().unwrap_or("").as_bytes())
+        .find(|(k, _)| k == "page")
+        .and_then(|(_, v)| v.parse().ok())
+        .filter(|p| (1..=10_000).contains(p))
+        .unwrap_or(1);
+    let listing = match state
+        .store
+        .conversations_for_user(&user, PAGE_SIZE, (page - 1) * PAGE_SIZE)
+        .await
+    {
+        Ok(l) => l,
+        Err(e) => return error_page(&state, &AppError::from(e), Some(&me)),
+    };
+    let pages = ((listing.total + PAGE_SIZE - 1) / PAGE_SIZE).max(1);
+    let items = listing
+        .items
+        .iter()
+        .map(|c| HistoryItem {
+            id: c.id.to_string(),
+            title: conversation_title(c.title.as_deref(), &c.workflow),
+            started: fmt_time(&c.started_at),
+            started_iso: c.started_at.to_rfc3339(),
+            message_count: c.message_count,
+            ended: c.ended_at.is_some(),
+        })
+        .collect();
+    let view = HistoryPage {
+        layout: Layout::new("Your conversations with CJ", Some(&me)),
+        items,
+        total: listing.total,
+        page,
+        pages,
+        prev: (page > 1).then(|| page - 1),
+        next: (page < pages).then(|| page + 1),
+    };
+    render(&state, StatusCode::OK, &view)
+}
+
+struct PageMessage {
+    role: &'static str,
+    who: &'static str,
+    /// CJ's sanitized HTML; empty for a merchant message (shown as text).
+    html: String,
+    /// The merchant's text, escaped by the template.
+    text: String,
+    time: String,
+    time_iso: String,
+    note: &'static str,
+}
+
+#[derive(Template)]
+#[template(path = "conversation.html")]
+struct ConversationPage {
+    layout: Layout,
+    heading: String,
+    started: String,
+    ended: Option<String>,
+    workflow: String,
+    messages: Vec<PageMessage>,
+    export_markdown: String,
+    export_json: String,
+}
+
+/// `GET /history/{conversation_id}`: one conversation's full transcript.
+pub async fn conversation(
+    State(state): State<AppState>,
+    CurrentSession(session): CurrentSession,
+    Path(id): Path<String>,
+) -> Response {
+    let (user, me) = match require_merchant(&state, session.as_ref()).await {
+        Ok(v) => v,
+        Err(page) => return *page,
+    };
+    let Ok(id) = id.parse::<ConversationId>() else {
+        return error_page(
+            &state,
+            &AppError::BadRequest("That conversation id is not valid.".to_owned()),
+            Some(&me),
+        );
+    };
+    let c = match crate::api::owned_conversation(&state.store, &user, id).await {
+        Ok(c) => c,
+        Err(e) => return error_page(&state, &e, Some(&me)),
+    };
+    let messages = match state.store.messages(id, 0).await {
+        Ok(m) => m,
+        Err(e) => return error_page(&state, &AppError::from(e), Some(&me)),
+    };
+    let messages = messages
+        .iter()
+        .filter(|m| m.role != Role::System)
+        .map(|m| {
+            let merchant = m.role == Role::Merchant;
+            PageMessage {
+                role: m.role.as_str(),
+                who: if merchant { "You" } else { "CJ" },
+                html: if merchant {
+                    String::new()
+                } else {
+                    TranscriptMessage::from_message(m).html
+                },
+                text: if merchant { m.content.clone() } else { String::new() },
+                time: fmt_time(&m.created_at),
+                time_iso: m.created_at.to_rfc3339(),
+                note: match m.status {
+                    MessageStatus::Complete => "",
+                    MessageStatus::Stopped => "stopped",
+                    MessageStatus::Interrupted => "interrupted",
+                },
+            }
+        })
+        .collect();
+    let heading = conversation_title(c.title.as_deref(), &c.workflow);
+    let base = format!("/api/v1/users/{user}/conversations/{id}/export");
+    let view = ConversationPage {
+        layout: Layout::new(heading.clone(), Some(&me)),
+        heading,
+        started: fmt_time(&c.started_at),
+        ended: c.ended_at.as_ref().map(fmt_time),
+        workflow: c.workflow.clone(),
+        messages,
+        export_markdown: format!("{base}?format=markdown"),
+        export_json: format!("{base}?format=json"),
+    };
+    render(&state, StatusCode::OK, &view)
+}
+
+struct FactItem {
+    id: String,
+    text: String,
+    created: String,
+}
+
+#[derive(Template)]
+#[template(path = "memory.html")]
+struct MemoryPage {
+    layout: Layout,
+    user_id: String,
+    facts: Vec<FactItem>,
+}
+
+/// `GET /memory`: what CJ remembers, each fact with a Forget button.
+pub async fn memory(
+    State(state): State<AppState>,
+    CurrentSession(session): CurrentSession,
+) -> Response {
+    let (user, me) = match require_merchant(&state, session.as_ref()).await {
+        Ok(v) => v,
+        Err(page) => return *page,
+    };
+    let facts = match state.store.facts(&user).await {
+        Ok(f) => f,
+        Err(e) => return error_page(&state, &AppError::from(e), Some(&me)),
+    };
+    let view = MemoryPage {
+        layout: Layout::new("What CJ remembers", Some(&me)),
+        user_id: user.to_string(),
+        facts: facts
+            .into_iter()
+            .map(|f| FactItem {
+                id: f.id.to_string(),
+                text: f.text,
+                created: fmt_time(&f.created_at),
+            })
+            .collect(),
+    };
+    render(&state, StatusCode::OK, &view)
+}
+

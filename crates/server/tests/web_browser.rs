@@ -1,0 +1,831 @@
+//! The web app in real headless Chromium (Debian's `chromium` and
+//! `chromium-driver`), driven over WebDriver with fantoccini, against the app
+//! on port 0 with the development store and the offline brain.
+//!
+//! 1. the whole journey: landing, chat, Connect Shopify (Enter does not
+//!    reload), the development store's consent page, the prepared message,
+//!    a question answered with the right number, history, export, sign out;
+//! 2. hostile merchant and CJ text renders inert;
+//! 3. a connection dropped in the middle of a reply: every message once;
+//! 4. a 320 px viewport: no horizontal scroll, input and button reachable.
+//!
+//! Screenshots of every step go to `<target>/screenshots/<test>/` (printed).
+//! Without chromium/chromedriver the tests print a note and pass, except
+//! with `CI=true`, where that is a failure.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)]
+
+use std::collections::HashMap;
+use std::net::{SocketAddr, TcpListener as StdListener};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::LazyLock;
+use std::time::{Duration, Instant};
+
+use chrono::{Days, Utc};
+use fantoccini::key::Key;
+use fantoccini::{Client, ClientBuilder, Locator};
+use hyper_util::client::legacy::connect::HttpConnector;
+use hirecj_domain::{ConversationId, NewMessage, Role};
+use hirecj_server::{App, AppState, LoadOptions, Settings};
+use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
+
+/// Longest wait for anything to show up in the page.
+const WAIT: Duration = Duration::from_secs(30);
+const SHOP: &str = "demo-shop.myshopify.com";
+
+/// One browser at a time: two cores are shared with the app and the build.
+static SERIAL: LazyLock<tokio::sync::Mutex<()>> = LazyLock::new(|| tokio::sync::Mutex::new(()));
+
+// ------------------------------------------------------------------ the app
+
+struct TestApp {
+    addr: SocketAddr,
+    state: AppState,
+    shutdown: CancellationToken,
+    _dir: tempfile::TempDir,
+}
+
+async fn start_app() -> TestApp {
+    let dir = tempfile::tempdir().unwrap();
+    let env = HashMap::from([
+        ("HIRECJ_BIND".to_owned(), "127.0.0.1:0".to_owned()),
+        ("HIRECJ_DATA_DIR".to_owned(), dir.path().display().to_string()),
+        ("HIRECJ_LOG".to_owned(), "warn".to_owned()),
+        // The offline brain, whatever keys the environment holds.
+        ("HIRECJ_MODEL_PROVIDER".to_owned(), "offline".to_owned()),
+    ]);
+    let settings = Settings::load(&LoadOptions {
+        env,
+        ..Default::default()
+    })
+    .unwrap();
+    let app = App::build(settings).await.unwrap();
+    let addr = app.local_addr();
+    let state = app.state().clone();
+    let shutdown = CancellationToken::new();
+    tokio::spawn(app.run(shutdown.clone()));
+    TestApp {
+        addr,
+        state,
+        shutdown,
+        _dir: dir,
+    }
+}
+
+impl TestApp {
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// The stored messages the page shows (system events left out), as
+    /// `(role, seq)`.
+    async fn shown_messages(&self, conversation: &str) -> Vec<(String, i64)> {
+        let id: ConversationId = conversation.parse().unwrap();
+        self.state
+            .store
+            .messages(id, 0)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|m| m.role != Role::System)
+            .map(|m| (m.role.as_str().to_owned(), m.seq))
+            .collect()
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+// ------------------------------------------------------------------ the browser
+
+fn find_binary(names: &[&str]) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    for dir in std::env::split_paths(&path) {
+        for name in names {
+            let candidate = dir.join(name);
+            if candidate.is_file() {
+                return Some(candidate);
+            }
+        }
+    }
+    None
+}
+
+/// Chromium itself: Debian's `/usr/bin/chromium` is a wrapper script; the
+/// real binary lives in `/usr/lib/chromium`.
+fn chromium_binary() -> Option<PathBuf> {
+    if let Ok(p) = std::env::var("HIRECJ_CHROMIUM") {
+        return Some(PathBuf::from(p));
+    }
+    let real = Path::new("/usr/lib/chromium/chromium");
+    if real.is_file() {
+        return Some(real.to_owned());
+    }
+    find_binary(&["chromium", "chromium-browser", "google-chrome"])
+}
+
+fn screenshots_root() -> PathBuf {
+    // CARGO_TARGET_TMPDIR is <target>/tmp.
+    Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .parent()
+        .unwrap_or(Path::new("target"))
+        .join("screenshots")
+}
+
+struct Browser {
+    client: Client,
+    driver: Child,
+    shots: PathBuf,
+    step: u32,
+    _profile: tempfile::TempDir,
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    StdListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl Browser {
+    /// A headless Chromium, or `None` (the test is skipped) when it is not
+    /// installed. Under `CI=true` a missing browser fails the test.
+    async fn start(test: &str, width: u32, height: u32) -> Option<Self> {
+        let chromium = chromium_binary();
+        let driver = find_binary(&["chromedriver"]);
+        let (Some(chromium), Some(driver)) = (chromium, driver) else {
+            let msg = "chromium and chromedriver are not installed \
+                       (apt-get install -y chromium chromium-driver)";
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "CI=true: {msg}"
+            );
+            eprintln!("SKIPPED {test}: {msg}");
+            return None;
+        };
+        let port = free_port();
+        let child = Command::new(&driver)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("chromedriver starts");
+        let profile = tempfile::tempdir().unwrap();
+        let caps = json!({
+            "browserName": "chrome",
+            "goog:chromeOptions": {
+                "binary": chromium.display().to_string(),
+                "args": [
+                    "--headless",
+                    "--no-sandbox",
+                    "--disable-gpu",
+                    "--disable-dev-shm-usage",
+                    "--disable-background-networking",
+                    "--disable-component-update",
+                    "--disable-sync",
+                    "--no-first-run",
+                    format!("--user-data-dir={}", profile.path().display()),
+                    format!("--window-size={width},{height}"),
+                ],
+            },
+        });
+        let Value::Object(caps) = caps else {
+            unreachable!()
+        };
+        let deadline = Instant::now() + WAIT;
+        let client = loop {
+            let attempt = ClientBuilder::new(HttpConnector::new())
+                .capabilities(caps.clone())
+                .connect(&format!("http://127.0.0.1:{port}"))
+                .await;
+            match attempt {
+                Ok(c) => break c,
+                Err(e) if Instant::now() < deadline => {
+                    let _ = e;
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                Err(e) => panic!("cannot start a Chromium session: {e}"),
+            }
+        };
+        let shots = screenshots_root().join(test);
+        let _ = std::fs::remove_dir_all(&shots);
+        std::fs::create_dir_all(&shots).unwrap();
+        eprintln!("screenshots of {test}: {}", shots.display());
+        let mut browser = Self {
+            client,
+            driver: child,
+            shots,
+            step: 0,
+            _profile: profile,
+        };
+        browser.resize(width, height).await;
+        Some(browser)
+    }
+
+    /// Makes the viewport (not the window) `width` × `height`.
+    async fn resize(&mut self, width: u32, height: u32) {
+        let _ = self.client.set_window_size(width, height).await;
+        let inner = self.js("return [window.innerWidth, window.innerHeight]").await;
+        let iw = u32::try_from(inner[0].as_u64().unwrap_or(u64::from(width))).unwrap_or(width);
+        let ih = u32::try_from(inner[1].as_u64().unwrap_or(u64::from(height))).unwrap_or(height);
+        if iw != width || ih != height {
+            let _ = self
+                .client
+                .set_window_size(width + width.saturating_sub(iw), height + height.saturating_sub(ih))
+                .await;
+        }
+    }
+
+    async fn shot(&mut self, name: &str) {
+        self.step += 1;
+        let png = self.client.screenshot().await.unwrap();
+        let path = self.shots.join(format!("{:02}-{name}.png", self.step));
+        std::fs::write(&path, png).unwrap();
+    }
+
+    async fn goto(&self, url: &str) {
+        self.client.goto(url).await.unwrap();
+    }
+
+    async fn js(&self, script: &str) -> Value {
+        self.client.execute(script, vec![]).await.unwrap()
+    }
+
+    async fn js_with(&self, script: &str, args: Vec<Value>) -> Value {
+        self.client.execute(script, args).await.unwrap()
+    }
+
+    /// Polls `expr` (a JavaScript expression) until it is truthy.
+    async fn wait_js(&mut self, what: &str, expr: &str) {
+        let deadline = Instant::now() + WAIT;
+        let script = format!("try {{ return Boolean({expr}); }} catch (e) {{ return false; }}");
+        loop {
+            if self.client.execute(&script, vec![]).await.ok() == Some(Value::Bool(true)) {
+                return;
+            }
+            if Instant::now() > deadline {
+                self.shot(&format!("timeout-{}", what.replace(' ', "-"))).await;
+                let body = self
+                    .js("return document.body ? document.body.innerText : ''")
+                    .await;
+                let url = self.client.current_url().await.map(|u| u.to_string());
+                panic!("timed out waiting for {what} ({expr}) at {url:?}; page text:\n{body}");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    async fn path(&self) -> String {
+        self.client.current_url().await.unwrap().path().to_owned()
+    }
+
+    async fn type_into(&self, css: &str, text: &str) {
+        let el = self.client.find(Locator::Css(css)).await.unwrap();
+        el.send_keys(text).await.unwrap();
+    }
+
+    async fn press_enter(&self, css: &str) {
+        self.type_into(css, &char::from(Key::Enter).to_string())
+            .await;
+    }
+
+    async fn click(&self, css: &str) {
+        self.client
+            .find(Locator::Css(css))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+    }
+
+    /// Waits until CJ is not replying: connected, no streaming bubble, no
+    /// Stop button, no pending merchant message.
+    async fn wait_idle(&mut self) {
+        self.wait_js(
+            "CJ to finish",
+            "window.__hirecjTest && window.__hirecjTest.open \
+             && !document.querySelector('.msg.streaming, .msg.pending') \
+             && document.getElementById('stop').hidden",
+        )
+        .await;
+    }
+
+    /// `(role, seq)` of every message in the transcript, in order.
+    async fn transcript(&self) -> Vec<(String, i64)> {
+        let v = self
+            .js(
+                "return [...document.querySelectorAll('#transcript .msg')].map(el => \
+                 [el.classList.contains('msg-merchant') ? 'merchant' : 'cj', Number(el.dataset.seq || 0)])",
+            )
+            .await;
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|p| {
+                (
+                    p[0].as_str().unwrap().to_owned(),
+                    p[1].as_i64().unwrap(),
+                )
+            })
+            .collect()
+    }
+
+    async fn conversation_id(&self) -> String {
+        self.js("return window.__hirecjTest.conversationId")
+            .await
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    async fn close(self) {
+        let _ = self.client.clone().close().await;
+        drop(self); // kills chromedriver
+    }
+}
+
+/// The number of orders the development store holds for the last 7 days,
+/// today included, in the shop's time zone: what "last week" means to CJ.
+fn orders_last_week(state: &AppState, shop: &str) -> usize {
+    let devstore = state
+        .shopify
+        .devstore
+        .as_ref()
+        .expect("the development store is mounted");
+    let data = devstore.dataset(shop);
+    let offset = chrono::Duration::seconds(i64::from(data.shop.utc_offset_seconds));
+    let now = Utc::now();
+    let today = (now + offset).date_naive();
+    let from_local = today
+        .checked_sub_days(Days::new(6))
+        .unwrap()
+        .and_hms_opt(0, 0, 0)
+        .unwrap();
+    let from = from_local.and_utc() - offset;
+    data.orders_created_between(from, now + chrono::Duration::seconds(1))
+        .count()
+}
+
+fn contains_number(text: &str, n: usize) -> bool {
+    let n = n.to_string();
+    text.match_indices(&n).any(|(i, _)| {
+        let before = text[..i].chars().next_back();
+        let after = text[i + n.len()..].chars().next();
+        !before.is_some_and(|c| c.is_ascii_digit() || c == ',' || c == '.')
+            && !after.is_some_and(|c| c.is_ascii_digit())
+    })
+}
+
+// ------------------------------------------------------------------ 1. the journey
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn journey_from_landing_to_sign_out() {
+    let _serial = SERIAL.lock().await;
+    let Some(mut b) = Browser::start("journey", 1280, 900).await else {
+        return;
+    };
+    let app = start_app().await;
+
+    b.goto(&app.url("/")).await;
+    b.wait_js("the landing page", "document.getElementById('start-chatting')")
+        .await;
+    b.shot("landing").await;
+    b.click("#start-chatting").await;
+    b.wait_js("the chat page", "location.pathname === '/chat'").await;
+
+    // CJ speaks first, with the Connect Shopify form where it put the button.
+    b.wait_js(
+        "CJ's greeting with the Connect button",
+        "document.querySelector('#transcript .msg-cj [data-ui-element] .connect-form .shop-input')",
+    )
+    .await;
+    b.wait_idle().await;
+    b.shot("greeting").await;
+    let focused = b.js("return document.activeElement && document.activeElement.id").await;
+    assert_eq!(focused, "input", "focus starts in the message input");
+
+    // Enter in the shop field never reloads the page (the original's bug 5.5.5).
+    b.js("window.__marker = 'still-here'").await;
+    let shop_input = ".msg-cj .connect-form .shop-input";
+    b.type_into(shop_input, "not a shop!").await;
+    b.press_enter(shop_input).await;
+    b.wait_js(
+        "the invalid-domain message",
+        "!document.querySelector('.msg-cj .connect-error').hidden",
+    )
+    .await;
+    let error = b
+        .js("return document.querySelector('.msg-cj .connect-error').textContent")
+        .await;
+    assert!(
+        error.as_str().unwrap().contains("is not a Shopify store address"),
+        "{error}"
+    );
+    assert_eq!(b.js("return window.__marker").await, "still-here");
+    assert_eq!(b.path().await, "/chat");
+    b.shot("invalid-shop").await;
+
+    // A valid name: Enter → the development store's consent page.
+    b.client
+        .find(Locator::Css(shop_input))
+        .await
+        .unwrap()
+        .clear()
+        .await
+        .unwrap();
+    b.type_into(shop_input, "demo-shop").await;
+    assert_eq!(b.js("return window.__marker").await, "still-here");
+    b.press_enter(shop_input).await;
+    b.wait_js(
+        "the development store's consent page",
+        "location.pathname.startsWith('/devstore/') && document.querySelector('button[value=install]')",
+    )
+    .await;
+    b.shot("consent").await;
+    b.click("button[value=install]").await;
+
+    // Back in the chat: CJ's prepared message, with the store's numbers.
+    b.wait_js(
+        "the chat after install",
+        "location.pathname === '/chat' && new URLSearchParams(location.search).get('conversation_id')",
+    )
+    .await;
+    let expected = orders_last_week(&app.state, SHOP);
+    let shop_name = app
+        .state
+        .shopify
+        .devstore
+        .as_ref()
+        .unwrap()
+        .dataset(SHOP)
+        .shop
+        .name
+        .clone();
+    b.wait_js_with_arg(
+        "the prepared message naming the store",
+        "[...document.querySelectorAll('#transcript .msg-cj')].some(el => el.textContent.includes(arguments[0]))",
+        json!(shop_name),
+    )
+    .await;
+    b.wait_idle().await;
+    b.shot("prepared-message").await;
+    let prepared = b
+        .js_with(
+            "return [...document.querySelectorAll('#transcript .msg-cj')].filter(el => el.textContent.includes(arguments[0])).pop().textContent",
+            vec![json!(shop_name)],
+        )
+        .await;
+    let prepared = prepared.as_str().unwrap().to_owned();
+    assert!(
+        contains_number(&prepared, expected),
+        "the prepared message should show last week's {expected} orders:\n{prepared}"
+    );
+    let conversation = b.conversation_id().await;
+    let signed_in = b
+        .js("return fetch('/api/v1/me').then(r => r.json())")
+        .await;
+    assert_eq!(signed_in["shop_domain"], SHOP);
+    assert_eq!(signed_in["store_connected"], true);
+
+    // A question: the reply streams in, then settles into rendered markdown.
+    b.js(
+        "window.__sawStreaming = false; \
+         new MutationObserver(() => { if (document.querySelector('#transcript .msg.streaming')) window.__sawStreaming = true; }) \
+           .observe(document.getElementById('transcript'), { childList: true, subtree: true, characterData: true });",
+    )
+    .await;
+    let before = b.transcript().await.len();
+    b.type_into("#input", "how many orders did I get last week?")
+        .await;
+    b.press_enter("#input").await;
+    b.wait_js_with_arg(
+        "CJ's answer",
+        "document.querySelectorAll('#transcript .msg').length >= arguments[0] + 2 \
+         && !document.querySelector('.msg.streaming')",
+        json!(before),
+    )
+    .await;
+    b.wait_idle().await;
+    b.shot("answer").await;
+    let answer = b
+        .js("return [...document.querySelectorAll('#transcript .msg-cj')].pop().textContent")
+        .await;
+    let answer = answer.as_str().unwrap().to_owned();
+    assert!(
+        contains_number(&answer, expected),
+        "the answer should say {expected} orders:\n{answer}"
+    );
+    assert_eq!(
+        b.js("return window.__sawStreaming").await,
+        true,
+        "the reply streamed in before it settled"
+    );
+    assert_eq!(
+        b.js("return document.getElementById('input').value").await,
+        "",
+        "Enter sent the message"
+    );
+
+    // History: find the conversation, open it, export it.
+    b.click("#history-link").await;
+    b.wait_js_with_arg(
+        "the conversation in the history",
+        "document.querySelector(`.conversation-item[data-conversation-id=\"${arguments[0]}\"]`)",
+        json!(conversation),
+    )
+    .await;
+    b.shot("history").await;
+    b.click(&format!(
+        ".conversation-item[data-conversation-id=\"{conversation}\"] .conversation-link"
+    ))
+    .await;
+    b.wait_js(
+        "the transcript",
+        "document.getElementById('transcript') && document.getElementById('transcript').textContent.includes('how many orders did I get last week?')",
+    )
+    .await;
+    b.shot("transcript").await;
+    let markdown = b
+        .js("return fetch(document.getElementById('export-markdown').href).then(r => r.text())")
+        .await;
+    let markdown = markdown.as_str().unwrap();
+    assert!(markdown.starts_with("# "), "{markdown}");
+    assert!(
+        markdown.contains("**Merchant**")
+            && markdown.contains("**CJ**")
+            && markdown.contains("how many orders did I get last week?"),
+        "{markdown}"
+    );
+    let exported = b
+        .js("return fetch(document.getElementById('export-json').href).then(r => r.json())")
+        .await;
+    assert_eq!(exported["id"], conversation);
+    assert!(exported["messages"].as_array().unwrap().len() >= 4);
+
+    // Sign out: back on the landing page, no longer signed in.
+    b.click("[data-sign-out]").await;
+    b.wait_js("the landing page after sign-out", "location.pathname === '/'")
+        .await;
+    b.shot("signed-out").await;
+    let me = b.js("return fetch('/api/v1/me').then(r => r.json())").await;
+    assert_eq!(me["user_id"], Value::Null);
+    b.close().await;
+}
+
+// ------------------------------------------------------------------ 2. hostile text
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_merchant_and_cj_text_is_inert() {
+    let _serial = SERIAL.lock().await;
+    let Some(mut b) = Browser::start("hostile-text", 1280, 900).await else {
+        return;
+    };
+    let app = start_app().await;
+    b.goto(&app.url("/chat")).await;
+    b.wait_js("CJ's greeting", "document.querySelector('#transcript .msg-cj')")
+        .await;
+    b.wait_idle().await;
+
+    let hostile = "<script>window.__xss = 1</script> <img src=x onerror=\"window.__xss = 2\"> \
+                   [click me](javascript:window.__xss=3) <a href=\"javascript:window.__xss=4\">and me</a> HOSTILE";
+    b.type_into("#input", hostile).await;
+    b.press_enter("#input").await;
+    b.wait_js(
+        "the merchant's message",
+        "[...document.querySelectorAll('#transcript .msg-merchant')].some(el => el.dataset.seq && el.textContent.includes('<script>window.__xss = 1</script>'))",
+    )
+    .await;
+    b.wait_idle().await;
+
+    // A CJ reply carrying the same markup, stored as a model would produce it.
+    let conversation: ConversationId = b.conversation_id().await.parse().unwrap();
+    app.state
+        .store
+        .append_message(
+            conversation,
+            &NewMessage::new(
+                Role::Cj,
+                format!("CJ-HOSTILE {hostile} <iframe src=\"javascript:window.__xss=5\"></iframe>"),
+            ),
+        )
+        .await
+        .unwrap();
+    b.client.refresh().await.unwrap();
+    b.wait_js(
+        "the hostile CJ message",
+        "[...document.querySelectorAll('#transcript .msg-cj')].some(el => el.textContent.includes('CJ-HOSTILE'))",
+    )
+    .await;
+    b.wait_idle().await;
+    // Click every link in the transcript: none may run script.
+    b.js("document.querySelectorAll('#transcript a').forEach(a => a.click())")
+        .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    b.shot("inert").await;
+    let report = b
+        .js(
+            "const t = document.getElementById('transcript'); return { \
+               xss: window.__xss === undefined ? null : window.__xss, \
+               scripts: t.querySelectorAll('script').length, \
+               iframes: t.querySelectorAll('iframe').length, \
+               handlers: [...t.querySelectorAll('*')].filter(el => [...el.attributes].some(a => a.name.startsWith('on'))).length, \
+               jsLinks: [...t.querySelectorAll('[href],[src]')].filter(el => /^\\s*javascript:/i.test(el.getAttribute('href') || el.getAttribute('src') || '')).length, \
+               merchantText: [...t.querySelectorAll('.msg-merchant')].map(el => el.textContent).join('\\n') }",
+        )
+        .await;
+    assert_eq!(report["xss"], Value::Null, "script ran: {report}");
+    assert_eq!(report["scripts"], 0, "{report}");
+    assert_eq!(report["iframes"], 0, "{report}");
+    assert_eq!(report["handlers"], 0, "{report}");
+    assert_eq!(report["jsLinks"], 0, "{report}");
+    assert!(
+        report["merchantText"]
+            .as_str()
+            .unwrap()
+            .contains("<img src=x onerror=\"window.__xss = 2\">"),
+        "the merchant's text shows as typed: {report}"
+    );
+    b.close().await;
+}
+
+// ------------------------------------------------------------------ 3. dropped connection
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_connection_resumes_without_loss_or_duplicates() {
+    let _serial = SERIAL.lock().await;
+    let Some(mut b) = Browser::start("reconnect", 1280, 900).await else {
+        return;
+    };
+    let app = start_app().await;
+    b.goto(&app.url("/chat")).await;
+    b.wait_js("CJ's greeting", "document.querySelector('#transcript .msg-cj')")
+        .await;
+    b.wait_idle().await;
+    b.js(
+        "window.__sawOffline = false; \
+         new MutationObserver(() => { if (!document.getElementById('connection').hidden) window.__sawOffline = true; }) \
+           .observe(document.getElementById('connection'), { attributes: true });",
+    )
+    .await;
+
+    // Drop in the middle of CJ's reply (on its first streamed piece).
+    b.js("window.__hirecjTest.dropOnNextDelta()").await;
+    b.type_into("#input", "What can you help me with?").await;
+    b.press_enter("#input").await;
+    b.wait_js("the drop", "window.__sawOffline === true").await;
+    b.shot("offline").await;
+    b.wait_idle().await;
+    b.shot("resumed").await;
+    let conversation = b.conversation_id().await;
+    let shown = b.transcript().await;
+    let stored = app.shown_messages(&conversation).await;
+    assert_eq!(shown, stored, "every stored message exactly once, in order");
+    assert_eq!(
+        b.js("return [...document.querySelectorAll('.msg-merchant')].filter(el => el.textContent === 'What can you help me with?').length")
+            .await,
+        1
+    );
+
+    // Drop right after sending, before the acknowledgement can arrive.
+    b.js(
+        "const input = document.getElementById('input'); input.value = 'And my best sellers?'; \
+         document.getElementById('composer').requestSubmit(); window.__hirecjTest.dropConnection();",
+    )
+    .await;
+    b.wait_idle().await;
+    let shown = b.transcript().await;
+    let stored = app.shown_messages(&conversation).await;
+    assert_eq!(shown, stored, "the unacknowledged message was resent once");
+    assert_eq!(
+        b.js("return [...document.querySelectorAll('.msg-merchant')].filter(el => el.textContent === 'And my best sellers?').length")
+            .await,
+        1
+    );
+    let seqs: Vec<i64> = shown.iter().map(|(_, s)| *s).collect();
+    let mut unique = seqs.clone();
+    unique.dedup();
+    assert_eq!(seqs, unique);
+
+    // A reload (conversation id in the URL) shows the same conversation.
+    b.client.refresh().await.unwrap();
+    b.wait_idle().await;
+    b.wait_js_with_arg(
+        "the reloaded transcript",
+        "document.querySelectorAll('#transcript .msg').length === arguments[0]",
+        json!(stored.len()),
+    )
+    .await;
+    assert_eq!(b.transcript().await, stored);
+    assert_eq!(b.conversation_id().await, conversation);
+    b.shot("reloaded").await;
+    b.close().await;
+}
+
+// ------------------------------------------------------------------ 4. 320 px
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn usable_at_320_pixels() {
+    let _serial = SERIAL.lock().await;
+    let Some(mut b) = Browser::start("narrow", 320, 640).await else {
+        return;
+    };
+    let app = start_app().await;
+    let width = b.js("return window.innerWidth").await;
+    assert_eq!(width, 320, "the viewport is 320 px wide");
+
+    for (page, ready) in [
+        ("/", "document.getElementById('start-chatting')"),
+        ("/history", "document.querySelector('main h1')"),
+        (
+            "/chat",
+            "document.querySelector('#transcript .msg-cj .connect-form')",
+        ),
+    ] {
+        b.goto(&app.url(page)).await;
+        b.wait_js(page, ready).await;
+        if page == "/chat" {
+            b.wait_idle().await;
+        }
+        b.shot(&format!("page{}", page.replace('/', "-"))).await;
+        let overflow = b
+            .js("return Math.max(document.documentElement.scrollWidth, document.body.scrollWidth) - window.innerWidth")
+            .await;
+        assert!(
+            overflow.as_i64().unwrap() <= 0,
+            "{page} scrolls sideways by {overflow} px"
+        );
+    }
+
+    // The input, Send and the Connect button are on screen, not covered,
+    // and at least 24 px tall/wide.
+    for css in ["#input", "#send", ".connect-form .shop-input", ".connect-form .connect-button"] {
+        b.js_with(
+            "document.querySelector(arguments[0]).scrollIntoView({block: 'nearest'})",
+            vec![json!(css)],
+        )
+        .await;
+        let r = b
+            .js_with(
+                "const el = document.querySelector(arguments[0]); const r = el.getBoundingClientRect(); \
+                 const hit = document.elementFromPoint(r.left + r.width / 2, r.top + r.height / 2); \
+                 return { left: r.left, right: r.right, top: r.top, bottom: r.bottom, width: r.width, height: r.height, \
+                          reachable: el === hit || el.contains(hit), vw: window.innerWidth, vh: window.innerHeight };",
+                vec![json!(css)],
+            )
+            .await;
+        let f = |k: &str| r[k].as_f64().unwrap();
+        assert!(f("left") >= 0.0 && f("right") <= f("vw") + 0.5, "{css} off screen: {r}");
+        assert!(f("top") >= 0.0 && f("bottom") <= f("vh") + 0.5, "{css} off screen: {r}");
+        assert!(f("width") >= 24.0 && f("height") >= 24.0, "{css} too small: {r}");
+        assert_eq!(r["reachable"], true, "{css} is covered: {r}");
+    }
+    // Typing and sending works at this width.
+    b.type_into("#input", "hello from a small screen").await;
+    b.press_enter("#input").await;
+    b.wait_js(
+        "the message",
+        "[...document.querySelectorAll('.msg-merchant')].some(el => el.dataset.seq && el.textContent === 'hello from a small screen')",
+    )
+    .await;
+    b.wait_idle().await;
+    b.shot("sent").await;
+    let overflow = b
+        .js("return document.documentElement.scrollWidth - window.innerWidth")
+        .await;
+    assert!(overflow.as_i64().unwrap() <= 0, "{overflow}");
+    b.close().await;
+}
+
+impl Browser {
+    async fn wait_js_with_arg(&mut self, what: &str, expr: &str, arg: Value) {
+        let deadline = Instant::now() + WAIT;
+        let script = format!("try {{ return Boolean({expr}); }} catch (e) {{ return false; }}");
+        loop {
+            if self.client.execute(&script, vec![arg.clone()]).await.ok() == Some(Value::Bool(true))
+            {
+                return;
+            }
+            if Instant::now() > deadline {
+                self.shot(&format!("timeout-{}", what.replace(' ', "-"))).await;
+                let body = self
+                    .js("return document.body ? document.body.innerText : ''")
+                    .await;
+                panic!("timed out waiting for {what} ({expr}); page text:\n{body}");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
