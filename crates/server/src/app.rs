@@ -188,9 +188,36 @@ impl App {
     /// finish within the configured shutdown timeout.
     pub async fn run(self, shutdown: CancellationToken) -> std::io::Result<()> {
         let grace = self.state.settings.shutdown_timeout;
+        let housekeeping = tokio::spawn(housekeeping(self.state.clone(), shutdown.clone()));
         let result = serve(self.listener, self.router, shutdown, grace).await;
+        housekeeping.abort();
         self.state.store.close().await;
         result
+    }
+}
+
+/// Periodic upkeep: ends conversations idle for longer than
+/// `HIRECJ_CONVERSATION_IDLE_MINUTES` (the seeds' archival step, kept in the
+/// database rather than in a cache's TTL) and deletes expired sessions and
+/// OAuth states. Safe to run on every replica at once.
+async fn housekeeping(state: AppState, shutdown: CancellationToken) {
+    let idle = chrono::Duration::from_std(state.settings.conversation_idle)
+        .unwrap_or(chrono::Duration::minutes(30));
+    let mut tick = tokio::time::interval(Duration::from_secs(60));
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        let now = chrono::Utc::now();
+        match state.store.end_idle_conversations(now - idle).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(ended = n, "ended idle conversations"),
+            Err(e) => tracing::warn!(error = %e, "could not end idle conversations"),
+        }
+        if let Err(e) = state.store.purge_expired(now - chrono::Duration::days(1)).await {
+            tracing::warn!(error = %e, "could not purge expired sessions");
+        }
     }
 }
 
@@ -202,6 +229,10 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/ws/chat", get(chat::ws::upgrade))
+        .route(
+            "/api/v1/internal/session/initiate",
+            axum::routing::post(chat::internal::initiate),
+        )
         .route("/metrics", get(metrics::endpoint))
         .merge(shopify::routes())
         .merge(crate::web::routes())

@@ -102,6 +102,16 @@ pub static KEYS: &[KeyDef] = &[
         "How long in-flight work may finish after SIGINT/SIGTERM.",
     ),
     key(
+        "HIRECJ_CONVERSATION_IDLE_MINUTES",
+        Some("30"),
+        "A conversation with no activity for this long is marked ended (archived).",
+    ),
+    key(
+        "HIRECJ_CONTENT_DIR",
+        None,
+        "Directory overriding the embedded workflows/*.yaml and prompts/*.yaml; unset = embedded only.",
+    ),
+    key(
         "HIRECJ_DEBUG",
         None,
         "Debug panel and traces for merchants (true/false). Default: true on SQLite, false otherwise.",
@@ -281,6 +291,7 @@ pub struct Settings {
     pub request_timeout: Duration,
     pub body_limit: usize,
     pub shutdown_timeout: Duration,
+    pub conversation_idle: Duration,
     pub debug: bool,
     pub internal_token: Option<Secret>,
     pub content_dir: Option<PathBuf>,
@@ -644,6 +655,10 @@ impl Settings {
                 _ => Err("expected a number of bytes from 1024 to 67108864".to_owned()),
             })?;
         let shutdown_timeout = layers.required("HIRECJ_SHUTDOWN_TIMEOUT_SECS", parse_secs)?;
+        let conversation_idle = layers.required("HIRECJ_CONVERSATION_IDLE_MINUTES", |v| match v.parse::<u64>() {
+            Ok(n) if (1..=10_080).contains(&n) => Ok(Duration::from_secs(n * 60)),
+            _ => Err("expected a whole number of minutes from 1 to 10080".to_owned()),
+        })?;
         let embedded = database_url.expose().starts_with("sqlite:");
         if layers.raw("HIRECJ_DEBUG").is_none() {
             layers.set_derived("HIRECJ_DEBUG", embedded.to_string(), "DATABASE_URL");
@@ -761,6 +776,7 @@ impl Settings {
             request_timeout,
             body_limit,
             shutdown_timeout,
+            conversation_idle,
             debug,
             internal_token,
             content_dir,

@@ -215,6 +215,26 @@ pub async fn callback(
     let clear_state = policy.clear_oauth_state();
     match complete_install(&state, &policy, &headers, raw.as_deref()).await {
         Ok(done) => {
+            // CJ's first message after the install, prepared before the
+            // redirect so it is waiting when the chat opens. Within its time
+            // budget; on failure the turn runs live when the chat connects.
+            let prepared = match state.store.user(&done.user_id).await {
+                Ok(Some(user)) => state
+                    .chat
+                    .prepare_post_oauth(&user, done.conversation_id)
+                    .await
+                    .map_err(|e| tracing::warn!(error = %e, "could not prepare the post-OAuth turn"))
+                    .ok(),
+                Ok(None) => None,
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not load the merchant after install");
+                    None
+                }
+            };
+            let done = Installed {
+                conversation_id: prepared.or(done.conversation_id),
+                ..done
+            };
             let location = match done.conversation_id {
                 Some(c) => format!("/chat?conversation_id={c}"),
                 None => "/chat".to_owned(),

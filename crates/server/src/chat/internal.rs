@@ -1,0 +1,71 @@
+//! `POST /api/v1/internal/session/initiate`: the post-OAuth step as an
+//! internal API, for deployments that split the auth part from the agent
+//! part. A thin adapter over [`ChatService::prepare_post_oauth`], the same
+//! code the OAuth callback runs. Bearer `HIRECJ_INTERNAL_TOKEN`; 401 without
+//! it (and always 401 when no token is configured).
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use hirecj_domain::{ConversationId, UserId};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use subtle::ConstantTimeEq as _;
+
+use crate::app::AppState;
+use crate::error::{AppError, AppResult};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InitiateRequest {
+    pub shop_domain: String,
+    #[serde(default)]
+    pub is_new: bool,
+    #[serde(default)]
+    pub conversation_id: Option<ConversationId>,
+    pub user_id: UserId,
+}
+
+fn authorized(state: &AppState, headers: &HeaderMap) -> bool {
+    let Some(expected) = &state.settings.internal_token else {
+        return false;
+    };
+    let given = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    given.as_bytes().ct_eq(expected.expose().as_bytes()).into()
+}
+
+pub async fn initiate(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Json<InitiateRequest>, axum::extract::rejection::JsonRejection>,
+) -> AppResult<Json<Value>> {
+    if !authorized(&state, &headers) {
+        return Err(AppError::Unauthorized);
+    }
+    let Json(req) = body.map_err(|e| AppError::BadRequest(e.body_text()))?;
+    let user = state
+        .store
+        .user(&req.user_id)
+        .await?
+        .ok_or(AppError::NotFound("user"))?;
+    if !user.shop_domain.eq_ignore_ascii_case(req.shop_domain.trim()) {
+        return Err(AppError::BadRequest("shop_domain does not belong to user_id".into()));
+    }
+    let conversation_id = state
+        .chat
+        .prepare_post_oauth(&user, req.conversation_id)
+        .await
+        .map_err(|e| AppError::Internal(e.to_string()))?;
+    let messages = state.store.messages(conversation_id, 0).await?;
+    let prepared = messages.last().is_some_and(|m| m.role == hirecj_domain::Role::Cj);
+    tracing::info!(%conversation_id, user_id = %user.id, is_new = req.is_new, prepared, "session initiated");
+    Ok(Json(json!({
+        "conversation_id": conversation_id,
+        "user_id": user.id,
+        "prepared": prepared,
+    })))
+}

@@ -1,0 +1,143 @@
+//! The post-OAuth step over real HTTP and WebSocket against the built-in
+//! development store: a visitor's onboarding conversation, Connect Shopify,
+//! Install on the consent page, and CJ's first message — built from the
+//! store's own numbers — already stored when the chat opens. Also the
+//! internal API that runs the same step.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::sync::Arc;
+
+use reqwest::cookie::{CookieStore as _, Jar};
+use serde_json::{Value, json};
+use support::{Ws, start_app};
+
+fn browser(jar: Arc<Jar>) -> reqwest::Client {
+    reqwest::Client::builder()
+        .cookie_provider(jar)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+fn location(r: &reqwest::Response) -> String {
+    r.headers()["location"].to_str().unwrap().to_owned()
+}
+
+/// Runs the install in the development store like a merchant's browser:
+/// install → consent page → Install → callback. Returns where the callback
+/// redirected.
+async fn install(app: &support::TestApp, http: &reqwest::Client, shop: &str, conversation: &str) -> String {
+    let r = http
+        .get(app.url(&format!("/api/v1/shopify/install?shop={shop}&conversation_id={conversation}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 302);
+    let authorize = location(&r);
+    assert!(authorize.contains("/devstore/"), "{authorize}");
+    let page = http.get(&authorize).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(page.text().await.unwrap().contains("Install"));
+
+    let url = url::Url::parse(&authorize).unwrap();
+    let mut form: Vec<(String, String)> = url.query_pairs().into_owned().collect();
+    form.push(("decision".into(), "install".into()));
+    let mut post_url = url.clone();
+    post_url.set_query(None);
+    let r = http.post(post_url).form(&form).send().await.unwrap();
+    assert_eq!(r.status(), 302, "{}", r.text().await.unwrap_or_default());
+    let callback = location(&r);
+    assert!(callback.contains("/api/v1/shopify/callback?"), "{callback}");
+    let r = http.get(&callback).send().await.unwrap();
+    assert_eq!(r.status(), 302);
+    location(&r)
+}
+
+#[tokio::test]
+async fn the_first_message_after_install_is_waiting_with_the_stores_numbers() {
+    let app = start_app(&[]).await;
+    let base = url::Url::parse(&app.url("/")).unwrap();
+    let jar = Arc::new(Jar::default());
+    let visitor = app.visitor_cookie().await;
+    jar.add_cookie_str(&format!("{visitor}; Path=/"), &base);
+    let http = browser(jar.clone());
+
+    // The visitor's onboarding conversation, with CJ's greeting.
+    let mut ws = Ws::connect(app.addr, &visitor).await;
+    ws.send(json!({"type": "start_conversation"})).await;
+    let started = ws.expect("conversation_started").await;
+    let conversation = started["conversation_id"].as_str().unwrap().to_owned();
+    ws.expect("cj_message").await;
+    drop(ws);
+
+    let landed = install(&app, &http, "candle-cove", &conversation).await;
+    assert_eq!(landed, format!("/chat?conversation_id={conversation}"));
+
+    // The merchant's fresh session opens the same conversation: the
+    // prepared message is already stored.
+    let cookie = jar.cookies(&base).unwrap().to_str().unwrap().to_owned();
+    assert_ne!(cookie, visitor, "a fresh session after OAuth");
+    let mut ws = Ws::connect(app.addr, &cookie).await;
+    ws.send(json!({"type": "start_conversation", "conversation_id": conversation, "last_seq": 0})).await;
+    let opened = ws.expect("conversation_started").await;
+    assert_eq!(opened["store_connected"], true);
+    assert_eq!(opened["workflow"], "ad_hoc_support", "post-auth moves on after its summary");
+    let messages = opened["messages"].as_array().unwrap();
+    let prepared = messages.last().unwrap();
+    assert_eq!(prepared["role"], "cj", "{opened}");
+    let text = prepared["content"].as_str().unwrap();
+
+    // Its numbers are the store's: the same fetch the tools make.
+    let user = app.state.store.user_by_shop("candle-cove.myshopify.com").await.unwrap().unwrap();
+    let fetcher = hirecj_server::shopify::service::fetcher_for(&app.state.store, &app.state.shopify, &user.id)
+        .await
+        .unwrap();
+    let week = fetcher.orders_last_week().await.unwrap();
+    assert!(text.contains(&format!("Orders: {}", week.orders)), "{text}\nexpected {} orders", week.orders);
+    assert!(text.contains(&week.revenue.to_string()), "{text}\nexpected revenue {}", week.revenue);
+
+    // Nothing more is owed: no second summary arrives.
+    ws.send(json!({"type": "ping"})).await;
+    ws.expect("pong").await;
+
+    // A question about last week is answered with the same number.
+    ws.send(json!({"type": "message", "text": "how many orders did I get last week?", "client_id": "q1"})).await;
+    ws.expect("message_ack").await;
+    let (progress, answer) = ws.collect_until("cj_message").await;
+    assert!(progress.iter().any(|f| f["type"] == "cj_thinking" && f["tool"] == "get_shopify_orders_last_week"), "{progress:?}");
+    assert!(answer["content"].as_str().unwrap().contains(&week.orders.to_string()), "{answer}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_internal_api_prepares_the_same_step_behind_a_bearer_token() {
+    let token = "internal-token-0123456789";
+    let app = start_app(&[("HIRECJ_INTERNAL_TOKEN", token)]).await;
+    let jar = Arc::new(Jar::default());
+    let http = browser(jar.clone());
+    let conversation = uuid::Uuid::now_v7().to_string();
+    install(&app, &http, "quiet-pines", &conversation).await;
+    let user = app.state.store.user_by_shop("quiet-pines.myshopify.com").await.unwrap().unwrap();
+
+    let body = json!({"shop_domain": "quiet-pines.myshopify.com", "is_new": false, "conversation_id": null, "user_id": user.id});
+    let url = app.url("/api/v1/internal/session/initiate");
+    let r = reqwest::Client::new().post(&url).json(&body).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    let r = reqwest::Client::new().post(&url).bearer_auth("wrong-token-000000000").json(&body).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+
+    let r = reqwest::Client::new().post(&url).bearer_auth(token).json(&body).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let answer: Value = r.json().await.unwrap();
+    assert_eq!(answer["prepared"], true, "{answer}");
+    let id = answer["conversation_id"].as_str().unwrap();
+    let messages = app.messages(id).await;
+    assert_eq!(messages.last().unwrap().role, hirecj_domain::Role::Cj);
+
+    let wrong_shop = json!({"shop_domain": "other.myshopify.com", "user_id": user.id});
+    let r = reqwest::Client::new().post(&url).bearer_auth(token).json(&wrong_shop).send().await.unwrap();
+    assert_eq!(r.status(), 400);
+    app.stop().await;
+}
