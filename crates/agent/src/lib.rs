@@ -10,6 +10,21 @@
 //! - [`workflow`]: the YAML workflows and CJ's persona, embedded in the
 //!   binary, overridable from a directory, validated at start with errors
 //!   that name the file and the key.
+//! - [`tools`]: the seven store tools (JSON-schema specs, argument
+//!   validation, timeouts, error results) over a [`tools::StoreData`] held
+//!   by a per-conversation [`tools::ToolContext`]; no tool takes a shop.
+//! - [`turn`]: the agent loop. [`turn::run_turn`] runs one CJ turn (system
+//!   prompt with a byte-stable cacheable prefix, history, concurrent tool
+//!   calls, at most N rounds, cancellation), streams [`turn::TurnEvent`]s and
+//!   returns a [`turn::TurnOutcome`] with its per-turn [`turn::TurnTrace`].
+//! - [`offline`]: the deterministic offline brain, a [`model::ModelProvider`]
+//!   that streams text and calls tools like a real model and never invents a
+//!   number.
+//! - [`memory`]: durable facts from merchant messages
+//!   ([`memory::extract_facts`]).
+//! - [`eval`]: `hirecj eval`: YAML scenarios (`evals/*.yaml`) run against a
+//!   provider and a data source (by default an in-process development store
+//!   behind the real Shopify fetcher), printed as a pass/fail table.
 //!
 //! # Example
 //!

@@ -358,8 +358,9 @@ impl Ctx {
         if self.reconnect {
             return Plan::Say(format!(
                 "{}Shopify is refusing my access to your store right now, so you'll need to \
-                 reconnect Shopify before I can read your data again.{}",
+                 reconnect Shopify before I can read your data again.{}{}",
                 self.opening(),
+                self.connect_offer(),
                 self.note()
             ));
         }

@@ -901,6 +901,15 @@ mod tests {
     }
 
     #[test]
+    fn tool_names_match_the_workflow_catalog() {
+        let mut a: Vec<_> = ALL_TOOLS.to_vec();
+        let mut b: Vec<_> = crate::workflow::KNOWN_TOOLS.to_vec();
+        a.sort_unstable();
+        b.sort_unstable();
+        assert_eq!(a, b);
+    }
+
+    #[test]
     fn email_validation() {
         assert!(valid_email("ada@example.com"));
         assert!(valid_email("a.b+c@shop.co.uk"));

@@ -269,3 +269,37 @@ fn parsers() {
     assert_eq!(last_n_days("revenue for the last 30 days"), Some(30));
     assert_eq!(chunks("abcdé", 2), vec!["ab", "cd", "é"]);
 }
+
+#[tokio::test]
+async fn odd_input_never_panics() {
+    let inputs = [
+        "",
+        "   ",
+        "😀😀😀 2026-1😀-01 between 2026-02-30 and 2026-13-01",
+        "revenue for the last 0 days",
+        "revenue for the last 99999999999 days",
+        "orders in may? in dec? for jan",
+        "email: a@b, c@d.e, ü@ß.de?",
+        "{{oauth:shopify}} {{ oauth : shopify",
+        "[system event]",
+        &"x".repeat(100_000),
+    ];
+    for q in inputs {
+        for wf in [
+            AD_HOC_SUPPORT,
+            SHOPIFY_ONBOARDING,
+            CRISIS_RESPONSE,
+            DAILY_BRIEFING,
+        ] {
+            for connected in [true, false] {
+                let out = turn(wf, connected, vec![HistoryEntry::merchant(q)], None, vec![]).await;
+                assert!(
+                    out.error.is_none() || q.trim().is_empty(),
+                    "{wf} {q:?}: {:?}",
+                    out.error
+                );
+                assert!(!out.text.contains("{{"), "{wf} {q:?}: {}", out.text);
+            }
+        }
+    }
+}

@@ -559,3 +559,23 @@ fn cacheable_prefix_is_byte_identical_across_turns() {
     assert!(p1.contains(r#""tools""#) && p1.contains("# Current workflow: ad_hoc_support"));
     assert_ne!(s1, s2);
 }
+
+#[test]
+fn needs_reconnect_offers_no_tools_and_says_so() {
+    let c = catalog();
+    let mut inp = input(
+        &c,
+        AD_HOC_SUPPORT,
+        true,
+        vec![HistoryEntry::merchant("orders?")],
+    );
+    inp.merchant.needs_reconnect = true;
+    let req = build_request(&inp, &connected_tools(), &TurnConfig::default());
+    assert!(req.tools.is_empty());
+    assert!(req.system[2].text.contains("must reconnect"));
+    assert!(req.system[2].text.contains(CONNECT_BUTTON_AVAILABLE));
+    inp.merchant.needs_reconnect = false;
+    let req = build_request(&inp, &connected_tools(), &TurnConfig::default());
+    assert_eq!(req.tools.len(), 7);
+    assert!(!req.system[2].text.contains(CONNECT_BUTTON_AVAILABLE));
+}
