@@ -29,6 +29,13 @@ enum Command {
     Migrate,
     /// Print the effective configuration, secrets masked, with where each value came from.
     Config,
+    /// Run CJ's evaluation scenarios (evals/*.yaml, embedded, or the files
+    /// given) against the configured model and an in-process development
+    /// store; print a pass/fail table. Exits 1 when any expectation fails.
+    Eval {
+        /// Scenario files (YAML); the embedded scenarios when none are given.
+        files: Vec<PathBuf>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -61,6 +68,7 @@ fn main() -> ExitCode {
             Command::Serve => serve(settings).await,
             Command::Migrate => migrate(settings).await,
             Command::Config => Ok(()),
+            Command::Eval { files } => eval(settings, files).await,
         }
     });
     match result {
@@ -90,6 +98,15 @@ async fn serve(settings: Settings) -> Result<(), String> {
         .map_err(|e| format!("server error: {e}"))?;
     tracing::info!("HireCJ stopped");
     Ok(())
+}
+
+async fn eval(settings: Settings, files: Vec<PathBuf>) -> Result<(), String> {
+    let catalog = hirecj_agent::workflow::Catalog::load(settings.content_dir.as_deref())
+        .map_err(|e| e.to_string())?;
+    let provider = hirecj_server::chat::provider::build(&settings.model).map_err(|e| e.to_string())?;
+    let mut out = std::io::stdout();
+    let passed = hirecj_agent::eval::run_command(provider.as_ref(), &catalog, &files, &mut out).await?;
+    if passed { Ok(()) } else { Err("some eval expectations failed".to_owned()) }
 }
 
 async fn migrate(settings: Settings) -> Result<(), String> {

@@ -97,3 +97,59 @@ fn blocking_get(addr: &str, path: &str) -> String {
     stream.read_to_string(&mut response).unwrap();
     response
 }
+
+#[test]
+fn sigterm_during_a_request_lets_it_complete_then_exits_0() {
+    use std::io::{Read as _, Write as _};
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = hirecj(dir.path())
+        .arg("serve")
+        .env("HIRECJ_BIND", "127.0.0.1:0")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let line = BufReader::new(stdout).lines().next().unwrap().unwrap();
+    let addr = line
+        .split("http://")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap()
+        .to_owned();
+
+    // A webhook delivery whose body is only half sent.
+    let body = br#"{"shop_id":1,"shop_domain":"x.myshopify.com"}"#;
+    let mut stream = std::net::TcpStream::connect(&addr).unwrap();
+    write!(
+        stream,
+        "POST /api/v1/shopify/webhooks HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
+         X-Shopify-Topic: app/uninstalled\r\nX-Shopify-Shop-Domain: x.myshopify.com\r\n\
+         X-Shopify-Webhook-Id: sigterm-test\r\nX-Shopify-Hmac-Sha256: AAAA\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )
+    .unwrap();
+    stream.write_all(&body[..10]).unwrap();
+    stream.flush().unwrap();
+
+    let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(status.success());
+    // Shutdown has begun once new connections are refused.
+    let mut refused = false;
+    for _ in 0..2000 {
+        if std::net::TcpStream::connect(&addr).is_err() {
+            refused = true;
+            break;
+        }
+        std::thread::yield_now();
+    }
+    assert!(refused, "the server stops accepting connections after SIGTERM");
+
+    // The request in flight still completes.
+    stream.write_all(&body[10..]).unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    assert!(response.starts_with("HTTP/1.1 401"), "a full answer (bad signature): {response}");
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+}
