@@ -156,7 +156,10 @@ impl App {
             store.clone(),
             catalog,
             engine,
-            ChatLimits::default(),
+            ChatLimits {
+                post_oauth_budget: settings.prepare_budget,
+                ..ChatLimits::default()
+            },
             settings.debug,
         );
         let state = AppState {

@@ -107,6 +107,11 @@ pub static KEYS: &[KeyDef] = &[
         "A conversation with no activity for this long is marked ended (archived).",
     ),
     key(
+        "HIRECJ_PREPARE_BUDGET_MS",
+        Some("10000"),
+        "How long the OAuth callback waits for CJ's first message before redirecting anyway.",
+    ),
+    key(
         "HIRECJ_CONTENT_DIR",
         None,
         "Directory overriding the embedded workflows/*.yaml and prompts/*.yaml; unset = embedded only.",
@@ -292,6 +297,7 @@ pub struct Settings {
     pub body_limit: usize,
     pub shutdown_timeout: Duration,
     pub conversation_idle: Duration,
+    pub prepare_budget: Duration,
     pub debug: bool,
     pub internal_token: Option<Secret>,
     pub content_dir: Option<PathBuf>,
@@ -659,6 +665,10 @@ impl Settings {
             Ok(n) if (1..=10_080).contains(&n) => Ok(Duration::from_secs(n * 60)),
             _ => Err("expected a whole number of minutes from 1 to 10080".to_owned()),
         })?;
+        let prepare_budget = layers.required("HIRECJ_PREPARE_BUDGET_MS", |v| match v.parse::<u64>() {
+            Ok(n) if (1..=120_000).contains(&n) => Ok(Duration::from_millis(n)),
+            _ => Err("expected milliseconds from 1 to 120000".to_owned()),
+        })?;
         let embedded = database_url.expose().starts_with("sqlite:");
         if layers.raw("HIRECJ_DEBUG").is_none() {
             layers.set_derived("HIRECJ_DEBUG", embedded.to_string(), "DATABASE_URL");
@@ -777,6 +787,7 @@ impl Settings {
             body_limit,
             shutdown_timeout,
             conversation_idle,
+            prepare_budget,
             debug,
             internal_token,
             content_dir,

@@ -141,3 +141,71 @@ async fn the_internal_api_prepares_the_same_step_behind_a_bearer_token() {
     assert_eq!(r.status(), 400);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn when_the_model_is_too_slow_the_redirect_still_happens_and_the_turn_runs_live() {
+    let model = support::MockModel::start().await;
+    model.hold_after_first_chunk(true);
+    let app = start_app(&[
+        ("HIRECJ_MODEL_PROVIDER", "openai"),
+        ("OPENAI_BASE_URL", &model.base_url()),
+        ("HIRECJ_PREPARE_BUDGET_MS", "200"),
+    ])
+    .await;
+    let base = url::Url::parse(&app.url("/")).unwrap();
+    let jar = Arc::new(Jar::default());
+    let http = browser(jar.clone());
+    let conversation = uuid::Uuid::now_v7().to_string();
+    let landed = install(&app, &http, "slow-model", &conversation).await;
+    assert!(landed.starts_with("/chat?conversation_id="), "{landed}");
+    let id = landed.trim_start_matches("/chat?conversation_id=").to_owned();
+
+    let cookie = jar.cookies(&base).unwrap().to_str().unwrap().to_owned();
+    let mut ws = Ws::connect(app.addr, &cookie).await;
+    ws.send(json!({"type": "start_conversation", "conversation_id": id, "last_seq": 0})).await;
+    let opened = ws.expect("conversation_started").await;
+    assert!(
+        opened["messages"].as_array().unwrap().iter().all(|m| m["role"] != "cj"),
+        "nothing half-made was stored: {opened}"
+    );
+    assert_eq!(opened["workflow"], "shopify_post_auth");
+    model.release();
+    let live = ws.expect("cj_message").await;
+    assert_eq!(live["content"], "Once upon a time.");
+    assert_eq!(ws.expect("workflow_updated").await["workflow"], "ad_hoc_support");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_connected_merchant_skips_onboarding_and_cj_remembers_what_they_say() {
+    let app = start_app(&[]).await;
+    let base = url::Url::parse(&app.url("/")).unwrap();
+    let jar = Arc::new(Jar::default());
+    let http = browser(jar.clone());
+    install(&app, &http, "wick-and-wax", &uuid::Uuid::now_v7().to_string()).await;
+    let cookie = jar.cookies(&base).unwrap().to_str().unwrap().to_owned();
+
+    let mut ws = Ws::connect(app.addr, &cookie).await;
+    ws.send(json!({"type": "start_conversation", "workflow": "shopify_onboarding"})).await;
+    let started = ws.expect("conversation_started").await;
+    assert_eq!(started["workflow"], "ad_hoc_support", "already connected: onboarding is skipped");
+
+    ws.send(json!({"type": "message", "text": "We sell hand-poured soy candles from Vermont.", "client_id": "f1"})).await;
+    ws.expect("message_ack").await;
+    ws.expect("cj_message").await;
+    // Facts are extracted as the turn finishes; wait for the turn to end.
+    let id: hirecj_domain::ConversationId = started["conversation_id"].as_str().unwrap().parse().unwrap();
+    let mut rounds = 0;
+    while app.state.chat.is_running(id) {
+        rounds += 1;
+        assert!(rounds < 1_000_000, "the turn never finished");
+        tokio::task::yield_now().await;
+    }
+    let user = app.state.store.user_by_shop("wick-and-wax.myshopify.com").await.unwrap().unwrap();
+    let facts = app.state.store.facts(&user.id).await.unwrap();
+    assert!(
+        facts.iter().any(|f| f.text.to_lowercase().contains("soy candles")),
+        "the fact is remembered: {facts:?}"
+    );
+    app.stop().await;
+}
