@@ -1,6 +1,8 @@
 //! `hirecj`: the one binary. `cargo run` starts the whole app with embedded
 //! defaults (SQLite, in-process cache, offline brain, development store).
 
+mod bench;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -36,6 +38,38 @@ enum Command {
         /// Scenario files (YAML); the embedded scenarios when none are given.
         files: Vec<PathBuf>,
     },
+    /// Run the development store (a Shopify simulator) on its own port, or
+    /// send one of its signed webhooks to the app.
+    Devstore(DevstoreArgs),
+    /// Benchmark the app over real sockets: turns per second and server
+    /// overhead per turn, memory per connected conversation, and the time to
+    /// the prepared post-OAuth message. Spawns `hirecj serve` unless --url.
+    Bench(bench::BenchArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct DevstoreArgs {
+    /// Port to serve the development store on (under /devstore).
+    #[arg(long, default_value_t = 8001)]
+    port: u16,
+    #[command(subcommand)]
+    action: Option<DevstoreAction>,
+}
+
+#[derive(Debug, Subcommand)]
+enum DevstoreAction {
+    /// Send a signed webhook to the app: app/uninstalled, customers/data_request,
+    /// customers/redact or shop/redact.
+    Webhook {
+        /// The topic, e.g. app/uninstalled.
+        topic: String,
+        /// The shop, e.g. cool-shop.myshopify.com (or cool-shop).
+        #[arg(long)]
+        shop: String,
+        /// The app's base URL (default: HIRECJ_PUBLIC_URL).
+        #[arg(long)]
+        app_url: Option<String>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -69,6 +103,8 @@ fn main() -> ExitCode {
             Command::Migrate => migrate(settings).await,
             Command::Config => Ok(()),
             Command::Eval { files } => eval(settings, files).await,
+            Command::Devstore(args) => devstore(settings, args).await,
+            Command::Bench(args) => bench::run(args).await,
         }
     });
     match result {
@@ -103,10 +139,16 @@ async fn serve(settings: Settings) -> Result<(), String> {
 async fn eval(settings: Settings, files: Vec<PathBuf>) -> Result<(), String> {
     let catalog = hirecj_agent::workflow::Catalog::load(settings.content_dir.as_deref())
         .map_err(|e| e.to_string())?;
-    let provider = hirecj_server::chat::provider::build(&settings.model).map_err(|e| e.to_string())?;
+    let provider =
+        hirecj_server::chat::provider::build(&settings.model).map_err(|e| e.to_string())?;
     let mut out = std::io::stdout();
-    let passed = hirecj_agent::eval::run_command(provider.as_ref(), &catalog, &files, &mut out).await?;
-    if passed { Ok(()) } else { Err("some eval expectations failed".to_owned()) }
+    let passed =
+        hirecj_agent::eval::run_command(provider.as_ref(), &catalog, &files, &mut out).await?;
+    if passed {
+        Ok(())
+    } else {
+        Err("some eval expectations failed".to_owned())
+    }
 }
 
 async fn migrate(settings: Settings) -> Result<(), String> {
@@ -120,4 +162,32 @@ async fn migrate(settings: Settings) -> Result<(), String> {
     );
     store.close().await;
     Ok(())
+}
+
+async fn devstore(settings: Settings, args: DevstoreArgs) -> Result<(), String> {
+    use hirecj_server::shopify::standalone;
+    match args.action {
+        None => standalone::serve_devstore(&settings, args.port)
+            .await
+            .map_err(|e| e.to_string()),
+        Some(DevstoreAction::Webhook {
+            topic,
+            shop,
+            app_url,
+        }) => {
+            let delivery =
+                standalone::send_devstore_webhook(&settings, &topic, &shop, app_url.as_deref())
+                    .await
+                    .map_err(|e| e.to_string())?;
+            println!(
+                "sent {} for {} (webhook id {}): the app answered HTTP {}",
+                delivery.topic, delivery.shop, delivery.webhook_id, delivery.status
+            );
+            if (200..300).contains(&delivery.status) {
+                Ok(())
+            } else {
+                Err(format!("the app answered HTTP {}", delivery.status))
+            }
+        }
+    }
 }

@@ -17,17 +17,26 @@ fn hirecj(dir: &std::path::Path) -> Command {
 #[test]
 fn a_bad_setting_is_one_line_naming_key_and_source_with_exit_code_2() {
     let dir = tempfile::tempdir().unwrap();
-    let out = hirecj(dir.path()).env("HIRECJ_BIND", "127.0.0.1:99999").output().unwrap();
+    let out = hirecj(dir.path())
+        .env("HIRECJ_BIND", "127.0.0.1:99999")
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8(out.stderr).unwrap();
     assert_eq!(err.trim_end().lines().count(), 1, "{err}");
-    assert!(err.contains("HIRECJ_BIND") && err.contains("environment"), "{err}");
+    assert!(
+        err.contains("HIRECJ_BIND") && err.contains("environment"),
+        "{err}"
+    );
 
     std::fs::write(dir.path().join(".env"), "HIRECJ_MODEL_PROVIDER=gpt-9\n").unwrap();
     let out = hirecj(dir.path()).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8(out.stderr).unwrap();
-    assert!(err.contains("HIRECJ_MODEL_PROVIDER") && err.contains(".env"), "{err}");
+    assert!(
+        err.contains("HIRECJ_MODEL_PROVIDER") && err.contains(".env"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -42,22 +51,42 @@ fn config_prints_effective_values_with_sources_and_masks_secrets() {
     assert!(out.status.success());
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(!text.contains("sk-super-secret"), "{text}");
-    assert!(text.contains("HIRECJ_LOG_FORMAT") && text.contains("config file hirecj.toml"), "{text}");
-    let provider = text.lines().find(|l| l.starts_with("HIRECJ_MODEL_PROVIDER")).unwrap();
-    assert!(provider.contains("openai") && provider.contains("derived from OPENAI_API_KEY"), "{provider}");
+    assert!(
+        text.contains("HIRECJ_LOG_FORMAT") && text.contains("config file hirecj.toml"),
+        "{text}"
+    );
+    let provider = text
+        .lines()
+        .find(|l| l.starts_with("HIRECJ_MODEL_PROVIDER"))
+        .unwrap();
+    assert!(
+        provider.contains("openai") && provider.contains("derived from OPENAI_API_KEY"),
+        "{provider}"
+    );
 }
 
 #[test]
 fn migrate_creates_the_database_and_key_and_reuses_them() {
     let dir = tempfile::tempdir().unwrap();
     let out = hirecj(dir.path()).arg("migrate").output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(String::from_utf8(out.stdout).unwrap().contains("schema version 1"));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .contains("schema version 1")
+    );
     let key = std::fs::read(dir.path().join("data/secret.key")).unwrap();
     assert!(dir.path().join("data/hirecj.db").exists());
     let out = hirecj(dir.path()).arg("migrate").output().unwrap();
     assert!(out.status.success());
-    assert_eq!(std::fs::read(dir.path().join("data/secret.key")).unwrap(), key);
+    assert_eq!(
+        std::fs::read(dir.path().join("data/secret.key")).unwrap(),
+        key
+    );
 }
 
 #[test]
@@ -83,7 +112,10 @@ fn serve_answers_then_exits_0_on_sigterm() {
     let body = blocking_get(&addr, "/healthz");
     assert!(body.starts_with("HTTP/1.1 200"), "{body}");
 
-    let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
     assert!(status.success());
     let exit = child.wait().unwrap();
     assert_eq!(exit.code(), Some(0));
@@ -92,7 +124,11 @@ fn serve_answers_then_exits_0_on_sigterm() {
 fn blocking_get(addr: &str, path: &str) -> String {
     use std::io::{Read as _, Write as _};
     let mut stream = std::net::TcpStream::connect(addr).unwrap();
-    write!(stream, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
     let mut response = String::new();
     stream.read_to_string(&mut response).unwrap();
     response
@@ -133,7 +169,10 @@ fn sigterm_during_a_request_lets_it_complete_then_exits_0() {
     stream.write_all(&body[..10]).unwrap();
     stream.flush().unwrap();
 
-    let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
     assert!(status.success());
     // Shutdown has begun once new connections are refused.
     let mut refused = false;
@@ -144,12 +183,18 @@ fn sigterm_during_a_request_lets_it_complete_then_exits_0() {
         }
         std::thread::yield_now();
     }
-    assert!(refused, "the server stops accepting connections after SIGTERM");
+    assert!(
+        refused,
+        "the server stops accepting connections after SIGTERM"
+    );
 
     // The request in flight still completes.
     stream.write_all(&body[10..]).unwrap();
     let mut response = String::new();
     stream.read_to_string(&mut response).unwrap();
-    assert!(response.starts_with("HTTP/1.1 401"), "a full answer (bad signature): {response}");
+    assert!(
+        response.starts_with("HTTP/1.1 401"),
+        "a full answer (bad signature): {response}"
+    );
     assert_eq!(child.wait().unwrap().code(), Some(0));
 }

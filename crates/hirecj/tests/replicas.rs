@@ -62,7 +62,10 @@ impl Server {
     }
 
     fn kill9(&mut self) {
-        let status = Command::new("kill").args(["-KILL", &self.child.id().to_string()]).status().unwrap();
+        let status = Command::new("kill")
+            .args(["-KILL", &self.child.id().to_string()])
+            .status()
+            .unwrap();
         assert!(status.success());
         self.child.wait().unwrap();
     }
@@ -85,17 +88,25 @@ fn browser(jar: Arc<Jar>) -> reqwest::Client {
 
 /// A browser session cookie from `GET /api/v1/me`.
 async fn session(server: &Server, jar: &Arc<Jar>) -> String {
-    let r = browser(jar.clone()).get(server.url("/api/v1/me")).send().await.unwrap();
+    let r = browser(jar.clone())
+        .get(server.url("/api/v1/me"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     let base = url::Url::parse(&server.url("/")).unwrap();
     jar.cookies(&base).unwrap().to_str().unwrap().to_owned()
 }
 
-struct Ws(tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>);
+struct Ws(
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
+);
 
 impl Ws {
     async fn connect(server: &Server, cookie: &str) -> Self {
-        let mut req = format!("ws://{}/ws/chat", server.addr).into_client_request().unwrap();
+        let mut req = format!("ws://{}/ws/chat", server.addr)
+            .into_client_request()
+            .unwrap();
         req.headers_mut().insert("cookie", cookie.parse().unwrap());
         Self(tokio_tungstenite::connect_async(req).await.unwrap().0)
     }
@@ -106,13 +117,20 @@ impl Ws {
 
     async fn expect(&mut self, ty: &str) -> Value {
         loop {
-            let msg = tokio::time::timeout(WAIT, self.0.next()).await.unwrap().unwrap().unwrap();
+            let msg = tokio::time::timeout(WAIT, self.0.next())
+                .await
+                .unwrap()
+                .unwrap()
+                .unwrap();
             let Message::Text(t) = msg else { continue };
             let v: Value = serde_json::from_str(t.as_str()).unwrap();
             if v["type"] == ty {
                 return v;
             }
-            assert!(v["type"] == "cj_thinking" || v["type"] == "cj_delta", "expected {ty}, got {v}");
+            assert!(
+                v["type"] == "cj_thinking" || v["type"] == "cj_delta",
+                "expected {ty}, got {v}"
+            );
         }
     }
 }
@@ -159,7 +177,11 @@ impl MockModel {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         tokio::spawn(async move { axum::serve(listener, app).await });
-        Self { addr, released, requests }
+        Self {
+            addr,
+            released,
+            requests,
+        }
     }
 
     fn base_url(&self) -> String {
@@ -183,9 +205,11 @@ async fn sigkill_mid_reply_loses_nothing_acknowledged_and_duplicates_nothing() {
     let cookie = session(&first, &jar).await;
 
     let mut ws = Ws::connect(&first, &cookie).await;
-    ws.send(json!({"type": "start_conversation", "workflow": "ad_hoc_support"})).await;
+    ws.send(json!({"type": "start_conversation", "workflow": "ad_hoc_support"}))
+        .await;
     let id = ws.expect("conversation_started").await["conversation_id"].clone();
-    ws.send(json!({"type": "message", "text": "How are things?", "client_id": "k1"})).await;
+    ws.send(json!({"type": "message", "text": "How are things?", "client_id": "k1"}))
+        .await;
     let ack = ws.expect("message_ack").await;
     assert_eq!(ack["seq"], 1);
     let delta = ws.expect("cj_delta").await;
@@ -197,28 +221,49 @@ async fn sigkill_mid_reply_loses_nothing_acknowledged_and_duplicates_nothing() {
     let second = Server::start(&env);
     model.released.send_replace(true);
     let mut ws = Ws::connect(&second, &cookie).await;
-    ws.send(json!({"type": "start_conversation", "conversation_id": id, "last_seq": 0})).await;
+    ws.send(json!({"type": "start_conversation", "conversation_id": id, "last_seq": 0}))
+        .await;
     let resumed = ws.expect("conversation_started").await;
     let messages = resumed["messages"].as_array().unwrap();
-    assert_eq!(messages.len(), 1, "the acknowledged message survived, nothing half-written: {resumed}");
+    assert_eq!(
+        messages.len(),
+        1,
+        "the acknowledged message survived, nothing half-written: {resumed}"
+    );
     assert_eq!(messages[0]["content"], "How are things?");
     let reply = ws.expect("cj_message").await;
-    assert_eq!(reply["content"], "All good.", "the interrupted reply is produced again");
+    assert_eq!(
+        reply["content"], "All good.",
+        "the interrupted reply is produced again"
+    );
     assert_eq!(reply["seq"], 2);
 
     let mut ws = Ws::connect(&second, &cookie).await;
-    ws.send(json!({"type": "start_conversation", "conversation_id": id, "last_seq": 0})).await;
+    ws.send(json!({"type": "start_conversation", "conversation_id": id, "last_seq": 0}))
+        .await;
     let all = ws.expect("conversation_started").await;
-    let seqs: Vec<i64> = all["messages"].as_array().unwrap().iter().map(|m| m["seq"].as_i64().unwrap()).collect();
+    let seqs: Vec<i64> = all["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["seq"].as_i64().unwrap())
+        .collect();
     assert_eq!(seqs, vec![1, 2], "each message exactly once");
     ws.send(json!({"type": "ping"})).await;
     ws.expect("pong").await;
 }
 
 /// Runs the development-store install from `server` like a browser.
-async fn install(server: &Server, http: &reqwest::Client, shop: &str, conversation: &str) -> String {
+async fn install(
+    server: &Server,
+    http: &reqwest::Client,
+    shop: &str,
+    conversation: &str,
+) -> String {
     let r = http
-        .get(server.url(&format!("/api/v1/shopify/install?shop={shop}&conversation_id={conversation}")))
+        .get(server.url(&format!(
+            "/api/v1/shopify/install?shop={shop}&conversation_id={conversation}"
+        )))
         .send()
         .await
         .unwrap();
@@ -240,13 +285,19 @@ async fn install(server: &Server, http: &reqwest::Client, shop: &str, conversati
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_processes_on_one_postgres_database_act_as_one_app() {
     let Ok(admin_url) = std::env::var("TEST_DATABASE_URL") else {
-        assert!(std::env::var("CI").as_deref() != Ok("true"), "TEST_DATABASE_URL must be set in CI");
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "TEST_DATABASE_URL must be set in CI"
+        );
         eprintln!("TEST_DATABASE_URL not set: skipping");
         return;
     };
     let name = format!("hirecj_replicas_{}", uuid::Uuid::new_v4().simple());
     let mut admin = sqlx::PgConnection::connect(&admin_url).await.unwrap();
-    sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut admin).await.unwrap();
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut admin)
+        .await
+        .unwrap();
     let mut db = url::Url::parse(&admin_url).unwrap();
     db.set_path(&format!("/{name}"));
     let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
@@ -266,23 +317,43 @@ async fn two_processes_on_one_postgres_database_act_as_one_app() {
     let visitor = session(&a, &jar).await;
     let mut ws = Ws::connect(&a, &visitor).await;
     ws.send(json!({"type": "start_conversation"})).await;
-    let id = ws.expect("conversation_started").await["conversation_id"].as_str().unwrap().to_owned();
+    let id = ws.expect("conversation_started").await["conversation_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     ws.expect("cj_message").await;
     let landed = install(&a, &browser(jar.clone()), "twin-peaks", &id).await;
     assert_eq!(landed, format!("/chat?conversation_id={id}"));
 
     // The chat lands on B: the message A prepared is there at once.
-    let merchant = jar.cookies(&url::Url::parse(&a.url("/")).unwrap()).unwrap().to_str().unwrap().to_owned();
+    let merchant = jar
+        .cookies(&url::Url::parse(&a.url("/")).unwrap())
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned();
     let mut ws = Ws::connect(&b, &merchant).await;
-    ws.send(json!({"type": "start_conversation", "conversation_id": id, "last_seq": 0})).await;
+    ws.send(json!({"type": "start_conversation", "conversation_id": id, "last_seq": 0}))
+        .await;
     let opened = ws.expect("conversation_started").await;
     assert_eq!(opened["store_connected"], true);
-    let last = opened["messages"].as_array().unwrap().last().unwrap().clone();
+    let last = opened["messages"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
     assert_eq!(last["role"], "cj", "{opened}");
-    assert!(last["content"].as_str().unwrap().contains("Orders:"), "{last}");
+    assert!(
+        last["content"].as_str().unwrap().contains("Orders:"),
+        "{last}"
+    );
     ws.send(json!({"type": "ping"})).await;
     ws.expect("pong").await;
 
     drop((a, b));
-    sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut admin).await.unwrap();
+    sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        .execute(&mut admin)
+        .await
+        .unwrap();
 }

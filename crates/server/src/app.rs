@@ -19,10 +19,10 @@ use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use crate::chat::engine::Engine;
 use crate::chat::{self, ChatLimits, ChatService};
 use crate::config::Settings;
-use hirecj_agent::workflow::Catalog;
 use crate::metrics::{self, Metrics};
 use crate::shopify::ShopifyRuntime;
 use crate::{health, secret_key, shopify};
+use hirecj_agent::workflow::Catalog;
 
 /// Everything a handler can reach. Cheap to clone.
 #[derive(Clone)]
@@ -144,7 +144,11 @@ impl App {
         );
         let provider =
             chat::provider::build(&settings.model).map_err(|e| StartError::Model(e.to_string()))?;
-        tracing::info!(provider = provider.name(), model = provider.model(), "CJ's model");
+        tracing::info!(
+            provider = provider.name(),
+            model = provider.model(),
+            "CJ's model"
+        );
         let engine = Engine::new(
             provider,
             catalog.clone(),
@@ -218,7 +222,11 @@ async fn housekeeping(state: AppState, shutdown: CancellationToken) {
             Ok(n) => tracing::info!(ended = n, "ended idle conversations"),
             Err(e) => tracing::warn!(error = %e, "could not end idle conversations"),
         }
-        if let Err(e) = state.store.purge_expired(now - chrono::Duration::days(1)).await {
+        if let Err(e) = state
+            .store
+            .purge_expired(now - chrono::Duration::days(1))
+            .await
+        {
             tracing::warn!(error = %e, "could not purge expired sessions");
         }
     }
@@ -242,9 +250,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::api::routes());
     // The built-in development store, when no Shopify app is configured.
     let routes = match &state.shopify.devstore {
-        Some(devstore) => {
-            routes.nest_service(shopify::DEVSTORE_PREFIX, devstore.clone().router())
-        }
+        Some(devstore) => routes.nest_service(shopify::DEVSTORE_PREFIX, devstore.clone().router()),
         None => routes,
     };
 

@@ -661,14 +661,17 @@ impl Settings {
                 _ => Err("expected a number of bytes from 1024 to 67108864".to_owned()),
             })?;
         let shutdown_timeout = layers.required("HIRECJ_SHUTDOWN_TIMEOUT_SECS", parse_secs)?;
-        let conversation_idle = layers.required("HIRECJ_CONVERSATION_IDLE_MINUTES", |v| match v.parse::<u64>() {
+        let conversation_idle = layers.required("HIRECJ_CONVERSATION_IDLE_MINUTES", |v| match v
+            .parse::<u64>()
+        {
             Ok(n) if (1..=10_080).contains(&n) => Ok(Duration::from_secs(n * 60)),
             _ => Err("expected a whole number of minutes from 1 to 10080".to_owned()),
         })?;
-        let prepare_budget = layers.required("HIRECJ_PREPARE_BUDGET_MS", |v| match v.parse::<u64>() {
-            Ok(n) if (1..=120_000).contains(&n) => Ok(Duration::from_millis(n)),
-            _ => Err("expected milliseconds from 1 to 120000".to_owned()),
-        })?;
+        let prepare_budget =
+            layers.required("HIRECJ_PREPARE_BUDGET_MS", |v| match v.parse::<u64>() {
+                Ok(n) if (1..=120_000).contains(&n) => Ok(Duration::from_millis(n)),
+                _ => Err("expected milliseconds from 1 to 120000".to_owned()),
+            })?;
         let embedded = database_url.expose().starts_with("sqlite:");
         if layers.raw("HIRECJ_DEBUG").is_none() {
             layers.set_derived("HIRECJ_DEBUG", embedded.to_string(), "DATABASE_URL");

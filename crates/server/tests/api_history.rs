@@ -25,7 +25,10 @@ async fn start() -> TestApp {
     let dir = tempfile::tempdir().unwrap();
     let env = HashMap::from([
         ("HIRECJ_BIND".to_owned(), "127.0.0.1:0".to_owned()),
-        ("HIRECJ_DATA_DIR".to_owned(), dir.path().display().to_string()),
+        (
+            "HIRECJ_DATA_DIR".to_owned(),
+            dir.path().display().to_string(),
+        ),
         ("HIRECJ_LOG".to_owned(), "warn".to_owned()),
     ]);
     let settings = Settings::load(&LoadOptions {
@@ -66,7 +69,10 @@ impl TestApp {
         let (token, _) = self
             .state
             .store
-            .create_session(Some(&user.id), chrono::Utc::now() + chrono::Duration::days(1))
+            .create_session(
+                Some(&user.id),
+                chrono::Utc::now() + chrono::Duration::days(1),
+            )
             .await
             .unwrap();
         (user, format!("hirecj_session={}", token.expose()))
@@ -151,7 +157,11 @@ async fn history_routes_refuse_without_a_signed_in_merchant() {
     ];
     for path in &paths {
         let r = app.get(path, None).await;
-        assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "{path} without cookie");
+        assert_eq!(
+            r.status(),
+            StatusCode::UNAUTHORIZED,
+            "{path} without cookie"
+        );
         assert_eq!(error_code(r).await, "unauthorized");
         // An anonymous (visitor) session is not a merchant.
         assert_eq!(
@@ -167,10 +177,7 @@ async fn history_routes_refuse_without_a_signed_in_merchant() {
     }
     let r = app
         .http
-        .delete(app.url(&format!(
-            "/api/v1/users/{u}/facts/{}",
-            uuid::Uuid::now_v7()
-        )))
+        .delete(app.url(&format!("/api/v1/users/{u}/facts/{}", uuid::Uuid::now_v7())))
         .send()
         .await
         .unwrap();
@@ -229,7 +236,10 @@ async fn another_merchants_data_is_forbidden_and_missing_things_are_404() {
     for path in [
         format!("/api/v1/users/{a}/conversations/{bob_conv}"),
         format!("/api/v1/users/{a}/conversations/{bob_conv}/export?format=json"),
-        format!("/api/v1/users/{a}/conversations/{}", ConversationId::generate()),
+        format!(
+            "/api/v1/users/{a}/conversations/{}",
+            ConversationId::generate()
+        ),
     ] {
         let r = app.get(&path, Some(&alice_cookie)).await;
         assert_eq!(r.status(), StatusCode::NOT_FOUND, "{path}");
@@ -362,14 +372,23 @@ async fn a_conversation_has_all_its_messages_with_sanitized_html() {
     assert_eq!(body["id"], conv.to_string());
     let messages = body["messages"].as_array().unwrap();
     assert_eq!(messages.len(), 3);
-    let roles: Vec<&str> = messages.iter().map(|m| m["role"].as_str().unwrap()).collect();
+    let roles: Vec<&str> = messages
+        .iter()
+        .map(|m| m["role"].as_str().unwrap())
+        .collect();
     assert_eq!(roles, ["system", "merchant", "cj"]);
-    let seqs: Vec<i64> = messages.iter().map(|m| m["seq"].as_i64().unwrap()).collect();
+    let seqs: Vec<i64> = messages
+        .iter()
+        .map(|m| m["seq"].as_i64().unwrap())
+        .collect();
     assert_eq!(seqs, [1, 2, 3]);
     let cj = &messages[2];
     let html = cj["html"].as_str().unwrap();
     assert!(html.contains("<strong>64 orders</strong>"), "{html}");
-    assert!(!html.contains("onerror") && !html.contains("javascript:"), "{html}");
+    assert!(
+        !html.contains("onerror") && !html.contains("javascript:"),
+        "{html}"
+    );
     let merchant_html = messages[1]["html"].as_str().unwrap();
     assert!(!merchant_html.contains("<script"), "{merchant_html}");
     assert_eq!(cj["status"], "complete");
@@ -390,11 +409,16 @@ async fn exports_are_valid_json_and_readable_markdown() {
 
     let r = app.get(&format!("{base}?format=json"), Some(&cookie)).await;
     assert_eq!(r.status(), StatusCode::OK);
-    assert!(r.headers()[CONTENT_TYPE]
+    assert!(
+        r.headers()[CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("application/json")
+    );
+    let cd = r.headers()[CONTENT_DISPOSITION]
         .to_str()
         .unwrap()
-        .starts_with("application/json"));
-    let cd = r.headers()[CONTENT_DISPOSITION].to_str().unwrap().to_owned();
+        .to_owned();
     assert!(
         cd.starts_with("attachment;") && cd.contains(&format!("hirecj-conversation-{conv}.json")),
         "{cd}"
@@ -413,11 +437,16 @@ async fn exports_are_valid_json_and_readable_markdown() {
         .get(&format!("{base}?format=markdown"), Some(&cookie))
         .await;
     assert_eq!(r.status(), StatusCode::OK);
-    assert!(r.headers()[CONTENT_TYPE]
+    assert!(
+        r.headers()[CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("text/markdown")
+    );
+    let cd = r.headers()[CONTENT_DISPOSITION]
         .to_str()
         .unwrap()
-        .starts_with("text/markdown"));
-    let cd = r.headers()[CONTENT_DISPOSITION].to_str().unwrap().to_owned();
+        .to_owned();
     assert!(cd.contains(".md\""), "{cd}");
     let md = r.text().await.unwrap();
     assert!(md.starts_with("# "), "{md}");
@@ -426,7 +455,10 @@ async fn exports_are_valid_json_and_readable_markdown() {
     assert!(md.contains("**CJ**"), "{md}");
     assert!(md.contains("How many orders did I get last week?"), "{md}");
     assert!(md.contains("You had **64 orders** last week."), "{md}");
-    assert!(!md.contains("conversation started"), "system events are left out: {md}");
+    assert!(
+        !md.contains("conversation started"),
+        "system events are left out: {md}"
+    );
     let merchant_at = md.find("**Merchant**").unwrap();
     let cj_at = md.find("**CJ**").unwrap();
     assert!(merchant_at < cj_at, "turns in order");
@@ -440,7 +472,11 @@ async fn profile_and_facts() {
     app.conversation(&alice, "c", "d").await;
     let a = &alice.id;
 
-    let profile = json(app.get(&format!("/api/v1/users/{a}/profile"), Some(&cookie)).await).await;
+    let profile = json(
+        app.get(&format!("/api/v1/users/{a}/profile"), Some(&cookie))
+            .await,
+    )
+    .await;
     assert_eq!(profile["user_id"], a.to_string());
     assert_eq!(profile["shop_domain"], "alice.myshopify.com");
     assert_eq!(profile["email"], "owner@example.com");
@@ -461,14 +497,21 @@ async fn profile_and_facts() {
         .await
         .unwrap()
         .unwrap();
-    let facts = json(app.get(&format!("/api/v1/users/{a}/facts"), Some(&cookie)).await).await;
+    let facts = json(
+        app.get(&format!("/api/v1/users/{a}/facts"), Some(&cookie))
+            .await,
+    )
+    .await;
     let texts: Vec<&str> = facts["facts"]
         .as_array()
         .unwrap()
         .iter()
         .map(|f| f["text"].as_str().unwrap())
         .collect();
-    assert_eq!(texts, ["Ships from Portland", "Black Friday sale starts Nov 28"]);
+    assert_eq!(
+        texts,
+        ["Ships from Portland", "Black Friday sale starts Nov 28"]
+    );
 
     let delete = |id: String| {
         app.http
@@ -484,7 +527,11 @@ async fn profile_and_facts() {
         delete(f1.id.to_string()).await.unwrap().status(),
         StatusCode::NOT_FOUND
     );
-    let facts = json(app.get(&format!("/api/v1/users/{a}/facts"), Some(&cookie)).await).await;
+    let facts = json(
+        app.get(&format!("/api/v1/users/{a}/facts"), Some(&cookie))
+            .await,
+    )
+    .await;
     assert_eq!(facts["facts"].as_array().unwrap().len(), 1);
     assert_eq!(facts["facts"][0]["id"], f2.id.to_string());
 }
@@ -496,7 +543,10 @@ async fn me_issues_a_session_and_logout_revokes_it() {
     let r = app.get("/api/v1/me", None).await;
     assert_eq!(r.status(), StatusCode::OK);
     let set = r.headers()[SET_COOKIE].to_str().unwrap().to_owned();
-    assert!(set.starts_with("hirecj_session=") && set.contains("HttpOnly"), "{set}");
+    assert!(
+        set.starts_with("hirecj_session=") && set.contains("HttpOnly"),
+        "{set}"
+    );
     let visitor_cookie = set.split(';').next().unwrap().to_owned();
     let me = json(r).await;
     assert_eq!(me["user_id"], Value::Null);
@@ -570,10 +620,12 @@ async fn workflows_and_openapi() {
 
     let r = app.get("/api/openapi.json", None).await;
     assert_eq!(r.status(), StatusCode::OK);
-    assert!(r.headers()[CONTENT_TYPE]
-        .to_str()
-        .unwrap()
-        .starts_with("application/json"));
+    assert!(
+        r.headers()[CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("application/json")
+    );
     let spec = json(r).await;
     assert_eq!(spec["openapi"], "3.1.0");
     for path in [

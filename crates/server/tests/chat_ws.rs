@@ -23,7 +23,13 @@ async fn a_visitor_is_greeted_once_and_resumes_without_duplicates() {
 
     let greeting = ws.expect("cj_message").await;
     assert_eq!(greeting["role"], "cj");
-    assert!(greeting["html"].as_str().unwrap().contains("data-ui-element"), "{greeting}");
+    assert!(
+        greeting["html"]
+            .as_str()
+            .unwrap()
+            .contains("data-ui-element"),
+        "{greeting}"
+    );
     assert_eq!(greeting["ui_elements"][0]["type"], "oauth_button");
     let greeting_seq = greeting["seq"].as_i64().unwrap();
 
@@ -31,14 +37,20 @@ async fn a_visitor_is_greeted_once_and_resumes_without_duplicates() {
     // and the first action does not run again.
     drop(ws);
     let mut ws = Ws::connect(app.addr, &cookie).await;
-    ws.send(json!({"type": "start_conversation", "conversation_id": conversation_id, "last_seq": 0})).await;
+    ws.send(
+        json!({"type": "start_conversation", "conversation_id": conversation_id, "last_seq": 0}),
+    )
+    .await;
     let resumed = ws.expect("conversation_started").await;
     let messages = resumed["messages"].as_array().unwrap();
     assert_eq!(messages.iter().filter(|m| m["role"] == "cj").count(), 1);
     assert_eq!(resumed["last_seq"].as_i64().unwrap(), greeting_seq);
     ws.send(json!({"type": "ping", "nonce": "n1"})).await;
     let pong = ws.expect("pong").await;
-    assert_eq!(pong["nonce"], "n1", "no second greeting arrived before the pong");
+    assert_eq!(
+        pong["nonce"], "n1",
+        "no second greeting arrived before the pong"
+    );
 
     // Resuming from the newest seq sends nothing old.
     let mut ws2 = Ws::connect(app.addr, &cookie).await;
@@ -58,30 +70,51 @@ async fn messages_are_acknowledged_then_answered_and_resends_are_idempotent() {
     let id = started["conversation_id"].as_str().unwrap().to_owned();
     ws.expect("cj_message").await;
 
-    ws.send(json!({"type": "message", "text": "What can you do for me?", "client_id": "c-1"})).await;
+    ws.send(json!({"type": "message", "text": "What can you do for me?", "client_id": "c-1"}))
+        .await;
     let ack = ws.expect("message_ack").await;
     assert_eq!(ack["client_id"], "c-1");
     let seq = ack["seq"].as_i64().unwrap();
     let (seen, reply) = ws.collect_until("cj_message").await;
-    assert!(seen.iter().any(|f| f["type"] == "cj_delta"), "the reply streams: {seen:?}");
+    assert!(
+        seen.iter().any(|f| f["type"] == "cj_delta"),
+        "the reply streams: {seen:?}"
+    );
     assert!(reply["seq"].as_i64().unwrap() > seq);
     let streamed: String = seen
         .iter()
         .filter(|f| f["type"] == "cj_delta")
         .map(|f| f["text"].as_str().unwrap())
         .collect();
-    assert_eq!(streamed, reply["content"].as_str().unwrap(), "deltas add up to the message");
+    assert_eq!(
+        streamed,
+        reply["content"].as_str().unwrap(),
+        "deltas add up to the message"
+    );
 
     // The same client id again: acknowledged with the same seq, stored once, not answered twice.
-    ws.send(json!({"type": "message", "text": "What can you do for me?", "client_id": "c-1"})).await;
+    ws.send(json!({"type": "message", "text": "What can you do for me?", "client_id": "c-1"}))
+        .await;
     let again = ws.expect("message_ack").await;
     assert_eq!(again["seq"].as_i64().unwrap(), seq);
     ws.send(json!({"type": "ping"})).await;
     ws.expect("pong").await;
 
     let stored = app.messages(&id).await;
-    assert_eq!(stored.iter().filter(|m| m.client_id.as_deref() == Some("c-1")).count(), 1);
-    assert_eq!(stored.iter().filter(|m| m.role == hirecj_domain::Role::Cj).count(), 2);
+    assert_eq!(
+        stored
+            .iter()
+            .filter(|m| m.client_id.as_deref() == Some("c-1"))
+            .count(),
+        1
+    );
+    assert_eq!(
+        stored
+            .iter()
+            .filter(|m| m.role == hirecj_domain::Role::Cj)
+            .count(),
+        2
+    );
     app.stop().await;
 }
 
@@ -95,23 +128,29 @@ async fn bad_input_gets_clear_errors_and_the_connection_stays_usable() {
     assert_eq!(ws.expect("error").await["code"], "bad_frame");
     ws.send(json!({"type": "warp_drive"})).await;
     assert_eq!(ws.expect("error").await["code"], "bad_frame");
-    ws.send(json!({"type": "message", "text": "hi", "client_id": "x"})).await;
+    ws.send(json!({"type": "message", "text": "hi", "client_id": "x"}))
+        .await;
     assert_eq!(ws.expect("error").await["code"], "no_conversation");
 
     ws.send(json!({"type": "start_conversation"})).await;
     ws.expect("conversation_started").await;
     ws.expect("cj_message").await;
-    ws.send(json!({"type": "message", "text": "   ", "client_id": "e"})).await;
+    ws.send(json!({"type": "message", "text": "   ", "client_id": "e"}))
+        .await;
     assert_eq!(ws.expect("error").await["code"], "invalid_message");
-    ws.send(json!({"type": "message", "text": "x".repeat(8001), "client_id": "long"})).await;
+    ws.send(json!({"type": "message", "text": "x".repeat(8001), "client_id": "long"}))
+        .await;
     let e = ws.expect("error").await;
     assert_eq!(e["code"], "invalid_message");
     assert!(e["message"].as_str().unwrap().contains("8000"), "{e}");
-    ws.send(json!({"type": "start_conversation", "workflow": "no_such_workflow"})).await;
+    ws.send(json!({"type": "start_conversation", "workflow": "no_such_workflow"}))
+        .await;
     assert_eq!(ws.expect("error").await["code"], "unknown_workflow");
-    ws.send(json!({"type": "start_conversation", "workflow": "daily_briefing"})).await;
+    ws.send(json!({"type": "start_conversation", "workflow": "daily_briefing"}))
+        .await;
     assert_eq!(ws.expect("error").await["code"], "requirement_not_met");
-    ws.send(json!({"type": "start_conversation", "conversation_id": uuid::Uuid::now_v7()})).await;
+    ws.send(json!({"type": "start_conversation", "conversation_id": uuid::Uuid::now_v7()}))
+        .await;
     assert_eq!(ws.expect("error").await["code"], "not_found");
     ws.send(json!({"type": "ping"})).await;
     ws.expect("pong").await;
@@ -128,10 +167,16 @@ async fn a_conversation_belongs_to_the_session_that_started_it() {
     let id = ws.expect("conversation_started").await["conversation_id"].clone();
 
     let mut other = Ws::connect(app.addr, &stranger).await;
-    other.send(json!({"type": "start_conversation", "conversation_id": id, "last_seq": 0})).await;
+    other
+        .send(json!({"type": "start_conversation", "conversation_id": id, "last_seq": 0}))
+        .await;
     assert_eq!(other.expect("error").await["code"], "forbidden");
 
-    assert_eq!(Ws::try_connect(app.addr, "").await, Some(401), "no session, no socket");
+    assert_eq!(
+        Ws::try_connect(app.addr, "").await,
+        Some(401),
+        "no session, no socket"
+    );
     assert_eq!(
         Ws::try_connect_with_origin(app.addr, &owner, "http://evil.example").await,
         Some(403),
@@ -158,7 +203,8 @@ async fn debug_workflow_switch_and_end() {
     assert_eq!(trace["provider"], "offline");
     assert!(trace["total_ms"].is_u64(), "{trace}");
 
-    ws.send(json!({"type": "switch_workflow", "workflow": "ad_hoc_support"})).await;
+    ws.send(json!({"type": "switch_workflow", "workflow": "ad_hoc_support"}))
+        .await;
     let updated = ws.expect("workflow_updated").await;
     assert_eq!(updated["workflow"], "ad_hoc_support");
     assert_eq!(updated["previous"], "shopify_onboarding");
@@ -180,16 +226,22 @@ async fn one_turn_at_a_time_and_stop_keeps_what_was_said() {
     let cookie = app.visitor_cookie().await;
     let mut ws = Ws::connect(app.addr, &cookie).await;
     // Start in a merchant-initiated workflow so no greeting turn runs first.
-    ws.send(json!({"type": "start_conversation", "workflow": "ad_hoc_support"})).await;
-    let id = ws.expect("conversation_started").await["conversation_id"].as_str().unwrap().to_owned();
+    ws.send(json!({"type": "start_conversation", "workflow": "ad_hoc_support"}))
+        .await;
+    let id = ws.expect("conversation_started").await["conversation_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
 
     model.hold_after_first_chunk(true);
-    ws.send(json!({"type": "message", "text": "Tell me a long story", "client_id": "m1"})).await;
+    ws.send(json!({"type": "message", "text": "Tell me a long story", "client_id": "m1"}))
+        .await;
     ws.expect("message_ack").await;
     let first = ws.expect("cj_delta").await;
     assert_eq!(first["text"], "Once upon");
 
-    ws.send(json!({"type": "message", "text": "and another", "client_id": "m2"})).await;
+    ws.send(json!({"type": "message", "text": "and another", "client_id": "m2"}))
+        .await;
     let refused = ws.expect("error").await;
     assert_eq!(refused["code"], "turn_in_progress");
     assert_eq!(refused["retryable"], true);
@@ -205,7 +257,8 @@ async fn one_turn_at_a_time_and_stop_keeps_what_was_said() {
 
     // After the stop, the next message runs normally.
     model.hold_after_first_chunk(false);
-    ws.send(json!({"type": "message", "text": "ok, short one", "client_id": "m3"})).await;
+    ws.send(json!({"type": "message", "text": "ok, short one", "client_id": "m3"}))
+        .await;
     ws.expect("message_ack").await;
     let done = ws.expect("cj_message").await;
     assert_eq!(done["status"], "complete");
@@ -223,28 +276,44 @@ async fn a_reply_in_progress_survives_a_dropped_connection() {
     .await;
     let cookie = app.visitor_cookie().await;
     let mut ws = Ws::connect(app.addr, &cookie).await;
-    ws.send(json!({"type": "start_conversation", "workflow": "ad_hoc_support"})).await;
-    let id = ws.expect("conversation_started").await["conversation_id"].as_str().unwrap().to_owned();
+    ws.send(json!({"type": "start_conversation", "workflow": "ad_hoc_support"}))
+        .await;
+    let id = ws.expect("conversation_started").await["conversation_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
 
     model.hold_after_first_chunk(true);
-    ws.send(json!({"type": "message", "text": "hello", "client_id": "h1"})).await;
+    ws.send(json!({"type": "message", "text": "hello", "client_id": "h1"}))
+        .await;
     let ack = ws.expect("message_ack").await;
     ws.expect("cj_delta").await;
     drop(ws); // the connection drops mid-reply
 
     let mut ws = Ws::connect(app.addr, &cookie).await;
-    ws.send(json!({"type": "start_conversation", "conversation_id": id, "last_seq": ack["seq"]})).await;
+    ws.send(json!({"type": "start_conversation", "conversation_id": id, "last_seq": ack["seq"]}))
+        .await;
     let resumed = ws.expect("conversation_started").await;
-    assert_eq!(resumed["messages"].as_array().unwrap().len(), 0, "the reply is not stored yet");
+    assert_eq!(
+        resumed["messages"].as_array().unwrap().len(),
+        0,
+        "the reply is not stored yet"
+    );
     model.release();
     let reply = ws.expect("cj_message").await;
     assert_eq!(reply["content"], "Once upon a time.");
 
     // A third connection from the start sees each message exactly once.
     let mut ws = Ws::connect(app.addr, &cookie).await;
-    ws.send(json!({"type": "start_conversation", "conversation_id": id, "last_seq": 0})).await;
+    ws.send(json!({"type": "start_conversation", "conversation_id": id, "last_seq": 0}))
+        .await;
     let all = ws.expect("conversation_started").await;
-    let seqs: Vec<i64> = all["messages"].as_array().unwrap().iter().map(|m| m["seq"].as_i64().unwrap()).collect();
+    let seqs: Vec<i64> = all["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["seq"].as_i64().unwrap())
+        .collect();
     assert_eq!(seqs, vec![1, 2]);
     ws.send(json!({"type": "ping"})).await;
     ws.expect("pong").await;

@@ -38,13 +38,26 @@ async fn start(extra: &[(&str, &str)]) -> Running {
         ("HIRECJ_BIND".into(), "127.0.0.1:0".into()),
         ("HIRECJ_DATA_DIR".into(), dir.path().display().to_string()),
     ]);
-    env.extend(extra.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
-    let settings = Settings::load(&LoadOptions { env, ..Default::default() }).unwrap();
+    env.extend(
+        extra
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+    );
+    let settings = Settings::load(&LoadOptions {
+        env,
+        ..Default::default()
+    })
+    .unwrap();
     let app = App::build(settings).await.unwrap();
     let addr = app.local_addr();
     let shutdown = CancellationToken::new();
     let handle = tokio::spawn(app.run(shutdown.clone()));
-    Running { addr, shutdown, handle, _dir: dir }
+    Running {
+        addr,
+        shutdown,
+        handle,
+        _dir: dir,
+    }
 }
 
 #[tokio::test]
@@ -64,18 +77,37 @@ async fn health_readiness_metrics_and_request_ids() {
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
-    assert_eq!(r.headers()["x-request-id"], "trace-me-123", "an incoming id is kept");
+    assert_eq!(
+        r.headers()["x-request-id"],
+        "trace-me-123",
+        "an incoming id is kept"
+    );
     let body: serde_json::Value = r.json().await.unwrap();
     assert_eq!(body["database"], "sqlite");
 
-    assert_eq!(http.get(app.url("/nope")).send().await.unwrap().status(), 404);
+    assert_eq!(
+        http.get(app.url("/nope")).send().await.unwrap().status(),
+        404
+    );
 
-    let metrics = http.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    let metrics = http
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(
-        metrics.contains(r#"hirecj_http_requests_total{method="GET",route="/healthz",status="200"} 1"#),
+        metrics.contains(
+            r#"hirecj_http_requests_total{method="GET",route="/healthz",status="200"} 1"#
+        ),
         "{metrics}"
     );
-    assert!(metrics.contains("hirecj_http_request_duration_seconds_bucket"), "{metrics}");
+    assert!(
+        metrics.contains("hirecj_http_request_duration_seconds_bucket"),
+        "{metrics}"
+    );
     app.stop().await;
 }
 
@@ -93,7 +125,11 @@ async fn the_data_directory_keeps_the_database_and_the_key_across_starts() {
     let r = reqwest::get(second.url("/readyz")).await.unwrap();
     assert_eq!(r.status(), 200);
     second.stop().await;
-    assert_eq!(std::fs::read(data.join("secret.key")).unwrap(), key, "the key is reused");
+    assert_eq!(
+        std::fs::read(data.join("secret.key")).unwrap(),
+        key,
+        "the key is reused"
+    );
 }
 
 /// PostgreSQL going away turns /readyz into 503 without stopping the
@@ -110,7 +146,10 @@ async fn readiness_follows_postgres() {
     };
     let name = format!("hirecj_ready_{}", uuid::Uuid::new_v4().simple());
     let mut admin = sqlx::PgConnection::connect(&admin_url).await.unwrap();
-    sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut admin).await.unwrap();
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut admin)
+        .await
+        .unwrap();
     let mut url = url::Url::parse(&admin_url).unwrap();
     url.set_path(&format!("/{name}"));
 
@@ -121,11 +160,21 @@ async fn readiness_follows_postgres() {
     };
     assert_eq!(ready(http.clone(), app.url("/readyz")).await, 200);
 
-    sqlx::query(&format!("DROP DATABASE {name} WITH (FORCE)")).execute(&mut admin).await.unwrap();
+    sqlx::query(&format!("DROP DATABASE {name} WITH (FORCE)"))
+        .execute(&mut admin)
+        .await
+        .unwrap();
     assert_eq!(ready(http.clone(), app.url("/readyz")).await, 503);
-    assert_eq!(ready(http.clone(), app.url("/healthz")).await, 200, "the process is still alive");
+    assert_eq!(
+        ready(http.clone(), app.url("/healthz")).await,
+        200,
+        "the process is still alive"
+    );
 
-    sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut admin).await.unwrap();
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut admin)
+        .await
+        .unwrap();
     let mut status = 0;
     for _ in 0..50 {
         status = ready(http.clone(), app.url("/readyz")).await;

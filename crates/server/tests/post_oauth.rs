@@ -28,9 +28,16 @@ fn location(r: &reqwest::Response) -> String {
 /// Runs the install in the development store like a merchant's browser:
 /// install → consent page → Install → callback. Returns where the callback
 /// redirected.
-async fn install(app: &support::TestApp, http: &reqwest::Client, shop: &str, conversation: &str) -> String {
+async fn install(
+    app: &support::TestApp,
+    http: &reqwest::Client,
+    shop: &str,
+    conversation: &str,
+) -> String {
     let r = http
-        .get(app.url(&format!("/api/v1/shopify/install?shop={shop}&conversation_id={conversation}")))
+        .get(app.url(&format!(
+            "/api/v1/shopify/install?shop={shop}&conversation_id={conversation}"
+        )))
         .send()
         .await
         .unwrap();
@@ -80,23 +87,45 @@ async fn the_first_message_after_install_is_waiting_with_the_stores_numbers() {
     let cookie = jar.cookies(&base).unwrap().to_str().unwrap().to_owned();
     assert_ne!(cookie, visitor, "a fresh session after OAuth");
     let mut ws = Ws::connect(app.addr, &cookie).await;
-    ws.send(json!({"type": "start_conversation", "conversation_id": conversation, "last_seq": 0})).await;
+    ws.send(json!({"type": "start_conversation", "conversation_id": conversation, "last_seq": 0}))
+        .await;
     let opened = ws.expect("conversation_started").await;
     assert_eq!(opened["store_connected"], true);
-    assert_eq!(opened["workflow"], "ad_hoc_support", "post-auth moves on after its summary");
+    assert_eq!(
+        opened["workflow"], "ad_hoc_support",
+        "post-auth moves on after its summary"
+    );
     let messages = opened["messages"].as_array().unwrap();
     let prepared = messages.last().unwrap();
     assert_eq!(prepared["role"], "cj", "{opened}");
     let text = prepared["content"].as_str().unwrap();
 
     // Its numbers are the store's: the same fetch the tools make.
-    let user = app.state.store.user_by_shop("candle-cove.myshopify.com").await.unwrap().unwrap();
-    let fetcher = hirecj_server::shopify::service::fetcher_for(&app.state.store, &app.state.shopify, &user.id)
+    let user = app
+        .state
+        .store
+        .user_by_shop("candle-cove.myshopify.com")
         .await
+        .unwrap()
         .unwrap();
+    let fetcher = hirecj_server::shopify::service::fetcher_for(
+        &app.state.store,
+        &app.state.shopify,
+        &user.id,
+    )
+    .await
+    .unwrap();
     let week = fetcher.orders_last_week().await.unwrap();
-    assert!(text.contains(&format!("Orders: {}", week.orders)), "{text}\nexpected {} orders", week.orders);
-    assert!(text.contains(&week.revenue.to_string()), "{text}\nexpected revenue {}", week.revenue);
+    assert!(
+        text.contains(&format!("Orders: {}", week.orders)),
+        "{text}\nexpected {} orders",
+        week.orders
+    );
+    assert!(
+        text.contains(&week.revenue.to_string()),
+        "{text}\nexpected revenue {}",
+        week.revenue
+    );
 
     // Nothing more is owed: no second summary arrives.
     ws.send(json!({"type": "ping"})).await;
@@ -106,8 +135,19 @@ async fn the_first_message_after_install_is_waiting_with_the_stores_numbers() {
     ws.send(json!({"type": "message", "text": "how many orders did I get last week?", "client_id": "q1"})).await;
     ws.expect("message_ack").await;
     let (progress, answer) = ws.collect_until("cj_message").await;
-    assert!(progress.iter().any(|f| f["type"] == "cj_thinking" && f["tool"] == "get_shopify_orders_last_week"), "{progress:?}");
-    assert!(answer["content"].as_str().unwrap().contains(&week.orders.to_string()), "{answer}");
+    assert!(
+        progress
+            .iter()
+            .any(|f| f["type"] == "cj_thinking" && f["tool"] == "get_shopify_orders_last_week"),
+        "{progress:?}"
+    );
+    assert!(
+        answer["content"]
+            .as_str()
+            .unwrap()
+            .contains(&week.orders.to_string()),
+        "{answer}"
+    );
     app.stop().await;
 }
 
@@ -119,16 +159,39 @@ async fn the_internal_api_prepares_the_same_step_behind_a_bearer_token() {
     let http = browser(jar.clone());
     let conversation = uuid::Uuid::now_v7().to_string();
     install(&app, &http, "quiet-pines", &conversation).await;
-    let user = app.state.store.user_by_shop("quiet-pines.myshopify.com").await.unwrap().unwrap();
+    let user = app
+        .state
+        .store
+        .user_by_shop("quiet-pines.myshopify.com")
+        .await
+        .unwrap()
+        .unwrap();
 
     let body = json!({"shop_domain": "quiet-pines.myshopify.com", "is_new": false, "conversation_id": null, "user_id": user.id});
     let url = app.url("/api/v1/internal/session/initiate");
-    let r = reqwest::Client::new().post(&url).json(&body).send().await.unwrap();
+    let r = reqwest::Client::new()
+        .post(&url)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 401);
-    let r = reqwest::Client::new().post(&url).bearer_auth("wrong-token-000000000").json(&body).send().await.unwrap();
+    let r = reqwest::Client::new()
+        .post(&url)
+        .bearer_auth("wrong-token-000000000")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 401);
 
-    let r = reqwest::Client::new().post(&url).bearer_auth(token).json(&body).send().await.unwrap();
+    let r = reqwest::Client::new()
+        .post(&url)
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     let answer: Value = r.json().await.unwrap();
     assert_eq!(answer["prepared"], true, "{answer}");
@@ -137,7 +200,13 @@ async fn the_internal_api_prepares_the_same_step_behind_a_bearer_token() {
     assert_eq!(messages.last().unwrap().role, hirecj_domain::Role::Cj);
 
     let wrong_shop = json!({"shop_domain": "other.myshopify.com", "user_id": user.id});
-    let r = reqwest::Client::new().post(&url).bearer_auth(token).json(&wrong_shop).send().await.unwrap();
+    let r = reqwest::Client::new()
+        .post(&url)
+        .bearer_auth(token)
+        .json(&wrong_shop)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 400);
     app.stop().await;
 }
@@ -158,21 +227,31 @@ async fn when_the_model_is_too_slow_the_redirect_still_happens_and_the_turn_runs
     let conversation = uuid::Uuid::now_v7().to_string();
     let landed = install(&app, &http, "slow-model", &conversation).await;
     assert!(landed.starts_with("/chat?conversation_id="), "{landed}");
-    let id = landed.trim_start_matches("/chat?conversation_id=").to_owned();
+    let id = landed
+        .trim_start_matches("/chat?conversation_id=")
+        .to_owned();
 
     let cookie = jar.cookies(&base).unwrap().to_str().unwrap().to_owned();
     let mut ws = Ws::connect(app.addr, &cookie).await;
-    ws.send(json!({"type": "start_conversation", "conversation_id": id, "last_seq": 0})).await;
+    ws.send(json!({"type": "start_conversation", "conversation_id": id, "last_seq": 0}))
+        .await;
     let opened = ws.expect("conversation_started").await;
     assert!(
-        opened["messages"].as_array().unwrap().iter().all(|m| m["role"] != "cj"),
+        opened["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|m| m["role"] != "cj"),
         "nothing half-made was stored: {opened}"
     );
     assert_eq!(opened["workflow"], "shopify_post_auth");
     model.release();
     let live = ws.expect("cj_message").await;
     assert_eq!(live["content"], "Once upon a time.");
-    assert_eq!(ws.expect("workflow_updated").await["workflow"], "ad_hoc_support");
+    assert_eq!(
+        ws.expect("workflow_updated").await["workflow"],
+        "ad_hoc_support"
+    );
     app.stop().await;
 }
 
@@ -182,29 +261,51 @@ async fn a_connected_merchant_skips_onboarding_and_cj_remembers_what_they_say() 
     let base = url::Url::parse(&app.url("/")).unwrap();
     let jar = Arc::new(Jar::default());
     let http = browser(jar.clone());
-    install(&app, &http, "wick-and-wax", &uuid::Uuid::now_v7().to_string()).await;
+    install(
+        &app,
+        &http,
+        "wick-and-wax",
+        &uuid::Uuid::now_v7().to_string(),
+    )
+    .await;
     let cookie = jar.cookies(&base).unwrap().to_str().unwrap().to_owned();
 
     let mut ws = Ws::connect(app.addr, &cookie).await;
-    ws.send(json!({"type": "start_conversation", "workflow": "shopify_onboarding"})).await;
+    ws.send(json!({"type": "start_conversation", "workflow": "shopify_onboarding"}))
+        .await;
     let started = ws.expect("conversation_started").await;
-    assert_eq!(started["workflow"], "ad_hoc_support", "already connected: onboarding is skipped");
+    assert_eq!(
+        started["workflow"], "ad_hoc_support",
+        "already connected: onboarding is skipped"
+    );
 
     ws.send(json!({"type": "message", "text": "We sell hand-poured soy candles from Vermont.", "client_id": "f1"})).await;
     ws.expect("message_ack").await;
     ws.expect("cj_message").await;
     // Facts are extracted as the turn finishes; wait for the turn to end.
-    let id: hirecj_domain::ConversationId = started["conversation_id"].as_str().unwrap().parse().unwrap();
+    let id: hirecj_domain::ConversationId = started["conversation_id"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     let mut rounds = 0;
     while app.state.chat.is_running(id) {
         rounds += 1;
         assert!(rounds < 1_000_000, "the turn never finished");
         tokio::task::yield_now().await;
     }
-    let user = app.state.store.user_by_shop("wick-and-wax.myshopify.com").await.unwrap().unwrap();
+    let user = app
+        .state
+        .store
+        .user_by_shop("wick-and-wax.myshopify.com")
+        .await
+        .unwrap()
+        .unwrap();
     let facts = app.state.store.facts(&user.id).await.unwrap();
     assert!(
-        facts.iter().any(|f| f.text.to_lowercase().contains("soy candles")),
+        facts
+            .iter()
+            .any(|f| f.text.to_lowercase().contains("soy candles")),
         "the fact is remembered: {facts:?}"
     );
     app.stop().await;

@@ -189,7 +189,7 @@ async fn full_install_stores_an_encrypted_token_a_user_an_event_and_a_fresh_sess
         .send()
         .await
         .unwrap();
-    assert_eq!(location(&r), "/chat");
+    assert_installed(&r);
     let events = store.events_of_kind("oauth_complete", 10).await.unwrap();
     assert_eq!(events.len(), 2);
     assert_eq!(events[0].data["first_time"], false);
@@ -413,7 +413,7 @@ async fn the_attack_table_stores_nothing_and_requests_no_token() {
     );
     let url = callback_url(&base, &params);
     let r = b.get(&url).send().await.unwrap();
-    assert_eq!(location(&r), "/chat");
+    assert_installed(&r);
     assert_eq!(fake.token_requests(), 1);
     for cookie in [
         format!("hirecj_oauth_state={state}; hirecj_session={anonymous}"),
@@ -450,6 +450,16 @@ async fn the_attack_table_stores_nothing_and_requests_no_token() {
     assert_eq!(fake.token_requests(), 2);
 }
 
+/// A successful callback: to the chat, on the conversation CJ continues in.
+fn assert_installed(r: &reqwest::Response) {
+    assert_eq!(r.status(), 302);
+    let to = location(r);
+    assert!(
+        to == "/chat" || to.starts_with("/chat?conversation_id="),
+        "{to}"
+    );
+}
+
 async fn assert_refused_shop(app: &TestApp, shop: &str) {
     assert!(app.state.store.user_by_shop(shop).await.unwrap().is_none());
     assert!(
@@ -475,7 +485,7 @@ async fn install(app: &TestApp, shop: &str) -> reqwest::Client {
         .send()
         .await
         .unwrap();
-    assert_eq!(location(&r), "/chat");
+    assert_installed(&r);
     b
 }
 
@@ -649,18 +659,23 @@ async fn tokens_are_refreshed_before_expiry_and_a_refused_refresh_asks_to_reconn
     let store = &app.state.store;
     install(&app, SHOP).await;
     let user = store.user_by_shop(SHOP).await.unwrap().unwrap();
+
+    fake.inner.expires_in.store(3600, Ordering::SeqCst);
+    // (The post-install step may already have refreshed: count from here.)
     let before = store
         .integration_for_shop("shopify", SHOP)
         .await
         .unwrap()
         .unwrap();
-
-    fake.inner.expires_in.store(3600, Ordering::SeqCst);
+    let refreshes = fake.inner.refresh_requests.load(Ordering::SeqCst);
     let access = service::access_token_for(store, &app.state.shopify, &user.id)
         .await
         .unwrap();
     assert!(access.token.expose().starts_with("shpat_refreshed_"));
-    assert_eq!(fake.inner.refresh_requests.load(Ordering::SeqCst), 1);
+    assert_eq!(
+        fake.inner.refresh_requests.load(Ordering::SeqCst),
+        refreshes + 1
+    );
     let after = store
         .integration_for_shop("shopify", SHOP)
         .await
@@ -678,7 +693,10 @@ async fn tokens_are_refreshed_before_expiry_and_a_refused_refresh_asks_to_reconn
         .await
         .unwrap();
     assert_eq!(again.token, access.token);
-    assert_eq!(fake.inner.refresh_requests.load(Ordering::SeqCst), 1);
+    assert_eq!(
+        fake.inner.refresh_requests.load(Ordering::SeqCst),
+        refreshes + 1
+    );
     let fetcher = service::fetcher_for(store, &app.state.shopify, &user.id)
         .await
         .unwrap();

@@ -24,9 +24,9 @@ use std::time::{Duration, Instant};
 use chrono::{Days, Utc};
 use fantoccini::key::Key;
 use fantoccini::{Client, ClientBuilder, Locator};
-use hyper_util::client::legacy::connect::HttpConnector;
 use hirecj_domain::{ConversationId, NewMessage, Role};
 use hirecj_server::{App, AppState, LoadOptions, Settings};
+use hyper_util::client::legacy::connect::HttpConnector;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
@@ -50,7 +50,10 @@ async fn start_app() -> TestApp {
     let dir = tempfile::tempdir().unwrap();
     let env = HashMap::from([
         ("HIRECJ_BIND".to_owned(), "127.0.0.1:0".to_owned()),
-        ("HIRECJ_DATA_DIR".to_owned(), dir.path().display().to_string()),
+        (
+            "HIRECJ_DATA_DIR".to_owned(),
+            dir.path().display().to_string(),
+        ),
         ("HIRECJ_LOG".to_owned(), "warn".to_owned()),
         // The offline brain, whatever keys the environment holds.
         ("HIRECJ_MODEL_PROVIDER".to_owned(), "offline".to_owned()),
@@ -237,13 +240,18 @@ impl Browser {
     /// Makes the viewport (not the window) `width` × `height`.
     async fn resize(&mut self, width: u32, height: u32) {
         let _ = self.client.set_window_size(width, height).await;
-        let inner = self.js("return [window.innerWidth, window.innerHeight]").await;
+        let inner = self
+            .js("return [window.innerWidth, window.innerHeight]")
+            .await;
         let iw = u32::try_from(inner[0].as_u64().unwrap_or(u64::from(width))).unwrap_or(width);
         let ih = u32::try_from(inner[1].as_u64().unwrap_or(u64::from(height))).unwrap_or(height);
         if iw != width || ih != height {
             let _ = self
                 .client
-                .set_window_size(width + width.saturating_sub(iw), height + height.saturating_sub(ih))
+                .set_window_size(
+                    width + width.saturating_sub(iw),
+                    height + height.saturating_sub(ih),
+                )
                 .await;
         }
     }
@@ -276,7 +284,8 @@ impl Browser {
                 return;
             }
             if Instant::now() > deadline {
-                self.shot(&format!("timeout-{}", what.replace(' ', "-"))).await;
+                self.shot(&format!("timeout-{}", what.replace(' ', "-")))
+                    .await;
                 let body = self
                     .js("return document.body ? document.body.innerText : ''")
                     .await;
@@ -334,12 +343,7 @@ impl Browser {
         v.as_array()
             .unwrap()
             .iter()
-            .map(|p| {
-                (
-                    p[0].as_str().unwrap().to_owned(),
-                    p[1].as_i64().unwrap(),
-                )
-            })
+            .map(|p| (p[0].as_str().unwrap().to_owned(), p[1].as_i64().unwrap()))
             .collect()
     }
 
@@ -400,11 +404,15 @@ async fn journey_from_landing_to_sign_out() {
     let app = start_app().await;
 
     b.goto(&app.url("/")).await;
-    b.wait_js("the landing page", "document.getElementById('start-chatting')")
-        .await;
+    b.wait_js(
+        "the landing page",
+        "document.getElementById('start-chatting')",
+    )
+    .await;
     b.shot("landing").await;
     b.click("#start-chatting").await;
-    b.wait_js("the chat page", "location.pathname === '/chat'").await;
+    b.wait_js("the chat page", "location.pathname === '/chat'")
+        .await;
 
     // CJ speaks first, with the Connect Shopify form where it put the button.
     b.wait_js(
@@ -414,7 +422,9 @@ async fn journey_from_landing_to_sign_out() {
     .await;
     b.wait_idle().await;
     b.shot("greeting").await;
-    let focused = b.js("return document.activeElement && document.activeElement.id").await;
+    let focused = b
+        .js("return document.activeElement && document.activeElement.id")
+        .await;
     assert_eq!(focused, "input", "focus starts in the message input");
 
     // Enter in the shop field never reloads the page (the original's bug 5.5.5).
@@ -431,7 +441,10 @@ async fn journey_from_landing_to_sign_out() {
         .js("return document.querySelector('.msg-cj .connect-error').textContent")
         .await;
     assert!(
-        error.as_str().unwrap().contains("is not a Shopify store address"),
+        error
+            .as_str()
+            .unwrap()
+            .contains("is not a Shopify store address"),
         "{error}"
     );
     assert_eq!(b.js("return window.__marker").await, "still-here");
@@ -494,9 +507,7 @@ async fn journey_from_landing_to_sign_out() {
         "the prepared message should show last week's {expected} orders:\n{prepared}"
     );
     let conversation = b.conversation_id().await;
-    let signed_in = b
-        .js("return fetch('/api/v1/me').then(r => r.json())")
-        .await;
+    let signed_in = b.js("return fetch('/api/v1/me').then(r => r.json())").await;
     assert_eq!(signed_in["shop_domain"], SHOP);
     assert_eq!(signed_in["store_connected"], true);
 
@@ -539,6 +550,78 @@ async fn journey_from_landing_to_sign_out() {
         "Enter sent the message"
     );
 
+    // The debug panel: this turn's workflow, model, tool call with its
+    // arguments and result, tokens and timings.
+    b.wait_js(
+        "the debug toggle",
+        "!document.getElementById('debug-toggle').hidden",
+    )
+    .await;
+    b.click("#debug-toggle").await;
+    b.wait_js(
+        "the turn traces",
+        "document.querySelector('#debug-traces .trace') \
+         && document.getElementById('debug-traces').textContent.includes('get_shopify_orders_last_week')",
+    )
+    .await;
+    let traces = b
+        .js("return document.getElementById('debug-traces').textContent")
+        .await;
+    let traces = traces.as_str().unwrap();
+    for label in [
+        "Workflow",
+        "Model",
+        "Tokens in",
+        "Total",
+        "Arguments",
+        "Result",
+        "ad_hoc_support",
+    ] {
+        assert!(
+            traces.contains(label),
+            "the debug panel lacks {label}: {traces}"
+        );
+    }
+    b.shot("debug-panel").await;
+    b.click("#debug-toggle").await;
+
+    // Switch workflow from the picker: no reload, the server confirms.
+    b.js("window.__marker = 'before-switch'").await;
+    let cj_before = b
+        .js("return document.querySelectorAll('#transcript .msg-cj[data-seq]').length")
+        .await;
+    b.client
+        .find(Locator::Css("#workflow-picker"))
+        .await
+        .unwrap()
+        .select_by_value("weekly_review")
+        .await
+        .unwrap();
+    // The weekly review's first action runs: CJ writes the review.
+    b.wait_js_with_arg(
+        "the weekly review",
+        "document.querySelectorAll('#transcript .msg-cj[data-seq]').length > arguments[0]",
+        cj_before,
+    )
+    .await;
+    b.wait_idle().await;
+    assert_eq!(
+        b.js("return window.__marker").await,
+        "before-switch",
+        "no reload"
+    );
+    let traces = app
+        .state
+        .store
+        .traces(conversation.parse().unwrap())
+        .await
+        .unwrap();
+    assert!(
+        traces.iter().any(|t| t.data["workflow"] == "weekly_review"),
+        "CJ answered in the weekly review workflow"
+    );
+    b.shot("workflow-switched").await;
+
     // History: find the conversation, open it, export it.
     b.click("#history-link").await;
     b.wait_js_with_arg(
@@ -577,8 +660,11 @@ async fn journey_from_landing_to_sign_out() {
 
     // Sign out: back on the landing page, no longer signed in.
     b.click("[data-sign-out]").await;
-    b.wait_js("the landing page after sign-out", "location.pathname === '/'")
-        .await;
+    b.wait_js(
+        "the landing page after sign-out",
+        "location.pathname === '/'",
+    )
+    .await;
     b.shot("signed-out").await;
     let me = b.js("return fetch('/api/v1/me').then(r => r.json())").await;
     assert_eq!(me["user_id"], Value::Null);
@@ -595,8 +681,11 @@ async fn hostile_merchant_and_cj_text_is_inert() {
     };
     let app = start_app().await;
     b.goto(&app.url("/chat")).await;
-    b.wait_js("CJ's greeting", "document.querySelector('#transcript .msg-cj')")
-        .await;
+    b.wait_js(
+        "CJ's greeting",
+        "document.querySelector('#transcript .msg-cj')",
+    )
+    .await;
     b.wait_idle().await;
 
     let hostile = "<script>window.__xss = 1</script> <img src=x onerror=\"window.__xss = 2\"> \
@@ -671,8 +760,11 @@ async fn a_dropped_connection_resumes_without_loss_or_duplicates() {
     };
     let app = start_app().await;
     b.goto(&app.url("/chat")).await;
-    b.wait_js("CJ's greeting", "document.querySelector('#transcript .msg-cj')")
-        .await;
+    b.wait_js(
+        "CJ's greeting",
+        "document.querySelector('#transcript .msg-cj')",
+    )
+    .await;
     b.wait_idle().await;
     b.js(
         "window.__sawOffline = false; \
@@ -694,7 +786,7 @@ async fn a_dropped_connection_resumes_without_loss_or_duplicates() {
     let stored = app.shown_messages(&conversation).await;
     assert_eq!(shown, stored, "every stored message exactly once, in order");
     assert_eq!(
-        b.js("return [...document.querySelectorAll('.msg-merchant')].filter(el => el.textContent === 'What can you help me with?').length")
+        b.js("return [...document.querySelectorAll('.msg-merchant')].filter(el => el.querySelector('.msg-body').textContent === 'What can you help me with?').length")
             .await,
         1
     );
@@ -705,12 +797,19 @@ async fn a_dropped_connection_resumes_without_loss_or_duplicates() {
          document.getElementById('composer').requestSubmit(); window.__hirecjTest.dropConnection();",
     )
     .await;
+    // CJ's reply arrives after the merchant's message (live, or from the
+    // store on the reconnect).
+    b.wait_js(
+        "CJ's reply to the resent message",
+        "(() => { const msgs = [...document.querySelectorAll('#transcript .msg[data-seq]')];            const q = msgs.find(el => el.querySelector('.msg-body').textContent === 'And my best sellers?');            return q && msgs.some(el => el.classList.contains('msg-cj') && Number(el.dataset.seq) > Number(q.dataset.seq)); })()",
+    )
+    .await;
     b.wait_idle().await;
     let shown = b.transcript().await;
     let stored = app.shown_messages(&conversation).await;
     assert_eq!(shown, stored, "the unacknowledged message was resent once");
     assert_eq!(
-        b.js("return [...document.querySelectorAll('.msg-merchant')].filter(el => el.textContent === 'And my best sellers?').length")
+        b.js("return [...document.querySelectorAll('.msg-merchant')].filter(el => el.querySelector('.msg-body').textContent === 'And my best sellers?').length")
             .await,
         1
     );
@@ -771,7 +870,12 @@ async fn usable_at_320_pixels() {
 
     // The input, Send and the Connect button are on screen, not covered,
     // and at least 24 px tall/wide.
-    for css in ["#input", "#send", ".connect-form .shop-input", ".connect-form .connect-button"] {
+    for css in [
+        "#input",
+        "#send",
+        ".connect-form .shop-input",
+        ".connect-form .connect-button",
+    ] {
         b.js_with(
             "document.querySelector(arguments[0]).scrollIntoView({block: 'nearest'})",
             vec![json!(css)],
@@ -787,9 +891,18 @@ async fn usable_at_320_pixels() {
             )
             .await;
         let f = |k: &str| r[k].as_f64().unwrap();
-        assert!(f("left") >= 0.0 && f("right") <= f("vw") + 0.5, "{css} off screen: {r}");
-        assert!(f("top") >= 0.0 && f("bottom") <= f("vh") + 0.5, "{css} off screen: {r}");
-        assert!(f("width") >= 24.0 && f("height") >= 24.0, "{css} too small: {r}");
+        assert!(
+            f("left") >= 0.0 && f("right") <= f("vw") + 0.5,
+            "{css} off screen: {r}"
+        );
+        assert!(
+            f("top") >= 0.0 && f("bottom") <= f("vh") + 0.5,
+            "{css} off screen: {r}"
+        );
+        assert!(
+            f("width") >= 24.0 && f("height") >= 24.0,
+            "{css} too small: {r}"
+        );
         assert_eq!(r["reachable"], true, "{css} is covered: {r}");
     }
     // Typing and sending works at this width.
@@ -797,7 +910,7 @@ async fn usable_at_320_pixels() {
     b.press_enter("#input").await;
     b.wait_js(
         "the message",
-        "[...document.querySelectorAll('.msg-merchant')].some(el => el.dataset.seq && el.textContent === 'hello from a small screen')",
+        "[...document.querySelectorAll('.msg-merchant')].some(el => el.dataset.seq && el.querySelector('.msg-body').textContent === 'hello from a small screen')",
     )
     .await;
     b.wait_idle().await;
@@ -806,6 +919,42 @@ async fn usable_at_320_pixels() {
         .js("return document.documentElement.scrollWidth - window.innerWidth")
         .await;
     assert!(overflow.as_i64().unwrap() <= 0, "{overflow}");
+    assert_eq!(
+        b.js("return getComputedStyle(document.getElementById('stop')).display")
+            .await,
+        "none",
+        "no Stop button while CJ is idle"
+    );
+
+    // Keyboard: Shift+Enter is a new line; Enter during IME composition
+    // never sends.
+    let merchant_count = "document.querySelectorAll('#transcript .msg-merchant').length";
+    let before = b.js(&format!("return {merchant_count}")).await;
+    let shift_enter = format!(
+        "line one{}{}{}line two",
+        char::from(Key::Shift),
+        char::from(Key::Enter),
+        char::from(Key::Null)
+    );
+    b.type_into("#input", &shift_enter).await;
+    assert_eq!(
+        b.js("return document.getElementById('input').value").await,
+        "line one\nline two"
+    );
+    let composing = b
+        .js(
+            "const input = document.getElementById('input');              input.dispatchEvent(new KeyboardEvent('keydown', { key: 'Enter', isComposing: true, bubbles: true, cancelable: true }));              input.dispatchEvent(new KeyboardEvent('keydown', { key: 'Enter', keyCode: 229, bubbles: true, cancelable: true }));              input.dispatchEvent(new CompositionEvent('compositionstart'));              input.dispatchEvent(new KeyboardEvent('keydown', { key: 'Enter', bubbles: true, cancelable: true }));              input.dispatchEvent(new CompositionEvent('compositionend'));              return input.value;",
+        )
+        .await;
+    assert_eq!(composing, "line one\nline two", "IME Enter did not send");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(b.js(&format!("return {merchant_count}")).await, before);
+    assert_eq!(
+        b.js("return document.activeElement.id").await,
+        "input",
+        "focus stays in the input"
+    );
+    b.shot("multiline").await;
     b.close().await;
 }
 
@@ -819,7 +968,8 @@ impl Browser {
                 return;
             }
             if Instant::now() > deadline {
-                self.shot(&format!("timeout-{}", what.replace(' ', "-"))).await;
+                self.shot(&format!("timeout-{}", what.replace(' ', "-")))
+                    .await;
                 let body = self
                     .js("return document.body ? document.body.innerText : ''")
                     .await;
@@ -828,4 +978,132 @@ impl Browser {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
+}
+
+// ------------------------------------------------------------------ Connect Shopify details
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connect_form_spinner_single_submit_server_errors_and_oauth_banner() {
+    let _serial = SERIAL.lock().await;
+    let Some(mut b) = Browser::start("connect-form", 1024, 800).await else {
+        return;
+    };
+    let app = start_app().await;
+
+    // An OAuth error shows a friendly banner whose retry offers the form.
+    b.goto(&app.url("/chat?oauth_error=access_denied")).await;
+    b.wait_js(
+        "the OAuth error banner",
+        "document.getElementById('oauth-error') && window.__hirecjTest && window.__hirecjTest.open",
+    )
+    .await;
+    let banner = b
+        .js("return document.getElementById('oauth-error').textContent")
+        .await;
+    assert!(
+        banner
+            .as_str()
+            .unwrap()
+            .contains("You cancelled the install"),
+        "{banner}"
+    );
+    // The error is not kept in the URL (a reload would show it again).
+    assert_eq!(
+        b.js("return new URLSearchParams(location.search).has('oauth_error')")
+            .await,
+        false
+    );
+    b.shot("oauth-error-banner").await;
+    b.click("#oauth-retry").await;
+    b.wait_js(
+        "the retry form",
+        "document.activeElement && document.activeElement.matches('#oauth-error .shop-input')",
+    )
+    .await;
+    b.shot("oauth-retry-form").await;
+
+    // While the install URL is fetched: a spinner, a disabled button, one
+    // request however often Enter is pressed; then the server's 400 message.
+    b.js(
+        "window.__installCalls = []; const realFetch = window.fetch; \
+         window.fetch = (url, opts) => { \
+           if (String(url).startsWith('/api/v1/shopify/install')) { \
+             window.__installCalls.push(String(url)); \
+             return new Promise(resolve => setTimeout(() => resolve(new Response( \
+               JSON.stringify({ error: { code: 'invalid_shop', message: 'the server refused this shop' } }), \
+               { status: 400, headers: { 'content-type': 'application/json' } })), 800)); \
+           } \
+           return realFetch(url, opts); };",
+    )
+    .await;
+    let field = "#oauth-error .shop-input";
+    b.type_into(field, "https://admin.shopify.com/store/My-Shop/orders")
+        .await;
+    b.press_enter(field).await;
+    b.press_enter(field).await;
+    // A click on the (disabled) button may be refused by the driver: fine.
+    if let Ok(button) = b
+        .client
+        .find(Locator::Css("#oauth-error .connect-button"))
+        .await
+    {
+        let _ = button.click().await;
+    }
+    let busy = b
+        .js(
+            "const f = document.querySelector('#oauth-error .connect-form'); \
+             return { busy: f.classList.contains('busy'), disabled: f.querySelector('.connect-button').disabled, \
+                      spinner: getComputedStyle(f.querySelector('.spinner')).display }",
+        )
+        .await;
+    assert_eq!(busy["busy"], true, "{busy}");
+    assert_eq!(busy["disabled"], true, "{busy}");
+    assert_ne!(busy["spinner"], "none", "{busy}");
+    b.shot("connecting").await;
+    b.wait_js(
+        "the server's message",
+        "document.querySelector('#oauth-error .connect-error').textContent.includes('the server refused this shop')",
+    )
+    .await;
+    let calls = b.js("return window.__installCalls").await;
+    let calls = calls.as_array().unwrap();
+    assert_eq!(calls.len(), 1, "one request: {calls:?}");
+    let url = calls[0].as_str().unwrap();
+    assert!(
+        url.contains("shop=my-shop.myshopify.com") && url.contains("mode=json"),
+        "the admin URL was normalised: {url}"
+    );
+    assert!(url.contains("conversation_id="), "{url}");
+    assert_eq!(
+        b.js("return document.querySelector('#oauth-error .connect-button').disabled")
+            .await,
+        false,
+        "the button is usable again"
+    );
+    b.shot("server-error").await;
+
+    // The same anchored rule as the server, checked in the page.
+    let cases = b
+        .js("const n = window.__hirecjTest.normalizeShop; return [ \
+               n('cool-shirts').shop, n('Cool-Shirts.myshopify.com').shop, \
+               n('https://cool-shirts.myshopify.com/admin').shop, \
+               n('admin.shopify.com/store/cool-shirts').shop, \
+               n('evil.com').shop || null, n('-bad').shop || null, n('a b').shop || null, \
+               n('cool-shirts.myshopify.com.evil.com').shop || null, n('').shop || null ]")
+        .await;
+    assert_eq!(
+        cases,
+        json!([
+            "cool-shirts.myshopify.com",
+            "cool-shirts.myshopify.com",
+            "cool-shirts.myshopify.com",
+            "cool-shirts.myshopify.com",
+            null,
+            null,
+            null,
+            null,
+            null
+        ])
+    );
+    b.close().await;
 }

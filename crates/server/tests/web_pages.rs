@@ -25,7 +25,10 @@ async fn start() -> TestApp {
     let dir = tempfile::tempdir().unwrap();
     let env = HashMap::from([
         ("HIRECJ_BIND".to_owned(), "127.0.0.1:0".to_owned()),
-        ("HIRECJ_DATA_DIR".to_owned(), dir.path().display().to_string()),
+        (
+            "HIRECJ_DATA_DIR".to_owned(),
+            dir.path().display().to_string(),
+        ),
         ("HIRECJ_LOG".to_owned(), "warn".to_owned()),
     ]);
     let settings = Settings::load(&LoadOptions {
@@ -79,7 +82,10 @@ impl TestApp {
         let (token, _) = self
             .state
             .store
-            .create_session(Some(&user.id), chrono::Utc::now() + chrono::Duration::days(1))
+            .create_session(
+                Some(&user.id),
+                chrono::Utc::now() + chrono::Duration::days(1),
+            )
             .await
             .unwrap();
         (user, format!("hirecj_session={}", token.expose()))
@@ -98,9 +104,10 @@ async fn assets_are_served_by_content_hash_and_cached_forever() {
         let url = assets::url(name);
         let stem = name.split('.').next().unwrap();
         let re_ok = url.starts_with(&format!("/assets/{stem}."))
-            && url.split('.').nth(1).is_some_and(|h| {
-                h.len() == 10 && h.chars().all(|c| c.is_ascii_hexdigit())
-            });
+            && url
+                .split('.')
+                .nth(1)
+                .is_some_and(|h| h.len() == 10 && h.chars().all(|c| c.is_ascii_hexdigit()));
         assert!(re_ok, "{url}");
         let r = app.get(url, None).await;
         assert_eq!(r.status(), StatusCode::OK, "{url}");
@@ -119,7 +126,10 @@ async fn assets_are_served_by_content_hash_and_cached_forever() {
     let r = app.get("/assets/chat.0000000000.js", None).await;
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
     assert_eq!(r.headers()[CACHE_CONTROL], "no-store");
-    assert_eq!(app.get("/assets/chat.js", None).await.status(), StatusCode::NOT_FOUND);
+    assert_eq!(
+        app.get("/assets/chat.js", None).await.status(),
+        StatusCode::NOT_FOUND
+    );
 }
 
 #[tokio::test]
@@ -127,9 +137,20 @@ async fn landing_and_chat_pages() {
     let app = start().await;
     let r = app.get("/", None).await;
     assert_eq!(r.status(), StatusCode::OK);
-    assert!(r.headers()[CONTENT_TYPE].to_str().unwrap().starts_with("text/html"));
-    let csp = r.headers()[CONTENT_SECURITY_POLICY].to_str().unwrap().to_owned();
-    assert!(csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"), "{csp}");
+    assert!(
+        r.headers()[CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    let csp = r.headers()[CONTENT_SECURITY_POLICY]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"),
+        "{csp}"
+    );
     let html = r.text().await.unwrap();
     assert!(html.contains("Start chatting") && html.contains("href=\"/chat\""));
     assert!(html.contains(assets::url("app.css")));
@@ -152,7 +173,10 @@ async fn landing_and_chat_pages() {
 
     // An OAuth error is explained, never echoed.
     let r = app
-        .get("/chat?oauth_error=%3Cscript%3Ealert(1)%3C/script%3E", Some(&cookie))
+        .get(
+            "/chat?oauth_error=%3Cscript%3Ealert(1)%3C/script%3E",
+            Some(&cookie),
+        )
         .await;
     let html = r.text().await.unwrap();
     assert!(html.contains("id=\"oauth-error\"") && html.contains("Try again"));
@@ -173,7 +197,10 @@ async fn history_memory_and_transcript_pages() {
     let r = app.get("/history", None).await;
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     assert!(r.text().await.unwrap().contains("Connect your"));
-    assert_eq!(app.get("/memory", None).await.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        app.get("/memory", None).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
 
     let (alice, cookie) = app.merchant("alice.myshopify.com").await;
     let (bob, _) = app.merchant("bob.myshopify.com").await;
@@ -217,13 +244,20 @@ async fn history_memory_and_transcript_pages() {
     assert!(newest < older);
     assert!(!html.contains(&ids[2].to_string()), "page 1 holds 20");
     assert!(html.contains("href=\"/history?page=2\""));
-    let page2 = app.get("/history?page=2", Some(&cookie)).await.text().await.unwrap();
+    let page2 = app
+        .get("/history?page=2", Some(&cookie))
+        .await
+        .text()
+        .await
+        .unwrap();
     assert!(page2.contains(&ids[0].to_string()) && page2.contains(&ids[2].to_string()));
     assert!(!page2.contains(&bobs.to_string()));
     assert!(html.contains("View conversation history"));
 
     // A transcript: rendered markdown, sanitized; merchant text escaped.
-    let r = app.get(&format!("/history/{}", ids[0]), Some(&cookie)).await;
+    let r = app
+        .get(&format!("/history/{}", ids[0]), Some(&cookie))
+        .await;
     assert_eq!(r.status(), StatusCode::OK);
     let html = r.text().await.unwrap();
     assert!(html.contains("<strong>Answer</strong>"), "{html}");
@@ -235,13 +269,18 @@ async fn history_memory_and_transcript_pages() {
     )));
     // Someone else's, unknown, malformed.
     assert_eq!(
-        app.get(&format!("/history/{bobs}"), Some(&cookie)).await.status(),
+        app.get(&format!("/history/{bobs}"), Some(&cookie))
+            .await
+            .status(),
         StatusCode::NOT_FOUND
     );
     assert_eq!(
-        app.get(&format!("/history/{}", ConversationId::generate()), Some(&cookie))
-            .await
-            .status(),
+        app.get(
+            &format!("/history/{}", ConversationId::generate()),
+            Some(&cookie)
+        )
+        .await
+        .status(),
         StatusCode::NOT_FOUND
     );
     assert_eq!(
@@ -250,14 +289,28 @@ async fn history_memory_and_transcript_pages() {
     );
 
     // Memory.
-    let html = app.get("/memory", Some(&cookie)).await.text().await.unwrap();
+    let html = app
+        .get("/memory", Some(&cookie))
+        .await
+        .text()
+        .await
+        .unwrap();
     assert!(html.contains("does not remember anything"));
     let fact = store
         .add_fact(&alice.id, "Ships <fast> from Portland", None)
         .await
         .unwrap()
         .unwrap();
-    let html = app.get("/memory", Some(&cookie)).await.text().await.unwrap();
-    assert!(html.contains("Ships &lt;fast&gt; from Portland") || html.contains("Ships &#60;fast&#62; from Portland"), "{html}");
+    let html = app
+        .get("/memory", Some(&cookie))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        html.contains("Ships &lt;fast&gt; from Portland")
+            || html.contains("Ships &#60;fast&#62; from Portland"),
+        "{html}"
+    );
     assert!(html.contains(&format!("data-forget=\"{}\"", fact.id)));
 }

@@ -7,7 +7,9 @@ use std::sync::Arc;
 
 use hirecj_agent::model::ModelProvider;
 use hirecj_agent::tools::ToolContext;
-use hirecj_agent::turn::{HistoryEntry, MerchantContext, TurnConfig, TurnEvent, TurnInput, run_turn};
+use hirecj_agent::turn::{
+    HistoryEntry, MerchantContext, TurnConfig, TurnEvent, TurnInput, run_turn,
+};
 use hirecj_agent::workflow::Catalog;
 use hirecj_domain::{Conversation, IntegrationStatus, Message, MessageStatus, User};
 use hirecj_store::Store;
@@ -63,7 +65,13 @@ impl Engine {
         shopify: ShopifyRuntime,
         config: TurnConfig,
     ) -> Self {
-        Self { provider, catalog, store, shopify, config }
+        Self {
+            provider,
+            catalog,
+            store,
+            shopify,
+            config,
+        }
     }
 
     pub fn provider(&self) -> &Arc<dyn ModelProvider> {
@@ -109,10 +117,13 @@ impl Engine {
         frames: &broadcast::Sender<ServerFrame>,
         stop: CancellationToken,
     ) -> Result<TurnOutput, TurnError> {
-        let workflow = self.catalog.workflow(&ctx.conversation.workflow).ok_or_else(|| TurnError {
-            code: "unknown_workflow".into(),
-            message: format!("workflow {:?} is not loaded", ctx.conversation.workflow),
-        })?;
+        let workflow = self
+            .catalog
+            .workflow(&ctx.conversation.workflow)
+            .ok_or_else(|| TurnError {
+                code: "unknown_workflow".into(),
+                message: format!("workflow {:?} is not loaded", ctx.conversation.workflow),
+            })?;
         let (merchant, tools) = self.merchant(ctx.user.as_ref()).await;
         let facts = match &ctx.user {
             Some(user) => self
@@ -145,13 +156,25 @@ impl Engine {
         };
         let mut config = self.config.clone();
         config.metadata_user_id = ctx.user.as_ref().map(|u| u.id.to_string());
-        let outcome = run_turn(self.provider.as_ref(), &tools, input, &config, &on_event, stop).await;
+        let outcome = run_turn(
+            self.provider.as_ref(),
+            &tools,
+            input,
+            &config,
+            &on_event,
+            stop,
+        )
+        .await;
 
         if outcome.needs_reconnect
             && let Some(user) = &ctx.user
             && let Err(e) = self
                 .store
-                .set_integration_status("shopify", &user.shop_domain, IntegrationStatus::NeedsReconnect)
+                .set_integration_status(
+                    "shopify",
+                    &user.shop_domain,
+                    IntegrationStatus::NeedsReconnect,
+                )
                 .await
         {
             tracing::error!(error = %e, "could not mark the integration for reconnection");
@@ -165,11 +188,15 @@ impl Engine {
             && outcome.text.trim().is_empty()
             && !outcome.stopped
         {
-            return Err(TurnError { code: failure.code.clone(), message: failure.message.clone() });
+            return Err(TurnError {
+                code: failure.code.clone(),
+                message: failure.message.clone(),
+            });
         }
         Ok(TurnOutput {
             text: outcome.text,
-            ui_elements: serde_json::to_value(&outcome.ui_elements).unwrap_or(Value::Array(Vec::new())),
+            ui_elements: serde_json::to_value(&outcome.ui_elements)
+                .unwrap_or(Value::Array(Vec::new())),
             status,
             trace: outcome.trace.to_json(),
         })
@@ -178,6 +205,11 @@ impl Engine {
     /// Durable facts the merchant stated in `text`, for memory.
     pub async fn extract_facts(&self, text: &str) -> Vec<String> {
         use hirecj_agent::memory::{ProviderKind, extract_facts};
-        extract_facts(ProviderKind::of(self.provider.as_ref()), self.provider.as_ref(), text).await
+        extract_facts(
+            ProviderKind::of(self.provider.as_ref()),
+            self.provider.as_ref(),
+            text,
+        )
+        .await
     }
 }

@@ -52,8 +52,13 @@ pub async fn initiate(
         .user(&req.user_id)
         .await?
         .ok_or(AppError::NotFound("user"))?;
-    if !user.shop_domain.eq_ignore_ascii_case(req.shop_domain.trim()) {
-        return Err(AppError::BadRequest("shop_domain does not belong to user_id".into()));
+    if !user
+        .shop_domain
+        .eq_ignore_ascii_case(req.shop_domain.trim())
+    {
+        return Err(AppError::BadRequest(
+            "shop_domain does not belong to user_id".into(),
+        ));
     }
     let conversation_id = state
         .chat
@@ -61,7 +66,9 @@ pub async fn initiate(
         .await
         .map_err(|e| AppError::Internal(e.to_string()))?;
     let messages = state.store.messages(conversation_id, 0).await?;
-    let prepared = messages.last().is_some_and(|m| m.role == hirecj_domain::Role::Cj);
+    let prepared = messages
+        .last()
+        .is_some_and(|m| m.role == hirecj_domain::Role::Cj);
     tracing::info!(%conversation_id, user_id = %user.id, is_new = req.is_new, prepared, "session initiated");
     Ok(Json(json!({
         "conversation_id": conversation_id,

@@ -3,8 +3,8 @@
 
 pub mod engine;
 pub mod internal;
-pub mod provider;
 pub mod protocol;
+pub mod provider;
 pub mod render;
 pub mod service;
 pub mod ws;

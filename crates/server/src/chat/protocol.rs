@@ -139,7 +139,11 @@ mod tests {
         let f: ClientFrame = serde_json::from_str(r#"{"type":"start_conversation"}"#).unwrap();
         assert_eq!(
             f,
-            ClientFrame::StartConversation { conversation_id: None, workflow: None, last_seq: 0 }
+            ClientFrame::StartConversation {
+                conversation_id: None,
+                workflow: None,
+                last_seq: 0
+            }
         );
         let f: ClientFrame =
             serde_json::from_str(r#"{"type":"message","text":"hi","client_id":"c1"}"#).unwrap();
@@ -150,7 +154,11 @@ mod tests {
 
     #[test]
     fn server_frames_carry_their_type() {
-        let v = serde_json::to_value(ServerFrame::MessageAck { client_id: "c".into(), seq: 3 }).unwrap();
+        let v = serde_json::to_value(ServerFrame::MessageAck {
+            client_id: "c".into(),
+            seq: 3,
+        })
+        .unwrap();
         assert_eq!(v["type"], "message_ack");
         assert_eq!(v["seq"], 3);
     }

@@ -3,9 +3,9 @@
 
 use std::sync::Arc;
 
+use hirecj_agent::model::HttpConfig;
 use hirecj_agent::model::ModelProvider;
 use hirecj_agent::model::anthropic::{AnthropicConfig, AnthropicProvider};
-use hirecj_agent::model::HttpConfig;
 use hirecj_agent::model::openai::{OpenAiConfig, OpenAiProvider};
 use hirecj_agent::turn::TurnConfig;
 
@@ -31,25 +31,40 @@ pub fn build(settings: &ModelSettings) -> Result<Arc<dyn ModelProvider>, Provide
         idle_timeout: settings.timeout,
         ..HttpConfig::default()
     };
-    let err = |provider: &'static str| move |e: hirecj_agent::model::ModelError| ProviderError {
-        provider,
-        message: e.to_string(),
+    let err = |provider: &'static str| {
+        move |e: hirecj_agent::model::ModelError| ProviderError {
+            provider,
+            message: e.to_string(),
+        }
     };
     Ok(match settings.provider {
         ModelProviderKind::Anthropic => {
-            let key = settings.anthropic_api_key.as_ref().map(|k| k.expose().to_owned()).unwrap_or_default();
-            let model = settings.model.clone().unwrap_or_else(|| DEFAULT_ANTHROPIC_MODEL.to_owned());
+            let key = settings
+                .anthropic_api_key
+                .as_ref()
+                .map(|k| k.expose().to_owned())
+                .unwrap_or_default();
+            let model = settings
+                .model
+                .clone()
+                .unwrap_or_else(|| DEFAULT_ANTHROPIC_MODEL.to_owned());
             let config = AnthropicConfig::new(key, model)
                 .with_base_url(settings.anthropic_base_url.as_str().trim_end_matches('/'))
                 .with_http(http);
             Arc::new(AnthropicProvider::new(config).map_err(err("anthropic"))?)
         }
         ModelProviderKind::OpenAi => {
-            let model = settings.model.clone().unwrap_or_else(|| DEFAULT_OPENAI_MODEL.to_owned());
+            let model = settings
+                .model
+                .clone()
+                .unwrap_or_else(|| DEFAULT_OPENAI_MODEL.to_owned());
             let mut config = OpenAiConfig::new("", model)
                 .with_base_url(settings.openai_base_url.as_str().trim_end_matches('/'))
                 .with_http(http);
-            config.api_key = settings.openai_api_key.as_ref().map(|k| k.expose().to_owned());
+            config.api_key = settings
+                .openai_api_key
+                .as_ref()
+                .map(|k| k.expose().to_owned());
             Arc::new(OpenAiProvider::new(config).map_err(err("openai"))?)
         }
         ModelProviderKind::Offline => Arc::new(hirecj_agent::offline::OfflineProvider::new()),

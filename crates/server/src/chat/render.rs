@@ -74,7 +74,10 @@ mod tests {
             "Connect your store:\n\n__OAUTH_BUTTON_1__\n\nThen ask me anything.",
             &json!([{"id": "oauth_button_1", "type": "oauth_button", "provider": "shopify"}]),
         );
-        assert!(html.contains("data-ui-element=\"oauth_button_1\""), "{html}");
+        assert!(
+            html.contains("data-ui-element=\"oauth_button_1\""),
+            "{html}"
+        );
         assert!(!html.contains("OAUTH_BUTTON"), "{html}");
         // An id that is not safe is never put into the markup.
         let html = markdown_to_html("x", &json!([{"id": "\"><script>"}]));

@@ -191,7 +191,11 @@ impl ChatService {
             (Some(_), None) => false,
             (None, _) => conversation.session_id.as_deref() == Some(owner.session_id.as_str()),
         };
-        if allowed { Ok(()) } else { Err(ChatError::Forbidden) }
+        if allowed {
+            Ok(())
+        } else {
+            Err(ChatError::Forbidden)
+        }
     }
 
     /// Loads a conversation the owner may use.
@@ -218,7 +222,11 @@ impl ChatService {
         requested: Option<&str>,
     ) -> Result<String, ChatError> {
         let connected = self.store_connected(owner.user_id.as_ref()).await?;
-        let default = if connected { "ad_hoc_support" } else { "shopify_onboarding" };
+        let default = if connected {
+            "ad_hoc_support"
+        } else {
+            "shopify_onboarding"
+        };
         let name = requested.unwrap_or(default);
         self.resolve_workflow(name, owner.user_id.is_some(), connected)
     }
@@ -258,7 +266,11 @@ impl ChatService {
         }
         let workflow = self.choose_workflow(owner, workflow).await?;
         let id = ConversationId::generate();
-        let session = if owner.user_id.is_none() { Some(owner.session_id.as_str()) } else { None };
+        let session = if owner.user_id.is_none() {
+            Some(owner.session_id.as_str())
+        } else {
+            None
+        };
         let conversation = self
             .inner
             .store
@@ -296,14 +308,20 @@ impl ChatService {
             )));
         }
         if client_id.is_empty() || client_id.len() > 100 {
-            return Err(ChatError::Invalid("client_id must be 1 to 100 characters".into()));
+            return Err(ChatError::Invalid(
+                "client_id must be 1 to 100 characters".into(),
+            ));
         }
         if self.is_running(conversation) {
             return Err(ChatError::TurnInProgress);
         }
         let mut message = NewMessage::new(Role::Merchant, text);
         message.client_id = Some(client_id.to_owned());
-        Ok(self.inner.store.append_message(conversation, &message).await?)
+        Ok(self
+            .inner
+            .store
+            .append_message(conversation, &message)
+            .await?)
     }
 
     pub fn is_running(&self, conversation: ConversationId) -> bool {
@@ -320,8 +338,13 @@ impl ChatService {
     }
 
     /// Live frames of the turn running for `conversation`, if any.
-    pub fn subscribe(&self, conversation: ConversationId) -> Option<broadcast::Receiver<ServerFrame>> {
-        self.running().get(&conversation).map(|t| t.frames.subscribe())
+    pub fn subscribe(
+        &self,
+        conversation: ConversationId,
+    ) -> Option<broadcast::Receiver<ServerFrame>> {
+        self.running()
+            .get(&conversation)
+            .map(|t| t.frames.subscribe())
     }
 
     /// Stops the turn running for `conversation`. Returns whether one was.
@@ -350,8 +373,17 @@ impl ChatService {
         if let Some(frames) = self.subscribe(id) {
             return Ok(Some(TurnHandle { frames, done: None }));
         }
-        let conversation = self.inner.store.conversation(id).await?.ok_or(ChatError::NotFound)?;
-        let last = self.inner.store.messages(id, conversation.last_seq - 1).await?;
+        let conversation = self
+            .inner
+            .store
+            .conversation(id)
+            .await?
+            .ok_or(ChatError::NotFound)?;
+        let last = self
+            .inner
+            .store
+            .messages(id, conversation.last_seq - 1)
+            .await?;
         let owes_reply = last.last().is_some_and(|m| m.role != Role::Cj);
         let needs_initial = !owes_reply && self.initial_action_pending(&conversation);
         if !owes_reply && !needs_initial {
@@ -364,11 +396,18 @@ impl ChatService {
         {
             let mut running = self.running();
             if let Some(turn) = running.get(&id) {
-                return Ok(Some(TurnHandle { frames: turn.frames.subscribe(), done: None }));
+                return Ok(Some(TurnHandle {
+                    frames: turn.frames.subscribe(),
+                    done: None,
+                }));
             }
             running.insert(
                 id,
-                RunningTurn { stop: stop.clone(), abort: abort.clone(), frames: frames.clone() },
+                RunningTurn {
+                    stop: stop.clone(),
+                    abort: abort.clone(),
+                    frames: frames.clone(),
+                },
             );
         }
         let (done_tx, done_rx) = oneshot::channel();
@@ -384,15 +423,20 @@ impl ChatService {
             service.running().remove(&id);
             let _ = done_tx.send(());
         });
-        Ok(Some(TurnHandle { frames: receiver, done: Some(done_rx) }))
+        Ok(Some(TurnHandle {
+            frames: receiver,
+            done: Some(done_rx),
+        }))
     }
 
     fn initial_action_pending(&self, conversation: &Conversation) -> bool {
         let Some(workflow) = self.inner.catalog.workflow(&conversation.workflow) else {
             return false;
         };
-        let runs_first = matches!(workflow.behavior.initiator, Initiator::Cj | Initiator::System)
-            && workflow.behavior.initial_action.is_some();
+        let runs_first = matches!(
+            workflow.behavior.initiator,
+            Initiator::Cj | Initiator::System
+        ) && workflow.behavior.initial_action.is_some();
         runs_first && !initial_actions_done(&conversation.state).contains(&conversation.workflow)
     }
 
@@ -425,7 +469,9 @@ impl ChatService {
                 .workflow(&conversation.workflow)
                 .and_then(|w| w.behavior.initial_action.clone())
                 .unwrap_or_default();
-            store.append_message(id, &NewMessage::new(Role::System, action)).await?;
+            store
+                .append_message(id, &NewMessage::new(Role::System, action))
+                .await?;
         }
 
         let history = store.messages(id, 0).await?;
@@ -435,7 +481,12 @@ impl ChatService {
             None => None,
         };
         let turn = conversation.last_seq + i64::from(run_initial) + 1;
-        let ctx = TurnContext { conversation: conversation.clone(), history, user: user.clone(), turn };
+        let ctx = TurnContext {
+            conversation: conversation.clone(),
+            history,
+            user: user.clone(),
+            turn,
+        };
         let output = self.inner.engine.run(&ctx, frames, stop).await;
         let output = match output {
             Ok(output) => output,
@@ -456,7 +507,9 @@ impl ChatService {
         reply.status = output.status;
         let (stored, _) = store.append_message(id, &reply).await?;
         store.save_trace(id, stored.seq, &output.trace).await?;
-        let _ = frames.send(ServerFrame::CjMessage { message: WireMessage::from_message(&stored) });
+        let _ = frames.send(ServerFrame::CjMessage {
+            message: WireMessage::from_message(&stored),
+        });
         if conversation.title.is_none()
             && let Some(title) = title_from(&ctx.history)
         {
@@ -482,11 +535,18 @@ impl ChatService {
             }
             state[STATE_INITIAL_ACTIONS] = json!(done);
             store.set_conversation_state(id, &state).await?;
-            let _ = frames.send(ServerFrame::WorkflowUpdated { workflow: next.to_owned(), previous });
+            let _ = frames.send(ServerFrame::WorkflowUpdated {
+                workflow: next.to_owned(),
+                previous,
+            });
         }
 
         if let (Some((Role::Merchant, _)), Some(user)) = (answering, &user) {
-            let said = ctx.history.last().map(|m| m.content.clone()).unwrap_or_default();
+            let said = ctx
+                .history
+                .last()
+                .map(|m| m.content.clone())
+                .unwrap_or_default();
             for fact in self.inner.engine.extract_facts(&said).await {
                 if let Some(f) = store.add_fact(&user.id, &fact, Some(id)).await? {
                     tracing::info!(conversation_id = %id, fact_id = %f.id, "remembered a fact");
@@ -512,7 +572,10 @@ impl ChatService {
         }
         let connected = self.store_connected(owner.user_id.as_ref()).await?;
         let next = self.resolve_workflow(workflow, owner.user_id.is_some(), connected)?;
-        self.inner.store.set_conversation_workflow(id, &next).await?;
+        self.inner
+            .store
+            .set_conversation_workflow(id, &next)
+            .await?;
         Ok((conversation.workflow, next))
     }
 
@@ -525,7 +588,11 @@ impl ChatService {
     }
 
     /// The conversation's per-turn traces (debug mode only).
-    pub async fn traces(&self, id: ConversationId, turn: Option<i64>) -> Result<Vec<Value>, ChatError> {
+    pub async fn traces(
+        &self,
+        id: ConversationId,
+        turn: Option<i64>,
+    ) -> Result<Vec<Value>, ChatError> {
         Ok(self
             .inner
             .store
@@ -556,10 +623,16 @@ impl ChatService {
         let id = match existing {
             Some(c) => {
                 if c.user_id.is_none() {
-                    self.inner.store.set_conversation_user(c.id, &user.id).await?;
+                    self.inner
+                        .store
+                        .set_conversation_user(c.id, &user.id)
+                        .await?;
                 }
                 if c.workflow != "shopify_post_auth" {
-                    self.inner.store.set_conversation_workflow(c.id, "shopify_post_auth").await?;
+                    self.inner
+                        .store
+                        .set_conversation_workflow(c.id, "shopify_post_auth")
+                        .await?;
                 }
                 c.id
             }
@@ -591,7 +664,12 @@ fn initial_actions_done(state: &Value) -> Vec<String> {
     state
         .get(STATE_INITIAL_ACTIONS)
         .and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(Value::as_str).map(str::to_owned).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect()
+        })
         .unwrap_or_default()
 }
 

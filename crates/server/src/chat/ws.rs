@@ -53,8 +53,9 @@ fn origin_allowed(headers: &HeaderMap, public: &url::Url) -> bool {
         // Browsers always send Origin on WebSocket upgrades; other clients
         // (the bench, tests, curl) may not.
         None => true,
-        Some(origin) => url::Url::parse(origin)
-            .is_ok_and(|o| o.origin().ascii_serialization() == public.origin().ascii_serialization()),
+        Some(origin) => url::Url::parse(origin).is_ok_and(|o| {
+            o.origin().ascii_serialization() == public.origin().ascii_serialization()
+        }),
     }
 }
 
@@ -154,7 +155,12 @@ async fn connection(socket: WebSocket, chat: ChatService, owner: Owner) {
         match message {
             WsMessage::Text(text) => {
                 if !conn.within_rate(false) {
-                    conn.send(ServerFrame::error("rate_limited", "too many frames; slow down", true)).await;
+                    conn.send(ServerFrame::error(
+                        "rate_limited",
+                        "too many frames; slow down",
+                        true,
+                    ))
+                    .await;
                     continue;
                 }
                 match serde_json::from_str::<ClientFrame>(text.as_str()) {
@@ -170,7 +176,12 @@ async fn connection(socket: WebSocket, chat: ChatService, owner: Owner) {
                 }
             }
             WsMessage::Binary(_) => {
-                conn.send(ServerFrame::error("bad_frame", "binary frames are not supported", false)).await;
+                conn.send(ServerFrame::error(
+                    "bad_frame",
+                    "binary frames are not supported",
+                    false,
+                ))
+                .await;
             }
             WsMessage::Close(_) => break,
             WsMessage::Ping(_) | WsMessage::Pong(_) => {}
@@ -205,14 +216,21 @@ impl Connection {
 
     async fn handle(&mut self, frame: ClientFrame) {
         let result = match frame {
-            ClientFrame::StartConversation { conversation_id, workflow, last_seq } => {
-                self.start(conversation_id, workflow.as_deref(), last_seq).await
+            ClientFrame::StartConversation {
+                conversation_id,
+                workflow,
+                last_seq,
+            } => {
+                self.start(conversation_id, workflow.as_deref(), last_seq)
+                    .await
             }
             ClientFrame::Message { text, client_id } => {
                 if self.within_rate(true) {
                     self.message(&text, &client_id).await
                 } else {
-                    Err(ChatError::Invalid("too many messages; wait a minute".into()))
+                    Err(ChatError::Invalid(
+                        "too many messages; wait a minute".into(),
+                    ))
                 }
             }
             ClientFrame::SwitchWorkflow { workflow } => self.switch(&workflow).await,
@@ -252,8 +270,14 @@ impl Connection {
         self.conversation = Some(conversation.id);
         // Subscribe before reading history, so nothing falls between the two.
         let live = self.chat.subscribe(conversation.id);
-        let messages = self.chat.messages_after(conversation.id, last_seq.max(0)).await?;
-        let store_connected = self.chat.store_connected(self.owner.user_id.as_ref()).await?;
+        let messages = self
+            .chat
+            .messages_after(conversation.id, last_seq.max(0))
+            .await?;
+        let store_connected = self
+            .chat
+            .store_connected(self.owner.user_id.as_ref())
+            .await?;
         let newest = messages.last().map_or(last_seq.max(0), |m| m.seq);
         self.send(ServerFrame::ConversationStarted {
             protocol: PROTOCOL_VERSION,
@@ -273,7 +297,11 @@ impl Connection {
     async fn message(&mut self, text: &str, client_id: &str) -> Result<(), ChatError> {
         let id = self.current()?;
         let (stored, _new) = self.chat.post_message(id, text, client_id).await?;
-        self.send(ServerFrame::MessageAck { client_id: client_id.to_owned(), seq: stored.seq }).await;
+        self.send(ServerFrame::MessageAck {
+            client_id: client_id.to_owned(),
+            seq: stored.seq,
+        })
+        .await;
         self.follow(id, None);
         Ok(())
     }
@@ -281,7 +309,11 @@ impl Connection {
     async fn switch(&mut self, workflow: &str) -> Result<(), ChatError> {
         let id = self.current()?;
         let (previous, next) = self.chat.switch_workflow(&self.owner, id, workflow).await?;
-        self.send(ServerFrame::WorkflowUpdated { workflow: next, previous }).await;
+        self.send(ServerFrame::WorkflowUpdated {
+            workflow: next,
+            previous,
+        })
+        .await;
         self.follow(id, None);
         Ok(())
     }
@@ -293,15 +325,22 @@ impl Connection {
             f.abort();
         }
         self.conversation = None;
-        self.send(ServerFrame::ConversationEnded { conversation_id: id }).await;
+        self.send(ServerFrame::ConversationEnded {
+            conversation_id: id,
+        })
+        .await;
         Ok(())
     }
 
     async fn debug(&self, turn: Option<i64>) -> Result<(), ChatError> {
         let id = self.current()?;
         if !self.chat.debug_enabled() {
-            self.send(ServerFrame::error("debug_disabled", "debugging is turned off on this server", false))
-                .await;
+            self.send(ServerFrame::error(
+                "debug_disabled",
+                "debugging is turned off on this server",
+                false,
+            ))
+            .await;
             return Ok(());
         }
         let traces = self.chat.traces(id, turn).await?;
@@ -347,7 +386,10 @@ impl Connection {
                                 }
                             }
                             Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
-                                tracing::warn!(skipped = n, "a slow connection skipped turn frames");
+                                tracing::warn!(
+                                    skipped = n,
+                                    "a slow connection skipped turn frames"
+                                );
                             }
                             Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
                         }

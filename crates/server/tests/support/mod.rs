@@ -40,14 +40,28 @@ pub async fn start_app(extra: &[(&str, &str)]) -> TestApp {
         ("HIRECJ_DATA_DIR".into(), dir.path().display().to_string()),
         ("HIRECJ_LOG".into(), "warn".into()),
     ]);
-    env.extend(extra.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
-    let settings = Settings::load(&LoadOptions { env, ..Default::default() }).unwrap();
+    env.extend(
+        extra
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+    );
+    let settings = Settings::load(&LoadOptions {
+        env,
+        ..Default::default()
+    })
+    .unwrap();
     let app = App::build(settings).await.unwrap();
     let addr = app.local_addr();
     let state = app.state().clone();
     let shutdown = CancellationToken::new();
     let handle = tokio::spawn(app.run(shutdown.clone()));
-    TestApp { addr, state, shutdown, handle, _dir: dir }
+    TestApp {
+        addr,
+        state,
+        shutdown,
+        handle,
+        _dir: dir,
+    }
 }
 
 impl TestApp {
@@ -67,7 +81,11 @@ impl TestApp {
     }
 
     pub async fn messages(&self, id: &str) -> Vec<hirecj_domain::Message> {
-        self.state.store.messages(id.parse().unwrap(), 0).await.unwrap()
+        self.state
+            .store
+            .messages(id.parse().unwrap(), 0)
+            .await
+            .unwrap()
     }
 
     pub async fn stop(self) {
@@ -81,8 +99,14 @@ pub struct Ws {
     stream: WebSocketStream<MaybeTlsStream<TcpStream>>,
 }
 
-fn request(addr: SocketAddr, cookie: &str, origin: Option<&str>) -> tungstenite::handshake::client::Request {
-    let mut req = format!("ws://{addr}/ws/chat").into_client_request().unwrap();
+fn request(
+    addr: SocketAddr,
+    cookie: &str,
+    origin: Option<&str>,
+) -> tungstenite::handshake::client::Request {
+    let mut req = format!("ws://{addr}/ws/chat")
+        .into_client_request()
+        .unwrap();
     if !cookie.is_empty() {
         req.headers_mut().insert("cookie", cookie.parse().unwrap());
     }
@@ -106,7 +130,11 @@ impl Ws {
         Self::status_of(tokio_tungstenite::connect_async(request(addr, cookie, None)).await)
     }
 
-    pub async fn try_connect_with_origin(addr: SocketAddr, cookie: &str, origin: &str) -> Option<u16> {
+    pub async fn try_connect_with_origin(
+        addr: SocketAddr,
+        cookie: &str,
+        origin: &str,
+    ) -> Option<u16> {
         Self::status_of(tokio_tungstenite::connect_async(request(addr, cookie, Some(origin))).await)
     }
 
@@ -196,7 +224,11 @@ impl MockModel {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         tokio::spawn(async move { axum::serve(listener, app).await });
-        Self { addr, hold, released }
+        Self {
+            addr,
+            hold,
+            released,
+        }
     }
 
     pub fn base_url(&self) -> String {
@@ -231,7 +263,8 @@ fn async_stream_body(
     hold: bool,
     released: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Body {
-    let first = futures::stream::once(async { Ok::<_, std::io::Error>(chunk(Some("Once upon"), None)) });
+    let first =
+        futures::stream::once(async { Ok::<_, std::io::Error>(chunk(Some("Once upon"), None)) });
     let rest = futures::stream::once(async move {
         if hold {
             released.await;
