@@ -736,7 +736,13 @@ function dl(pairs) {
 
 function pre(value) {
   const p = document.createElement('pre');
-  p.textContent = typeof value === 'string' ? value : JSON.stringify(value, null, 2);
+  let text = value;
+  if (typeof value === 'string') {
+    try { text = JSON.stringify(JSON.parse(value), null, 2); } catch (_) { text = value; } // truncated or plain text
+  } else {
+    text = JSON.stringify(value, null, 2);
+  }
+  p.textContent = text;
   return p;
 }
 
@@ -779,7 +785,13 @@ function renderTraces(traces) {
       c.className = 'tool-call';
       const h = document.createElement('strong');
       h.textContent = `Tool ${call.name}${call.is_error ? ' (failed)' : ''} · ${ms(call.duration_ms) || ''}`;
-      c.append(h, dl([['Arguments', '']]), pre(call.arguments ?? {}), dl([['Result', '']]), pre(call.result ?? ''));
+      const label = (text) => {
+        const p = document.createElement('p');
+        p.className = 'trace-label';
+        p.textContent = text;
+        return p;
+      };
+      c.append(h, label('Arguments'), pre(call.arguments ?? {}), label('Result'), pre(call.result ?? ''));
       box.append(c);
     }
     return box;

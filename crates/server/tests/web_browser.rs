@@ -131,6 +131,13 @@ fn chromium_binary() -> Option<PathBuf> {
     find_binary(&["chromium", "chromium-browser", "google-chrome"])
 }
 
+/// Prints past the test harness's output capture, so the note shows even
+/// when the test passes.
+fn note(text: &str) {
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stderr(), "{text}");
+}
+
 fn screenshots_root() -> PathBuf {
     // CARGO_TARGET_TMPDIR is <target>/tmp.
     Path::new(env!("CARGO_TARGET_TMPDIR"))
@@ -175,7 +182,7 @@ impl Browser {
                 std::env::var("CI").as_deref() != Ok("true"),
                 "CI=true: {msg}"
             );
-            eprintln!("SKIPPED {test}: {msg}");
+            note(&format!("SKIPPED {test}: {msg}"));
             return None;
         };
         let port = free_port();
@@ -225,7 +232,7 @@ impl Browser {
         let shots = screenshots_root().join(test);
         let _ = std::fs::remove_dir_all(&shots);
         std::fs::create_dir_all(&shots).unwrap();
-        eprintln!("screenshots of {test}: {}", shots.display());
+        note(&format!("screenshots of {test}: {}", shots.display()));
         let mut browser = Self {
             client,
             driver: child,
@@ -449,6 +456,12 @@ async fn journey_from_landing_to_sign_out() {
     );
     assert_eq!(b.js("return window.__marker").await, "still-here");
     assert_eq!(b.path().await, "/chat");
+    assert_eq!(
+        b.js("return document.querySelectorAll('#transcript .msg-merchant').length")
+            .await,
+        0,
+        "Enter in the shop field sent nothing to CJ"
+    );
     b.shot("invalid-shop").await;
 
     // A valid name: Enter → the development store's consent page.
@@ -586,6 +599,10 @@ async fn journey_from_landing_to_sign_out() {
     b.click("#debug-toggle").await;
 
     // Switch workflow from the picker: no reload, the server confirms.
+    // Reading back: scroll the transcript to the top; CJ's next message
+    // must not yank the view down (a "New messages" button appears).
+    b.js("document.getElementById('transcript').scrollTop = 0")
+        .await;
     b.js("window.__marker = 'before-switch'").await;
     let cj_before = b
         .js("return document.querySelectorAll('#transcript .msg-cj[data-seq]').length")
@@ -610,6 +627,25 @@ async fn journey_from_landing_to_sign_out() {
         "before-switch",
         "no reload"
     );
+    let view = b
+        .js(
+            "const t = document.getElementById('transcript'); \
+             return { top: t.scrollTop, jump: getComputedStyle(document.getElementById('jump-latest')).display }",
+        )
+        .await;
+    assert!(
+        view["top"].as_f64().unwrap() < 5.0,
+        "the view was yanked: {view}"
+    );
+    assert_ne!(view["jump"], "none", "{view}");
+    b.shot("not-yanked").await;
+    b.click("#jump-latest").await;
+    b.wait_js(
+        "the jump to the newest message",
+        "(() => { const t = document.getElementById('transcript'); \
+           return t.scrollHeight - t.scrollTop - t.clientHeight < 5 && document.getElementById('jump-latest').hidden; })()",
+    )
+    .await;
     let traces = app
         .state
         .store

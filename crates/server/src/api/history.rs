@@ -285,14 +285,15 @@ pub async fn export_conversation(
             "md",
         )
     } else {
-        let transcript: Vec<TranscriptMessage> =
-            messages.iter().map(TranscriptMessage::from_message).collect();
+        let transcript: Vec<TranscriptMessage> = messages
+            .iter()
+            .map(TranscriptMessage::from_message)
+            .collect();
         let mut doc = conversation_json(&c, &transcript);
         doc["exported_at"] = json!(Utc::now());
         doc["format"] = json!("hirecj.conversation.v1");
         (
-            serde_json::to_string_pretty(&doc)
-                .map_err(|e| AppError::Internal(e.to_string()))?,
+            serde_json::to_string_pretty(&doc).map_err(|e| AppError::Internal(e.to_string()))?,
             "application/json",
             "json",
         )

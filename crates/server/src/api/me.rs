@@ -27,11 +27,7 @@ pub struct Me {
 }
 
 /// What `session` (if any) says about the browser.
-pub async fn me_for(
-    store: &Store,
-    session: Option<&WebSession>,
-    debug: bool,
-) -> AppResult<Me> {
+pub async fn me_for(store: &Store, session: Option<&WebSession>, debug: bool) -> AppResult<Me> {
     let Some(user_id) = session.and_then(|s| s.user_id.as_ref()) else {
         return Ok(Me {
             user_id: None,
@@ -86,10 +82,18 @@ pub async fn logout(
 ) -> AppResult<Response> {
     if let Some(session) = current {
         state.store.revoke_session(&session.id).await?;
-        tracing::info!(user = session.user_id.as_ref().map(|u| u.as_str()), "signed out");
+        tracing::info!(
+            user = session.user_id.as_ref().map(|u| u.as_str()),
+            "signed out"
+        );
     }
     let policy = CookiePolicy::from_settings(&state.settings);
-    let mut response = (StatusCode::OK, [NO_STORE], Json(json!({"signed_out": true}))).into_response();
+    let mut response = (
+        StatusCode::OK,
+        [NO_STORE],
+        Json(json!({"signed_out": true})),
+    )
+        .into_response();
     response
         .headers_mut()
         .append(header::SET_COOKIE, policy.clear_session());

@@ -83,7 +83,5 @@ pub(crate) fn same_user(signed_in: &UserId, requested: &str) -> Result<(), AppEr
 }
 
 /// `Cache-Control: no-store`: per-merchant answers are never cached.
-pub(crate) const NO_STORE: (header::HeaderName, HeaderValue) = (
-    header::CACHE_CONTROL,
-    HeaderValue::from_static("no-store"),
-);
+pub(crate) const NO_STORE: (header::HeaderName, HeaderValue) =
+    (header::CACHE_CONTROL, HeaderValue::from_static("no-store"));

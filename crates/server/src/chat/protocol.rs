@@ -51,6 +51,10 @@ pub struct WireMessage {
     pub html: String,
     pub ui_elements: Value,
     pub status: MessageStatus,
+    /// The id the client gave a merchant message, so a page can match its
+    /// own unacknowledged messages exactly.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
     pub created_at: chrono::DateTime<chrono::Utc>,
 }
 
@@ -63,6 +67,7 @@ impl WireMessage {
             html: crate::chat::render::markdown_to_html(&m.content, &m.ui_elements),
             ui_elements: m.ui_elements.clone(),
             status: m.status,
+            client_id: m.client_id.clone(),
             created_at: m.created_at,
         }
     }

