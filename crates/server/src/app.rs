@@ -5,8 +5,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
+use axum::extract::State;
 use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::{HeaderName, StatusCode};
+use axum::response::IntoResponse as _;
 use axum::routing::get;
 use hirecj_store::{Cipher, Store, StoreOptions};
 use tokio::net::TcpListener;
@@ -281,6 +283,10 @@ pub fn router(state: AppState) -> Router {
                     state.metrics.clone(),
                     metrics::track,
                 ))
+                .layer(axum::middleware::from_fn_with_state(
+                    Arc::new(settings.public_url.clone()),
+                    canonical_loopback_host,
+                ))
                 .layer(TimeoutLayer::with_status_code(
                     StatusCode::REQUEST_TIMEOUT,
                     settings.request_timeout,
@@ -288,6 +294,44 @@ pub fn router(state: AppState) -> Router {
                 .layer(DefaultBodyLimit::max(settings.body_limit)),
         )
         .with_state(state)
+}
+
+/// On a development machine the app is reachable as `localhost` and as
+/// `127.0.0.1`, but cookies, the WebSocket origin check and the OAuth
+/// redirect are tied to `HIRECJ_PUBLIC_URL`. A page opened under the other
+/// loopback name is redirected to the public URL, so a merchant who typed
+/// `localhost` does not end up with a session the callback cannot see.
+async fn canonical_loopback_host(
+    State(public): State<Arc<url::Url>>,
+    request: Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let loopback = |h: &str| matches!(h, "localhost" | "127.0.0.1" | "[::1]" | "::1");
+    let public_host = public.host_str().unwrap_or_default();
+    let public_port = public.port_or_known_default();
+    let is_page = request.method() == axum::http::Method::GET
+        && matches!(request.uri().path(), "/" | "/chat" | "/history" | "/memory");
+    if is_page
+        && loopback(public_host)
+        && let Some(host) = request
+            .headers()
+            .get(axum::http::header::HOST)
+            .and_then(|h| h.to_str().ok())
+    {
+        let (name, port) = match host.rsplit_once(':') {
+            Some((n, p)) if !n.ends_with(']') || n.starts_with('[') => (n, p.parse::<u16>().ok()),
+            _ => (host, None),
+        };
+        if loopback(name) && name != public_host && port == public_port {
+            let target = format!(
+                "{}{}",
+                public.as_str().trim_end_matches('/'),
+                request.uri().path_and_query().map_or("/", |p| p.as_str())
+            );
+            return axum::response::Redirect::temporary(&target).into_response();
+        }
+    }
+    next.run(request).await
 }
 
 /// Serves `router` until `shutdown` is cancelled. After that no new

@@ -243,3 +243,36 @@ async fn shutdown_lets_in_flight_requests_finish() {
     assert_eq!(response.text().await.unwrap(), "finished");
     server.await.unwrap().unwrap();
 }
+
+/// A page opened as `localhost` goes to the public URL's host, where the
+/// cookies, the WebSocket origin and the OAuth redirect live.
+#[tokio::test]
+async fn the_other_loopback_name_is_redirected_to_the_public_url() {
+    let app = start(&[]).await;
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let port = app.addr.port();
+    let r = http
+        .get(app.url("/chat?conversation_id=x"))
+        .header("host", format!("localhost:{port}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 307);
+    assert_eq!(
+        r.headers()["location"],
+        format!("http://127.0.0.1:{port}/chat?conversation_id=x").as_str()
+    );
+    let same = http.get(app.url("/chat")).send().await.unwrap();
+    assert_eq!(same.status(), 200, "the public host itself is served");
+    let api = http
+        .get(app.url("/healthz"))
+        .header("host", format!("localhost:{port}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(api.status(), 200, "APIs are not redirected");
+    app.stop().await;
+}
