@@ -740,3 +740,46 @@ async fn tokens_are_refreshed_before_expiry_and_a_refused_refresh_asks_to_reconn
         Err(service::AccessError::NeedsReconnect)
     ));
 }
+
+#[tokio::test]
+async fn an_install_cannot_take_someone_elses_conversation() {
+    let fake = FakeShopify::start().await;
+    let app = start_app_with_fake(&fake).await;
+    let store = &app.state.store;
+    // A visitor's conversation, owned by the visitor's session.
+    let (_, visitor) = store
+        .create_session(None, chrono::Utc::now() + chrono::Duration::days(1))
+        .await
+        .unwrap();
+    let theirs = ConversationId::generate();
+    store
+        .create_conversation(theirs, None, Some(&visitor.id), "shopify_onboarding")
+        .await
+        .unwrap();
+
+    // Another browser names it when installing its own shop.
+    let b = browser();
+    let r = b
+        .get(format!("{}/api/v1/shopify/install", app.base))
+        .query(&[("shop", "grabby"), ("conversation_id", &theirs.to_string())])
+        .send()
+        .await
+        .unwrap();
+    let state = query_param(&location(&r), "state").unwrap();
+    let params = sign(
+        callback_params("grabby.myshopify.com", &state, "good-code", now()),
+        CLIENT_SECRET,
+    );
+    let r = b
+        .get(callback_url(&app.base, &params))
+        .send()
+        .await
+        .unwrap();
+    assert_installed(&r);
+    assert!(!location(&r).contains(&theirs.to_string()));
+    let c = store.conversation(theirs).await.unwrap().unwrap();
+    assert!(
+        c.user_id.is_none(),
+        "the visitor's conversation stays theirs"
+    );
+}

@@ -9,6 +9,7 @@
 
 pub mod oauth;
 pub mod service;
+pub mod standalone;
 pub mod webhooks;
 
 use std::collections::HashMap;
@@ -157,9 +158,10 @@ pub fn shopify_config(settings: &Settings, secret_key: &[u8]) -> (ShopifyConfig,
                 ShopifyConfig::new(DEV_CLIENT_ID, dev_client_secret(secret_key), redirect_uri);
             // An explicit SHOPIFY_ADMIN_BASE_URL points the app at a
             // development store running on its own (`hirecj devstore`).
-            let explicit_base = settings.sources.iter().any(|r| {
-                r.key.env == "SHOPIFY_ADMIN_BASE_URL" && r.source != Source::Default
-            });
+            let explicit_base = settings
+                .sources
+                .iter()
+                .any(|r| r.key.env == "SHOPIFY_ADMIN_BASE_URL" && r.source != Source::Default);
             c.admin_base_url = if explicit_base {
                 s.admin_base_url.clone()
             } else {

@@ -223,7 +223,9 @@ pub async fn callback(
                     .chat
                     .prepare_post_oauth(&user, done.conversation_id)
                     .await
-                    .map_err(|e| tracing::warn!(error = %e, "could not prepare the post-OAuth turn"))
+                    .map_err(
+                        |e| tracing::warn!(error = %e, "could not prepare the post-OAuth turn"),
+                    )
                     .ok(),
                 Ok(None) => None,
                 Err(e) => {
