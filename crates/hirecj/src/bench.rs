@@ -1,0 +1,1220 @@
+//! `hirecj bench`: drives the app over real sockets (loopback only) and
+//! prints what it measures — turns per second and the server's own overhead
+//! per turn, memory per connected conversation, and the time to open the
+//! conversation whose post-OAuth message was prepared during the OAuth
+//! callback. It asserts nothing about timings; it exits 1 only when a phase
+//! could not run or a request failed.
+//!
+//! By default it spawns `hirecj serve` (this same executable) with a
+//! temporary SQLite data directory, and for `--model mock` an in-process
+//! OpenAI-compatible model that waits `--model-latency-ms` before answering.
+
+use std::collections::HashMap;
+use std::io::{BufRead as _, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::{SinkExt as _, StreamExt as _};
+use reqwest::cookie::{CookieStore as _, Jar};
+use serde_json::{Value, json};
+use tokio::net::TcpStream;
+use tokio::task::JoinSet;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+type Res<T> = Result<T, String>;
+
+/// Longest wait for any one expected frame or response.
+const FRAME_WAIT: Duration = Duration::from_secs(30);
+/// How many connections are being set up at once.
+const SETUP_CONCURRENCY: usize = 64;
+/// How many development-store installs run at once.
+const INSTALL_CONCURRENCY: usize = 4;
+/// The server allows this many merchant messages per minute per connection.
+const MAX_TURNS: usize = 30;
+/// Questions the conversations ask, in turn.
+const QUESTIONS: &[&str] = &[
+    "How many orders did I get last week?",
+    "What are my best sellers?",
+    "How is the store doing overall?",
+    "Show me my recent orders.",
+    "What were my sales this month?",
+];
+
+/// Which model the spawned server uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ModelKind {
+    /// The built-in offline brain.
+    Offline,
+    /// An in-process OpenAI-compatible mock that waits --model-latency-ms.
+    Mock,
+}
+
+/// Options of `hirecj bench`.
+#[derive(Debug, clap::Args)]
+pub struct BenchArgs {
+    /// Concurrent WebSocket conversations in the turns phase [default: 200, 20 with --quick].
+    #[arg(long, value_name = "N")]
+    conversations: Option<usize>,
+    /// Messages each conversation sends, one after the other (at most 30) [default: 3, 2 with --quick].
+    #[arg(long, value_name = "T")]
+    turns: Option<usize>,
+    /// Idle connections held open for the memory measurement [default: 1000, 50 with --quick].
+    #[arg(long, value_name = "I")]
+    idle: Option<usize>,
+    /// Merchants that install the development store for the post-OAuth phase [default: 50, 5 with --quick].
+    #[arg(long, value_name = "K")]
+    installs: Option<usize>,
+    /// CJ's model in the spawned server.
+    #[arg(long, value_enum, default_value_t = ModelKind::Offline)]
+    model: ModelKind,
+    /// The mock model's delay before its first chunk.
+    #[arg(long, value_name = "MS", default_value_t = 200)]
+    model_latency_ms: u64,
+    /// Base URL of an already running app (loopback); by default one is spawned.
+    /// The memory phase needs a spawned server and is skipped otherwise.
+    #[arg(long, value_name = "URL")]
+    url: Option<String>,
+    /// Small sizes for CI: 20 conversations × 2 turns, 50 idle, 5 installs.
+    #[arg(long)]
+    quick: bool,
+    /// Longest time any one phase may take.
+    #[arg(long, value_name = "SECS", default_value_t = 300)]
+    phase_timeout_secs: u64,
+}
+
+/// The resolved parameters.
+#[derive(Debug, Clone)]
+struct Params {
+    conversations: usize,
+    turns: usize,
+    idle: usize,
+    installs: usize,
+    model: ModelKind,
+    model_latency: Duration,
+    phase_timeout: Duration,
+}
+
+impl Params {
+    fn from_args(a: &BenchArgs) -> Res<Self> {
+        let pick = |v: Option<usize>, full: usize, quick: usize| {
+            v.unwrap_or(if a.quick { quick } else { full })
+        };
+        let p = Self {
+            conversations: pick(a.conversations, 200, 20),
+            turns: pick(a.turns, 3, 2),
+            idle: pick(a.idle, 1000, 50),
+            installs: pick(a.installs, 50, 5),
+            model: a.model,
+            model_latency: Duration::from_millis(a.model_latency_ms),
+            phase_timeout: Duration::from_secs(a.phase_timeout_secs.max(1)),
+        };
+        if p.turns > MAX_TURNS {
+            return Err(format!(
+                "--turns {} is more than the server's {MAX_TURNS} messages per minute per connection",
+                p.turns
+            ));
+        }
+        if p.conversations > 50_000 || p.idle > 50_000 || p.installs > 10_000 {
+            return Err("sizes are limited to 50,000 connections and 10,000 installs".to_owned());
+        }
+        Ok(p)
+    }
+}
+
+/// Runs the benchmark and prints its report.
+pub async fn run(args: BenchArgs) -> Result<(), String> {
+    let params = Params::from_args(&args)?;
+    if args.url.is_some() && params.model == ModelKind::Mock {
+        return Err(
+            "--model mock needs a spawned server (omit --url); a running app uses its own model"
+                .to_owned(),
+        );
+    }
+    let spawned = args.url.is_none();
+    // Client sockets: every connection, plus the mock model's side of the
+    // server's model calls. The spawned server inherits this limit.
+    let mock_fds = if params.model == ModelKind::Mock {
+        params.conversations + params.installs
+    } else {
+        0
+    };
+    let needed = params.conversations.max(params.idle) + params.installs + mock_fds + 256;
+    let fd_limit = ensure_open_files(needed as u64, spawned)?;
+
+    let mock = match params.model {
+        ModelKind::Mock => Some(MockModel::start(params.model_latency).await?),
+        ModelKind::Offline => None,
+    };
+    let mut server = match &args.url {
+        Some(url) => Target::external(url)?,
+        None => Target::spawn(mock.as_ref().map(|m| m.base_url.as_str()))?,
+    };
+
+    let cores = std::thread::available_parallelism().map_or(0, std::num::NonZeroUsize::get);
+    println!(
+        "hirecj bench — {}",
+        chrono::Utc::now().format("%Y-%m-%d %H:%M:%S UTC")
+    );
+    println!("machine: {cores} cores, open-file limit {fd_limit}");
+    println!(
+        "server: {} ({})",
+        server.base,
+        match server.pid() {
+            Some(pid) =>
+                format!("spawned `hirecj serve`, pid {pid}, SQLite in a temporary directory"),
+            None => "already running".to_owned(),
+        }
+    );
+    println!(
+        "parameters: --conversations {} --turns {} --idle {} --installs {} --model {}{}",
+        params.conversations,
+        params.turns,
+        params.idle,
+        params.installs,
+        match params.model {
+            ModelKind::Offline => "offline",
+            ModelKind::Mock => "mock",
+        },
+        match params.model {
+            ModelKind::Mock => format!(" --model-latency-ms {}", params.model_latency.as_millis()),
+            ModelKind::Offline => String::new(),
+        }
+    );
+    println!();
+
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(FRAME_WAIT)
+        .build()
+        .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+
+    // Memory first, on a fresh server: memory freed by the busier phases
+    // would otherwise be reused and hide the cost of a connection.
+    let memory = bounded(
+        "memory",
+        params.phase_timeout,
+        phase_memory(&server, &http, &params),
+    )
+    .await;
+    let turns = bounded(
+        "turns",
+        params.phase_timeout,
+        phase_turns(&server, &http, &params),
+    )
+    .await;
+    let prepared = bounded(
+        "prepared",
+        params.phase_timeout,
+        phase_prepared(&server, &params),
+    )
+    .await;
+
+    if let Some(status) = server.exited() {
+        println!("the server exited during the benchmark ({status})");
+    }
+    server.stop();
+    drop(mock);
+
+    println!();
+    print_summary(&params, &turns, &memory, &prepared);
+
+    let mut problems = Vec::new();
+    for (name, errors) in [
+        ("turns", turns.as_ref().map(|t| t.errors.len())),
+        ("memory", memory.as_ref().map(|m| m.errors.len())),
+        ("prepared", prepared.as_ref().map(|p| p.errors.len())),
+    ] {
+        match errors {
+            Err(e) => problems.push(format!("{name}: {e}")),
+            Ok(0) => {}
+            Ok(n) => problems.push(format!("{name}: {n} failed requests")),
+        }
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("benchmark incomplete — {}", problems.join("; ")))
+    }
+}
+
+async fn bounded<T>(name: &str, limit: Duration, phase: impl Future<Output = Res<T>>) -> Res<T> {
+    match tokio::time::timeout(limit, phase).await {
+        Ok(r) => r,
+        Err(_) => Err(format!(
+            "the {name} phase did not finish within {} s",
+            limit.as_secs()
+        )),
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Open files
+
+/// Soft and hard limits of open files from /proc/self/limits (None: unlimited).
+fn open_file_limits() -> Res<(Option<u64>, Option<u64>)> {
+    let text = std::fs::read_to_string("/proc/self/limits")
+        .map_err(|e| format!("cannot read /proc/self/limits: {e}"))?;
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .ok_or("no \"Max open files\" line in /proc/self/limits")?;
+    let mut fields = line["Max open files".len()..].split_whitespace();
+    let parse = |f: Option<&str>| -> Res<Option<u64>> {
+        match f {
+            Some("unlimited") => Ok(None),
+            Some(n) => n
+                .parse()
+                .map(Some)
+                .map_err(|_| format!("cannot read the open-file limit in {line:?}")),
+            None => Err(format!("cannot read the open-file limit in {line:?}")),
+        }
+    };
+    Ok((parse(fields.next())?, parse(fields.next())?))
+}
+
+/// Makes sure this process (and the server it spawns, which inherits the
+/// limit) may open `needed` files, raising the soft limit up to the hard one
+/// when necessary. Returns the limit in effect.
+fn ensure_open_files(needed: u64, spawned: bool) -> Res<u64> {
+    let (soft, hard) = open_file_limits()?;
+    let soft_n = soft.unwrap_or(u64::MAX);
+    if soft_n >= needed {
+        return Ok(soft_n);
+    }
+    let hard_n = hard.unwrap_or(u64::MAX);
+    if hard_n < needed {
+        return Err(format!(
+            "this run needs about {needed} open files (in this process and in the server), but the limit is \
+             {soft_n} (hard limit {hard_n}). Raise it first, e.g. `ulimit -n {needed}` in the shell that runs \
+             the bench (as root, or after raising the hard limit in /etc/security/limits.conf), or use smaller \
+             --idle / --conversations"
+        ));
+    }
+    let limit = rustix::process::Rlimit {
+        current: Some(needed),
+        maximum: hard,
+    };
+    rustix::process::setrlimit(rustix::process::Resource::Nofile, limit).map_err(|e| {
+        format!("cannot raise the open-file limit from {soft_n} to {needed}: {e}; run `ulimit -n {needed}` first")
+    })?;
+    println!("raised the open-file limit from {soft_n} to {needed}");
+    if !spawned {
+        println!(
+            "note: the running app needs at least {needed} open files too (`ulimit -n` where it runs)"
+        );
+    }
+    Ok(needed)
+}
+
+// ---------------------------------------------------------------------------
+// The server under test
+
+struct Target {
+    /// `http://host:port`.
+    base: String,
+    /// `ws://host:port/ws/chat`.
+    ws: String,
+    child: Option<Child>,
+    data_dir: Option<PathBuf>,
+}
+
+impl Target {
+    fn external(url: &str) -> Res<Self> {
+        let parsed = url::Url::parse(url).map_err(|e| format!("--url {url}: {e}"))?;
+        if parsed.scheme() != "http" {
+            return Err(format!("--url {url}: only http:// (loopback) is supported"));
+        }
+        let loopback = match parsed.host() {
+            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+            Some(url::Host::Domain(d)) => d == "localhost",
+            None => false,
+        };
+        if !loopback {
+            return Err(format!(
+                "--url {url}: the bench only drives an app on this machine (loopback)"
+            ));
+        }
+        let host = parsed.host_str().unwrap_or("127.0.0.1");
+        let port = parsed.port_or_known_default().unwrap_or(80);
+        let authority = if host.contains(':') {
+            format!("[{host}]:{port}")
+        } else {
+            format!("{host}:{port}")
+        };
+        Ok(Self {
+            base: format!("http://{authority}"),
+            ws: format!("ws://{authority}/ws/chat"),
+            child: None,
+            data_dir: None,
+        })
+    }
+
+    fn spawn(model_url: Option<&str>) -> Res<Self> {
+        let exe =
+            std::env::current_exe().map_err(|e| format!("cannot find this executable: {e}"))?;
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        let dir = std::env::temp_dir().join(format!("hirecj-bench-{}-{nanos}", std::process::id()));
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        let mut cmd = Command::new(exe);
+        cmd.arg("serve")
+            .current_dir(&dir)
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HIRECJ_DATA_DIR", &dir)
+            .env("HIRECJ_BIND", "127.0.0.1:0")
+            .env("HIRECJ_LOG", "warn")
+            .env("HIRECJ_DEBUG", "true")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        match model_url {
+            Some(url) => cmd
+                .env("HIRECJ_MODEL_PROVIDER", "openai")
+                .env("OPENAI_BASE_URL", url),
+            None => cmd.env("HIRECJ_MODEL_PROVIDER", "offline"),
+        };
+        let mut child = cmd
+            .spawn()
+            .map_err(|e| format!("cannot start `hirecj serve`: {e}"))?;
+        let mut target = Self {
+            base: String::new(),
+            ws: String::new(),
+            child: None,
+            data_dir: Some(dir),
+        };
+        let Some(stdout) = child.stdout.take() else {
+            target.child = Some(child);
+            return Err("no stdout from `hirecj serve`".to_owned());
+        };
+        target.child = Some(child);
+        // The first stdout line names the address; keep draining the rest so
+        // the server never blocks on a full pipe.
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut lines = BufReader::new(stdout).lines();
+            let _ = tx.send(lines.next());
+            for _ in lines {}
+        });
+        let line = match rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(Some(Ok(line))) => line,
+            Ok(_) => {
+                return Err(
+                    "`hirecj serve` exited before it was listening (see its output above)"
+                        .to_owned(),
+                );
+            }
+            Err(_) => return Err("`hirecj serve` did not start listening within 60 s".to_owned()),
+        };
+        let addr: std::net::SocketAddr = line
+            .split("http://")
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|a| a.parse().ok())
+            .ok_or_else(|| format!("no address in the server's first line {line:?}"))?;
+        target.base = format!("http://{addr}");
+        target.ws = format!("ws://{addr}/ws/chat");
+        Ok(target)
+    }
+
+    fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// The server's resident memory in KB (VmRSS), when it is our child.
+    fn rss_kb(&self) -> Option<u64> {
+        let pid = self.pid()?;
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+        status
+            .lines()
+            .find(|l| l.starts_with("VmRSS:"))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|n| n.parse().ok())
+    }
+
+    fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        self.child
+            .as_mut()
+            .and_then(|c| c.try_wait().ok().flatten())
+    }
+
+    fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        if let Some(dir) = self.data_dir.take() {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
+impl Drop for Target {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The mock model
+
+/// An OpenAI-compatible streaming model that waits before its first chunk.
+struct MockModel {
+    base_url: String,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl MockModel {
+    async fn start(latency: Duration) -> Res<Self> {
+        let app = axum::Router::new().route(
+            "/v1/chat/completions",
+            axum::routing::post(move || async move {
+                tokio::time::sleep(latency).await;
+                let chunk = |c: Option<&str>, finish: Option<&str>| {
+                    let delta = c.map_or(json!({}), |c| json!({"content": c}));
+                    format!(
+                        "data: {}\n\n",
+                        json!({"id": "bench", "object": "chat.completion.chunk", "model": "bench-mock",
+                               "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]})
+                    )
+                };
+                let mut body = String::new();
+                for piece in ["Here is ", "what I see: ", "your store ", "is doing fine."] {
+                    body.push_str(&chunk(Some(piece), None));
+                }
+                body.push_str(&chunk(None, Some("stop")));
+                body.push_str("data: [DONE]\n\n");
+                ([(axum::http::header::CONTENT_TYPE, "text/event-stream")], body)
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .map_err(|e| format!("cannot start the mock model: {e}"))?;
+        let addr = listener
+            .local_addr()
+            .map_err(|e| format!("mock model address: {e}"))?;
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Ok(Self {
+            base_url: format!("http://{addr}/v1"),
+            task,
+        })
+    }
+}
+
+impl Drop for MockModel {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Client helpers
+
+/// A new anonymous browser session: the `Cookie` header value.
+async fn new_session(http: &reqwest::Client, base: &str) -> Res<String> {
+    let r = http
+        .get(format!("{base}/api/v1/me"))
+        .send()
+        .await
+        .map_err(|e| format!("GET /api/v1/me: {e}"))?;
+    if !r.status().is_success() {
+        return Err(format!("GET /api/v1/me: {}", r.status()));
+    }
+    r.headers()
+        .get_all(reqwest::header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .filter_map(|v| v.split(';').next())
+        .find(|pair| pair.trim_start().starts_with("hirecj_session="))
+        .map(|pair| pair.trim().to_owned())
+        .ok_or_else(|| "GET /api/v1/me set no session cookie".to_owned())
+}
+
+struct Ws(WebSocketStream<MaybeTlsStream<TcpStream>>);
+
+impl Ws {
+    async fn connect(url: &str, cookie: &str) -> Res<Self> {
+        let mut req = url
+            .into_client_request()
+            .map_err(|e| format!("{url}: {e}"))?;
+        let value = cookie
+            .parse()
+            .map_err(|_| "the session cookie is not a valid header".to_owned())?;
+        req.headers_mut().insert("cookie", value);
+        match tokio::time::timeout(FRAME_WAIT, tokio_tungstenite::connect_async(req)).await {
+            Ok(Ok((stream, _))) => Ok(Self(stream)),
+            Ok(Err(e)) => Err(format!("WebSocket connect: {e}")),
+            Err(_) => Err("WebSocket connect timed out".to_owned()),
+        }
+    }
+
+    async fn send(&mut self, v: &Value) -> Res<()> {
+        self.0
+            .send(Message::text(v.to_string()))
+            .await
+            .map_err(|e| format!("WebSocket send: {e}"))
+    }
+
+    /// The next frame of type `ty`, skipping progress frames; an `error`
+    /// frame is an error.
+    async fn expect(&mut self, ty: &str) -> Res<Value> {
+        loop {
+            let msg = match tokio::time::timeout(FRAME_WAIT, self.0.next()).await {
+                Err(_) => return Err(format!("no {ty} within {} s", FRAME_WAIT.as_secs())),
+                Ok(None) => return Err(format!("connection closed while waiting for {ty}")),
+                Ok(Some(Err(e))) => {
+                    return Err(format!("WebSocket error while waiting for {ty}: {e}"));
+                }
+                Ok(Some(Ok(m))) => m,
+            };
+            let Message::Text(text) = msg else { continue };
+            let v: Value = serde_json::from_str(text.as_str())
+                .map_err(|e| format!("unreadable frame: {e}"))?;
+            if v["type"] == ty {
+                return Ok(v);
+            }
+            if v["type"] == "error" {
+                return Err(format!(
+                    "error frame while waiting for {ty}: {} {}",
+                    v["code"].as_str().unwrap_or("?"),
+                    v["message"].as_str().unwrap_or("")
+                ));
+            }
+        }
+    }
+
+    /// Opens a new `ad_hoc_support` conversation (no greeting turn).
+    async fn open_ad_hoc(url: &str, cookie: &str) -> Res<Self> {
+        let mut ws = Self::connect(url, cookie).await?;
+        ws.send(&json!({"type": "start_conversation", "workflow": "ad_hoc_support"}))
+            .await?;
+        ws.expect("conversation_started").await?;
+        Ok(ws)
+    }
+}
+
+/// Runs the futures with at most `concurrency` at once; returns the
+/// successes and the errors.
+async fn run_all<T, Fut>(
+    futures: impl IntoIterator<Item = Fut>,
+    concurrency: usize,
+) -> (Vec<T>, Vec<String>)
+where
+    Fut: Future<Output = Res<T>>,
+{
+    let results: Vec<Res<T>> = futures::stream::iter(futures)
+        .buffer_unordered(concurrency.max(1))
+        .collect()
+        .await;
+    let mut ok = Vec::new();
+    let mut errors = Vec::new();
+    for r in results {
+        match r {
+            Ok(v) => ok.push(v),
+            Err(e) => errors.push(e),
+        }
+    }
+    (ok, errors)
+}
+
+// ---------------------------------------------------------------------------
+// Phase: memory per idle conversation
+
+struct MemoryReport {
+    requested: usize,
+    held: usize,
+    rss_before_kb: Option<u64>,
+    rss_after_kb: Option<u64>,
+    errors: Vec<String>,
+}
+
+impl MemoryReport {
+    fn per_connection_kb(&self) -> Option<f64> {
+        let (before, after) = (self.rss_before_kb?, self.rss_after_kb?);
+        (self.held > 0).then(|| (after as f64 - before as f64) / self.held as f64)
+    }
+}
+
+async fn phase_memory(server: &Target, http: &reqwest::Client, p: &Params) -> Res<MemoryReport> {
+    println!(
+        "memory: {} idle connections, each with an open ad_hoc_support conversation",
+        p.idle
+    );
+    let mut report = MemoryReport {
+        requested: p.idle,
+        held: 0,
+        rss_before_kb: None,
+        rss_after_kb: None,
+        errors: Vec::new(),
+    };
+    if server.pid().is_none() {
+        println!(
+            "  skipped: it reads the server's /proc/<pid>/status, so it needs a spawned server (omit --url)"
+        );
+        return Ok(report);
+    }
+    // Warm up what is allocated once (database pool, caches, runtime).
+    let warm = 20.min(p.idle.max(1));
+    let (warmed, errors) = run_all(
+        (0..warm).map(|_| async {
+            let cookie = new_session(http, &server.base).await?;
+            Ws::open_ad_hoc(&server.ws, &cookie).await
+        }),
+        SETUP_CONCURRENCY,
+    )
+    .await;
+    report.errors.extend(errors);
+    drop(warmed);
+
+    let (sessions, errors) = run_all(
+        (0..p.idle).map(|_| new_session(http, &server.base)),
+        SETUP_CONCURRENCY,
+    )
+    .await;
+    report.errors.extend(errors);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    report.rss_before_kb = server.rss_kb();
+
+    let started = Instant::now();
+    let (opened, errors) = run_all(
+        sessions
+            .iter()
+            .map(|cookie| Ws::open_ad_hoc(&server.ws, cookie)),
+        SETUP_CONCURRENCY,
+    )
+    .await;
+    let setup = started.elapsed();
+    report.errors.extend(errors);
+    // Each connection is read (so the server's pings are answered) until the
+    // measurement is over.
+    let holders: Vec<tokio::task::JoinHandle<()>> = opened
+        .into_iter()
+        .map(|mut ws| tokio::spawn(async move { while let Some(Ok(_)) = ws.0.next().await {} }))
+        .collect();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    report.rss_after_kb = server.rss_kb();
+    report.held = holders.iter().filter(|h| !h.is_finished()).count();
+    for h in &holders {
+        h.abort();
+    }
+    for h in holders {
+        let _ = h.await;
+    }
+    println!(
+        "  held {}/{} (opened in {:.1} s); server RSS {} KB → {} KB; {} per connection",
+        report.held,
+        report.requested,
+        setup.as_secs_f64(),
+        opt(report.rss_before_kb),
+        opt(report.rss_after_kb),
+        report
+            .per_connection_kb()
+            .map_or("n/a".to_owned(), |kb| format!("{kb:.1} KB"))
+    );
+    print_errors(&report.errors);
+    // Let the server notice the closed connections before the next phase.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    Ok(report)
+}
+
+// ---------------------------------------------------------------------------
+// Phase: turns
+
+struct TurnSample {
+    latency: Duration,
+    /// Time the server recorded for the model and the tools, when known.
+    model_tool: Option<Duration>,
+}
+
+struct TurnsReport {
+    conversations: usize,
+    connected: usize,
+    wall: Duration,
+    samples: Vec<TurnSample>,
+    debug_available: bool,
+    errors: Vec<String>,
+}
+
+impl TurnsReport {
+    fn turns_per_second(&self) -> Option<f64> {
+        let secs = self.wall.as_secs_f64();
+        (secs > 0.0 && !self.samples.is_empty()).then(|| self.samples.len() as f64 / secs)
+    }
+
+    fn latency_ms(&self) -> Vec<f64> {
+        sorted(self.samples.iter().map(|s| ms(s.latency)).collect())
+    }
+
+    fn overhead_ms(&self) -> Vec<f64> {
+        sorted(
+            self.samples
+                .iter()
+                .filter_map(|s| s.model_tool.map(|mt| (ms(s.latency) - ms(mt)).max(0.0)))
+                .collect(),
+        )
+    }
+}
+
+/// One conversation's turns: (latency, seq of CJ's message) each.
+async fn converse(
+    ws: &mut Ws,
+    conv: usize,
+    turns: usize,
+) -> (Vec<(Duration, i64)>, Option<String>) {
+    let mut done = Vec::with_capacity(turns);
+    for t in 0..turns {
+        let text = QUESTIONS[(conv + t) % QUESTIONS.len()];
+        let frame =
+            json!({"type": "message", "text": text, "client_id": format!("bench-{conv}-{t}")});
+        let start = Instant::now();
+        if let Err(e) = ws.send(&frame).await {
+            return (done, Some(e));
+        }
+        match ws.expect("cj_message").await {
+            Ok(reply) => done.push((start.elapsed(), reply["seq"].as_i64().unwrap_or(-1))),
+            Err(e) => return (done, Some(e)),
+        }
+    }
+    (done, None)
+}
+
+/// The model and tool time of each turn, by turn (the seq of CJ's message),
+/// from the conversation's debug traces. None when debug is off.
+async fn turn_times(ws: &mut Ws) -> Res<Option<HashMap<i64, Duration>>> {
+    ws.send(&json!({"type": "debug_request"})).await?;
+    let response = match ws.expect("debug_response").await {
+        Ok(r) => r,
+        Err(e) if e.contains("debug_disabled") => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let mut times = HashMap::new();
+    for t in response["traces"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+    {
+        let (Some(turn), Some(model), Some(tool)) = (
+            t["turn"].as_i64(),
+            t["trace"]["model_ms"].as_u64(),
+            t["trace"]["tool_ms"].as_u64(),
+        ) else {
+            continue;
+        };
+        times.insert(turn, Duration::from_millis(model.saturating_add(tool)));
+    }
+    Ok(Some(times))
+}
+
+async fn phase_turns(server: &Target, http: &reqwest::Client, p: &Params) -> Res<TurnsReport> {
+    println!(
+        "turns: {} concurrent conversations × {} messages each (message → CJ's reply, one at a time)",
+        p.conversations, p.turns
+    );
+    if p.model == ModelKind::Mock && !p.model_latency.is_zero() {
+        println!(
+            "  (closed loop: at most {:.0} turns/s with a {} ms model)",
+            p.conversations as f64 / p.model_latency.as_secs_f64(),
+            p.model_latency.as_millis()
+        );
+    }
+    let (opened, mut errors) = run_all(
+        (0..p.conversations).map(|_| async {
+            let cookie = new_session(http, &server.base).await?;
+            Ws::open_ad_hoc(&server.ws, &cookie).await
+        }),
+        SETUP_CONCURRENCY,
+    )
+    .await;
+    let connected = opened.len();
+
+    let started = Instant::now();
+    let mut tasks = JoinSet::new();
+    for (i, mut ws) in opened.into_iter().enumerate() {
+        let turns = p.turns;
+        tasks.spawn(async move {
+            let (done, error) = converse(&mut ws, i, turns).await;
+            (ws, done, error, started.elapsed())
+        });
+    }
+    let mut finished = Vec::new();
+    let mut wall = Duration::ZERO;
+    while let Some(joined) = tasks.join_next().await {
+        match joined {
+            Ok((ws, done, error, at)) => {
+                wall = wall.max(at);
+                errors.extend(error);
+                finished.push((ws, done));
+            }
+            Err(e) => errors.push(format!("a conversation task failed: {e}")),
+        }
+    }
+
+    // Untimed: each conversation's traces.
+    let (looked_up, lookup_errors) = run_all(
+        finished.into_iter().map(|(mut ws, done)| async move {
+            let times = turn_times(&mut ws).await?;
+            Ok((done, times))
+        }),
+        SETUP_CONCURRENCY,
+    )
+    .await;
+    errors.extend(lookup_errors);
+    let mut samples = Vec::new();
+    let mut debug_available = true;
+    for (done, times) in looked_up {
+        debug_available &= times.is_some();
+        for (latency, seq) in done {
+            let model_tool = times.as_ref().and_then(|t| t.get(&seq).copied());
+            samples.push(TurnSample {
+                latency,
+                model_tool,
+            });
+        }
+    }
+
+    let report = TurnsReport {
+        conversations: p.conversations,
+        connected,
+        wall,
+        samples,
+        debug_available,
+        errors,
+    };
+    let lat = report.latency_ms();
+    let over = report.overhead_ms();
+    println!(
+        "  {}/{} conversations connected; {} turns in {:.2} s = {} turns/s",
+        report.connected,
+        report.conversations,
+        report.samples.len(),
+        report.wall.as_secs_f64(),
+        report
+            .turns_per_second()
+            .map_or("n/a".to_owned(), |t| format!("{t:.1}"))
+    );
+    println!(
+        "  latency (send → cj_message):           p50 {} p99 {}",
+        pct(&lat, 0.50),
+        pct(&lat, 0.99)
+    );
+    println!(
+        "  server overhead (latency − model − tools): p50 {} p99 {} ({} of {} turns traced{})",
+        pct(&over, 0.50),
+        pct(&over, 0.99),
+        over.len(),
+        report.samples.len(),
+        if report.debug_available {
+            ""
+        } else {
+            "; debug is off on this server"
+        }
+    );
+    print_errors(&report.errors);
+    Ok(report)
+}
+
+// ---------------------------------------------------------------------------
+// Phase: the prepared post-OAuth message
+
+struct PreparedReport {
+    installs: usize,
+    installed: usize,
+    samples_ms: Vec<f64>,
+    errors: Vec<String>,
+}
+
+fn location(r: &reqwest::Response, base: &url::Url, what: &str) -> Res<url::Url> {
+    if r.status() != reqwest::StatusCode::FOUND {
+        return Err(format!("{what}: expected a 302, got {}", r.status()));
+    }
+    let to = r
+        .headers()
+        .get(reqwest::header::LOCATION)
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(|| format!("{what}: a redirect without a location"))?;
+    base.join(to)
+        .map_err(|e| format!("{what}: bad location {to:?}: {e}"))
+}
+
+/// A visitor's onboarding conversation, then the development-store install
+/// from it, like a browser. Returns the conversation and the merchant's
+/// session cookie.
+async fn install(server: &Target, shop: String) -> Res<(String, String)> {
+    let base = url::Url::parse(&format!("{}/", server.base)).map_err(|e| e.to_string())?;
+    let jar = Arc::new(Jar::default());
+    let http = reqwest::Client::builder()
+        .cookie_provider(jar.clone())
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(FRAME_WAIT)
+        .build()
+        .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+    let cookies = |jar: &Jar| {
+        jar.cookies(&base)
+            .and_then(|v| v.to_str().ok().map(str::to_owned))
+    };
+
+    let r = http
+        .get(base.join("api/v1/me").map_err(|e| e.to_string())?)
+        .send()
+        .await;
+    let r = r.map_err(|e| format!("GET /api/v1/me: {e}"))?;
+    if !r.status().is_success() {
+        return Err(format!("GET /api/v1/me: {}", r.status()));
+    }
+    let visitor = cookies(&jar).ok_or("GET /api/v1/me set no session cookie")?;
+    let mut ws = Ws::connect(&server.ws, &visitor).await?;
+    ws.send(&json!({"type": "start_conversation"})).await?;
+    let started = ws.expect("conversation_started").await?;
+    let id = started["conversation_id"]
+        .as_str()
+        .ok_or("conversation_started without an id")?
+        .to_owned();
+    ws.expect("cj_message").await?;
+    drop(ws);
+
+    let start = base.join(&format!(
+        "api/v1/shopify/install?shop={shop}&conversation_id={id}"
+    ));
+    let r = http
+        .get(start.map_err(|e| e.to_string())?)
+        .send()
+        .await
+        .map_err(|e| format!("install: {e}"))?;
+    let authorize = location(&r, &base, "install")?;
+    let mut form: Vec<(String, String)> = authorize.query_pairs().into_owned().collect();
+    form.push(("decision".into(), "install".into()));
+    let mut post_url = authorize.clone();
+    post_url.set_query(None);
+    let r = http
+        .post(post_url)
+        .form(&form)
+        .send()
+        .await
+        .map_err(|e| format!("authorize: {e}"))?;
+    let callback = location(&r, &base, "authorize")?;
+    let r = http
+        .get(callback)
+        .send()
+        .await
+        .map_err(|e| format!("callback: {e}"))?;
+    let landed = location(&r, &base, "callback")?;
+    if !landed.as_str().contains(&format!("conversation_id={id}")) {
+        return Err(format!(
+            "the callback sent the merchant to {landed}, not to the conversation {id}"
+        ));
+    }
+    let merchant = cookies(&jar).ok_or("no session cookie after the install")?;
+    Ok((id, merchant))
+}
+
+async fn phase_prepared(server: &Target, p: &Params) -> Res<PreparedReport> {
+    println!(
+        "prepared message: {} merchants install the development store (untimed), then each opens its \
+         conversation: start_conversation → conversation_started with CJ's prepared message (timed, one at a time)",
+        p.installs
+    );
+    let run = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() % 100_000);
+    let shop = |i: usize| {
+        if server.pid().is_some() {
+            format!("bench-{i}")
+        } else {
+            format!("bench-{run}-{i}")
+        }
+    };
+    let (installed, mut errors) = run_all(
+        (0..p.installs).map(|i| install(server, shop(i))),
+        INSTALL_CONCURRENCY,
+    )
+    .await;
+    let mut samples_ms = Vec::new();
+    for (id, cookie) in &installed {
+        let mut ws = match Ws::connect(&server.ws, cookie).await {
+            Ok(ws) => ws,
+            Err(e) => {
+                errors.push(e);
+                continue;
+            }
+        };
+        let start = Instant::now();
+        let opened = match ws
+            .send(&json!({"type": "start_conversation", "conversation_id": id, "last_seq": 0}))
+            .await
+        {
+            Ok(()) => ws.expect("conversation_started").await,
+            Err(e) => Err(e),
+        };
+        let elapsed = start.elapsed();
+        match opened {
+            Ok(v) => {
+                let last = v["messages"].as_array().and_then(|m| m.last());
+                if last.is_some_and(|m| m["role"] == "cj") && v["store_connected"] == true {
+                    samples_ms.push(ms(elapsed));
+                } else {
+                    errors.push(format!(
+                        "conversation {id}: CJ's prepared message was not there when it opened"
+                    ));
+                }
+            }
+            Err(e) => errors.push(e),
+        }
+    }
+    let report = PreparedReport {
+        installs: p.installs,
+        installed: installed.len(),
+        samples_ms: sorted(samples_ms),
+        errors,
+    };
+    println!(
+        "  {}/{} installed, {} opened with the prepared message: p50 {} p99 {}",
+        report.installed,
+        report.installs,
+        report.samples_ms.len(),
+        pct(&report.samples_ms, 0.50),
+        pct(&report.samples_ms, 0.99)
+    );
+    print_errors(&report.errors);
+    Ok(report)
+}
+
+// ---------------------------------------------------------------------------
+// Output
+
+fn print_summary(
+    p: &Params,
+    turns: &Res<TurnsReport>,
+    memory: &Res<MemoryReport>,
+    prepared: &Res<PreparedReport>,
+) {
+    let na = |e: &String| format!("n/a ({e})");
+    let mut rows: Vec<[String; 3]> = Vec::new();
+    match turns {
+        Ok(t) => {
+            let (lat, over) = (t.latency_ms(), t.overhead_ms());
+            rows.push([
+                "concurrent conversations held".into(),
+                format!("{}/{}", t.connected, t.conversations),
+                "1,000".into(),
+            ]);
+            rows.push([
+                "turns per second".into(),
+                t.turns_per_second()
+                    .map_or("n/a".into(), |v| format!("{v:.1}")),
+                "500 (with the overhead below)".into(),
+            ]);
+            rows.push([
+                "server overhead per turn p50 / p99".into(),
+                format!("{} / {}", pct(&over, 0.50), pct(&over, 0.99)),
+                "p99 < 10 ms".into(),
+            ]);
+            rows.push([
+                "turn latency p50 / p99".into(),
+                format!("{} / {}", pct(&lat, 0.50), pct(&lat, 0.99)),
+                "—".into(),
+            ]);
+        }
+        Err(e) => {
+            rows.push(["turns per second".into(), na(e), "500".into()]);
+            rows.push([
+                "server overhead per turn p50 / p99".into(),
+                na(e),
+                "p99 < 10 ms".into(),
+            ]);
+        }
+    }
+    match memory {
+        Ok(m) => {
+            rows.push([
+                "idle connections held".into(),
+                format!("{}/{}", m.held, m.requested),
+                "10,000".into(),
+            ]);
+            rows.push([
+                "memory per connected conversation".into(),
+                m.per_connection_kb()
+                    .map_or("n/a".into(), |kb| format!("{kb:.1} KB")),
+                "< 50 KB".into(),
+            ]);
+        }
+        Err(e) => rows.push([
+            "memory per connected conversation".into(),
+            na(e),
+            "< 50 KB".into(),
+        ]),
+    }
+    match prepared {
+        Ok(r) => rows.push([
+            "prepared message p50 / p99".into(),
+            format!(
+                "{} / {}",
+                pct(&r.samples_ms, 0.50),
+                pct(&r.samples_ms, 0.99)
+            ),
+            "p99 < 20 ms".into(),
+        ]),
+        Err(e) => rows.push([
+            "prepared message p50 / p99".into(),
+            na(e),
+            "p99 < 20 ms".into(),
+        ]),
+    }
+    let width = |c: usize| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0);
+    let (w0, w1) = (width(0).max(6), width(1).max(8));
+    println!(
+        "summary ({} conversations × {} turns, {} idle, {} installs)",
+        p.conversations, p.turns, p.idle, p.installs
+    );
+    println!("  {:<w0$}  {:<w1$}  target", "metric", "measured");
+    for [metric, value, target] in &rows {
+        println!("  {metric:<w0$}  {value:<w1$}  {target}");
+    }
+}
+
+fn print_errors(errors: &[String]) {
+    if errors.is_empty() {
+        return;
+    }
+    println!(
+        "  {} errors; the first: {}",
+        errors.len(),
+        errors
+            .iter()
+            .take(3)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(" | ")
+    );
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+fn sorted(mut v: Vec<f64>) -> Vec<f64> {
+    v.sort_by(f64::total_cmp);
+    v
+}
+
+/// Nearest-rank percentile of sorted values, formatted in ms.
+fn pct(sorted: &[f64], q: f64) -> String {
+    if sorted.is_empty() {
+        return "n/a".to_owned();
+    }
+    let rank = (q * sorted.len() as f64).ceil() as usize;
+    let v = sorted[rank.clamp(1, sorted.len()) - 1];
+    format!("{v:.2} ms")
+}
+
+fn opt(v: Option<u64>) -> String {
+    v.map_or("n/a".to_owned(), |v| v.to_string())
+}
