@@ -921,6 +921,18 @@ mod tests {
     }
 
     #[test]
+    fn the_readme_documents_every_setting() {
+        let readme = include_str!("../../../README.md");
+        for key in KEYS {
+            assert!(
+                readme.contains(&format!("`{}`", key.env)),
+                "README.md's configuration table lacks {}",
+                key.env
+            );
+        }
+    }
+
+    #[test]
     fn unknown_file_keys_are_rejected() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("c.toml");
