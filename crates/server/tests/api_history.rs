@@ -600,6 +600,69 @@ async fn me_issues_a_session_and_logout_revokes_it() {
 }
 
 #[tokio::test]
+async fn state_changing_requests_from_another_origin_are_refused() {
+    let app = start().await;
+    let (alice, cookie) = app.merchant("alice.myshopify.com").await;
+    let fact = app
+        .state
+        .store
+        .add_fact(&alice.id, "Ships from Portland", None)
+        .await
+        .unwrap()
+        .unwrap();
+    let own_origin = format!("http://{}", app.addr);
+    // A sibling subdomain is the same site (SameSite=Lax sends the cookie)
+    // but another origin; so is a page that sends `Origin: null`.
+    for foreign in ["http://evil.example", "null", "http://127.0.0.1:1"] {
+        let r = app
+            .http
+            .delete(app.url(&format!("/api/v1/users/{}/facts/{}", alice.id, fact.id)))
+            .header(COOKIE, &cookie)
+            .header("Origin", foreign)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::FORBIDDEN, "{foreign}");
+        let r = app
+            .http
+            .post(app.url("/api/v1/auth/logout"))
+            .header(COOKIE, &cookie)
+            .header("Origin", foreign)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::FORBIDDEN, "{foreign}");
+        assert!(r.headers().get(SET_COOKIE).is_none(), "{foreign}");
+    }
+    // Nothing changed: the fact is there and the session still works.
+    assert_eq!(app.state.store.facts(&alice.id).await.unwrap().len(), 1);
+    let me = json(app.get("/api/v1/me", Some(&cookie)).await).await;
+    assert_eq!(me["user_id"], alice.id.to_string());
+
+    // The app's own pages (same origin) may do both.
+    let r = app
+        .http
+        .delete(app.url(&format!("/api/v1/users/{}/facts/{}", alice.id, fact.id)))
+        .header(COOKIE, &cookie)
+        .header("Origin", &own_origin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    let r = app
+        .http
+        .post(app.url("/api/v1/auth/logout"))
+        .header(COOKIE, &cookie)
+        .header("Origin", &own_origin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let me = json(app.get("/api/v1/me", Some(&cookie)).await).await;
+    assert_eq!(me["user_id"], Value::Null);
+}
+
+#[tokio::test]
 async fn workflows_and_openapi() {
     let app = start().await;
     let r = app.get("/api/v1/workflows", None).await;

@@ -7,7 +7,7 @@
 mod support;
 
 use serde_json::json;
-use support::{MockModel, Ws, start_app};
+use support::{MockModel, WAIT, Ws, start_app};
 
 #[tokio::test]
 async fn a_visitor_is_greeted_once_and_resumes_without_duplicates() {
@@ -267,6 +267,61 @@ async fn one_turn_at_a_time_and_stop_keeps_what_was_said() {
 }
 
 #[tokio::test]
+async fn ending_a_conversation_mid_reply_keeps_it_ended() {
+    let model = MockModel::start().await;
+    let app = start_app(&[
+        ("HIRECJ_MODEL_PROVIDER", "openai"),
+        ("OPENAI_BASE_URL", &model.base_url()),
+    ])
+    .await;
+    let cookie = app.visitor_cookie().await;
+    let mut ws = Ws::connect(app.addr, &cookie).await;
+    ws.send(json!({"type": "start_conversation", "workflow": "ad_hoc_support"}))
+        .await;
+    let id = ws.expect("conversation_started").await["conversation_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    model.hold_after_first_chunk(true);
+    ws.send(json!({"type": "message", "text": "Tell me a long story", "client_id": "e1"}))
+        .await;
+    ws.expect("message_ack").await;
+    ws.expect("cj_delta").await;
+
+    ws.send(json!({"type": "end_conversation"})).await;
+    loop {
+        // The stopped reply may come first.
+        let frame = ws.next().await;
+        match frame["type"].as_str() {
+            Some("conversation_ended") => break,
+            Some("cj_message" | "cj_delta" | "cj_thinking") => {}
+            _ => panic!("unexpected {frame}"),
+        }
+    }
+    // What was said is kept (stopped), and storing it does not reopen the
+    // conversation that was just ended.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while app.messages(&id).await.len() < 2 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the stopped reply was not stored"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let stored = app.messages(&id).await;
+    assert_eq!(stored[1].status, hirecj_domain::MessageStatus::Stopped);
+    let conversation = app
+        .state
+        .store
+        .conversation(id.parse().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(conversation.ended_at.is_some(), "{conversation:?}");
+    app.stop().await;
+}
+
+#[tokio::test]
 async fn a_reply_in_progress_survives_a_dropped_connection() {
     let model = MockModel::start().await;
     let app = start_app(&[
@@ -317,5 +372,83 @@ async fn a_reply_in_progress_survives_a_dropped_connection() {
     assert_eq!(seqs, vec![1, 2]);
     ws.send(json!({"type": "ping"})).await;
     ws.expect("pong").await;
+    app.stop().await;
+}
+
+/// Two messages sent back to back (or from two tabs): the second is either
+/// refused with `turn_in_progress` or answered; it is never stored while a
+/// turn that cannot see it runs, which would leave it unanswered with a
+/// reply to the first one stored after it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_message_is_never_stored_behind_a_turn_that_cannot_see_it() {
+    let model = MockModel::start().await;
+    let app = start_app(&[
+        ("HIRECJ_MODEL_PROVIDER", "openai"),
+        ("OPENAI_BASE_URL", &model.base_url()),
+    ])
+    .await;
+    let cookie = app.visitor_cookie().await;
+    for round in 0..15 {
+        let mut a = Ws::connect(app.addr, &cookie).await;
+        a.send(json!({"type": "start_conversation", "workflow": "ad_hoc_support"}))
+            .await;
+        let id = a.expect("conversation_started").await["conversation_id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let mut b = Ws::connect(app.addr, &cookie).await;
+        b.send(json!({"type": "start_conversation", "conversation_id": id}))
+            .await;
+        b.expect("conversation_started").await;
+        let first = format!("first question {round}");
+        let second = format!("second question {round}");
+        let (_, _) = tokio::join!(
+            a.send(json!({"type": "message", "text": first, "client_id": "q1"})),
+            b.send(json!({"type": "message", "text": second, "client_id": "q2"})),
+        );
+        // Let every turn finish.
+        let conversation: hirecj_domain::ConversationId = id.parse().unwrap();
+        let deadline = tokio::time::Instant::now() + WAIT;
+        let mut quiet = 0;
+        while quiet < 10 {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "turns never settled"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            quiet = if app.state.chat.is_running(conversation) {
+                0
+            } else {
+                quiet + 1
+            };
+        }
+        let stored = app.messages(&id).await;
+        let traces = app.state.store.traces(conversation).await.unwrap();
+        let mut latest_merchant: Option<&str> = None;
+        for m in &stored {
+            match m.role {
+                hirecj_domain::Role::Merchant => latest_merchant = Some(&m.content),
+                hirecj_domain::Role::Cj => {
+                    let trace = traces
+                        .iter()
+                        .find(|t| t.turn == m.seq)
+                        .map(|t| t.data.to_string())
+                        .unwrap_or_default();
+                    let asked = latest_merchant.unwrap_or_default();
+                    assert!(
+                        trace.contains(asked),
+                        "round {round}: the reply at seq {} did not see {asked:?}: {stored:?}",
+                        m.seq
+                    );
+                }
+                hirecj_domain::Role::System => {}
+            }
+        }
+        assert_eq!(
+            stored.last().map(|m| m.role),
+            Some(hirecj_domain::Role::Cj),
+            "round {round}: a message is unanswered: {stored:?}"
+        );
+    }
     app.stop().await;
 }

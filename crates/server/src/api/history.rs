@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 
 use axum::Json;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use hirecj_domain::{
@@ -374,10 +374,12 @@ pub async fn list_facts(
 /// merchant has no such fact.
 pub async fn delete_fact(
     State(state): State<AppState>,
+    headers: HeaderMap,
     RequireUser { user_id, .. }: RequireUser,
     Path((requested, fact)): Path<(String, String)>,
 ) -> AppResult<StatusCode> {
     same_user(&user_id, &requested)?;
+    super::same_origin(&headers, &state.settings.public_url)?;
     let id: FactId = fact
         .parse()
         .map_err(|e: hirecj_domain::InvalidId| AppError::BadRequest(e.to_string()))?;

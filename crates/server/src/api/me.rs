@@ -2,7 +2,7 @@
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use hirecj_domain::{IntegrationStatus, WebSession};
 use hirecj_store::Store;
@@ -78,8 +78,10 @@ pub async fn me(
 /// the cookie. Idempotent: without a session it only clears the cookie.
 pub async fn logout(
     State(state): State<AppState>,
+    headers: HeaderMap,
     CurrentSession(current): CurrentSession,
 ) -> AppResult<Response> {
+    super::same_origin(&headers, &state.settings.public_url)?;
     if let Some(session) = current {
         state.store.revoke_session(&session.id).await?;
         tracing::info!(

@@ -11,7 +11,7 @@ mod history;
 mod me;
 
 use axum::Router;
-use axum::http::{HeaderValue, header};
+use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use hirecj_domain::UserId;
@@ -78,6 +78,21 @@ pub(crate) fn same_user(signed_in: &UserId, requested: &str) -> Result<(), AppEr
     if &requested == signed_in {
         Ok(())
     } else {
+        Err(AppError::Forbidden)
+    }
+}
+
+/// Refuses (403) a state-changing request that a browser sent from another
+/// origin. The session cookie's `SameSite=Lax` keeps it off cross-site POSTs
+/// and DELETEs, but not off those from a sibling subdomain (same site, other
+/// origin), and a cross-site form POST to sign-out would still clear the
+/// cookie. Browsers send `Origin` on every POST and DELETE; a request without
+/// one (curl, a script) carries no ambient browser credentials to abuse.
+pub(crate) fn same_origin(headers: &HeaderMap, public: &url::Url) -> Result<(), AppError> {
+    if crate::chat::ws::origin_allowed(headers, public) {
+        Ok(())
+    } else {
+        tracing::warn!("state-changing request from a foreign origin refused");
         Err(AppError::Forbidden)
     }
 }

@@ -124,6 +124,11 @@ struct Inner {
     limits: ChatLimits,
     debug: bool,
     running: Mutex<HashMap<ConversationId, RunningTurn>>,
+    /// Held while a merchant message is checked and stored, and while a turn
+    /// is decided on and registered: a message is either refused because a
+    /// turn runs, or stored before the turn reads the history. (Striped by
+    /// conversation id; a few conversations share one.)
+    gates: Vec<tokio::sync::Mutex<()>>,
 }
 
 /// The conversation service. Cheap to clone.
@@ -141,6 +146,10 @@ pub struct TurnHandle {
 }
 
 const STATE_INITIAL_ACTIONS: &str = "initial_actions_done";
+/// How many locks the conversations' gates are striped over.
+const GATES: u128 = 64;
+/// How long ending a conversation waits for its stopped reply to be stored.
+const END_WAIT: Duration = Duration::from_secs(5);
 
 impl ChatService {
     pub fn new(
@@ -158,8 +167,15 @@ impl ChatService {
                 limits,
                 debug,
                 running: Mutex::new(HashMap::new()),
+                gates: (0..GATES).map(|_| tokio::sync::Mutex::new(())).collect(),
             }),
         }
+    }
+
+    /// The gate of `conversation` (see [`Inner::gates`]).
+    fn gate(&self, conversation: ConversationId) -> &tokio::sync::Mutex<()> {
+        let i = usize::try_from(conversation.0.as_u128() % GATES).unwrap_or(0);
+        &self.inner.gates[i % self.inner.gates.len()]
     }
 
     pub fn debug_enabled(&self) -> bool {
@@ -312,6 +328,7 @@ impl ChatService {
                 "client_id must be 1 to 100 characters".into(),
             ));
         }
+        let _gate = self.gate(conversation).lock().await;
         if self.is_running(conversation) {
             return Err(ChatError::TurnInProgress);
         }
@@ -373,6 +390,7 @@ impl ChatService {
         if let Some(frames) = self.subscribe(id) {
             return Ok(Some(TurnHandle { frames, done: None }));
         }
+        let _gate = self.gate(id).lock().await;
         let conversation = self
             .inner
             .store
@@ -413,6 +431,10 @@ impl ChatService {
         let (done_tx, done_rx) = oneshot::channel();
         let service = self.clone();
         tokio::spawn(async move {
+            let deregister = Deregister {
+                service: service.clone(),
+                id,
+            };
             let outcome = service
                 .run_turn(conversation, needs_initial, &frames, stop, &abort)
                 .await;
@@ -420,7 +442,7 @@ impl ChatService {
                 tracing::error!(conversation_id = %id, error = %e, "turn failed");
                 let _ = frames.send(e.to_frame());
             }
-            service.running().remove(&id);
+            drop(deregister);
             let _ = done_tx.send(());
         });
         Ok(Some(TurnHandle {
@@ -582,7 +604,20 @@ impl ChatService {
     /// Ends (archives) a conversation.
     pub async fn end(&self, owner: &Owner, id: ConversationId) -> Result<(), ChatError> {
         self.conversation_for(owner, id).await?;
-        self.stop(id);
+        // Storing a message reopens a conversation, so a reply in progress is
+        // stopped and stored (what was said is kept) before the end is.
+        if let Some(mut frames) = self.subscribe(id) {
+            self.stop(id);
+            let finished = async {
+                while !matches!(
+                    frames.recv().await,
+                    Err(broadcast::error::RecvError::Closed)
+                ) {}
+            };
+            if tokio::time::timeout(END_WAIT, finished).await.is_err() {
+                tracing::warn!(conversation_id = %id, "the stopped turn did not finish before the end");
+            }
+        }
         self.inner.store.end_conversation(id).await?;
         Ok(())
     }
@@ -660,6 +695,20 @@ impl ChatService {
     }
 }
 
+/// Takes a turn off the running map when its task ends, also when it ends
+/// by a panic: a conversation is never left refusing every message with
+/// `turn_in_progress` (and its followers never left waiting) until a restart.
+struct Deregister {
+    service: ChatService,
+    id: ConversationId,
+}
+
+impl Drop for Deregister {
+    fn drop(&mut self) {
+        self.service.running().remove(&self.id);
+    }
+}
+
 fn initial_actions_done(state: &Value) -> Vec<String> {
     state
         .get(STATE_INITIAL_ACTIONS)
@@ -685,4 +734,83 @@ fn title_from(history: &[Message]) -> Option<String> {
         title.push('…');
     }
     Some(title)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+    use hirecj_agent::model::{ModelError, ModelProvider, ModelRequest, ModelStream};
+
+    /// A provider with a bug: it panics.
+    struct Panics;
+
+    #[async_trait::async_trait]
+    impl ModelProvider for Panics {
+        fn name(&self) -> &str {
+            "panics"
+        }
+
+        fn model(&self) -> &str {
+            "panics"
+        }
+
+        async fn stream(
+            &self,
+            _req: ModelRequest,
+            _cancel: CancellationToken,
+        ) -> Result<ModelStream, ModelError> {
+            panic!("a bug in a model provider");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_turn_that_panics_does_not_wedge_its_conversation() {
+        let dir = tempfile::tempdir().unwrap();
+        let env = HashMap::from([
+            ("HIRECJ_BIND".to_owned(), "127.0.0.1:0".to_owned()),
+            (
+                "HIRECJ_DATA_DIR".to_owned(),
+                dir.path().display().to_string(),
+            ),
+            ("HIRECJ_LOG".to_owned(), "warn".to_owned()),
+        ]);
+        let settings = crate::Settings::load(&crate::LoadOptions {
+            env,
+            ..Default::default()
+        })
+        .unwrap();
+        let app = crate::App::build(settings).await.unwrap();
+        let state = app.state().clone();
+        let catalog = Arc::new(Catalog::load(None).unwrap());
+        let engine = Engine::new(
+            Arc::new(Panics),
+            catalog.clone(),
+            state.store.clone(),
+            state.shopify.clone(),
+            super::super::provider::turn_config(&state.settings.model),
+        );
+        let chat = ChatService::new(
+            state.store.clone(),
+            catalog,
+            engine,
+            ChatLimits::default(),
+            false,
+        );
+        let owner = Owner {
+            session_id: "s".into(),
+            user_id: None,
+        };
+        let c = chat
+            .open(&owner, None, Some("ad_hoc_support"))
+            .await
+            .unwrap();
+        chat.post_message(c.id, "hello", "m1").await.unwrap();
+        let handle = chat.ensure_reply(c.id).await.unwrap().unwrap();
+        // The task panicked: `done` is never sent, but the turn is over.
+        assert!(handle.done.unwrap().await.is_err());
+        assert!(!chat.is_running(c.id));
+        let (stored, new) = chat.post_message(c.id, "hello again", "m2").await.unwrap();
+        assert!(new && stored.seq == 2);
+    }
 }

@@ -48,7 +48,7 @@ impl axum::extract::FromRequestParts<AppState> for Owner {
 }
 
 /// Is `origin` the app's own public origin?
-fn origin_allowed(headers: &HeaderMap, public: &url::Url) -> bool {
+pub(crate) fn origin_allowed(headers: &HeaderMap, public: &url::Url) -> bool {
     match headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) {
         // Browsers always send Origin on WebSocket upgrades; other clients
         // (the bench, tests, curl) may not.

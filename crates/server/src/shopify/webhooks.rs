@@ -72,19 +72,9 @@ pub async fn receive(State(state): State<AppState>, headers: HeaderMap, body: By
         );
     }
     let topic = header(&headers, TOPIC_HEADER).unwrap_or("").to_owned();
-    let shop_raw = header(&headers, SHOP_HEADER)
-        .map(str::to_owned)
-        .or_else(|| {
-            serde_json::from_slice::<Value>(&body)
-                .ok()?
-                .get("shop_domain")?
-                .as_str()
-                .map(str::to_owned)
-        })
-        .unwrap_or_default();
-    let shop = match ShopDomain::parse_exact(&shop_raw) {
-        Ok(shop) => shop,
-        Err(_) => {
+    let shop = match webhook_shop(header(&headers, SHOP_HEADER), &body) {
+        Some(shop) => shop,
+        None => {
             tracing::warn!(topic, "signed webhook without a valid shop domain");
             return error(
                 StatusCode::BAD_REQUEST,
@@ -132,6 +122,21 @@ pub async fn receive(State(state): State<AppState>, headers: HeaderMap, body: By
                 }
             }
         }
+    }
+}
+
+/// The shop a verified delivery is about: `X-Shopify-Shop-Domain`, else the
+/// payload's `shop_domain`, canonical. The header is not covered by the
+/// signature, so when the signed payload names a shop too, the two must agree:
+/// a captured delivery cannot be replayed against another shop.
+fn webhook_shop(header_shop: Option<&str>, body: &[u8]) -> Option<ShopDomain> {
+    let payload_shop = serde_json::from_slice::<Value>(body)
+        .ok()
+        .and_then(|v| v.get("shop_domain")?.as_str().map(str::to_owned));
+    let shop = ShopDomain::parse_exact(header_shop.or(payload_shop.as_deref())?).ok()?;
+    match payload_shop {
+        Some(p) if !p.trim().eq_ignore_ascii_case(shop.as_str()) => None,
+        _ => Some(shop),
     }
 }
 
@@ -218,6 +223,25 @@ fn customer_needles(payload: &Value) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_shop_header_must_agree_with_the_signed_payload() {
+        let body =
+            |shop: &str| serde_json::to_vec(&json!({"shop_domain": shop})).unwrap_or_default();
+        let a = "a.myshopify.com";
+        let b = "b.myshopify.com";
+        let shop =
+            |h: Option<&str>, body: &[u8]| webhook_shop(h, body).map(|s| s.as_str().to_owned());
+        assert_eq!(shop(Some(a), &body(a)).as_deref(), Some(a));
+        assert_eq!(shop(None, &body(a)).as_deref(), Some(a));
+        // app/uninstalled names no shop_domain: the header alone decides.
+        assert_eq!(shop(Some(a), br#"{"id": 1}"#).as_deref(), Some(a));
+        assert_eq!(shop(Some(a), b"not json").as_deref(), Some(a));
+        // A delivery signed for one shop, replayed with another's header.
+        assert_eq!(shop(Some(b), &body(a)), None);
+        assert_eq!(shop(None, br#"{"id": 1}"#), None);
+        assert_eq!(shop(Some("not a shop"), &body(a)), None);
+    }
 
     #[test]
     fn needles_from_payload() {
