@@ -115,6 +115,8 @@ struct RunningTurn {
     /// Abandons the turn: nothing is stored (the reply is owed again).
     abort: CancellationToken,
     frames: broadcast::Sender<ServerFrame>,
+    /// Tells this turn from a later one of the same conversation.
+    generation: u64,
 }
 
 struct Inner {
@@ -129,6 +131,7 @@ struct Inner {
     /// turn runs, or stored before the turn reads the history. (Striped by
     /// conversation id; a few conversations share one.)
     gates: Vec<tokio::sync::Mutex<()>>,
+    generations: std::sync::atomic::AtomicU64,
 }
 
 /// The conversation service. Cheap to clone.
@@ -168,6 +171,7 @@ impl ChatService {
                 debug,
                 running: Mutex::new(HashMap::new()),
                 gates: (0..GATES).map(|_| tokio::sync::Mutex::new(())).collect(),
+                generations: std::sync::atomic::AtomicU64::new(0),
             }),
         }
     }
@@ -375,6 +379,18 @@ impl ChatService {
         }
     }
 
+    /// Takes turn `generation` of `conversation` off the running map (a
+    /// later turn of the same conversation is left alone).
+    fn release(&self, conversation: ConversationId, generation: u64) {
+        let mut running = self.running();
+        if running
+            .get(&conversation)
+            .is_some_and(|t| t.generation == generation)
+        {
+            running.remove(&conversation);
+        }
+    }
+
     /// Abandons the running turn without storing it.
     fn abort(&self, conversation: ConversationId) {
         if let Some(turn) = self.running().get(&conversation) {
@@ -411,6 +427,10 @@ impl ChatService {
         let (frames, receiver) = broadcast::channel(256);
         let abort = CancellationToken::new();
         let stop = abort.child_token();
+        let generation = self
+            .inner
+            .generations
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         {
             let mut running = self.running();
             if let Some(turn) = running.get(&id) {
@@ -425,6 +445,7 @@ impl ChatService {
                     stop: stop.clone(),
                     abort: abort.clone(),
                     frames: frames.clone(),
+                    generation,
                 },
             );
         }
@@ -434,9 +455,17 @@ impl ChatService {
             let deregister = Deregister {
                 service: service.clone(),
                 id,
+                generation,
             };
             let outcome = service
-                .run_turn(conversation, needs_initial, &frames, stop, &abort)
+                .run_turn(
+                    conversation,
+                    needs_initial,
+                    &frames,
+                    stop,
+                    &abort,
+                    generation,
+                )
                 .await;
             if let Err(e) = outcome {
                 tracing::error!(conversation_id = %id, error = %e, "turn failed");
@@ -469,6 +498,7 @@ impl ChatService {
         frames: &broadcast::Sender<ServerFrame>,
         stop: CancellationToken,
         abort: &CancellationToken,
+        generation: u64,
     ) -> Result<(), ChatError> {
         let id = conversation.id;
         let store = &self.inner.store;
@@ -529,9 +559,6 @@ impl ChatService {
         reply.status = output.status;
         let (stored, _) = store.append_message(id, &reply).await?;
         store.save_trace(id, stored.seq, &output.trace).await?;
-        let _ = frames.send(ServerFrame::CjMessage {
-            message: WireMessage::from_message(&stored),
-        });
         if conversation.title.is_none()
             && let Some(title) = title_from(&ctx.history)
         {
@@ -539,6 +566,7 @@ impl ChatService {
         }
 
         // Transitions happen in code, never by the model.
+        let mut updated = None;
         if let Some((Role::System, _)) = answering
             && let Some(next) = self
                 .inner
@@ -557,10 +585,20 @@ impl ChatService {
             }
             state[STATE_INITIAL_ACTIONS] = json!(done);
             store.set_conversation_state(id, &state).await?;
-            let _ = frames.send(ServerFrame::WorkflowUpdated {
+            updated = Some(ServerFrame::WorkflowUpdated {
                 workflow: next.to_owned(),
                 previous,
             });
+        }
+
+        // The turn is over for the merchant: a next message may start a new
+        // one as soon as this reply is seen.
+        self.release(id, generation);
+        let _ = frames.send(ServerFrame::CjMessage {
+            message: WireMessage::from_message(&stored),
+        });
+        if let Some(frame) = updated {
+            let _ = frames.send(frame);
         }
 
         if let (Some((Role::Merchant, _)), Some(user)) = (answering, &user) {
@@ -701,11 +739,12 @@ impl ChatService {
 struct Deregister {
     service: ChatService,
     id: ConversationId,
+    generation: u64,
 }
 
 impl Drop for Deregister {
     fn drop(&mut self) {
-        self.service.running().remove(&self.id);
+        self.service.release(self.id, self.generation);
     }
 }
 

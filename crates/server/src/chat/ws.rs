@@ -377,6 +377,7 @@ impl Connection {
                         },
                     };
                     let mut failed = false;
+                    let mut lagged = false;
                     loop {
                         match frames.recv().await {
                             Ok(frame) => {
@@ -390,8 +391,27 @@ impl Connection {
                                     skipped = n,
                                     "a slow connection skipped turn frames"
                                 );
+                                lagged = true;
                             }
                             Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+                        }
+                    }
+                    if lagged {
+                        // Skipped frames may include the final message: send
+                        // the newest stored CJ messages (the writer drops
+                        // any the client already has).
+                        if let Ok(Some(c)) = chat.store().conversation(id).await
+                            && let Ok(recent) =
+                                chat.messages_after(id, (c.last_seq - 10).max(0)).await
+                        {
+                            for m in recent.iter().filter(|m| m.role == hirecj_domain::Role::Cj) {
+                                let frame = ServerFrame::CjMessage {
+                                    message: WireMessage::from_message(m),
+                                };
+                                if out.send(frame).await.is_err() {
+                                    return;
+                                }
+                            }
                         }
                     }
                     if failed {
