@@ -84,6 +84,10 @@ pub struct BenchArgs {
     /// Longest time any one phase may take.
     #[arg(long, value_name = "SECS", default_value_t = 300)]
     phase_timeout_secs: u64,
+    /// Pace the turns phase: start at most this many turns per second over
+    /// all conversations (0: as fast as the conversations go).
+    #[arg(long, value_name = "TURNS_PER_SEC", default_value_t = 0.0)]
+    rate: f64,
 }
 
 /// The resolved parameters.
@@ -96,6 +100,7 @@ struct Params {
     model: ModelKind,
     model_latency: Duration,
     phase_timeout: Duration,
+    rate: Option<f64>,
 }
 
 impl Params {
@@ -111,6 +116,7 @@ impl Params {
             model: a.model,
             model_latency: Duration::from_millis(a.model_latency_ms),
             phase_timeout: Duration::from_secs(a.phase_timeout_secs.max(1)),
+            rate: (a.rate.is_finite() && a.rate > 0.0).then_some(a.rate),
         };
         if p.turns > MAX_TURNS {
             return Err(format!(
@@ -170,7 +176,7 @@ pub async fn run(args: BenchArgs) -> Result<(), String> {
         }
     );
     println!(
-        "parameters: --conversations {} --turns {} --idle {} --installs {} --model {}{}",
+        "parameters: --conversations {} --turns {} --idle {} --installs {} --model {}{}{}",
         params.conversations,
         params.turns,
         params.idle,
@@ -182,7 +188,10 @@ pub async fn run(args: BenchArgs) -> Result<(), String> {
         match params.model {
             ModelKind::Mock => format!(" --model-latency-ms {}", params.model_latency.as_millis()),
             ModelKind::Offline => String::new(),
-        }
+        },
+        params
+            .rate
+            .map_or(String::new(), |r| format!(" --rate {r}"))
     );
     println!();
 
@@ -191,6 +200,9 @@ pub async fn run(args: BenchArgs) -> Result<(), String> {
         .timeout(FRAME_WAIT)
         .build()
         .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+    new_session(&http, &server.base)
+        .await
+        .map_err(|e| format!("cannot reach the app at {}: {e}", server.base))?;
 
     // Memory first, on a fresh server: memory freed by the busier phases
     // would otherwise be reused and hide the cost of a connection.
@@ -430,13 +442,7 @@ impl Target {
 
     /// The server's resident memory in KB (VmRSS), when it is our child.
     fn rss_kb(&self) -> Option<u64> {
-        let pid = self.pid()?;
-        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-        status
-            .lines()
-            .find(|l| l.starts_with("VmRSS:"))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|n| n.parse().ok())
+        rss_kb(&self.pid()?.to_string())
     }
 
     fn exited(&mut self) -> Option<std::process::ExitStatus> {
@@ -550,7 +556,11 @@ impl Ws {
             .parse()
             .map_err(|_| "the session cookie is not a valid header".to_owned())?;
         req.headers_mut().insert("cookie", value);
-        match tokio::time::timeout(FRAME_WAIT, tokio_tungstenite::connect_async(req)).await {
+        // A small read buffer: the bench holds many connections itself.
+        let config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
+            .read_buffer_size(8 * 1024);
+        let connect = tokio_tungstenite::connect_async_with_config(req, Some(config), false);
+        match tokio::time::timeout(FRAME_WAIT, connect).await {
             Ok(Ok((stream, _))) => Ok(Self(stream)),
             Ok(Err(e)) => Err(format!("WebSocket connect: {e}")),
             Err(_) => Err("WebSocket connect timed out".to_owned()),
@@ -564,9 +574,9 @@ impl Ws {
             .map_err(|e| format!("WebSocket send: {e}"))
     }
 
-    /// The next frame of type `ty`, skipping progress frames; an `error`
-    /// frame is an error.
-    async fn expect(&mut self, ty: &str) -> Res<Value> {
+    /// The next frame of type `ty` or an `error` frame, skipping progress
+    /// frames.
+    async fn until(&mut self, ty: &str) -> Res<Value> {
         loop {
             let msg = match tokio::time::timeout(FRAME_WAIT, self.0.next()).await {
                 Err(_) => return Err(format!("no {ty} within {} s", FRAME_WAIT.as_secs())),
@@ -579,17 +589,24 @@ impl Ws {
             let Message::Text(text) = msg else { continue };
             let v: Value = serde_json::from_str(text.as_str())
                 .map_err(|e| format!("unreadable frame: {e}"))?;
-            if v["type"] == ty {
+            if v["type"] == ty || v["type"] == "error" {
                 return Ok(v);
             }
-            if v["type"] == "error" {
-                return Err(format!(
-                    "error frame while waiting for {ty}: {} {}",
-                    v["code"].as_str().unwrap_or("?"),
-                    v["message"].as_str().unwrap_or("")
-                ));
-            }
         }
+    }
+
+    /// The next frame of type `ty`, skipping progress frames; an `error`
+    /// frame is an error.
+    async fn expect(&mut self, ty: &str) -> Res<Value> {
+        let v = self.until(ty).await?;
+        if v["type"] == "error" {
+            return Err(format!(
+                "error frame while waiting for {ty}: {} {}",
+                v["code"].as_str().unwrap_or("?"),
+                v["message"].as_str().unwrap_or("")
+            ));
+        }
+        Ok(v)
     }
 
     /// Opens a new `ad_hoc_support` conversation (no greeting turn).
@@ -683,6 +700,7 @@ async fn phase_memory(server: &Target, http: &reqwest::Client, p: &Params) -> Re
     report.errors.extend(errors);
     tokio::time::sleep(Duration::from_millis(500)).await;
     report.rss_before_kb = server.rss_kb();
+    let client_before = rss_kb("self");
 
     let started = Instant::now();
     let (opened, errors) = run_all(
@@ -702,6 +720,7 @@ async fn phase_memory(server: &Target, http: &reqwest::Client, p: &Params) -> Re
         .collect();
     tokio::time::sleep(Duration::from_secs(1)).await;
     report.rss_after_kb = server.rss_kb();
+    let client_after = rss_kb("self");
     report.held = holders.iter().filter(|h| !h.is_finished()).count();
     for h in &holders {
         h.abort();
@@ -720,6 +739,14 @@ async fn phase_memory(server: &Target, http: &reqwest::Client, p: &Params) -> Re
             .per_connection_kb()
             .map_or("n/a".to_owned(), |kb| format!("{kb:.1} KB"))
     );
+    if let (Some(b), Some(a)) = (client_before, client_after)
+        && report.held > 0
+    {
+        println!(
+            "  (this bench client, 8 KiB WebSocket read buffers: {:.1} KB per connection)",
+            (a as f64 - b as f64) / report.held as f64
+        );
+    }
     print_errors(&report.errors);
     // Let the server notice the closed connections before the next phase.
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -741,6 +768,9 @@ struct TurnsReport {
     wall: Duration,
     samples: Vec<TurnSample>,
     debug_available: bool,
+    /// Messages refused with `turn_in_progress` right after CJ's previous
+    /// reply (sent again).
+    busy: usize,
     errors: Vec<String>,
 }
 
@@ -764,27 +794,73 @@ impl TurnsReport {
     }
 }
 
-/// One conversation's turns: (latency, seq of CJ's message) each.
+/// What one conversation did.
+#[derive(Default)]
+struct Conversation {
+    /// (latency, seq of CJ's message) of each turn.
+    turns: Vec<(Duration, i64)>,
+    /// Messages refused with `turn_in_progress` (and sent again).
+    busy: usize,
+    error: Option<String>,
+}
+
+/// One conversation's turns, one after the other. A message refused with
+/// `turn_in_progress` is sent again (same `client_id`) after a short pause,
+/// as the protocol allows; its latency counts from the accepted send.
 async fn converse(
     ws: &mut Ws,
     conv: usize,
     turns: usize,
-) -> (Vec<(Duration, i64)>, Option<String>) {
-    let mut done = Vec::with_capacity(turns);
+    pacer: Option<Arc<tokio::sync::Semaphore>>,
+) -> Conversation {
+    let mut out = Conversation::default();
     for t in 0..turns {
+        if let Some(pacer) = &pacer {
+            match pacer.acquire().await {
+                Ok(permit) => permit.forget(),
+                Err(_) => {
+                    out.error = Some("the pacer stopped".to_owned());
+                    return out;
+                }
+            }
+        }
         let text = QUESTIONS[(conv + t) % QUESTIONS.len()];
         let frame =
             json!({"type": "message", "text": text, "client_id": format!("bench-{conv}-{t}")});
-        let start = Instant::now();
-        if let Err(e) = ws.send(&frame).await {
-            return (done, Some(e));
-        }
-        match ws.expect("cj_message").await {
-            Ok(reply) => done.push((start.elapsed(), reply["seq"].as_i64().unwrap_or(-1))),
-            Err(e) => return (done, Some(e)),
+        let mut refusals = 0u32;
+        loop {
+            let start = Instant::now();
+            if let Err(e) = ws.send(&frame).await {
+                out.error = Some(e);
+                return out;
+            }
+            let reply = match ws.until("cj_message").await {
+                Ok(v) => v,
+                Err(e) => {
+                    out.error = Some(e);
+                    return out;
+                }
+            };
+            if reply["type"] == "cj_message" {
+                out.turns
+                    .push((start.elapsed(), reply["seq"].as_i64().unwrap_or(-1)));
+                break;
+            }
+            if reply["code"] == "turn_in_progress" && refusals < 50 {
+                refusals += 1;
+                out.busy += 1;
+                tokio::time::sleep(Duration::from_millis(2 * u64::from(refusals))).await;
+                continue;
+            }
+            out.error = Some(format!(
+                "error frame instead of cj_message: {} {}",
+                reply["code"].as_str().unwrap_or("?"),
+                reply["message"].as_str().unwrap_or("")
+            ));
+            return out;
         }
     }
-    (done, None)
+    out
 }
 
 /// The model and tool time of each turn, by turn (the seq of CJ's message),
@@ -819,6 +895,9 @@ async fn phase_turns(server: &Target, http: &reqwest::Client, p: &Params) -> Res
         "turns: {} concurrent conversations × {} messages each (message → CJ's reply, one at a time)",
         p.conversations, p.turns
     );
+    if let Some(rate) = p.rate {
+        println!("  (paced: at most {rate} turns/s started)");
+    }
     if p.model == ModelKind::Mock && !p.model_latency.is_zero() {
         println!(
             "  (closed loop: at most {:.0} turns/s with a {} ms model)",
@@ -836,28 +915,53 @@ async fn phase_turns(server: &Target, http: &reqwest::Client, p: &Params) -> Res
     .await;
     let connected = opened.len();
 
+    // With --rate, a permit per turn is released at that rate (never more
+    // than one per conversation waiting, so no burst builds up).
+    let pacer = p.rate.map(|_| Arc::new(tokio::sync::Semaphore::new(0)));
+    let pacing = match (p.rate, &pacer) {
+        (Some(rate), Some(sem)) => {
+            let sem = sem.clone();
+            let cap = connected.max(1);
+            Some(tokio::spawn(async move {
+                let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / rate));
+                loop {
+                    tick.tick().await;
+                    if sem.available_permits() < cap {
+                        sem.add_permits(1);
+                    }
+                }
+            }))
+        }
+        _ => None,
+    };
     let started = Instant::now();
     let mut tasks = JoinSet::new();
     for (i, mut ws) in opened.into_iter().enumerate() {
         let turns = p.turns;
+        let pacer = pacer.clone();
         tasks.spawn(async move {
-            let (done, error) = converse(&mut ws, i, turns).await;
-            (ws, done, error, started.elapsed())
+            let outcome = converse(&mut ws, i, turns, pacer).await;
+            (ws, outcome, started.elapsed())
         });
     }
     let mut finished = Vec::new();
     let mut wall = Duration::ZERO;
+    let mut busy = 0;
     while let Some(joined) = tasks.join_next().await {
         match joined {
-            Ok((ws, done, error, at)) => {
+            Ok((ws, outcome, at)) => {
                 wall = wall.max(at);
-                errors.extend(error);
-                finished.push((ws, done));
+                errors.extend(outcome.error);
+                busy += outcome.busy;
+                finished.push((ws, outcome.turns));
             }
             Err(e) => errors.push(format!("a conversation task failed: {e}")),
         }
     }
 
+    if let Some(pacing) = pacing {
+        pacing.abort();
+    }
     // Untimed: each conversation's traces.
     let (looked_up, lookup_errors) = run_all(
         finished.into_iter().map(|(mut ws, done)| async move {
@@ -884,6 +988,7 @@ async fn phase_turns(server: &Target, http: &reqwest::Client, p: &Params) -> Res
     let report = TurnsReport {
         conversations: p.conversations,
         connected,
+        busy,
         wall,
         samples,
         debug_available,
@@ -918,6 +1023,13 @@ async fn phase_turns(server: &Target, http: &reqwest::Client, p: &Params) -> Res
             "; debug is off on this server"
         }
     );
+    if report.busy > 0 {
+        println!(
+            "  {} messages were refused with turn_in_progress right after CJ's previous cj_message \
+             (sent again; latency counts from the accepted send)",
+            report.busy
+        );
+    }
     print_errors(&report.errors);
     Ok(report)
 }
@@ -1118,6 +1230,11 @@ fn print_summary(
                 "p99 < 10 ms".into(),
             ]);
             rows.push([
+                "turn_in_progress refusals after cj_message".into(),
+                format!("{} of {} turns", t.busy, t.samples.len()),
+                "0".into(),
+            ]);
+            rows.push([
                 "turn latency p50 / p99".into(),
                 format!("{} / {}", pct(&lat, 0.50), pct(&lat, 0.99)),
                 "—".into(),
@@ -1133,6 +1250,11 @@ fn print_summary(
         }
     }
     match memory {
+        Ok(m) if m.rss_before_kb.is_none() && m.held == 0 && m.errors.is_empty() => rows.push([
+            "memory per connected conversation".into(),
+            "skipped (needs a spawned server)".into(),
+            "< 50 KB".into(),
+        ]),
         Ok(m) => {
             rows.push([
                 "idle connections held".into(),
@@ -1194,6 +1316,16 @@ fn print_errors(errors: &[String]) {
             .collect::<Vec<_>>()
             .join(" | ")
     );
+}
+
+/// VmRSS in KB of a process (`self` for this one).
+fn rss_kb(pid: &str) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|n| n.parse().ok())
 }
 
 fn ms(d: Duration) -> f64 {

@@ -72,7 +72,11 @@ pub async fn upgrade(
         return (StatusCode::FORBIDDEN, "origin not allowed").into_response();
     }
     let chat = state.chat.clone();
-    ws.max_frame_size(MAX_FRAME_BYTES)
+    // Small buffers: chat frames are small, and the default 128 KiB read
+    // buffer is kept for the whole life of every connection.
+    ws.read_buffer_size(8 * 1024)
+        .write_buffer_size(8 * 1024)
+        .max_frame_size(MAX_FRAME_BYTES)
         .max_message_size(MAX_FRAME_BYTES)
         .on_upgrade(move |socket| {
             let span = tracing::info_span!("ws", %peer, user_id = ?owner.user_id.as_ref().map(|u| u.to_string()));

@@ -1,0 +1,75 @@
+//! `hirecj bench` at CI size: it spawns its own `hirecj serve`, runs every
+//! phase and prints the four headline metrics. Timings are not asserted.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::process::Command;
+use std::time::Duration;
+
+#[test]
+fn bench_runs_at_a_small_size_and_prints_the_headline_metrics() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_hirecj"));
+    cmd.args([
+        "bench",
+        "--conversations",
+        "20",
+        "--turns",
+        "2",
+        "--idle",
+        "50",
+        "--installs",
+        "5",
+    ])
+    .args(["--phase-timeout-secs", "60"])
+    .current_dir(dir.path())
+    .env_clear()
+    .env("PATH", std::env::var("PATH").unwrap_or_default())
+    .env("TMPDIR", dir.path());
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(cmd.output());
+    });
+    let out = rx
+        .recv_timeout(Duration::from_secs(240))
+        .expect("bench finished in time")
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "bench failed\n{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("machine: ") && stdout.contains("cores"),
+        "{stdout}"
+    );
+    for metric in [
+        "turns per second",
+        "server overhead per turn p50 / p99",
+        "memory per connected conversation",
+        "prepared message p50 / p99",
+    ] {
+        let line = stdout
+            .lines()
+            .rev()
+            .find(|l| l.trim_start().starts_with(metric))
+            .unwrap_or_else(|| panic!("no {metric:?} line in\n{stdout}"));
+        assert!(
+            !line.contains("n/a"),
+            "{metric} was not measured: {line}\n{stdout}"
+        );
+        assert!(line.chars().any(|c| c.is_ascii_digit()), "{line}");
+    }
+    assert!(
+        stdout.contains("concurrent conversations held") && stdout.contains("20/20"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("idle connections held") && stdout.contains("50/50"),
+        "{stdout}"
+    );
+    // The temporary server's data directory is cleaned up.
+    let left: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .filter_map(Result::ok)
+        .filter(|e| e.file_name().to_string_lossy().starts_with("hirecj-bench-"))
+        .collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
+}
