@@ -7,7 +7,7 @@
 mod support;
 
 use serde_json::json;
-use support::{MockModel, WAIT, Ws, start_app};
+use support::{WAIT, Ws, start_app, start_with_mock_model};
 
 #[tokio::test]
 async fn a_visitor_is_greeted_once_and_resumes_without_duplicates() {
@@ -217,21 +217,9 @@ async fn debug_workflow_switch_and_end() {
 
 #[tokio::test]
 async fn one_turn_at_a_time_and_stop_keeps_what_was_said() {
-    let model = MockModel::start().await;
-    let app = start_app(&[
-        ("HIRECJ_MODEL_PROVIDER", "openai"),
-        ("OPENAI_BASE_URL", &model.base_url()),
-    ])
-    .await;
-    let cookie = app.visitor_cookie().await;
+    let (model, app, cookie) = start_with_mock_model().await;
     let mut ws = Ws::connect(app.addr, &cookie).await;
-    // Start in a merchant-initiated workflow so no greeting turn runs first.
-    ws.send(json!({"type": "start_conversation", "workflow": "ad_hoc_support"}))
-        .await;
-    let id = ws.expect("conversation_started").await["conversation_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = ws.start_ad_hoc().await;
 
     model.hold_after_first_chunk(true);
     ws.send(json!({"type": "message", "text": "Tell me a long story", "client_id": "m1"}))
@@ -268,20 +256,9 @@ async fn one_turn_at_a_time_and_stop_keeps_what_was_said() {
 
 #[tokio::test]
 async fn ending_a_conversation_mid_reply_keeps_it_ended() {
-    let model = MockModel::start().await;
-    let app = start_app(&[
-        ("HIRECJ_MODEL_PROVIDER", "openai"),
-        ("OPENAI_BASE_URL", &model.base_url()),
-    ])
-    .await;
-    let cookie = app.visitor_cookie().await;
+    let (model, app, cookie) = start_with_mock_model().await;
     let mut ws = Ws::connect(app.addr, &cookie).await;
-    ws.send(json!({"type": "start_conversation", "workflow": "ad_hoc_support"}))
-        .await;
-    let id = ws.expect("conversation_started").await["conversation_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = ws.start_ad_hoc().await;
     model.hold_after_first_chunk(true);
     ws.send(json!({"type": "message", "text": "Tell me a long story", "client_id": "e1"}))
         .await;
@@ -323,20 +300,9 @@ async fn ending_a_conversation_mid_reply_keeps_it_ended() {
 
 #[tokio::test]
 async fn a_reply_in_progress_survives_a_dropped_connection() {
-    let model = MockModel::start().await;
-    let app = start_app(&[
-        ("HIRECJ_MODEL_PROVIDER", "openai"),
-        ("OPENAI_BASE_URL", &model.base_url()),
-    ])
-    .await;
-    let cookie = app.visitor_cookie().await;
+    let (model, app, cookie) = start_with_mock_model().await;
     let mut ws = Ws::connect(app.addr, &cookie).await;
-    ws.send(json!({"type": "start_conversation", "workflow": "ad_hoc_support"}))
-        .await;
-    let id = ws.expect("conversation_started").await["conversation_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = ws.start_ad_hoc().await;
 
     model.hold_after_first_chunk(true);
     ws.send(json!({"type": "message", "text": "hello", "client_id": "h1"}))
@@ -381,21 +347,10 @@ async fn a_reply_in_progress_survives_a_dropped_connection() {
 /// reply to the first one stored after it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_message_is_never_stored_behind_a_turn_that_cannot_see_it() {
-    let model = MockModel::start().await;
-    let app = start_app(&[
-        ("HIRECJ_MODEL_PROVIDER", "openai"),
-        ("OPENAI_BASE_URL", &model.base_url()),
-    ])
-    .await;
-    let cookie = app.visitor_cookie().await;
+    let (_model, app, cookie) = start_with_mock_model().await;
     for round in 0..15 {
         let mut a = Ws::connect(app.addr, &cookie).await;
-        a.send(json!({"type": "start_conversation", "workflow": "ad_hoc_support"}))
-            .await;
-        let id = a.expect("conversation_started").await["conversation_id"]
-            .as_str()
-            .unwrap()
-            .to_owned();
+        let id = a.start_ad_hoc().await;
         let mut b = Ws::connect(app.addr, &cookie).await;
         b.send(json!({"type": "start_conversation", "conversation_id": id}))
             .await;

@@ -64,6 +64,18 @@ pub async fn start_app(extra: &[(&str, &str)]) -> TestApp {
     }
 }
 
+/// The app answering through a [`MockModel`], with a visitor's cookie.
+pub async fn start_with_mock_model() -> (MockModel, TestApp, String) {
+    let model = MockModel::start().await;
+    let app = start_app(&[
+        ("HIRECJ_MODEL_PROVIDER", "openai"),
+        ("OPENAI_BASE_URL", &model.base_url()),
+    ])
+    .await;
+    let cookie = app.visitor_cookie().await;
+    (model, app, cookie)
+}
+
 impl TestApp {
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
@@ -144,6 +156,17 @@ impl Ws {
             Err(tungstenite::Error::Http(response)) => Some(response.status().as_u16()),
             Err(e) => panic!("unexpected WebSocket error: {e}"),
         }
+    }
+
+    /// Starts an `ad_hoc_support` conversation (merchant-initiated, so no
+    /// greeting turn runs first) and returns its id.
+    pub async fn start_ad_hoc(&mut self) -> String {
+        self.send(serde_json::json!({"type": "start_conversation", "workflow": "ad_hoc_support"}))
+            .await;
+        self.expect("conversation_started").await["conversation_id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
     }
 
     pub async fn send(&mut self, frame: Value) {
