@@ -3,91 +3,16 @@
 //! facts) and the OpenAPI description.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::collections::HashMap;
-use std::net::SocketAddr;
-
 use hirecj_domain::{ConversationId, NewMessage, Role, User};
-use hirecj_server::{App, AppState, LoadOptions, Settings};
 use reqwest::StatusCode;
 use reqwest::header::{CONTENT_DISPOSITION, CONTENT_TYPE, COOKIE, SET_COOKIE};
 use serde_json::Value;
-use tokio_util::sync::CancellationToken;
 
-struct TestApp {
-    addr: SocketAddr,
-    state: AppState,
-    shutdown: CancellationToken,
-    http: reqwest::Client,
-    _dir: tempfile::TempDir,
-}
+mod support;
 
-async fn start() -> TestApp {
-    let dir = tempfile::tempdir().unwrap();
-    let env = HashMap::from([
-        ("HIRECJ_BIND".to_owned(), "127.0.0.1:0".to_owned()),
-        (
-            "HIRECJ_DATA_DIR".to_owned(),
-            dir.path().display().to_string(),
-        ),
-        ("HIRECJ_LOG".to_owned(), "warn".to_owned()),
-    ]);
-    let settings = Settings::load(&LoadOptions {
-        env,
-        ..Default::default()
-    })
-    .unwrap();
-    let app = App::build(settings).await.unwrap();
-    let addr = app.local_addr();
-    let state = app.state().clone();
-    let shutdown = CancellationToken::new();
-    tokio::spawn(app.run(shutdown.clone()));
-    TestApp {
-        addr,
-        state,
-        shutdown,
-        http: reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap(),
-        _dir: dir,
-    }
-}
+use support::{TestApp, start_app};
 
 impl TestApp {
-    fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
-    }
-
-    /// A merchant with a signed-in session: the user and the `Cookie` value.
-    async fn merchant(&self, shop: &str) -> (User, String) {
-        let (user, _) = self
-            .state
-            .store
-            .get_or_create_user(shop, Some("owner@example.com"), Some("Owner"))
-            .await
-            .unwrap();
-        let (token, _) = self
-            .state
-            .store
-            .create_session(
-                Some(&user.id),
-                chrono::Utc::now() + chrono::Duration::days(1),
-            )
-            .await
-            .unwrap();
-        (user, format!("hirecj_session={}", token.expose()))
-    }
-
-    async fn visitor(&self) -> String {
-        let (token, _) = self
-            .state
-            .store
-            .create_session(None, chrono::Utc::now() + chrono::Duration::days(1))
-            .await
-            .unwrap();
-        format!("hirecj_session={}", token.expose())
-    }
-
     /// A conversation of `user` with a merchant message and CJ's reply.
     async fn conversation(&self, user: &User, question: &str, answer: &str) -> ConversationId {
         let store = &self.state.store;
@@ -111,22 +36,8 @@ impl TestApp {
         id
     }
 
-    async fn get(&self, path: &str, cookie: Option<&str>) -> reqwest::Response {
-        let mut req = self.http.get(self.url(path));
-        if let Some(c) = cookie {
-            req = req.header(COOKIE, c);
-        }
-        req.send().await.unwrap()
-    }
-
     async fn status(&self, path: &str, cookie: Option<&str>) -> StatusCode {
         self.get(path, cookie).await.status()
-    }
-}
-
-impl Drop for TestApp {
-    fn drop(&mut self) {
-        self.shutdown.cancel();
     }
 }
 
@@ -143,10 +54,10 @@ async fn error_code(r: reqwest::Response) -> String {
 
 #[tokio::test]
 async fn history_routes_refuse_without_a_signed_in_merchant() {
-    let app = start().await;
+    let app = start_app(&[]).await;
     let (alice, _) = app.merchant("alice.myshopify.com").await;
     let conv = app.conversation(&alice, "hi", "hello").await;
-    let visitor = app.visitor().await;
+    let visitor = app.visitor_cookie().await;
     let u = &alice.id;
     let paths = [
         format!("/api/v1/users/{u}/conversations"),
@@ -186,7 +97,7 @@ async fn history_routes_refuse_without_a_signed_in_merchant() {
 
 #[tokio::test]
 async fn another_merchants_data_is_forbidden_and_missing_things_are_404() {
-    let app = start().await;
+    let app = start_app(&[]).await;
     let (alice, alice_cookie) = app.merchant("alice.myshopify.com").await;
     let (bob, bob_cookie) = app.merchant("bob.myshopify.com").await;
     let alice_conv = app.conversation(&alice, "hi", "hello").await;
@@ -272,7 +183,7 @@ async fn another_merchants_data_is_forbidden_and_missing_things_are_404() {
 
 #[tokio::test]
 async fn conversations_are_paginated_newest_first() {
-    let app = start().await;
+    let app = start_app(&[]).await;
     let (alice, cookie) = app.merchant("alice.myshopify.com").await;
     let (bob, _) = app.merchant("bob.myshopify.com").await;
     let mut ids = Vec::new();
@@ -351,7 +262,7 @@ async fn conversations_are_paginated_newest_first() {
 
 #[tokio::test]
 async fn a_conversation_has_all_its_messages_with_sanitized_html() {
-    let app = start().await;
+    let app = start_app(&[]).await;
     let (alice, cookie) = app.merchant("alice.myshopify.com").await;
     let conv = app
         .conversation(
@@ -396,7 +307,7 @@ async fn a_conversation_has_all_its_messages_with_sanitized_html() {
 
 #[tokio::test]
 async fn exports_are_valid_json_and_readable_markdown() {
-    let app = start().await;
+    let app = start_app(&[]).await;
     let (alice, cookie) = app.merchant("alice.myshopify.com").await;
     let conv = app
         .conversation(
@@ -466,7 +377,7 @@ async fn exports_are_valid_json_and_readable_markdown() {
 
 #[tokio::test]
 async fn profile_and_facts() {
-    let app = start().await;
+    let app = start_app(&[]).await;
     let (alice, cookie) = app.merchant("alice.myshopify.com").await;
     app.conversation(&alice, "a", "b").await;
     app.conversation(&alice, "c", "d").await;
@@ -538,7 +449,7 @@ async fn profile_and_facts() {
 
 #[tokio::test]
 async fn me_issues_a_session_and_logout_revokes_it() {
-    let app = start().await;
+    let app = start_app(&[]).await;
     // A first visit: an anonymous session is created and its cookie set.
     let r = app.get("/api/v1/me", None).await;
     assert_eq!(r.status(), StatusCode::OK);
@@ -601,7 +512,7 @@ async fn me_issues_a_session_and_logout_revokes_it() {
 
 #[tokio::test]
 async fn state_changing_requests_from_another_origin_are_refused() {
-    let app = start().await;
+    let app = start_app(&[]).await;
     let (alice, cookie) = app.merchant("alice.myshopify.com").await;
     let fact = app
         .state
@@ -664,7 +575,7 @@ async fn state_changing_requests_from_another_origin_are_refused() {
 
 #[tokio::test]
 async fn workflows_and_openapi() {
-    let app = start().await;
+    let app = start_app(&[]).await;
     let r = app.get("/api/v1/workflows", None).await;
     assert_eq!(r.status(), StatusCode::OK);
     let body = json(r).await;

@@ -3,98 +3,18 @@
 //! page issues; history, transcript and memory pages and their refusals.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::collections::HashMap;
-use std::net::SocketAddr;
-
-use hirecj_domain::{ConversationId, NewMessage, Role, User};
+use hirecj_domain::{ConversationId, NewMessage, Role};
 use hirecj_server::web::assets;
-use hirecj_server::{App, AppState, LoadOptions, Settings};
 use reqwest::StatusCode;
-use reqwest::header::{CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE, COOKIE, SET_COOKIE};
-use tokio_util::sync::CancellationToken;
+use reqwest::header::{CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE, SET_COOKIE};
 
-struct TestApp {
-    addr: SocketAddr,
-    state: AppState,
-    shutdown: CancellationToken,
-    http: reqwest::Client,
-    _dir: tempfile::TempDir,
-}
+mod support;
 
-async fn start() -> TestApp {
-    let dir = tempfile::tempdir().unwrap();
-    let env = HashMap::from([
-        ("HIRECJ_BIND".to_owned(), "127.0.0.1:0".to_owned()),
-        (
-            "HIRECJ_DATA_DIR".to_owned(),
-            dir.path().display().to_string(),
-        ),
-        ("HIRECJ_LOG".to_owned(), "warn".to_owned()),
-    ]);
-    let settings = Settings::load(&LoadOptions {
-        env,
-        ..Default::default()
-    })
-    .unwrap();
-    let app = App::build(settings).await.unwrap();
-    let addr = app.local_addr();
-    let state = app.state().clone();
-    let shutdown = CancellationToken::new();
-    tokio::spawn(app.run(shutdown.clone()));
-    TestApp {
-        addr,
-        state,
-        shutdown,
-        http: reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap(),
-        _dir: dir,
-    }
-}
-
-impl Drop for TestApp {
-    fn drop(&mut self) {
-        self.shutdown.cancel();
-    }
-}
-
-impl TestApp {
-    fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
-    }
-
-    async fn get(&self, path: &str, cookie: Option<&str>) -> reqwest::Response {
-        let mut req = self.http.get(self.url(path));
-        if let Some(c) = cookie {
-            req = req.header(COOKIE, c);
-        }
-        req.send().await.unwrap()
-    }
-
-    async fn merchant(&self, shop: &str) -> (User, String) {
-        let (user, _) = self
-            .state
-            .store
-            .get_or_create_user(shop, None, None)
-            .await
-            .unwrap();
-        let (token, _) = self
-            .state
-            .store
-            .create_session(
-                Some(&user.id),
-                chrono::Utc::now() + chrono::Duration::days(1),
-            )
-            .await
-            .unwrap();
-        (user, format!("hirecj_session={}", token.expose()))
-    }
-}
+use support::start_app;
 
 #[tokio::test]
 async fn assets_are_served_by_content_hash_and_cached_forever() {
-    let app = start().await;
+    let app = start_app(&[]).await;
     for (name, ty) in [
         ("chat.js", "text/javascript"),
         ("page.js", "text/javascript"),
@@ -134,7 +54,7 @@ async fn assets_are_served_by_content_hash_and_cached_forever() {
 
 #[tokio::test]
 async fn landing_and_chat_pages() {
-    let app = start().await;
+    let app = start_app(&[]).await;
     let r = app.get("/", None).await;
     assert_eq!(r.status(), StatusCode::OK);
     assert!(
@@ -192,7 +112,7 @@ async fn landing_and_chat_pages() {
 
 #[tokio::test]
 async fn history_memory_and_transcript_pages() {
-    let app = start().await;
+    let app = start_app(&[]).await;
     // Visitors are told to connect first.
     let r = app.get("/history", None).await;
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);

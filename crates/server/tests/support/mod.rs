@@ -28,9 +28,17 @@ pub const WAIT: Duration = Duration::from_secs(20);
 pub struct TestApp {
     pub addr: SocketAddr,
     pub state: hirecj_server::AppState,
+    /// A client that does not follow redirects.
+    pub http: reqwest::Client,
     shutdown: CancellationToken,
-    handle: tokio::task::JoinHandle<std::io::Result<()>>,
+    handle: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
     _dir: tempfile::TempDir,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
 }
 
 pub async fn start_app(extra: &[(&str, &str)]) -> TestApp {
@@ -55,11 +63,16 @@ pub async fn start_app(extra: &[(&str, &str)]) -> TestApp {
     let state = app.state().clone();
     let shutdown = CancellationToken::new();
     let handle = tokio::spawn(app.run(shutdown.clone()));
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
     TestApp {
         addr,
         state,
+        http,
         shutdown,
-        handle,
+        handle: Some(handle),
         _dir: dir,
     }
 }
@@ -100,9 +113,41 @@ impl TestApp {
             .unwrap()
     }
 
-    pub async fn stop(self) {
+    /// A merchant with a signed-in session: the user and the `Cookie` value.
+    pub async fn merchant(&self, shop: &str) -> (hirecj_domain::User, String) {
+        let (user, _) = self
+            .state
+            .store
+            .get_or_create_user(shop, Some("owner@example.com"), Some("Owner"))
+            .await
+            .unwrap();
+        let (token, _) = self
+            .state
+            .store
+            .create_session(
+                Some(&user.id),
+                chrono::Utc::now() + chrono::Duration::days(1),
+            )
+            .await
+            .unwrap();
+        (user, format!("hirecj_session={}", token.expose()))
+    }
+
+    /// `GET path`, with a `Cookie` header when given; redirects not followed.
+    pub async fn get(&self, path: &str, cookie: Option<&str>) -> reqwest::Response {
+        let mut req = self.http.get(self.url(path));
+        if let Some(c) = cookie {
+            req = req.header(reqwest::header::COOKIE, c);
+        }
+        req.send().await.unwrap()
+    }
+
+    /// Stops the app and waits (bounded) for it to finish.
+    pub async fn stop(mut self) {
         self.shutdown.cancel();
-        let _ = tokio::time::timeout(WAIT, self.handle).await;
+        if let Some(handle) = self.handle.take() {
+            let _ = tokio::time::timeout(WAIT, handle).await;
+        }
     }
 }
 
