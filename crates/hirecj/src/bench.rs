@@ -384,6 +384,14 @@ impl Target {
             .env("HIRECJ_BIND", "127.0.0.1:0")
             .env("HIRECJ_LOG", "warn")
             .env("HIRECJ_DEBUG", "true")
+            // Every bench conversation comes from one address: lift the
+            // per-client limits, which would otherwise be what is measured.
+            .env("HIRECJ_MAX_CONNECTIONS", "1000000")
+            .env("HIRECJ_WS_PER_ADDRESS", "1000000")
+            .env("HIRECJ_TURNS_PER_MINUTE_ADDRESS", "1000000")
+            .env("HIRECJ_TURNS_PER_MINUTE_SESSION", "1000000")
+            .env("HIRECJ_TURNS_PER_MINUTE_MERCHANT", "1000000")
+            .env("HIRECJ_CONVERSATIONS_PER_HOUR", "1000000")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());

@@ -39,6 +39,44 @@ fn a_bad_setting_is_one_line_naming_key_and_source_with_exit_code_2() {
     );
 }
 
+/// The development store fails closed: a deployment whose Shopify
+/// configuration is missing or partial does not start (and so never mounts
+/// a development store anyone could use to install, uninstall or redact
+/// shops).
+#[test]
+fn serve_refuses_to_start_a_public_app_without_shopify_credentials() {
+    let dir = tempfile::tempdir().unwrap();
+    for (extra, key) in [
+        (vec![], "SHOPIFY_CLIENT_ID"),
+        (
+            vec![("SHOPIFY_CLIENT_SECRET", "shpss_forgotten_the_id")],
+            "SHOPIFY_CLIENT_ID",
+        ),
+        (
+            vec![("SHOPIFY_CLIENT_ID", "app-id")],
+            "SHOPIFY_CLIENT_SECRET",
+        ),
+    ] {
+        let mut cmd = hirecj(dir.path());
+        cmd.arg("serve")
+            .env("HIRECJ_BIND", "127.0.0.1:0")
+            .env("HIRECJ_PUBLIC_URL", "https://cj.example.com");
+        for (k, v) in &extra {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{extra:?}");
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+        assert!(err.contains(&format!("{key} is required")), "{err}");
+        assert!(!err.contains("shpss_forgotten_the_id"), "{err}");
+    }
+    assert!(
+        !dir.path().join("data").exists(),
+        "nothing was created before the refusal"
+    );
+}
+
 #[test]
 fn config_prints_effective_values_with_sources_and_masks_secrets() {
     let dir = tempfile::tempdir().unwrap();

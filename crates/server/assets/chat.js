@@ -55,6 +55,7 @@ const state = {
   composing: false,
   dropOnDelta: false,
   framesReceived: 0,
+  sessionEnded: false, // signed out or expired: no reconnecting
 };
 
 // ---------------------------------------------------------------- helpers
@@ -76,11 +77,11 @@ function setStatus(text) {
 }
 
 let errorTimer = null;
-function showError(text) {
+function showError(text, { sticky = false } = {}) {
   els.chatError.textContent = text;
   els.chatError.hidden = !text;
   clearTimeout(errorTimer);
-  if (text) errorTimer = setTimeout(() => { els.chatError.hidden = true; }, 8000);
+  if (text && !sticky) errorTimer = setTimeout(() => { els.chatError.hidden = true; }, 8000);
 }
 
 function setOffline(offline) {
@@ -420,6 +421,7 @@ function sendFrame(frame) {
 
 function connect() {
   clearTimeout(state.reconnectTimer);
+  if (state.sessionEnded) return;
   const url = new URL('/ws/chat', location.href);
   url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
   let ws;
@@ -443,13 +445,29 @@ function connect() {
     state.framesReceived += 1;
     handleFrame(frame);
   });
-  ws.addEventListener('close', () => {
+  ws.addEventListener('close', (event) => {
     if (state.ws !== ws) return;
     state.ws = null;
     state.open = false;
+    if (event.code === SESSION_ENDED_CLOSE || state.sessionEnded) {
+      sessionEnded();
+      return;
+    }
     setOffline(true);
     scheduleReconnect();
   });
+}
+
+/** The server closes a socket whose session ended with this code. */
+const SESSION_ENDED_CLOSE = 4401;
+
+/** Signed out (here or in another tab) or expired: say so, stop reconnecting. */
+function sessionEnded(message) {
+  state.sessionEnded = true;
+  clearTimeout(state.reconnectTimer);
+  setReplying(false);
+  setOffline(false);
+  showError(`${message || 'Your session has ended.'} Reload the page to continue.`, { sticky: true });
 }
 
 function scheduleReconnect() {
@@ -530,9 +548,15 @@ function onError(f) {
       }
       showError(message);
       return;
+    case 'session_ended':
+      sessionEnded(message);
+      return;
+    case 'rate_limited':
+      takeBackLatestPending(f.retry_after
+        ? `${message} (you can send again in ${f.retry_after} s)` : message);
+      return;
     case 'turn_in_progress':
     case 'invalid_message':
-    case 'rate_limited':
       takeBackLatestPending(message);
       return;
     case 'unknown_workflow':

@@ -21,9 +21,12 @@ use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use crate::chat::engine::Engine;
 use crate::chat::{self, ChatLimits, ChatService};
 use crate::config::Settings;
+use crate::limits::{SocketCounts, TurnBudget};
 use crate::metrics::{self, Metrics};
+use crate::net::ServeOptions;
+use crate::session::SessionEvents;
 use crate::shopify::ShopifyRuntime;
-use crate::{health, secret_key, shopify};
+use crate::{health, net, secret_key, shopify};
 use hirecj_agent::workflow::Catalog;
 
 /// Everything a handler can reach. Cheap to clone.
@@ -36,6 +39,12 @@ pub struct AppState {
     pub shopify: ShopifyRuntime,
     /// Live conversations: messages, CJ's turns, the post-OAuth step.
     pub chat: ChatService,
+    /// Open chat WebSockets per session and per client address.
+    pub sockets: SocketCounts,
+    /// Turn budgets per session, merchant and address.
+    pub budget: TurnBudget,
+    /// Sessions ended (signed out) on any replica, for open sockets.
+    pub sessions: SessionEvents,
 }
 
 impl axum::extract::FromRef<AppState> for Metrics {
@@ -76,6 +85,8 @@ pub struct App {
     listener: TcpListener,
     router: Router,
     state: AppState,
+    /// Connections accepted at once, fitted to the open-file limit.
+    max_connections: usize,
 }
 
 /// Prepares the data directory, the secret key and the database (with
@@ -86,7 +97,7 @@ pub async fn open_store(settings: &Settings) -> Result<Store, StartError> {
 
 /// [`open_store`], also returning the secret key (for keys derived from it).
 async fn open_store_with_key(settings: &Settings) -> Result<(Store, Vec<u8>), StartError> {
-    std::fs::create_dir_all(&settings.data_dir).map_err(|source| StartError::DataDir {
+    private_data_dir(&settings.data_dir).map_err(|source| StartError::DataDir {
         path: settings.data_dir.display().to_string(),
         source,
     })?;
@@ -107,6 +118,19 @@ async fn open_store_with_key(settings: &Settings) -> Result<(Store, Vec<u8>), St
     )
     .await?;
     Ok((store, key))
+}
+
+/// Creates the data directory (database, secret key) readable by its owner
+/// only (0700), and tightens one an older start left wider.
+fn private_data_dir(dir: &std::path::Path) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::create_dir_all(dir)?;
+    let mode = std::fs::metadata(dir)?.permissions().mode();
+    if mode & 0o077 != 0 {
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+        tracing::info!(dir = %dir.display(), "made the data directory private (0700)");
+    }
+    Ok(())
 }
 
 impl App {
@@ -138,7 +162,19 @@ impl App {
         let (store, key) = open_store_with_key(&settings).await?;
         let shopify = ShopifyRuntime::from_settings(&settings, &key).await?;
         if shopify.dev_store {
-            tracing::info!(admin = %shopify.config.admin_base_url, "no SHOPIFY_CLIENT_ID: using the built-in development store");
+            tracing::warn!(
+                admin = %shopify.config.admin_base_url,
+                "DEVELOPMENT STORE: Shopify is simulated by the built-in development store; \
+                 anyone who reaches this server can install, uninstall and redact its shops. \
+                 Not for merchants: set SHOPIFY_CLIENT_ID and SHOPIFY_CLIENT_SECRET for real Shopify"
+            );
+        } else {
+            tracing::info!(
+                client_id = %shopify.config.client_id,
+                admin = %shopify.config.admin_base_url,
+                api_version = %shopify.config.api_version,
+                "Shopify: the app talks to real Shopify"
+            );
         }
         let catalog = Arc::new(
             Catalog::load(settings.content_dir.as_deref())
@@ -168,17 +204,26 @@ impl App {
             },
             settings.debug,
         );
+        let budget = match &settings.redis_url {
+            Some(url) => TurnBudget::connect(settings.limits.clone(), url.expose()).await,
+            None => TurnBudget::in_process(settings.limits.clone()),
+        };
+        let max_connections = net::fit_connections(settings.limits.max_connections);
         let state = AppState {
             settings: Arc::new(settings),
             store,
             metrics: Metrics::new(),
             shopify,
             chat,
+            sockets: SocketCounts::default(),
+            budget,
+            sessions: SessionEvents::new(),
         };
         Ok(Self {
             router: router(state.clone()),
             listener,
             state,
+            max_connections,
         })
     }
 
@@ -196,10 +241,28 @@ impl App {
     /// Serves until `shutdown` is cancelled, then lets in-flight requests
     /// finish within the configured shutdown timeout.
     pub async fn run(self, shutdown: CancellationToken) -> std::io::Result<()> {
-        let grace = self.state.settings.shutdown_timeout;
+        let options = ServeOptions {
+            header_timeout: self.state.settings.limits.header_timeout,
+            max_connections: self.max_connections,
+            grace: self.state.settings.shutdown_timeout,
+        };
         let housekeeping = tokio::spawn(housekeeping(self.state.clone(), shutdown.clone()));
-        let result = serve(self.listener, self.router, shutdown, grace).await;
+        let revocations = tokio::spawn(
+            self.state
+                .sessions
+                .clone()
+                .follow_store(self.state.store.clone(), shutdown.clone()),
+        );
+        let result = net::serve(
+            self.listener,
+            self.router,
+            shutdown,
+            options,
+            self.state.metrics.clone(),
+        )
+        .await;
         housekeeping.abort();
+        revocations.abort();
         self.state.store.close().await;
         result
     }
@@ -207,8 +270,9 @@ impl App {
 
 /// Periodic upkeep: ends conversations idle for longer than
 /// `HIRECJ_CONVERSATION_IDLE_MINUTES` (the seeds' archival step, kept in the
-/// database rather than in a cache's TTL) and deletes expired sessions and
-/// OAuth states. Safe to run on every replica at once.
+/// database rather than in a cache's TTL) and deletes expired sessions (a
+/// visitor's that was never used expires within minutes) and OAuth states.
+/// Safe to run on every replica at once.
 async fn housekeeping(state: AppState, shutdown: CancellationToken) {
     let idle = chrono::Duration::from_std(state.settings.conversation_idle)
         .unwrap_or(chrono::Duration::minutes(30));
@@ -224,11 +288,7 @@ async fn housekeeping(state: AppState, shutdown: CancellationToken) {
             Ok(n) => tracing::info!(ended = n, "ended idle conversations"),
             Err(e) => tracing::warn!(error = %e, "could not end idle conversations"),
         }
-        if let Err(e) = state
-            .store
-            .purge_expired(now - chrono::Duration::days(1))
-            .await
-        {
+        if let Err(e) = state.store.purge_expired(now).await {
             tracing::warn!(error = %e, "could not purge expired sessions");
         }
     }
@@ -279,6 +339,10 @@ pub fn router(state: AppState) -> Router {
                         .on_response(DefaultOnResponse::new().level(tracing::Level::INFO)),
                 )
                 .layer(PropagateRequestIdLayer::new(request_id))
+                .layer(axum::middleware::from_fn_with_state(
+                    settings.public_url.scheme() == "https",
+                    security_headers,
+                ))
                 .layer(axum::middleware::from_fn_with_state(
                     state.metrics.clone(),
                     metrics::track,
@@ -334,31 +398,58 @@ async fn canonical_loopback_host(
     next.run(request).await
 }
 
-/// Serves `router` until `shutdown` is cancelled. After that no new
-/// connections are accepted; in-flight requests get `grace` to finish.
-pub async fn serve(
-    listener: TcpListener,
-    router: Router,
-    shutdown: CancellationToken,
-    grace: Duration,
-) -> std::io::Result<()> {
-    let signal = shutdown.clone();
-    let server = axum::serve(
-        listener,
-        router.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(async move { signal.cancelled().await });
-    let server = std::future::IntoFuture::into_future(server);
-    tokio::select! {
-        result = server => result,
-        () = async {
-            shutdown.cancelled().await;
-            tokio::time::sleep(grace).await;
-        } => {
-            tracing::warn!(grace_secs = grace.as_secs(), "in-flight requests did not finish in time; stopping anyway");
-            Ok(())
+/// Headers every response carries, whoever wrote it (pages, JSON, exports,
+/// the development store, errors): `nosniff`; on HTML, framing refused
+/// (`frame-ancestors 'none'` added to a policy that lacks it, and
+/// `X-Frame-Options`); HSTS when the public URL is https.
+async fn security_headers(
+    State(https): State<bool>,
+    request: Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::http::{HeaderValue, header};
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    headers
+        .entry(header::X_CONTENT_TYPE_OPTIONS)
+        .or_insert(HeaderValue::from_static("nosniff"));
+    let html = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/html"));
+    if html {
+        let framed = headers
+            .get(header::CONTENT_SECURITY_POLICY)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        match framed {
+            Some(policy) if policy.contains("frame-ancestors") => {}
+            Some(policy) => {
+                let joined = format!(
+                    "{}; frame-ancestors 'none'",
+                    policy.trim_end_matches([';', ' '])
+                );
+                if let Ok(v) = HeaderValue::from_str(&joined) {
+                    headers.insert(header::CONTENT_SECURITY_POLICY, v);
+                }
+            }
+            None => {
+                headers.insert(
+                    header::CONTENT_SECURITY_POLICY,
+                    HeaderValue::from_static("frame-ancestors 'none'"),
+                );
+            }
         }
+        headers
+            .entry(header::X_FRAME_OPTIONS)
+            .or_insert(HeaderValue::from_static("DENY"));
     }
+    if https {
+        headers
+            .entry(header::STRICT_TRANSPORT_SECURITY)
+            .or_insert(HeaderValue::from_static("max-age=31536000"));
+    }
+    response
 }
 
 /// Resolves on SIGINT or SIGTERM.

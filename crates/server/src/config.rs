@@ -118,8 +118,62 @@ pub static KEYS: &[KeyDef] = &[
     ),
     key(
         "HIRECJ_DEBUG",
+        Some("false"),
+        "Operator tool: the debug panel with per-turn traces (true/false). Off unless an operator turns it on.",
+    ),
+    key(
+        "HIRECJ_DEV_STORE",
         None,
-        "Debug panel and traces for merchants (true/false). Default: true on SQLite, false otherwise.",
+        "Run the built-in development store (true/false). Default: on only when HIRECJ_PUBLIC_URL is on loopback and no Shopify credentials are set.",
+    ),
+    key(
+        "HIRECJ_HEADER_TIMEOUT_SECS",
+        Some("10"),
+        "Longest time a client may take to send a request's headers; also how long an idle keep-alive connection stays open.",
+    ),
+    key(
+        "HIRECJ_MAX_CONNECTIONS",
+        Some("10000"),
+        "Most connections (HTTP and WebSocket) open at once; beyond it new ones get 503. Lowered at start to fit the open-file limit.",
+    ),
+    key(
+        "HIRECJ_WS_PER_SESSION",
+        Some("10"),
+        "Most chat WebSockets one browser session may hold open.",
+    ),
+    key(
+        "HIRECJ_WS_PER_ADDRESS",
+        Some("100"),
+        "Most chat WebSockets one client address may hold open.",
+    ),
+    key(
+        "HIRECJ_TURNS_PER_MINUTE_SESSION",
+        Some("20"),
+        "CJ turns (messages, new conversations, workflow switches) one browser session may start per minute.",
+    ),
+    key(
+        "HIRECJ_TURNS_PER_MINUTE_MERCHANT",
+        Some("30"),
+        "CJ turns one merchant may start per minute, over all their sessions.",
+    ),
+    key(
+        "HIRECJ_TURNS_PER_MINUTE_ADDRESS",
+        Some("60"),
+        "CJ turns one client address may start per minute.",
+    ),
+    key(
+        "HIRECJ_CONVERSATIONS_PER_HOUR",
+        Some("30"),
+        "New conversations one browser session may start per hour.",
+    ),
+    key(
+        "HIRECJ_TRUST_FORWARDED_FOR",
+        Some("false"),
+        "Take the client address from the last X-Forwarded-For entry (only behind a proxy that sets it).",
+    ),
+    secret(
+        "HIRECJ_METRICS_TOKEN",
+        "Bearer token for /metrics; unset = /metrics answers only direct loopback clients.",
     ),
     secret(
         "HIRECJ_INTERNAL_TOKEN",
@@ -281,6 +335,40 @@ pub struct ModelSettings {
     pub timeout: Duration,
 }
 
+/// Limits on what one client may hold or start (see `docs/security.md`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    /// Request headers must arrive within this; idle keep-alive connections
+    /// are closed after it.
+    pub header_timeout: Duration,
+    /// Connections open at once (lowered at start to fit the open-file limit).
+    pub max_connections: usize,
+    pub ws_per_session: usize,
+    pub ws_per_address: usize,
+    pub turns_per_minute_session: u32,
+    pub turns_per_minute_merchant: u32,
+    pub turns_per_minute_address: u32,
+    pub conversations_per_hour: u32,
+    /// The client address is the last `X-Forwarded-For` entry.
+    pub trust_forwarded_for: bool,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            header_timeout: Duration::from_secs(10),
+            max_connections: 10_000,
+            ws_per_session: 10,
+            ws_per_address: 100,
+            turns_per_minute_session: 20,
+            turns_per_minute_merchant: 30,
+            turns_per_minute_address: 60,
+            conversations_per_hour: 30,
+            trust_forwarded_for: false,
+        }
+    }
+}
+
 /// The effective configuration.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -300,7 +388,13 @@ pub struct Settings {
     pub prepare_budget: Duration,
     pub debug: bool,
     pub internal_token: Option<Secret>,
+    /// Bearer token for `/metrics`; `None` = loopback clients only.
+    pub metrics_token: Option<Secret>,
     pub content_dir: Option<PathBuf>,
+    /// The built-in development store is mounted (never with Shopify
+    /// credentials; see [`Settings::load`]).
+    pub dev_store: bool,
+    pub limits: Limits,
     pub shopify: ShopifySettings,
     pub model: ModelSettings,
     /// Where every value came from, for `hirecj config`.
@@ -562,6 +656,27 @@ fn parse_bool(v: &str) -> Result<bool, String> {
     }
 }
 
+fn parse_count(v: &str) -> Result<usize, String> {
+    match v.parse::<usize>() {
+        Ok(n) if (1..=1_000_000).contains(&n) => Ok(n),
+        _ => Err("expected a whole number from 1 to 1000000".to_owned()),
+    }
+}
+
+fn parse_rate(v: &str) -> Result<u32, String> {
+    parse_count(v).map(|n| u32::try_from(n).unwrap_or(u32::MAX))
+}
+
+/// Is the URL's host this machine (`localhost`, 127.0.0.0/8, `::1`)?
+pub fn is_loopback_url(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
+}
+
 fn parse_secs(v: &str) -> Result<Duration, String> {
     match v.parse::<u64>() {
         Ok(n) if (1..=86_400).contains(&n) => Ok(Duration::from_secs(n)),
@@ -672,10 +787,6 @@ impl Settings {
                 Ok(n) if (1..=120_000).contains(&n) => Ok(Duration::from_millis(n)),
                 _ => Err("expected milliseconds from 1 to 120000".to_owned()),
             })?;
-        let embedded = database_url.expose().starts_with("sqlite:");
-        if layers.raw("HIRECJ_DEBUG").is_none() {
-            layers.set_derived("HIRECJ_DEBUG", embedded.to_string(), "DATABASE_URL");
-        }
         let debug = layers.required("HIRECJ_DEBUG", parse_bool)?;
         let internal_token = layers.parse("HIRECJ_INTERNAL_TOKEN", |v| {
             if v.chars().count() >= 16 {
@@ -684,6 +795,28 @@ impl Settings {
                 Err("must be at least 16 characters".to_owned())
             }
         })?;
+
+        let metrics_token = layers.parse("HIRECJ_METRICS_TOKEN", |v| {
+            if v.chars().count() >= 16 {
+                Ok(Secret::new(v))
+            } else {
+                Err("must be at least 16 characters".to_owned())
+            }
+        })?;
+        let limits = Limits {
+            header_timeout: layers.required("HIRECJ_HEADER_TIMEOUT_SECS", parse_secs)?,
+            max_connections: layers.required("HIRECJ_MAX_CONNECTIONS", parse_count)?,
+            ws_per_session: layers.required("HIRECJ_WS_PER_SESSION", parse_count)?,
+            ws_per_address: layers.required("HIRECJ_WS_PER_ADDRESS", parse_count)?,
+            turns_per_minute_session: layers
+                .required("HIRECJ_TURNS_PER_MINUTE_SESSION", parse_rate)?,
+            turns_per_minute_merchant: layers
+                .required("HIRECJ_TURNS_PER_MINUTE_MERCHANT", parse_rate)?,
+            turns_per_minute_address: layers
+                .required("HIRECJ_TURNS_PER_MINUTE_ADDRESS", parse_rate)?,
+            conversations_per_hour: layers.required("HIRECJ_CONVERSATIONS_PER_HOUR", parse_rate)?,
+            trust_forwarded_for: layers.required("HIRECJ_TRUST_FORWARDED_FOR", parse_bool)?,
+        };
 
         let content_dir = layers.parse("HIRECJ_CONTENT_DIR", |v| {
             let path = PathBuf::from(v);
@@ -703,6 +836,15 @@ impl Settings {
                     .to_owned(),
             });
         }
+        if client_id.is_none() && client_secret.is_some() {
+            return Err(ConfigError::Missing {
+                key: "SHOPIFY_CLIENT_ID".to_owned(),
+                reason: "SHOPIFY_CLIENT_SECRET is set, so the app's client id must be too \
+                         (the app never falls back to its development store)"
+                    .to_owned(),
+            });
+        }
+        let dev_store = Self::dev_store(&mut layers, &public_url, client_id.is_some())?;
         let scopes = layers.required("SHOPIFY_SCOPES", |v| {
             let ok = !v.is_empty()
                 && v.split(',').all(|s| {
@@ -793,7 +935,10 @@ impl Settings {
             prepare_budget,
             debug,
             internal_token,
+            metrics_token,
             content_dir,
+            dev_store,
+            limits,
             shopify: ShopifySettings {
                 client_id,
                 client_secret,
@@ -804,6 +949,56 @@ impl Settings {
             model,
             sources: layers.resolved,
         })
+    }
+
+    /// Whether the development store runs. It fails closed: only a plainly
+    /// local setup (public URL on loopback, no Shopify credentials) gets it
+    /// by default; anywhere else it takes `HIRECJ_DEV_STORE=true`, and
+    /// without it the Shopify app's credentials are required.
+    fn dev_store(
+        layers: &mut Layers,
+        public_url: &Url,
+        has_credentials: bool,
+    ) -> Result<bool, ConfigError> {
+        let explicit = layers.parse("HIRECJ_DEV_STORE", parse_bool)?;
+        let missing_credentials = |reason: String| ConfigError::Missing {
+            key: "SHOPIFY_CLIENT_ID".to_owned(),
+            reason,
+        };
+        let dev_store = match (explicit, has_credentials) {
+            (Some(true), true) => {
+                return Err(layers.invalid(
+                    "HIRECJ_DEV_STORE",
+                    "the development store cannot run with SHOPIFY_CLIENT_ID set; unset one of them",
+                ));
+            }
+            (Some(true), false) => true,
+            (Some(false), false) => {
+                return Err(missing_credentials(
+                    "HIRECJ_DEV_STORE is false, so the Shopify app's credentials \
+                     (SHOPIFY_CLIENT_ID, SHOPIFY_CLIENT_SECRET) are required"
+                        .to_owned(),
+                ));
+            }
+            (_, true) => false,
+            (None, false) if is_loopback_url(public_url) => true,
+            (None, false) => {
+                return Err(missing_credentials(format!(
+                    "HIRECJ_PUBLIC_URL ({}) is not on loopback, so the built-in development \
+                     store stays off: set SHOPIFY_CLIENT_ID and SHOPIFY_CLIENT_SECRET, or \
+                     HIRECJ_DEV_STORE=true for a development setup",
+                    public_url.as_str().trim_end_matches('/')
+                )));
+            }
+        };
+        if explicit.is_none() {
+            layers.set_derived(
+                "HIRECJ_DEV_STORE",
+                dev_store.to_string(),
+                "HIRECJ_PUBLIC_URL and SHOPIFY_CLIENT_ID",
+            );
+        }
+        Ok(dev_store)
     }
 
     /// The table `hirecj config` prints: key, value (secrets masked), source.
@@ -843,7 +1038,12 @@ mod tests {
         assert_eq!(s.bind.to_string(), "127.0.0.1:8000");
         assert_eq!(s.public_url.as_str(), "http://127.0.0.1:8000/");
         assert_eq!(s.database_url.expose(), "sqlite://./data/hirecj.db");
-        assert!(s.debug && s.is_embedded_database());
+        assert!(!s.debug && s.is_embedded_database());
+        assert!(
+            s.dev_store,
+            "a loopback setup without Shopify runs the development store"
+        );
+        assert_eq!(s.limits, Limits::default());
         assert_eq!(s.model.provider, ModelProviderKind::Offline);
         assert!(s.shopify.client_id.is_none());
         assert_eq!(s.shopify.api_version, "2026-10");
@@ -918,6 +1118,64 @@ mod tests {
             "{described}"
         );
         assert!(described.contains("config file"), "{described}");
+    }
+
+    #[test]
+    fn the_development_store_fails_closed() {
+        let public = ("HIRECJ_PUBLIC_URL", "https://cj.example.com");
+        // A public URL and no Shopify app: refused, naming the missing key.
+        let e = load(&[public]).unwrap_err().to_string();
+        assert!(e.starts_with("SHOPIFY_CLIENT_ID is required"), "{e}");
+        assert!(!e.contains('\n'), "{e}");
+        // The secret without the id is a partial configuration, not a
+        // development setup, on loopback too.
+        for env in [
+            vec![public, ("SHOPIFY_CLIENT_SECRET", "shh")],
+            vec![("SHOPIFY_CLIENT_SECRET", "shh")],
+        ] {
+            let e = load(&env).unwrap_err().to_string();
+            assert!(e.starts_with("SHOPIFY_CLIENT_ID is required"), "{e}");
+        }
+        let e = load(&[("SHOPIFY_CLIENT_ID", "abc")])
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("SHOPIFY_CLIENT_SECRET is required"), "{e}");
+        // Explicitly off without credentials, or on with them: refused.
+        let e = load(&[("HIRECJ_DEV_STORE", "false")])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("SHOPIFY_CLIENT_ID"), "{e}");
+        let e = load(&[
+            ("HIRECJ_DEV_STORE", "true"),
+            ("SHOPIFY_CLIENT_ID", "abc"),
+            ("SHOPIFY_CLIENT_SECRET", "shh"),
+        ])
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("HIRECJ_DEV_STORE"), "{e}");
+        // What runs it: loopback, or an explicit yes.
+        assert!(
+            load(&[("HIRECJ_PUBLIC_URL", "http://localhost:8000")])
+                .unwrap()
+                .dev_store
+        );
+        assert!(
+            load(&[("HIRECJ_PUBLIC_URL", "http://[::1]:8000")])
+                .unwrap()
+                .dev_store
+        );
+        assert!(
+            load(&[public, ("HIRECJ_DEV_STORE", "true")])
+                .unwrap()
+                .dev_store
+        );
+        let real = load(&[
+            public,
+            ("SHOPIFY_CLIENT_ID", "abc"),
+            ("SHOPIFY_CLIENT_SECRET", "shh"),
+        ])
+        .unwrap();
+        assert!(!real.dev_store);
     }
 
     #[test]

@@ -187,12 +187,12 @@ async fn a_conversation_belongs_to_the_session_that_started_it() {
 
 #[tokio::test]
 async fn debug_workflow_switch_and_end() {
-    let app = start_app(&[]).await;
+    let app = start_app(&[("HIRECJ_DEBUG", "true")]).await;
     let cookie = app.visitor_cookie().await;
     let mut ws = Ws::connect(app.addr, &cookie).await;
     ws.send(json!({"type": "start_conversation"})).await;
     let started = ws.expect("conversation_started").await;
-    assert_eq!(started["debug"], true, "debug is on in the embedded mode");
+    assert_eq!(started["debug"], true, "the operator turned debug on");
     let id = started["conversation_id"].clone();
     ws.expect("cj_message").await;
 
@@ -347,7 +347,12 @@ async fn a_reply_in_progress_survives_a_dropped_connection() {
 /// reply to the first one stored after it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_message_is_never_stored_behind_a_turn_that_cannot_see_it() {
-    let (_model, app, cookie) = start_with_mock_model().await;
+    // Many quick turns from one browser: not what the turn budgets are for.
+    let (_model, app, cookie) = support::start_with_mock_model_and(&[
+        ("HIRECJ_TURNS_PER_MINUTE_SESSION", "1000"),
+        ("HIRECJ_TURNS_PER_MINUTE_ADDRESS", "1000"),
+    ])
+    .await;
     for round in 0..15 {
         let mut a = Ws::connect(app.addr, &cookie).await;
         let id = a.start_ad_hoc().await;

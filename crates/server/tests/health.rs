@@ -217,11 +217,16 @@ async fn shutdown_lets_in_flight_requests_finish() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let shutdown = CancellationToken::new();
-    let server = tokio::spawn(hirecj_server::app::serve(
+    let server = tokio::spawn(hirecj_server::net::serve(
         listener,
         router,
         shutdown.clone(),
-        Duration::from_secs(30),
+        hirecj_server::net::ServeOptions {
+            header_timeout: Duration::from_secs(10),
+            max_connections: 100,
+            grace: Duration::from_secs(30),
+        },
+        hirecj_server::metrics::Metrics::new(),
     ));
 
     let request = tokio::spawn(reqwest::get(format!("http://{addr}/slow")));

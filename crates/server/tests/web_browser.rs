@@ -57,6 +57,8 @@ async fn start_app() -> TestApp {
         ("HIRECJ_LOG".to_owned(), "warn".to_owned()),
         // The offline brain, whatever keys the environment holds.
         ("HIRECJ_MODEL_PROVIDER".to_owned(), "offline".to_owned()),
+        // The journey opens the operator's debug panel too.
+        ("HIRECJ_DEBUG".to_owned(), "true".to_owned()),
     ]);
     let settings = Settings::load(&LoadOptions {
         env,

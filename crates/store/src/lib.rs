@@ -59,6 +59,12 @@ pub enum StoreError {
     Decrypt,
     #[error("{0} not found")]
     NotFound(&'static str),
+    #[error("database file {path}: {source}")]
+    File {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -121,12 +127,51 @@ pub struct Store {
     cipher: Cipher,
 }
 
+/// Makes the SQLite database readable by its owner only (0600): created so
+/// before SQLite opens it (SQLite gives its `-wal` and `-shm` files the
+/// database's mode), and tightened if an older start left it wider.
+fn private_database_file(path: &std::path::Path) -> Result<()> {
+    use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+    let name = path.to_string_lossy();
+    if name.is_empty() || name == ":memory:" || name.starts_with("file:") {
+        return Ok(());
+    }
+    let file_error = |source| StoreError::File {
+        path: path.display().to_string(),
+        source,
+    };
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(_) => return Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(file_error(e)),
+    }
+    for suffix in ["", "-wal", "-shm"] {
+        let file = std::path::PathBuf::from(format!("{}{suffix}", path.display()));
+        let Ok(meta) = std::fs::metadata(&file) else {
+            continue;
+        };
+        if meta.permissions().mode() & 0o077 != 0 {
+            std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600))
+                .map_err(file_error)?;
+            tracing::warn!(file = %file.display(), "the database file was readable by others; made it 0600");
+        }
+    }
+    Ok(())
+}
+
 impl Store {
     /// Connects to `url` (`sqlite:path`, `sqlite::memory:`, `postgres://…`)
     /// without touching the schema. Call [`Store::migrate`] next.
     pub async fn connect(url: &str, cipher: Cipher, options: &StoreOptions) -> Result<Self> {
         let pool = if url.starts_with("sqlite:") {
-            let connect = SqliteConnectOptions::from_str(url)?
+            let connect = SqliteConnectOptions::from_str(url)?;
+            private_database_file(connect.get_filename())?;
+            let connect = connect
                 .create_if_missing(true)
                 .journal_mode(SqliteJournalMode::Wal)
                 .synchronous(SqliteSynchronous::Normal)

@@ -88,6 +88,40 @@ impl Store {
         Ok(())
     }
 
+    /// Moves a session's expiry (a visitor's session on its first use).
+    pub async fn extend_session(&self, id: &str, expires_at: DateTime<Utc>) -> Result<()> {
+        let expires_at = micros(expires_at);
+        on_pool!(self, |p| {
+            sqlx::query(
+                "UPDATE web_sessions SET expires_at = $2, last_seen_at = $3
+                 WHERE id = $1 AND revoked_at IS NULL",
+            )
+            .bind(id)
+            .bind(expires_at)
+            .bind(now())
+            .execute(p)
+            .await?;
+        });
+        Ok(())
+    }
+
+    /// Ids of the sessions revoked at or after `since` (each replica closes
+    /// the sockets of sessions signed out on any replica).
+    pub async fn sessions_revoked_since(&self, since: DateTime<Utc>) -> Result<Vec<String>> {
+        let since = micros(since);
+        on_pool!(self, |p| {
+            let rows = sqlx::query(
+                "SELECT id FROM web_sessions WHERE revoked_at >= $1 ORDER BY revoked_at LIMIT 10000",
+            )
+            .bind(since)
+            .fetch_all(p)
+            .await?;
+            rows.iter()
+                .map(|r| r.text("id").map_err(StoreError::from))
+                .collect()
+        })
+    }
+
     /// Ends a session on the server; its cookie stops working at once.
     pub async fn revoke_session(&self, id: &str) -> Result<()> {
         on_pool!(self, |p| {

@@ -84,6 +84,7 @@ pub async fn logout(
     super::same_origin(&headers, &state.settings.public_url)?;
     if let Some(session) = current {
         state.store.revoke_session(&session.id).await?;
+        state.sessions.ended(&session.id);
         tracing::info!(
             user = session.user_id.as_ref().map(|u| u.as_str()),
             "signed out"

@@ -3,6 +3,11 @@
 //! part. A thin adapter over [`ChatService::prepare_post_oauth`], the same
 //! code the OAuth callback runs. Bearer `HIRECJ_INTERNAL_TOKEN`; 401 without
 //! it (and always 401 when no token is configured).
+//!
+//! A visitor's conversation is linked to the merchant only under the same
+//! check as the OAuth callback: `session_token` (the browser's session
+//! cookie, as the auth part saw it) must name the session that started the
+//! conversation. Someone else's conversation is refused with 403.
 
 use axum::Json;
 use axum::extract::State;
@@ -13,6 +18,7 @@ use serde_json::{Value, json};
 use subtle::ConstantTimeEq as _;
 
 use crate::app::AppState;
+use crate::chat::Link;
 use crate::error::{AppError, AppResult};
 
 #[derive(Debug, Deserialize)]
@@ -24,6 +30,9 @@ pub struct InitiateRequest {
     #[serde(default)]
     pub conversation_id: Option<ConversationId>,
     pub user_id: UserId,
+    /// The browser's session cookie value, to link its visitor conversation.
+    #[serde(default)]
+    pub session_token: Option<String>,
 }
 
 fn authorized(state: &AppState, headers: &HeaderMap) -> bool {
@@ -60,9 +69,28 @@ pub async fn initiate(
             "shop_domain does not belong to user_id".into(),
         ));
     }
+    let conversation = match req.conversation_id {
+        None => None,
+        Some(id) => {
+            let session = match req.session_token.as_deref() {
+                Some(token) if token.len() <= 128 => state.store.session_by_token(token).await?,
+                _ => None,
+            };
+            match state
+                .chat
+                .link_conversation(id, session.as_ref().map(|s| s.id.as_str()), &user.id)
+                .await
+                .map_err(|e| AppError::Internal(e.to_string()))?
+            {
+                Link::Owned => Some(id),
+                Link::Missing => None,
+                Link::Refused => return Err(AppError::Forbidden),
+            }
+        }
+    };
     let conversation_id = state
         .chat
-        .prepare_post_oauth(&user, req.conversation_id)
+        .prepare_post_oauth(&user, conversation)
         .await
         .map_err(|e| AppError::Internal(e.to_string()))?;
     let messages = state.store.messages(conversation_id, 0).await?;

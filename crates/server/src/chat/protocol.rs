@@ -115,6 +115,9 @@ pub enum ServerFrame {
         code: String,
         message: String,
         retryable: bool,
+        /// Seconds until a refused request may succeed (`rate_limited`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        retry_after: Option<u64>,
     },
     Pong {
         #[serde(skip_serializing_if = "Option::is_none")]
@@ -131,6 +134,17 @@ impl ServerFrame {
             code: code.to_owned(),
             message: message.into(),
             retryable,
+            retry_after: None,
+        }
+    }
+
+    /// `rate_limited`: try again after `retry_after` (whole seconds, at least 1).
+    pub fn rate_limited(message: impl Into<String>, retry_after: std::time::Duration) -> Self {
+        Self::Error {
+            code: "rate_limited".to_owned(),
+            message: message.into(),
+            retryable: true,
+            retry_after: Some(retry_after.as_secs().max(1)),
         }
     }
 }

@@ -34,6 +34,19 @@ pub struct Owner {
     pub user_id: Option<UserId>,
 }
 
+/// What became of a conversation named by an install (the OAuth callback
+/// or the internal initiate API).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Link {
+    /// It is the merchant's (already, or linked now).
+    Owned,
+    /// No such conversation (yet).
+    Missing,
+    /// Someone else's: another merchant's, or a visitor's whose session
+    /// did not start the install.
+    Refused,
+}
+
 /// Why a chat operation was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum ChatError {
@@ -55,6 +68,9 @@ pub enum ChatError {
     Store(#[from] StoreError),
     #[error("CJ could not answer: {0}")]
     Turn(String),
+    /// A budget of turns or frames is spent (see [`crate::limits`]).
+    #[error(transparent)]
+    RateLimited(#[from] crate::limits::BudgetExceeded),
 }
 
 impl ChatError {
@@ -69,14 +85,21 @@ impl ChatError {
             Self::NoConversation => "no_conversation",
             Self::Store(_) => "internal",
             Self::Turn(_) => "turn_failed",
+            Self::RateLimited(_) => "rate_limited",
         }
     }
 
     pub fn retryable(&self) -> bool {
-        matches!(self, Self::TurnInProgress | Self::Store(_) | Self::Turn(_))
+        matches!(
+            self,
+            Self::TurnInProgress | Self::Store(_) | Self::Turn(_) | Self::RateLimited(_)
+        )
     }
 
     pub fn to_frame(&self) -> ServerFrame {
+        if let Self::RateLimited(e) = self {
+            return ServerFrame::rate_limited(e.to_string(), e.retry_after);
+        }
         let message = match self {
             Self::Store(e) => {
                 tracing::error!(error = %e, "chat storage error");
@@ -677,11 +700,39 @@ impl ChatService {
             .collect())
     }
 
-    /// The post-OAuth step, prepared before the redirect: links the visitor's
-    /// conversation to the merchant (or starts one), switches it to
-    /// `shopify_post_auth` and runs CJ's first turn there within the time
-    /// budget. If the budget runs out the turn is stopped and nothing is
-    /// stored for it: it runs live when the chat opens.
+    /// Gives conversation `id` to merchant `user` if it is a visitor's
+    /// conversation of `session` (the browser session that started the
+    /// install), or already the merchant's. The one check both the OAuth
+    /// callback and the internal initiate API apply.
+    pub async fn link_conversation(
+        &self,
+        id: ConversationId,
+        session: Option<&str>,
+        user: &UserId,
+    ) -> Result<Link, ChatError> {
+        let Some(conversation) = self.inner.store.conversation(id).await? else {
+            return Ok(Link::Missing);
+        };
+        if conversation.user_id.as_ref() == Some(user) {
+            return Ok(Link::Owned);
+        }
+        let visitors = conversation.user_id.is_none()
+            && session.is_some()
+            && conversation.session_id.as_deref() == session;
+        if !visitors {
+            tracing::warn!(conversation_id = %id, "an install named a conversation of someone else; not linked");
+            return Ok(Link::Refused);
+        }
+        self.inner.store.set_conversation_user(id, user).await?;
+        Ok(Link::Owned)
+    }
+
+    /// The post-OAuth step, prepared before the redirect: continues the
+    /// merchant's conversation (linked by [`Self::link_conversation`]) or
+    /// starts one, switches it to `shopify_post_auth` and runs CJ's first
+    /// turn there within the time budget. If the budget runs out the turn
+    /// is stopped and nothing is stored for it: it runs live when the chat
+    /// opens.
     pub async fn prepare_post_oauth(
         &self,
         user: &User,
@@ -691,16 +742,10 @@ impl ChatService {
             Some(id) => self.inner.store.conversation(id).await?,
             None => None,
         };
-        // Only a visitor conversation (or one already the merchant's) is linked.
-        let existing = existing.filter(|c| c.user_id.as_ref().is_none_or(|u| *u == user.id));
+        // Only the merchant's own conversation is continued.
+        let existing = existing.filter(|c| c.user_id.as_ref() == Some(&user.id));
         let id = match existing {
             Some(c) => {
-                if c.user_id.is_none() {
-                    self.inner
-                        .store
-                        .set_conversation_user(c.id, &user.id)
-                        .await?;
-                }
                 if c.workflow != "shopify_post_auth" {
                     self.inner
                         .store

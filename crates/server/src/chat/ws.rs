@@ -7,45 +7,36 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use axum::extract::ws::{Message as WsMessage, WebSocket, WebSocketUpgrade};
+use axum::Extension;
+use axum::extract::ws::{CloseFrame, Message as WsMessage, WebSocket, WebSocketUpgrade};
 use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use futures::stream::SplitSink;
 use futures::{SinkExt as _, StreamExt as _};
-use hirecj_domain::ConversationId;
-use tokio::sync::mpsc;
+use hirecj_domain::{ConversationId, WebSession};
+use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tracing::Instrument as _;
 
 use super::protocol::{ClientFrame, PROTOCOL_VERSION, ServerFrame, WireMessage};
 use super::service::{ChatError, ChatService, Owner};
 use crate::app::AppState;
+use crate::error::AppError;
+use crate::limits::{Charge, ClientAddress, Requester, SocketSlot, TurnBudget};
+use crate::net::ConnectionSlot;
+use crate::session::{first_use, request_session};
 
 /// Largest frame a client may send.
 pub const MAX_FRAME_BYTES: usize = 64 * 1024;
-/// Merchant messages (and other frames) per minute per connection.
+/// Frames of any kind per minute per connection (turns have their own
+/// budgets, per session, merchant and address: [`TurnBudget`]).
 const FRAMES_PER_MINUTE: u32 = 120;
-const MESSAGES_PER_MINUTE: u32 = 30;
 /// The server pings this often; a connection silent for three intervals is closed.
 const PING_EVERY: Duration = Duration::from_secs(30);
-
-impl axum::extract::FromRequestParts<AppState> for Owner {
-    type Rejection = crate::error::AppError;
-
-    /// The browser's session: required (the chat page creates one).
-    async fn from_request_parts(
-        parts: &mut axum::http::request::Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
-        let crate::session::CurrentSession(session) =
-            crate::session::CurrentSession::from_request_parts(parts, state).await?;
-        let session = session.ok_or(crate::error::AppError::Unauthorized)?;
-        Ok(Owner {
-            session_id: session.id,
-            user_id: session.user_id,
-        })
-    }
-}
+/// The close code of a socket whose session ended (signed out or expired),
+/// after an `error` frame with code `session_ended`.
+pub const SESSION_ENDED_CLOSE: u16 = 4401;
 
 /// Is `origin` the app's own public origin?
 pub(crate) fn origin_allowed(headers: &HeaderMap, public: &url::Url) -> bool {
@@ -59,19 +50,52 @@ pub(crate) fn origin_allowed(headers: &HeaderMap, public: &url::Url) -> bool {
     }
 }
 
-/// `GET /ws/chat` (upgrade).
+/// `GET /ws/chat` (upgrade): the origin must be the app's, the session
+/// live, and the session and the client's address under their socket caps.
 pub async fn upgrade(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    address: ClientAddress,
+    connection_slot: Option<Extension<ConnectionSlot>>,
     headers: HeaderMap,
-    owner: Owner,
     ws: WebSocketUpgrade,
 ) -> Response {
     if !origin_allowed(&headers, &state.settings.public_url) {
         tracing::warn!(%peer, "WebSocket from a foreign origin refused");
         return (StatusCode::FORBIDDEN, "origin not allowed").into_response();
     }
-    let chat = state.chat.clone();
+    let session = match request_session(&state, &headers).await {
+        Ok(Some(session)) => session,
+        Ok(None) => return AppError::Unauthorized.into_response(),
+        Err(e) => return AppError::from(e).into_response(),
+    };
+    let slot = match state
+        .sockets
+        .open(&state.settings.limits, &session.id, address)
+    {
+        Ok(slot) => slot,
+        Err(refusal) => {
+            tracing::warn!(%peer, %refusal, "WebSocket refused at its cap");
+            return (
+                StatusCode::TOO_MANY_REQUESTS,
+                [(header::RETRY_AFTER, "30")],
+                format!("{refusal}; close one first"),
+            )
+                .into_response();
+        }
+    };
+    // Opening the chat is a visitor session's first use: it now lives long.
+    let session = match first_use(&state.store, session).await {
+        Ok(session) => session,
+        Err(e) => return AppError::from(e).into_response(),
+    };
+    let live = Live {
+        chat: state.chat.clone(),
+        budget: state.budget.clone(),
+        ended: state.sessions.subscribe(),
+        address,
+        _slots: (slot, connection_slot.map(|Extension(s)| s)),
+    };
     // Small buffers: chat frames are small, and the default 128 KiB read
     // buffer is kept for the whole life of every connection.
     ws.read_buffer_size(8 * 1024)
@@ -79,90 +103,191 @@ pub async fn upgrade(
         .max_frame_size(MAX_FRAME_BYTES)
         .max_message_size(MAX_FRAME_BYTES)
         .on_upgrade(move |socket| {
-            let span = tracing::info_span!("ws", %peer, user_id = ?owner.user_id.as_ref().map(|u| u.to_string()));
-            connection(socket, chat, owner).instrument(span)
+            let span = tracing::info_span!("ws", %peer, user_id = ?session.user_id.as_ref().map(|u| u.to_string()));
+            connection(socket, live, session).instrument(span)
         })
+}
+
+/// What a connection needs from the app, taken at the upgrade.
+struct Live {
+    chat: ChatService,
+    budget: TurnBudget,
+    ended: broadcast::Receiver<std::sync::Arc<str>>,
+    address: ClientAddress,
+    /// Held while the socket is open: its place under the per-session and
+    /// per-address caps, and under the connection cap.
+    _slots: (SocketSlot, Option<ConnectionSlot>),
 }
 
 /// Per-connection state.
 struct Connection {
     chat: ChatService,
+    budget: TurnBudget,
     owner: Owner,
+    address: ClientAddress,
     out: mpsc::Sender<ServerFrame>,
     conversation: Option<ConversationId>,
     forwarder: Option<JoinHandle<()>>,
     window_start: Instant,
     frames_in_window: u32,
-    messages_in_window: u32,
 }
 
-async fn connection(socket: WebSocket, chat: ChatService, owner: Owner) {
-    let (mut sink, mut stream) = socket.split();
-    let (out, mut outbox) = mpsc::channel::<ServerFrame>(256);
+/// Why the reader stopped.
+enum Ending {
+    /// The client went away, closed, or fell silent.
+    Client,
+    /// The session was signed out or expired: the page is told so.
+    SessionEnded(&'static str),
+}
 
-    // The writer: serialises frames and never sends a stored CJ message the
-    // client already has.
-    let writer = tokio::spawn(async move {
-        let mut last_seq = 0i64;
-        let mut ping = tokio::time::interval(PING_EVERY);
-        ping.tick().await;
-        loop {
-            tokio::select! {
-                frame = outbox.recv() => {
-                    let Some(frame) = frame else { break };
-                    match &frame {
-                        ServerFrame::ConversationStarted { last_seq: seq, .. } => last_seq = *seq,
-                        ServerFrame::CjMessage { message } => {
-                            if message.seq <= last_seq {
-                                continue;
-                            }
-                            last_seq = message.seq;
+/// Serialises frames to the socket and never sends a stored CJ message the
+/// client already has. Ends when every sender is gone, or on `close`
+/// (after what is already queued).
+async fn write_frames(
+    mut sink: SplitSink<WebSocket, WsMessage>,
+    mut outbox: mpsc::Receiver<ServerFrame>,
+    mut close: oneshot::Receiver<CloseFrame>,
+) {
+    let mut last_seq = 0i64;
+    let mut ping = tokio::time::interval(PING_EVERY);
+    ping.tick().await;
+    let mut close_pending = true;
+    loop {
+        tokio::select! {
+            biased;
+            closing = &mut close, if close_pending => {
+                close_pending = false;
+                if let Ok(close_frame) = closing {
+                    while let Ok(frame) = outbox.try_recv() {
+                        if !deliver(&mut sink, &mut last_seq, frame).await {
+                            return;
                         }
-                        ServerFrame::MessageAck { seq, .. } => last_seq = last_seq.max(*seq),
-                        _ => {}
                     }
-                    let Ok(text) = serde_json::to_string(&frame) else { continue };
-                    if sink.send(WsMessage::Text(text.into())).await.is_err() {
-                        break;
-                    }
+                    let _ = sink.send(WsMessage::Close(Some(close_frame))).await;
+                    return;
                 }
-                _ = ping.tick() => {
-                    if sink.send(WsMessage::Ping(Vec::new().into())).await.is_err() {
-                        break;
-                    }
+            }
+            frame = outbox.recv() => {
+                let Some(frame) = frame else { break };
+                if !deliver(&mut sink, &mut last_seq, frame).await {
+                    return;
+                }
+            }
+            _ = ping.tick() => {
+                if sink.send(WsMessage::Ping(Vec::new().into())).await.is_err() {
+                    return;
                 }
             }
         }
-        let _ = sink.close().await;
-    });
+    }
+    // Every sender is gone; a close code sent just before still counts.
+    match close.try_recv() {
+        Ok(close_frame) => {
+            let _ = sink.send(WsMessage::Close(Some(close_frame))).await;
+        }
+        Err(_) => {
+            let _ = sink.close().await;
+        }
+    }
+}
 
+/// Sends one frame unless the client already has it; false when the socket
+/// is gone.
+async fn deliver(
+    sink: &mut SplitSink<WebSocket, WsMessage>,
+    last_seq: &mut i64,
+    frame: ServerFrame,
+) -> bool {
+    match &frame {
+        ServerFrame::ConversationStarted { last_seq: seq, .. } => *last_seq = *seq,
+        ServerFrame::CjMessage { message } => {
+            if message.seq <= *last_seq {
+                return true;
+            }
+            *last_seq = message.seq;
+        }
+        ServerFrame::MessageAck { seq, .. } => *last_seq = (*last_seq).max(*seq),
+        _ => {}
+    }
+    let Ok(text) = serde_json::to_string(&frame) else {
+        return true;
+    };
+    sink.send(WsMessage::Text(text.into())).await.is_ok()
+}
+
+async fn connection(socket: WebSocket, live: Live, session: WebSession) {
+    let (sink, mut stream) = socket.split();
+    let (out, outbox) = mpsc::channel::<ServerFrame>(256);
+    let (close_tx, close_rx) = oneshot::channel();
+    let writer = tokio::spawn(write_frames(sink, outbox, close_rx));
+
+    let Live {
+        chat,
+        budget,
+        mut ended,
+        address,
+        _slots,
+    } = live;
     let mut conn = Connection {
         chat,
-        owner,
+        budget,
+        owner: Owner {
+            session_id: session.id.clone(),
+            user_id: session.user_id.clone(),
+        },
+        address,
         out,
         conversation: None,
         forwarder: None,
         window_start: Instant::now(),
         frames_in_window: 0,
-        messages_in_window: 0,
     };
-    loop {
-        let next = tokio::time::timeout(PING_EVERY * 3, stream.next()).await;
-        let message = match next {
-            Err(_) => {
+    let idle = tokio::time::sleep(PING_EVERY * 3);
+    tokio::pin!(idle);
+    let expiry = tokio::time::sleep(
+        (session.expires_at - chrono::Utc::now())
+            .to_std()
+            .unwrap_or_default(),
+    );
+    tokio::pin!(expiry);
+    let mut watching_sessions = true;
+    let ending = loop {
+        let message = tokio::select! {
+            next = stream.next() => match next {
+                None | Some(Err(_)) => break Ending::Client,
+                Some(Ok(m)) => m,
+            },
+            () = &mut idle => {
                 tracing::info!("closing an idle WebSocket");
-                break;
+                break Ending::Client;
             }
-            Ok(None) | Ok(Some(Err(_))) => break,
-            Ok(Some(Ok(m))) => m,
+            () = &mut expiry => break Ending::SessionEnded("your session has expired; sign in again"),
+            id = ended.recv(), if watching_sessions => {
+                match id {
+                    Ok(id) if *id == *session.id => break Ending::SessionEnded("you were signed out"),
+                    Ok(_) => continue,
+                    // Missed some: ask the store whether this one is live.
+                    Err(broadcast::error::RecvError::Lagged(_)) => {
+                        match conn.chat.store().session(&session.id).await {
+                            Ok(None) => break Ending::SessionEnded("you were signed out"),
+                            Ok(Some(_)) | Err(_) => continue,
+                        }
+                    }
+                    Err(broadcast::error::RecvError::Closed) => {
+                        watching_sessions = false;
+                        continue;
+                    }
+                }
+            }
         };
+        idle.as_mut()
+            .reset(tokio::time::Instant::now() + PING_EVERY * 3);
         match message {
             WsMessage::Text(text) => {
-                if !conn.within_rate(false) {
-                    conn.send(ServerFrame::error(
-                        "rate_limited",
+                if let Some(retry_after) = conn.over_frame_rate() {
+                    conn.send(ServerFrame::rate_limited(
                         "too many frames; slow down",
-                        true,
+                        retry_after,
                     ))
                     .await;
                     continue;
@@ -187,12 +312,21 @@ async fn connection(socket: WebSocket, chat: ChatService, owner: Owner) {
                 ))
                 .await;
             }
-            WsMessage::Close(_) => break,
+            WsMessage::Close(_) => break Ending::Client,
             WsMessage::Ping(_) | WsMessage::Pong(_) => {}
         }
-    }
+    };
     if let Some(f) = conn.forwarder.take() {
         f.abort();
+    }
+    if let Ending::SessionEnded(why) = ending {
+        tracing::info!(reason = why, "closing a WebSocket whose session ended");
+        conn.send(ServerFrame::error("session_ended", why, false))
+            .await;
+        let _ = close_tx.send(CloseFrame {
+            code: SESSION_ENDED_CLOSE,
+            reason: "session ended".into(),
+        });
     }
     drop(conn);
     let _ = writer.await;
@@ -203,22 +337,47 @@ impl Connection {
         let _ = self.out.send(frame).await;
     }
 
-    fn within_rate(&mut self, is_message: bool) -> bool {
-        if self.window_start.elapsed() >= Duration::from_secs(60) {
+    /// Counts a frame; `Some(wait)` when this connection sent too many.
+    fn over_frame_rate(&mut self) -> Option<Duration> {
+        const WINDOW: Duration = Duration::from_secs(60);
+        if self.window_start.elapsed() >= WINDOW {
             self.window_start = Instant::now();
             self.frames_in_window = 0;
-            self.messages_in_window = 0;
         }
-        if is_message {
-            self.messages_in_window += 1;
-            self.messages_in_window <= MESSAGES_PER_MINUTE
-        } else {
-            self.frames_in_window += 1;
-            self.frames_in_window <= FRAMES_PER_MINUTE
+        self.frames_in_window += 1;
+        (self.frames_in_window > FRAMES_PER_MINUTE)
+            .then(|| WINDOW.saturating_sub(self.window_start.elapsed()))
+    }
+
+    /// What a frame costs in CJ turns: every frame that can start one is
+    /// charged here, before it is handled.
+    fn charge_of(frame: &ClientFrame) -> Option<Charge> {
+        match frame {
+            ClientFrame::Message { .. } | ClientFrame::SwitchWorkflow { .. } => Some(Charge::Turn),
+            ClientFrame::StartConversation {
+                conversation_id: None,
+                ..
+            } => Some(Charge::Conversation),
+            ClientFrame::StartConversation { .. }
+            | ClientFrame::Stop
+            | ClientFrame::EndConversation
+            | ClientFrame::Ping { .. }
+            | ClientFrame::DebugRequest { .. } => None,
         }
     }
 
     async fn handle(&mut self, frame: ClientFrame) {
+        if let Some(charge) = Self::charge_of(&frame) {
+            let who = Requester {
+                session_id: &self.owner.session_id,
+                user_id: self.owner.user_id.as_ref(),
+                address: self.address,
+            };
+            if let Err(spent) = self.budget.charge(&who, charge).await {
+                self.send(ChatError::from(spent).to_frame()).await;
+                return;
+            }
+        }
         let result = match frame {
             ClientFrame::StartConversation {
                 conversation_id,
@@ -228,15 +387,7 @@ impl Connection {
                 self.start(conversation_id, workflow.as_deref(), last_seq)
                     .await
             }
-            ClientFrame::Message { text, client_id } => {
-                if self.within_rate(true) {
-                    self.message(&text, &client_id).await
-                } else {
-                    Err(ChatError::Invalid(
-                        "too many messages; wait a minute".into(),
-                    ))
-                }
-            }
+            ClientFrame::Message { text, client_id } => self.message(&text, &client_id).await,
             ClientFrame::SwitchWorkflow { workflow } => self.switch(&workflow).await,
             ClientFrame::Stop => match self.conversation {
                 Some(id) => {

@@ -142,17 +142,19 @@ pub fn dev_client_secret(secret_key: &[u8]) -> Secret {
 }
 
 /// The Shopify configuration the settings describe, and whether it is the
-/// built-in development store (no `SHOPIFY_CLIENT_ID`).
+/// built-in development store ([`Settings::dev_store`]).
 pub fn shopify_config(settings: &Settings, secret_key: &[u8]) -> (ShopifyConfig, bool) {
     let public = settings.public_base();
     let redirect_uri = format!("{public}{CALLBACK_PATH}");
     let s = &settings.shopify;
-    let (mut config, dev) = match (&s.client_id, &s.client_secret) {
-        (Some(id), Some(secret)) => {
+    let (mut config, dev) = match (&s.client_id, &s.client_secret, settings.dev_store) {
+        (Some(id), Some(secret), false) => {
             let mut c = ShopifyConfig::new(id.clone(), secret.clone(), redirect_uri);
             c.admin_base_url = s.admin_base_url.clone();
             (c, false)
         }
+        // `Settings::load` allows the development store only without
+        // Shopify credentials (see `Settings::dev_store`).
         _ => {
             let mut c =
                 ShopifyConfig::new(DEV_CLIENT_ID, dev_client_secret(secret_key), redirect_uri);
@@ -232,7 +234,10 @@ mod tests {
 
     #[test]
     fn dev_store_config_when_no_client_id() {
-        let s = settings(&[("HIRECJ_PUBLIC_URL", "https://cj.example.com/")]);
+        let s = settings(&[
+            ("HIRECJ_PUBLIC_URL", "https://cj.example.com/"),
+            ("HIRECJ_DEV_STORE", "true"),
+        ]);
         let (c, dev) = shopify_config(&s, b"key-one-key-one-key-one-key-one-");
         assert!(dev);
         assert_eq!(c.client_id, DEV_CLIENT_ID);

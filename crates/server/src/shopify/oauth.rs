@@ -21,10 +21,11 @@ use subtle::ConstantTimeEq as _;
 
 use super::PROVIDER;
 use crate::app::AppState;
+use crate::chat::Link;
 use crate::error::AppError;
 use crate::session::{
-    CookiePolicy, CurrentSession, OAUTH_STATE_COOKIE, OAUTH_STATE_TTL, cookie_values,
-    session_from_headers, start_session,
+    CookiePolicy, CurrentSession, OAUTH_STATE_COOKIE, OAUTH_STATE_TTL, SessionLookupError,
+    cookie_values, session_from_headers, start_session,
 };
 
 /// How long the callback waits for the shop's name and email.
@@ -291,9 +292,13 @@ async fn complete_install(
         tracing::warn!(%shop, "the OAuth state was started for another shop");
         return Err(CallbackFailure::ShopMismatch);
     }
-    let current: Option<WebSession> = session_from_headers(store, headers)
-        .await
-        .map_err(server_error("session lookup"))?;
+    // Two session cookies are as good as none: the install is refused.
+    let current: Option<WebSession> =
+        match session_from_headers(store, policy.session_name(), headers).await {
+            Ok(current) => current,
+            Err(SessionLookupError::Ambiguous) => return Err(CallbackFailure::SessionMismatch),
+            Err(SessionLookupError::Store(e)) => return Err(server_error("session lookup")(e)),
+        };
     let same_session = matches!(
         (&pending.session_id, &current),
         (Some(expected), Some(current)) if *expected == current.id
@@ -349,6 +354,7 @@ async fn complete_install(
         .revoke_session(&old_session.id)
         .await
         .map_err(server_error("revoke_session"))?;
+    state.sessions.ended(&old_session.id);
     let (_, new_session_cookie) = start_session(store, policy, Some(&user.id))
         .await
         .map_err(server_error("create_session"))?;
@@ -386,33 +392,22 @@ async fn link_conversation(
     let Some(id) = conversation else {
         return none;
     };
-    let owned = Linked {
-        redirect: Some(id),
-        stored: Some(id),
-    };
-    match state.store.conversation(id).await {
-        Ok(None) => Linked {
+    match state
+        .chat
+        .link_conversation(id, Some(session.id.as_str()), user)
+        .await
+    {
+        Ok(Link::Owned) => Linked {
+            redirect: Some(id),
+            stored: Some(id),
+        },
+        Ok(Link::Missing) => Linked {
             redirect: Some(id),
             stored: None,
         },
-        Ok(Some(c)) if c.user_id.as_ref() == Some(user) => owned,
-        Ok(Some(c))
-            if c.user_id.is_none() && c.session_id.as_deref() == Some(session.id.as_str()) =>
-        {
-            match state.store.set_conversation_user(id, user).await {
-                Ok(()) => owned,
-                Err(e) => {
-                    tracing::warn!(conversation = %id, error = %e, "could not link the conversation");
-                    none
-                }
-            }
-        }
-        Ok(Some(_)) => {
-            tracing::warn!(conversation = %id, "the install named a conversation of someone else; not linked");
-            none
-        }
+        Ok(Link::Refused) => none,
         Err(e) => {
-            tracing::warn!(conversation = %id, error = %e, "could not read the conversation");
+            tracing::warn!(conversation = %id, error = %e, "could not link the conversation");
             none
         }
     }

@@ -32,7 +32,7 @@ pub struct TestApp {
     pub http: reqwest::Client,
     shutdown: CancellationToken,
     handle: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
-    _dir: tempfile::TempDir,
+    _dir: Option<tempfile::TempDir>,
 }
 
 impl Drop for TestApp {
@@ -43,9 +43,17 @@ impl Drop for TestApp {
 
 pub async fn start_app(extra: &[(&str, &str)]) -> TestApp {
     let dir = tempfile::tempdir().unwrap();
+    let mut app = start_app_in(dir.path(), extra).await;
+    app._dir = Some(dir);
+    app
+}
+
+/// The app on the data directory `dir` (two apps on one directory share
+/// the SQLite database and the secret key, like two replicas).
+pub async fn start_app_in(dir: &std::path::Path, extra: &[(&str, &str)]) -> TestApp {
     let mut env: HashMap<String, String> = HashMap::from([
         ("HIRECJ_BIND".into(), "127.0.0.1:0".into()),
-        ("HIRECJ_DATA_DIR".into(), dir.path().display().to_string()),
+        ("HIRECJ_DATA_DIR".into(), dir.display().to_string()),
         ("HIRECJ_LOG".into(), "warn".into()),
     ]);
     env.extend(
@@ -73,18 +81,25 @@ pub async fn start_app(extra: &[(&str, &str)]) -> TestApp {
         http,
         shutdown,
         handle: Some(handle),
-        _dir: dir,
+        _dir: None,
     }
 }
 
 /// The app answering through a [`MockModel`], with a visitor's cookie.
 pub async fn start_with_mock_model() -> (MockModel, TestApp, String) {
+    start_with_mock_model_and(&[]).await
+}
+
+/// [`start_with_mock_model`] with more settings.
+pub async fn start_with_mock_model_and(extra: &[(&str, &str)]) -> (MockModel, TestApp, String) {
     let model = MockModel::start().await;
-    let app = start_app(&[
+    let base_url = model.base_url();
+    let mut env = vec![
         ("HIRECJ_MODEL_PROVIDER", "openai"),
-        ("OPENAI_BASE_URL", &model.base_url()),
-    ])
-    .await;
+        ("OPENAI_BASE_URL", base_url.as_str()),
+    ];
+    env.extend_from_slice(extra);
+    let app = start_app(&env).await;
     let cookie = app.visitor_cookie().await;
     (model, app, cookie)
 }
@@ -180,6 +195,44 @@ impl Ws {
             .await
             .unwrap();
         Self { stream }
+    }
+
+    /// Connects as a client behind the app's proxy at `forwarded_for`
+    /// (`X-Forwarded-For`); the HTTP status of a refused upgrade otherwise.
+    pub async fn connect_from(
+        addr: SocketAddr,
+        cookie: &str,
+        forwarded_for: &str,
+    ) -> Result<Self, u16> {
+        let mut req = request(addr, cookie, Some(&format!("http://{addr}")));
+        req.headers_mut()
+            .insert("x-forwarded-for", forwarded_for.parse().unwrap());
+        match tokio_tungstenite::connect_async(req).await {
+            Ok((stream, _)) => Ok(Self { stream }),
+            Err(tungstenite::Error::Http(response)) => Err(response.status().as_u16()),
+            Err(e) => panic!("unexpected WebSocket error: {e}"),
+        }
+    }
+
+    /// Reads until the server closes the socket: the JSON frames it sent
+    /// first and the close code, if it gave one.
+    pub async fn until_closed(&mut self) -> (Vec<Value>, Option<u16>) {
+        let mut frames = Vec::new();
+        loop {
+            let msg = tokio::time::timeout(WAIT, self.stream.next())
+                .await
+                .expect("the server did not close the socket in time");
+            match msg {
+                None | Some(Err(_)) => return (frames, None),
+                Some(Ok(Message::Close(frame))) => {
+                    return (frames, frame.map(|f| u16::from(f.code)));
+                }
+                Some(Ok(Message::Text(t))) => {
+                    frames.push(serde_json::from_str(t.as_str()).unwrap())
+                }
+                Some(Ok(_)) => {}
+            }
+        }
     }
 
     /// The HTTP status of a refused upgrade, or `None` when it succeeded.
