@@ -42,6 +42,10 @@
 //! | POST | `/devstore/_control/webhook` (form `shop`, `topic`) | send a webhook |
 //! | POST | `/devstore/_control/uninstall` (form `shop`) | revoke tokens and send `app/uninstalled` |
 //!
+//! The `_control` POSTs and the consent decision refuse cross-site form posts
+//! with 403 (an `Origin` other than the development store's, or
+//! `Sec-Fetch-Site: cross-site`); requests without `Origin` pass.
+//!
 //! [`serve_standalone`] serves the same routes under `/devstore` on a
 //! listener of its own (`hirecj devstore --port N`).
 //!
@@ -63,6 +67,7 @@ mod cost;
 mod data;
 mod graphql;
 mod oauth;
+mod origin;
 mod pages;
 mod search;
 mod shop;
@@ -128,6 +133,11 @@ pub struct DevStoreConfig {
     pub bucket_max: f64,
     /// Points restored per second (Shopify: 100 on standard plans).
     pub restore_rate: f64,
+    /// The origin (`scheme://host[:port]`) browsers load the development
+    /// store's pages from. Form posts to the control routes and the consent
+    /// page carrying another `Origin` are refused with 403; when `None`, the
+    /// request's own `Host` is the expected origin.
+    pub public_origin: Option<String>,
 }
 
 impl Default for DevStoreConfig {
@@ -141,6 +151,7 @@ impl Default for DevStoreConfig {
             api_version: "2026-10".to_string(),
             bucket_max: 2000.0,
             restore_rate: 100.0,
+            public_origin: None,
         }
     }
 }
@@ -156,6 +167,7 @@ impl fmt::Debug for DevStoreConfig {
             .field("api_version", &self.api_version)
             .field("bucket_max", &self.bucket_max)
             .field("restore_rate", &self.restore_rate)
+            .field("public_origin", &self.public_origin)
             .finish()
     }
 }
@@ -269,9 +281,13 @@ impl DevStore {
     /// The routes, **without** the `/devstore` prefix: mount them with
     /// `Router::nest("/devstore", store.router())` (see the crate docs for
     /// the table of paths).
+    ///
+    /// The control routes and the consent decision refuse cross-site posts
+    /// (see [`DevStoreConfig::public_origin`]).
     pub fn router(self) -> Router {
-        Router::new()
-            .route("/", get(control::index))
+        // What a browser on the development store's pages posts: only from
+        // those pages.
+        let forms = Router::new()
             .route("/_control/drain", post(control::drain))
             .route("/_control/bucket", post(control::bucket))
             .route("/_control/expire_tokens", post(control::expire_tokens))
@@ -281,6 +297,13 @@ impl DevStore {
                 "/{shop}/admin/oauth/authorize",
                 get(oauth::authorize_page).post(oauth::authorize_decision),
             )
+            .route_layer(axum::middleware::from_fn_with_state(
+                self.clone(),
+                origin::same_origin,
+            ));
+        Router::new()
+            .route("/", get(control::index))
+            .merge(forms)
             .route(
                 "/{shop}/admin/oauth/access_token",
                 post(oauth::access_token),

@@ -1072,3 +1072,123 @@ async fn sorting_backwards_pages_and_graphql_bodies() {
         .unwrap();
     assert_eq!(resp.status(), 404);
 }
+
+/// Posts every state-changing form (the control routes and the consent
+/// decision) with `origin` and `fetch_site`; returns each URL and status.
+async fn post_every_form(
+    h: &Harness,
+    origin: Option<&str>,
+    fetch_site: Option<&str>,
+) -> Vec<(String, u16)> {
+    let consent = vec![
+        ("client_id", "test-client"),
+        ("scope", "read_products,read_orders,read_customers"),
+        ("redirect_uri", CALLBACK),
+        ("state", "nonce-123"),
+        ("grant_options[]", ""),
+        ("decision", "install"),
+    ];
+    let forms: Vec<(String, Vec<(&str, &str)>)> = vec![
+        (
+            format!("{}/_control/uninstall", h.base),
+            vec![("shop", SHOP)],
+        ),
+        (
+            format!("{}/_control/webhook", h.base),
+            vec![("shop", SHOP), ("topic", "shop/redact")],
+        ),
+        (format!("{}/_control/drain?shop={SHOP}", h.base), vec![]),
+        (
+            format!("{}/_control/expire_tokens?shop={SHOP}", h.base),
+            vec![],
+        ),
+        (
+            format!("{}/_control/bucket?max=1&restore_rate=0", h.base),
+            vec![],
+        ),
+        (format!("{}/{SHOP}/admin/oauth/authorize", h.base), consent),
+    ];
+    let mut out = Vec::new();
+    for (url, form) in forms {
+        let mut req = h.http.post(&url).form(&form);
+        if let Some(o) = origin {
+            req = req.header("Origin", o);
+        }
+        if let Some(s) = fetch_site {
+            req = req.header("Sec-Fetch-Site", s);
+        }
+        let resp = req.send().await.unwrap();
+        assert!(
+            resp.headers().get("location").is_none(),
+            "{url}: no redirect"
+        );
+        out.push((url, resp.status().as_u16()));
+    }
+    out
+}
+
+#[tokio::test]
+async fn cross_site_form_posts_are_refused_and_change_nothing() {
+    let (url, mut rx) = webhook_receiver().await;
+    let h = spawn_with(config(&url)).await;
+    // An expiring token: expire_tokens or uninstall would make it fail.
+    let token = h.token(SHOP).await;
+
+    // A page on another site posts the control forms and the consent form.
+    for (origin, fetch_site) in [
+        (Some("http://evil.example"), None),
+        (Some("null"), None),
+        (Some("http://127.0.0.1:1"), None),
+        (None, Some("cross-site")),
+    ] {
+        for (url, status) in post_every_form(&h, origin, fetch_site).await {
+            assert_eq!(status, 403, "{origin:?} {fetch_site:?} {url}");
+        }
+    }
+    // Nothing happened: still installed, the token still works, no webhook
+    // was sent, the bucket was neither drained nor shrunk.
+    assert_eq!(h.store.installed_shops().len(), 1);
+    let resp = h
+        .graphql_raw(SHOP, &token, "{ shop { name } }", json!({}))
+        .await;
+    assert_eq!(resp.status(), 200);
+    assert!(rx.try_recv().is_err(), "no webhook was sent");
+    assert!(h.store.bucket_available(SHOP) > 1000.0);
+
+    // The development store's own pages post with its origin: accepted.
+    let own = h.base.trim_end_matches("/devstore").to_string();
+    let resp = h
+        .http
+        .post(format!("{}/_control/uninstall", h.base))
+        .header("Origin", own)
+        .header("Sec-Fetch-Site", "same-origin")
+        .form(&[("shop", SHOP)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 303);
+    let (headers, _) = rx.recv().await.unwrap();
+    assert_eq!(headers["x-shopify-topic"], "app/uninstalled");
+    assert!(h.store.installed_shops().is_empty());
+}
+
+#[tokio::test]
+async fn a_configured_public_origin_is_the_only_one_accepted() {
+    let mut cfg = config("http://127.0.0.1:9/unused");
+    cfg.public_origin = Some("https://cj.example".into());
+    let h = spawn_with(cfg).await;
+    let own_host = h.base.trim_end_matches("/devstore").to_string();
+    let drain = |origin: String| {
+        h.http
+            .post(format!("{}/_control/drain?shop={SHOP}", h.base))
+            .header("Origin", origin)
+            .send()
+    };
+    assert_eq!(drain(own_host).await.unwrap().status(), 403);
+    assert_eq!(h.store.bucket_available(SHOP), 2000.0);
+    assert_eq!(
+        drain("https://cj.example".into()).await.unwrap().status(),
+        200
+    );
+    assert!(h.store.bucket_available(SHOP) < 100.0, "drained");
+}

@@ -149,10 +149,33 @@ async fn full_install_against_the_mounted_development_store() {
     let counts = fetcher.store_counts().await.unwrap();
     assert!(counts.products.count > 0);
 
-    // Uninstalling on the development store sends a signed app/uninstalled
-    // webhook to the app, which wipes the tokens.
-    let delivery = devstore.uninstall(SHOP).await.unwrap();
-    assert_eq!(delivery.status, 200);
+    // A page on another site posts the development store's uninstall form:
+    // refused, nothing changes.
+    let uninstall_form = |origin: &str| {
+        browser
+            .post(format!("{}/devstore/_control/uninstall", app.base))
+            .header("Origin", origin)
+            .form(&[("shop", SHOP)])
+            .send()
+    };
+    let r = uninstall_form("http://evil.example").await.unwrap();
+    assert_eq!(r.status(), 403);
+    assert!(devstore.installed_shops().iter().any(|i| i.shop == SHOP));
+    let integration = store
+        .integration_for_shop("shopify", SHOP)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(integration.status, IntegrationStatus::Active);
+
+    // Uninstalling from the development store's own page sends a signed
+    // app/uninstalled webhook (the payload names the shop) to the app,
+    // which wipes the tokens.
+    let r = uninstall_form(app.base.as_str()).await.unwrap();
+    assert_eq!(r.status(), 303);
+    let message = location(&r);
+    assert!(message.contains("answered+HTTP+200"), "{message}");
+    assert!(devstore.installed_shops().is_empty());
     let integration = store
         .integration_for_shop("shopify", SHOP)
         .await

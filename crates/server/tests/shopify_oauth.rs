@@ -783,3 +783,242 @@ async fn an_install_cannot_take_someone_elses_conversation() {
         "the visitor's conversation stays theirs"
     );
 }
+
+fn active(i: Option<hirecj_domain::Integration>) -> bool {
+    i.is_some_and(|i| i.status == IntegrationStatus::Active && i.access_token.is_some())
+}
+
+async fn refused(r: reqwest::Response, code: &str) {
+    assert_eq!(r.status(), 400, "{code}");
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["code"], code, "{body}");
+}
+
+#[tokio::test]
+async fn a_signed_delivery_cannot_be_aimed_at_another_shop() {
+    let fake = FakeShopify::start().await;
+    let app = start_app_with_fake(&fake).await;
+    let store = &app.state.store;
+    let http = reqwest::Client::new();
+    let base = &app.base;
+    const OTHER: &str = "other-shop.myshopify.com";
+    install(&app, SHOP).await;
+    install(&app, OTHER).await;
+
+    // app/uninstalled signed for SHOP (its payload is the shop), posted
+    // with OTHER's header: refused, OTHER stays installed.
+    let uninstall_shop = json!({"id": 1, "name": "Cool", "domain": SHOP, "myshopify_domain": SHOP});
+    let custom_domain = json!({"id": 1, "domain": "shop.example.com", "myshopify_domain": SHOP});
+    let bare_domain = json!({"id": 1, "domain": SHOP});
+    for (i, payload) in [&uninstall_shop, &custom_domain, &bare_domain]
+        .into_iter()
+        .enumerate()
+    {
+        let r = webhook_request(
+            &http,
+            base,
+            "app/uninstalled",
+            OTHER,
+            &format!("x-{i}"),
+            payload,
+            CLIENT_SECRET,
+        )
+        .send()
+        .await
+        .unwrap();
+        refused(r, "shop_mismatch").await;
+    }
+    // An uninstall that names no shop in its signed payload: refused.
+    let r = webhook_request(
+        &http,
+        base,
+        "app/uninstalled",
+        OTHER,
+        "x-3",
+        &json!({"id": 1}),
+        CLIENT_SECRET,
+    )
+    .send()
+    .await
+    .unwrap();
+    refused(r, "shop_not_named").await;
+    // shop/redact signed for SHOP, posted with OTHER's header.
+    let redact_shop = json!({"shop_id": 1, "shop_domain": SHOP});
+    let r = webhook_request(
+        &http,
+        base,
+        "shop/redact",
+        OTHER,
+        "x-4",
+        &redact_shop,
+        CLIENT_SECRET,
+    )
+    .send()
+    .await
+    .unwrap();
+    refused(r, "shop_mismatch").await;
+
+    for shop in [SHOP, OTHER] {
+        assert!(
+            active(store.integration_for_shop("shopify", shop).await.unwrap()),
+            "{shop}"
+        );
+        assert!(store.user_by_shop(shop).await.unwrap().is_some(), "{shop}");
+    }
+    assert!(
+        store
+            .events_of_kind("app_uninstalled", 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // Nothing was recorded: the same ids, rightly addressed, are processed.
+    let r = webhook_request(
+        &http,
+        base,
+        "app/uninstalled",
+        SHOP,
+        "x-0",
+        &uninstall_shop,
+        CLIENT_SECRET,
+    )
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.json::<Value>().await.unwrap()["status"], "uninstalled");
+    assert!(!active(
+        store.integration_for_shop("shopify", SHOP).await.unwrap()
+    ));
+    assert!(active(
+        store.integration_for_shop("shopify", OTHER).await.unwrap()
+    ));
+}
+
+#[tokio::test]
+async fn a_replayed_delivery_is_not_processed_again() {
+    let fake = FakeShopify::start().await;
+    let app = start_app_with_fake(&fake).await;
+    let store = &app.state.store;
+    let http = reqwest::Client::new();
+    let base = &app.base;
+    let now = || chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
+    install(&app, SHOP).await;
+
+    // The merchant uninstalls (the delivery is captured), then reinstalls.
+    let uninstall = json!({"id": 1, "domain": SHOP, "myshopify_domain": SHOP,
+                           "updated_at": "2026-11-02T10:00:00-05:00"});
+    let r = webhook_request(
+        &http,
+        base,
+        "app/uninstalled",
+        SHOP,
+        "u-1",
+        &uninstall,
+        CLIENT_SECRET,
+    )
+    .header("X-Shopify-Triggered-At", now())
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(r.json::<Value>().await.unwrap()["status"], "uninstalled");
+    install(&app, SHOP).await;
+    assert!(active(
+        store.integration_for_shop("shopify", SHOP).await.unwrap()
+    ));
+
+    // The captured delivery replayed under a new id, fresh time, or with
+    // neither header: a duplicate, the merchant stays installed.
+    for (id, at) in [("u-2", Some(now())), ("u-3", None)] {
+        let mut request = webhook_request(
+            &http,
+            base,
+            "app/uninstalled",
+            SHOP,
+            id,
+            &uninstall,
+            CLIENT_SECRET,
+        );
+        if let Some(at) = at {
+            request = request.header("X-Shopify-Triggered-At", at);
+        }
+        let r = request.send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        assert_eq!(
+            r.json::<Value>().await.unwrap()["status"],
+            "duplicate",
+            "{id}"
+        );
+    }
+    assert!(active(
+        store.integration_for_shop("shopify", SHOP).await.unwrap()
+    ));
+    assert_eq!(
+        store
+            .events_of_kind("app_uninstalled", 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+
+    // A delivery triggered before the replay window, or in the future:
+    // refused, nothing recorded or deleted.
+    let redact = json!({"shop_id": 1, "shop_domain": SHOP});
+    let window = chrono::Duration::from_std(hirecj_store::WEBHOOK_REPLAY_WINDOW).unwrap();
+    let stale = (chrono::Utc::now() - window - chrono::Duration::minutes(1)).to_rfc3339();
+    let future = (chrono::Utc::now() + chrono::Duration::hours(1)).to_rfc3339();
+    for (id, at, code) in [
+        ("r-1", stale, "stale_delivery"),
+        ("r-2", future, "future_delivery"),
+    ] {
+        let r = webhook_request(&http, base, "shop/redact", SHOP, id, &redact, CLIENT_SECRET)
+            .header("X-Shopify-Triggered-At", at)
+            .send()
+            .await
+            .unwrap();
+        refused(r, code).await;
+    }
+    assert!(store.user_by_shop(SHOP).await.unwrap().is_some());
+    assert!(active(
+        store.integration_for_shop("shopify", SHOP).await.unwrap()
+    ));
+
+    // A delivery whose processing fails is forgotten: Shopify's retry is
+    // processed again rather than taken for a duplicate.
+    for _ in 0..2 {
+        let bytes = b"not json".to_vec();
+        let r = http
+            .post(format!("{base}/api/v1/shopify/webhooks"))
+            .header("X-Shopify-Topic", "customers/redact")
+            .header("X-Shopify-Shop-Domain", SHOP)
+            .header("X-Shopify-Webhook-Id", "c-1")
+            .header("X-Shopify-Triggered-At", now())
+            .header(
+                "X-Shopify-Hmac-Sha256",
+                hirecj_shopify::signing::sign_webhook(&bytes, CLIENT_SECRET),
+            )
+            .body(bytes)
+            .send()
+            .await
+            .unwrap();
+        refused(r, "invalid_payload").await;
+    }
+    // The refused shop/redact ids and body were not recorded either.
+    let r = webhook_request(
+        &http,
+        base,
+        "shop/redact",
+        SHOP,
+        "r-1",
+        &redact,
+        CLIENT_SECRET,
+    )
+    .header("X-Shopify-Triggered-At", now())
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(r.json::<Value>().await.unwrap()["status"], "deleted");
+    assert!(store.user_by_shop(SHOP).await.unwrap().is_none());
+}

@@ -8,8 +8,6 @@
 //! * [`Store::delete_shop_data`] (`shop/redact`): deletes the shop's user
 //!   and everything that belongs to it (sessions, integration, pending
 //!   installs, conversations, messages, traces, facts, events).
-//! * [`Store::forget_webhook`]: forgets a delivery whose processing failed,
-//!   so Shopify's retry is processed instead of being taken for a duplicate.
 //!
 //! Both run in one transaction: a request is applied entirely or not at all.
 
@@ -328,8 +326,10 @@ impl Store {
     /// sessions, conversations, messages, turn traces, facts and events;
     /// the shop's integration (tokens included) and pending installs; and
     /// events recorded for the shop without a user. Returns whether there
-    /// was anything to delete. Delivery ids of processed webhooks are kept
-    /// (they hold no personal data and keep retries from being replayed).
+    /// was anything to delete. Records of processed webhooks (delivery ids
+    /// and body hashes) are kept until their replay window has passed: they
+    /// hold no personal data and keep retries and replays from being
+    /// processed again.
     pub async fn delete_shop_data(&self, shop: &str) -> Result<bool> {
         let user: Option<UserId> = self.user_by_shop(shop).await?.map(|u| u.id);
         let user_id = user.as_ref().map(UserId::as_str).unwrap_or("");
@@ -384,19 +384,6 @@ impl Store {
             "deleted a shop's data"
         );
         Ok(deleted > 0)
-    }
-
-    /// Forgets a webhook delivery recorded by [`Store::record_webhook`], so
-    /// that a retry is processed again (used when processing failed).
-    pub async fn forget_webhook(&self, webhook_id: &str) -> Result<bool> {
-        let n = on_pool!(self, |p| {
-            sqlx::query("DELETE FROM processed_webhooks WHERE webhook_id = $1")
-                .bind(webhook_id)
-                .execute(p)
-                .await?
-                .rows_affected()
-        });
-        Ok(n == 1)
     }
 }
 

@@ -145,23 +145,4 @@ impl Store {
         });
         Ok(n > 0)
     }
-
-    /// Remembers a webhook delivery. Returns `true` the first time an id is
-    /// seen, `false` for a duplicate delivery.
-    pub async fn record_webhook(&self, webhook_id: &str, topic: &str, shop: &str) -> Result<bool> {
-        let n = on_pool!(self, |p| {
-            sqlx::query(
-                "INSERT INTO processed_webhooks (webhook_id, topic, shop_domain, received_at)
-                 VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
-            )
-            .bind(webhook_id)
-            .bind(topic)
-            .bind(shop)
-            .bind(now())
-            .execute(p)
-            .await?
-            .rows_affected()
-        });
-        Ok(n == 1)
-    }
 }

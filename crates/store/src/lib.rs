@@ -21,6 +21,7 @@ mod migrate;
 mod row;
 mod sessions;
 mod users;
+mod webhooks;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -34,6 +35,7 @@ use sqlx::sqlite::{
 pub use compliance::RedactionCounts;
 pub use crypto::Cipher;
 pub use migrate::MIGRATIONS;
+pub use webhooks::{WEBHOOK_FUTURE_SKEW, WEBHOOK_REPLAY_WINDOW, WebhookDelivery};
 
 /// What can go wrong in the store.
 #[derive(Debug, thiserror::Error)]

@@ -16,12 +16,20 @@ pub struct Migration {
 }
 
 /// Every migration this build knows, in order.
-pub static MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "initial",
-    sqlite: include_str!("../migrations/sqlite/0001_initial.sql"),
-    postgres: include_str!("../migrations/postgres/0001_initial.sql"),
-}];
+pub static MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "initial",
+        sqlite: include_str!("../migrations/sqlite/0001_initial.sql"),
+        postgres: include_str!("../migrations/postgres/0001_initial.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "webhook_replay",
+        sqlite: include_str!("../migrations/sqlite/0002_webhook_replay.sql"),
+        postgres: include_str!("../migrations/postgres/0002_webhook_replay.sql"),
+    },
+];
 
 /// An arbitrary constant identifying HireCJ's migration lock.
 const PG_LOCK_KEY: i64 = 0x4869_7265_434a;

@@ -136,10 +136,14 @@ impl Store {
         Ok(())
     }
 
-    /// Deletes sessions and OAuth states that expired before `before`.
+    /// Deletes sessions and OAuth states that expired before `before`, and
+    /// records of webhook deliveries whose replay window had passed at
+    /// `before` (they are kept for [`crate::WEBHOOK_REPLAY_WINDOW`] plus
+    /// [`crate::WEBHOOK_FUTURE_SKEW`] after they were received).
     pub async fn purge_expired(&self, before: DateTime<Utc>) -> Result<u64> {
+        let webhooks = self.purge_webhook_records(before).await?;
         let before = micros(before);
-        on_pool!(self, |p| {
+        let expired: u64 = on_pool!(self, |p| {
             let a = sqlx::query("DELETE FROM web_sessions WHERE expires_at < $1")
                 .bind(before)
                 .execute(p)
@@ -150,8 +154,9 @@ impl Store {
                 .execute(p)
                 .await?
                 .rows_affected();
-            Ok(a + b)
-        })
+            a + b
+        });
+        Ok(expired + webhooks)
     }
 
     /// Remembers a pending install under the hash of its `state`.

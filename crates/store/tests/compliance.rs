@@ -6,7 +6,7 @@ use chrono::{Duration, Utc};
 use hirecj_domain::{
     ConversationId, IntegrationStatus, NewIntegration, NewMessage, OAuthState, Role, Secret, UserId,
 };
-use hirecj_store::Store;
+use hirecj_store::{Store, WebhookDelivery};
 use serde_json::json;
 
 mod harness;
@@ -104,6 +104,16 @@ async fn seed(store: &Store, shop: &str) -> (UserId, ConversationId) {
         .await
         .unwrap();
     (user.id, conv)
+}
+
+/// A delivery with an empty JSON body.
+fn webhook<'a>(id: Option<&'a str>, topic: &'a str, shop: &'a str) -> WebhookDelivery<'a> {
+    WebhookDelivery {
+        webhook_id: id,
+        topic,
+        shop,
+        body: b"{}",
+    }
 }
 
 fn mentions(text: &str) -> bool {
@@ -282,7 +292,7 @@ contract!(
             .unwrap();
         assert!(
             store
-                .record_webhook("wh-1", "shop/redact", "gone.myshopify.com")
+                .record_webhook(&webhook(Some("wh-1"), "shop/redact", "gone.myshopify.com"))
                 .await
                 .unwrap()
         );
@@ -334,7 +344,7 @@ contract!(
         );
         assert!(
             !store
-                .record_webhook("wh-1", "shop/redact", "gone.myshopify.com")
+                .record_webhook(&webhook(Some("wh-1"), "shop/redact", "gone.myshopify.com"))
                 .await
                 .unwrap(),
             "delivery ids are kept"
@@ -382,21 +392,51 @@ contract!(
 
         assert!(
             store
-                .record_webhook("wh-2", "app/uninstalled", "bye.myshopify.com")
+                .record_webhook(&webhook(
+                    Some("wh-2"),
+                    "app/uninstalled",
+                    "bye.myshopify.com"
+                ))
                 .await
                 .unwrap()
         );
         assert!(
             !store
-                .record_webhook("wh-2", "app/uninstalled", "bye.myshopify.com")
+                .record_webhook(&webhook(
+                    Some("wh-2"),
+                    "app/uninstalled",
+                    "bye.myshopify.com"
+                ))
                 .await
                 .unwrap()
         );
-        assert!(store.forget_webhook("wh-2").await.unwrap());
-        assert!(!store.forget_webhook("wh-2").await.unwrap());
         assert!(
             store
-                .record_webhook("wh-2", "app/uninstalled", "bye.myshopify.com")
+                .forget_webhook(&webhook(
+                    Some("wh-2"),
+                    "app/uninstalled",
+                    "bye.myshopify.com"
+                ))
+                .await
+                .unwrap()
+        );
+        assert!(
+            !store
+                .forget_webhook(&webhook(
+                    Some("wh-2"),
+                    "app/uninstalled",
+                    "bye.myshopify.com"
+                ))
+                .await
+                .unwrap()
+        );
+        assert!(
+            store
+                .record_webhook(&webhook(
+                    Some("wh-2"),
+                    "app/uninstalled",
+                    "bye.myshopify.com"
+                ))
                 .await
                 .unwrap()
         );

@@ -11,7 +11,10 @@ use hirecj_domain::{
     ConversationId, IntegrationStatus, MessageStatus, NewIntegration, NewMessage, OAuthState, Role,
     Secret, UserId,
 };
-use hirecj_store::{Cipher, Store, StoreError, StoreOptions};
+use hirecj_store::{
+    Cipher, Store, StoreError, StoreOptions, WEBHOOK_FUTURE_SKEW, WEBHOOK_REPLAY_WINDOW,
+    WebhookDelivery,
+};
 use serde_json::json;
 
 mod harness;
@@ -19,7 +22,7 @@ mod harness;
 use harness::{with_postgres, with_sqlite};
 
 contract!(migrations_are_tracked_and_idempotent, |store, url| {
-    assert_eq!(store.schema_version().await.unwrap(), 1);
+    assert_eq!(store.schema_version().await.unwrap(), 2);
     assert!(store.migrate().await.unwrap().is_empty());
     store.ping().await.unwrap();
 });
@@ -613,25 +616,124 @@ contract!(integration_tokens_are_encrypted_at_rest, |store, url| {
     assert_eq!(reinstalled.status, IntegrationStatus::Active);
 });
 
+fn delivery<'a>(
+    id: Option<&'a str>,
+    topic: &'a str,
+    shop: &'a str,
+    body: &'a [u8],
+) -> WebhookDelivery<'a> {
+    WebhookDelivery {
+        webhook_id: id,
+        topic,
+        shop,
+        body,
+    }
+}
+
 contract!(webhook_deliveries_are_processed_once, |store, url| {
+    let shop = "a.myshopify.com";
+    let body = br#"{"myshopify_domain":"a.myshopify.com"}"#;
+    let first = delivery(Some("wh-1"), "app/uninstalled", shop, body);
+    assert!(store.record_webhook(&first).await.unwrap());
     assert!(
+        !store.record_webhook(&first).await.unwrap(),
+        "Shopify's retry of one delivery"
+    );
+    // A different delivery (another id, another body) is new.
+    let other = delivery(Some("wh-2"), "app/uninstalled", shop, b"{}");
+    assert!(store.record_webhook(&other).await.unwrap());
+});
+
+contract!(
+    a_replayed_body_is_a_duplicate_whatever_its_id,
+    |store, url| {
+        let shop = "a.myshopify.com";
+        let body = br#"{"shop_id":1,"shop_domain":"a.myshopify.com"}"#;
+        assert!(
+            store
+                .record_webhook(&delivery(Some("wh-1"), "shop/redact", shop, body))
+                .await
+                .unwrap()
+        );
+        // The same signed body under a new id, or under none.
+        for id in [Some("wh-new"), None] {
+            assert!(
+                !store
+                    .record_webhook(&delivery(id, "shop/redact", shop, body))
+                    .await
+                    .unwrap(),
+                "{id:?}"
+            );
+        }
+        // The refused replay left its new id unrecorded: the id alone is new.
+        assert!(
+            store
+                .record_webhook(&delivery(Some("wh-new"), "shop/redact", shop, b"{}"))
+                .await
+                .unwrap()
+        );
+        // The body is remembered per shop and topic.
+        assert!(
+            store
+                .record_webhook(&delivery(None, "customers/redact", shop, body))
+                .await
+                .unwrap()
+        );
+        assert!(
+            store
+                .record_webhook(&delivery(None, "shop/redact", "b.myshopify.com", body))
+                .await
+                .unwrap()
+        );
+        // Without an id the body alone deduplicates.
+        let body = br#"{"customer":{"id":7}}"#;
+        let no_id = delivery(None, "customers/redact", shop, body);
+        assert!(store.record_webhook(&no_id).await.unwrap());
+        assert!(!store.record_webhook(&no_id).await.unwrap());
+    }
+);
+
+contract!(
+    forgetting_a_failed_delivery_lets_its_retry_through,
+    |store, url| {
+        let body = br#"{"shop_domain":"a.myshopify.com"}"#;
+        let d = delivery(Some("wh-9"), "shop/redact", "a.myshopify.com", body);
+        assert!(store.record_webhook(&d).await.unwrap());
+        assert!(store.forget_webhook(&d).await.unwrap());
+        assert!(!store.forget_webhook(&d).await.unwrap());
+        assert!(store.record_webhook(&d).await.unwrap(), "the retry is new");
+        assert!(!store.record_webhook(&d).await.unwrap());
+        // Forgetting a delivery without an id forgets its body.
+        let d = delivery(None, "shop/redact", "b.myshopify.com", body);
+        assert!(store.record_webhook(&d).await.unwrap());
+        assert!(store.forget_webhook(&d).await.unwrap());
+        assert!(store.record_webhook(&d).await.unwrap());
+    }
+);
+
+contract!(webhook_records_outlive_the_replay_window, |store, url| {
+    let body = br#"{"shop_domain":"a.myshopify.com"}"#;
+    let d = delivery(Some("wh-old"), "shop/redact", "a.myshopify.com", body);
+    assert!(store.record_webhook(&d).await.unwrap());
+    let window = Duration::from_std(WEBHOOK_REPLAY_WINDOW).unwrap();
+    let skew = Duration::from_std(WEBHOOK_FUTURE_SKEW).unwrap();
+    // Purging as of any time within the window (plus skew) keeps the record.
+    store
+        .purge_expired(Utc::now() + window + skew - Duration::minutes(1))
+        .await
+        .unwrap();
+    assert!(!store.record_webhook(&d).await.unwrap(), "still remembered");
+    let same_id = delivery(Some("wh-old"), "app/uninstalled", "b.myshopify.com", b"{}");
+    assert!(!store.record_webhook(&same_id).await.unwrap(), "the id too");
+    // Once the window has passed, both the id and the body are purged.
+    assert_eq!(
         store
-            .record_webhook("wh-1", "app/uninstalled", "a.myshopify.com")
+            .purge_expired(Utc::now() + window + skew + Duration::minutes(1))
             .await
-            .unwrap()
+            .unwrap(),
+        2
     );
-    assert!(
-        !store
-            .record_webhook("wh-1", "app/uninstalled", "a.myshopify.com")
-            .await
-            .unwrap()
-    );
-    assert!(
-        store
-            .record_webhook("wh-2", "app/uninstalled", "a.myshopify.com")
-            .await
-            .unwrap()
-    );
+    assert!(store.record_webhook(&d).await.unwrap());
 });
 
 contract!(turn_traces_belong_to_their_conversation, |store, url| {

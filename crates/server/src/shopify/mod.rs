@@ -193,7 +193,8 @@ pub fn dev_admin_base_url(public_base: &str) -> String {
 }
 
 /// How the development store sees the app: the app's client id and secret,
-/// its callback and webhook URLs under `HIRECJ_PUBLIC_URL`.
+/// its callback and webhook URLs under `HIRECJ_PUBLIC_URL`, whose origin is
+/// the only one its forms accept posts from.
 pub fn devstore_config(settings: &Settings, config: &ShopifyConfig) -> DevStoreConfig {
     let public = settings.public_base();
     DevStoreConfig {
@@ -203,6 +204,8 @@ pub fn devstore_config(settings: &Settings, config: &ShopifyConfig) -> DevStoreC
         app_callback_url: format!("{public}{CALLBACK_PATH}"),
         app_webhook_url: format!("{public}{WEBHOOKS_PATH}"),
         api_version: config.api_version.clone(),
+        // The pages are served under HIRECJ_PUBLIC_URL: form posts come from there.
+        public_origin: Some(settings.public_url.origin().ascii_serialization()),
         ..DevStoreConfig::default()
     }
 }

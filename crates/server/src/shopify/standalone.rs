@@ -59,7 +59,10 @@ fn app_key(settings: &Settings) -> Result<Vec<u8>, StandaloneError> {
 pub async fn serve_devstore(settings: &Settings, port: u16) -> Result<(), StandaloneError> {
     let key = app_key(settings)?;
     let (config, _) = shopify_config(settings, &key);
-    let devstore = devstore_config(settings, &config);
+    let mut devstore = devstore_config(settings, &config);
+    // Its pages are served from this listener, not from the app's public
+    // URL: form posts are checked against the request's own Host.
+    devstore.public_origin = None;
     let addr = SocketAddr::new(settings.bind.ip(), port);
     let listener = tokio::net::TcpListener::bind(addr)
         .await

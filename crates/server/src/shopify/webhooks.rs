@@ -1,12 +1,32 @@
 //! `POST /api/v1/shopify/webhooks`: Shopify's webhooks, one endpoint for
 //! every topic (`X-Shopify-Topic`).
 //!
+//! Only the body is signed; every header but the signature can be changed
+//! by whoever replays a captured delivery. So, in order:
+//!
 //! 1. `X-Shopify-Hmac-Sha256` must be the HMAC of the raw body under the
 //!    client secret (401 otherwise, before anything else is read).
-//! 2. `X-Shopify-Webhook-Id` is recorded; a delivery seen before answers
-//!    200 without being processed again. When processing fails the record is
-//!    forgotten and the answer is 500, so Shopify's retry is processed.
-//! 3. Topics (what each deletes is documented in `docs/shopify.md`):
+//! 2. The shop: `X-Shopify-Shop-Domain` must be the shop the signed payload
+//!    names, in every field that names one (`shop_domain`,
+//!    `myshopify_domain`, and `domain` when it is a `*.myshopify.com`
+//!    domain; a custom domain cannot be compared and is ignored). A
+//!    delivery naming another shop is refused (400 `shop_mismatch`), as is
+//!    an `app/uninstalled` whose payload names no shop (400
+//!    `shop_not_named`): the uninstall payload is the shop itself.
+//! 3. The time: a delivery whose `X-Shopify-Triggered-At` is older than
+//!    [`WEBHOOK_REPLAY_WINDOW`] or further in the future than
+//!    [`WEBHOOK_FUTURE_SKEW`] is refused (400 `stale_delivery` /
+//!    `future_delivery`) and not recorded: Shopify's own retries are hours
+//!    old at most, so only a replay (or a broken clock, which a refusal
+//!    makes visible in Shopify's delivery log) gets there. A missing or
+//!    unreadable Triggered-At is processed, deduplicated as below.
+//! 4. Deduplication: the delivery is recorded by `X-Shopify-Webhook-Id` and
+//!    by the SHA-256 of its body per shop and topic; a delivery whose id or
+//!    body was seen before answers 200 `duplicate` without being processed
+//!    again. The records outlive the replay window. When processing fails
+//!    the records are forgotten and the answer is 500, so Shopify's retry is
+//!    processed.
+//! 5. Topics (what each deletes is documented in `docs/shopify.md`):
 //!    `app/uninstalled`, `customers/data_request`, `customers/redact`,
 //!    `shop/redact`; others are acknowledged and ignored.
 
@@ -15,8 +35,10 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
 use hirecj_domain::IntegrationStatus;
 use hirecj_shopify::{ShopDomain, clear_shop, signing};
+use hirecj_store::{WEBHOOK_FUTURE_SKEW, WEBHOOK_REPLAY_WINDOW, WebhookDelivery};
 use serde_json::{Value, json};
 
 use super::PROVIDER;
@@ -26,6 +48,9 @@ const HMAC_HEADER: &str = "x-shopify-hmac-sha256";
 const TOPIC_HEADER: &str = "x-shopify-topic";
 const SHOP_HEADER: &str = "x-shopify-shop-domain";
 const ID_HEADER: &str = "x-shopify-webhook-id";
+const TRIGGERED_AT_HEADER: &str = "x-shopify-triggered-at";
+
+const APP_UNINSTALLED: &str = "app/uninstalled";
 
 fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers
@@ -52,6 +77,47 @@ enum ProcessError {
     Store(#[from] hirecj_store::StoreError),
 }
 
+/// Why a signed delivery is not bound to a shop it may act on.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+enum ShopError {
+    #[error("no valid shop domain")]
+    Invalid,
+    #[error("the signed payload's {field} names another shop than X-Shopify-Shop-Domain")]
+    Mismatch { field: &'static str },
+    #[error("app/uninstalled must name its shop in the signed payload")]
+    NotNamed,
+}
+
+impl ShopError {
+    fn response(&self) -> Response {
+        let code = match self {
+            Self::Invalid => "invalid_shop",
+            Self::Mismatch { .. } => "shop_mismatch",
+            Self::NotNamed => "shop_not_named",
+        };
+        error(StatusCode::BAD_REQUEST, code, &self.to_string())
+    }
+}
+
+/// Why a delivery's `X-Shopify-Triggered-At` refuses it.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+enum TimeError {
+    #[error("the delivery was triggered longer ago than the replay window")]
+    Stale,
+    #[error("the delivery was triggered in the future")]
+    Future,
+}
+
+impl TimeError {
+    fn response(&self) -> Response {
+        let code = match self {
+            Self::Stale => "stale_delivery",
+            Self::Future => "future_delivery",
+        };
+        error(StatusCode::BAD_REQUEST, code, &self.to_string())
+    }
+}
+
 /// Receives one webhook delivery.
 pub async fn receive(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
     let secret = &state.shopify.config.client_secret;
@@ -72,43 +138,47 @@ pub async fn receive(State(state): State<AppState>, headers: HeaderMap, body: By
         );
     }
     let topic = header(&headers, TOPIC_HEADER).unwrap_or("").to_owned();
-    let shop = match webhook_shop(header(&headers, SHOP_HEADER), &body) {
-        Some(shop) => shop,
-        None => {
-            tracing::warn!(topic, "signed webhook without a valid shop domain");
-            return error(
-                StatusCode::BAD_REQUEST,
-                "invalid_shop",
-                "no valid shop domain",
-            );
+    let shop = match webhook_shop(&topic, header(&headers, SHOP_HEADER), &body) {
+        Ok(shop) => shop,
+        Err(e) => {
+            tracing::warn!(topic, error = %e, "signed webhook refused: not bound to its shop");
+            return e.response();
         }
     };
-    let webhook_id = header(&headers, ID_HEADER).map(str::to_owned);
-    if let Some(id) = &webhook_id {
-        match state.store.record_webhook(id, &topic, shop.as_str()).await {
-            Ok(true) => {}
-            Ok(false) => {
-                tracing::info!(%shop, topic, webhook_id = %id, "duplicate webhook delivery ignored");
-                return reply(StatusCode::OK, json!({"status": "duplicate"}));
-            }
-            Err(e) => {
-                tracing::error!(%shop, topic, error = %e, "could not record the webhook");
-                return error(StatusCode::INTERNAL_SERVER_ERROR, "internal", "try again");
-            }
+    let triggered_at = header(&headers, TRIGGERED_AT_HEADER);
+    if let Err(e) = check_triggered_at(triggered_at, Utc::now()) {
+        tracing::warn!(%shop, topic, triggered_at, error = %e, "signed webhook refused: outside the replay window");
+        return e.response();
+    }
+    let webhook_id = header(&headers, ID_HEADER);
+    if webhook_id.is_none() {
+        tracing::warn!(%shop, topic, "webhook without X-Shopify-Webhook-Id: deduplicated on its body alone");
+    }
+    let delivery = WebhookDelivery {
+        webhook_id,
+        topic: &topic,
+        shop: shop.as_str(),
+        body: &body,
+    };
+    match state.store.record_webhook(&delivery).await {
+        Ok(true) => {}
+        Ok(false) => {
+            tracing::info!(%shop, topic, webhook_id, "duplicate webhook delivery ignored");
+            return reply(StatusCode::OK, json!({"status": "duplicate"}));
         }
-    } else {
-        tracing::warn!(%shop, topic, "webhook without X-Shopify-Webhook-Id: processed without deduplication");
+        Err(e) => {
+            tracing::error!(%shop, topic, error = %e, "could not record the webhook");
+            return error(StatusCode::INTERNAL_SERVER_ERROR, "internal", "try again");
+        }
     }
     match process(&state, &topic, &shop, &body).await {
         Ok(status) => {
-            tracing::info!(%shop, topic, webhook_id = webhook_id.as_deref(), status, "webhook processed");
+            tracing::info!(%shop, topic, webhook_id, status, "webhook processed");
             reply(StatusCode::OK, json!({"status": status}))
         }
         Err(e) => {
             tracing::error!(%shop, topic, error = %e, "webhook processing failed");
-            if let Some(id) = &webhook_id
-                && let Err(e) = state.store.forget_webhook(id).await
-            {
+            if let Err(e) = state.store.forget_webhook(&delivery).await {
                 tracing::error!(%shop, topic, error = %e, "could not forget the failed webhook");
             }
             match e {
@@ -125,18 +195,77 @@ pub async fn receive(State(state): State<AppState>, headers: HeaderMap, body: By
     }
 }
 
+/// The shops a signed payload names, by field: `shop_domain`,
+/// `myshopify_domain`, and `domain` when it is a `*.myshopify.com` domain (a
+/// shop's custom domain says nothing comparable). A value that names a
+/// shop but is not a valid shop domain is kept as `Err`: it cannot be the
+/// header's shop.
+fn payload_shops(payload: &Value) -> Vec<(&'static str, Option<ShopDomain>)> {
+    let mut out = Vec::new();
+    for field in ["shop_domain", "myshopify_domain", "domain"] {
+        let Some(value) = payload.get(field).and_then(Value::as_str) else {
+            continue;
+        };
+        let value = value.trim().to_ascii_lowercase();
+        if field == "domain" && !value.ends_with(".myshopify.com") {
+            continue;
+        }
+        out.push((field, ShopDomain::parse_exact(&value).ok()));
+    }
+    out
+}
+
 /// The shop a verified delivery is about: `X-Shopify-Shop-Domain`, else the
-/// payload's `shop_domain`, canonical. The header is not covered by the
-/// signature, so when the signed payload names a shop too, the two must agree:
-/// a captured delivery cannot be replayed against another shop.
-fn webhook_shop(header_shop: Option<&str>, body: &[u8]) -> Option<ShopDomain> {
-    let payload_shop = serde_json::from_slice::<Value>(body)
-        .ok()
-        .and_then(|v| v.get("shop_domain")?.as_str().map(str::to_owned));
-    let shop = ShopDomain::parse_exact(header_shop.or(payload_shop.as_deref())?).ok()?;
-    match payload_shop {
-        Some(p) if !p.trim().eq_ignore_ascii_case(shop.as_str()) => None,
-        _ => Some(shop),
+/// shop the payload names, canonical. The header is not covered by the
+/// signature, so every shop the signed payload names must be the header's:
+/// a delivery captured for one shop cannot be replayed against another.
+/// `app/uninstalled` must name its shop (its payload is the shop).
+fn webhook_shop(
+    topic: &str,
+    header_shop: Option<&str>,
+    body: &[u8],
+) -> Result<ShopDomain, ShopError> {
+    let named = serde_json::from_slice::<Value>(body)
+        .map(|payload| payload_shops(&payload))
+        .unwrap_or_default();
+    let shop = match header_shop {
+        Some(h) => ShopDomain::parse_exact(h).map_err(|_| ShopError::Invalid)?,
+        None => named
+            .iter()
+            .find_map(|(_, s)| s.clone())
+            .ok_or(ShopError::Invalid)?,
+    };
+    if let Some((field, _)) = named.iter().find(|(_, s)| s.as_ref() != Some(&shop)) {
+        return Err(ShopError::Mismatch { field });
+    }
+    if topic == APP_UNINSTALLED && !named.iter().any(|(f, _)| *f != "shop_domain") {
+        return Err(ShopError::NotNamed);
+    }
+    Ok(shop)
+}
+
+/// Checks `X-Shopify-Triggered-At` against the replay window. A missing or
+/// unreadable value passes (the body-hash deduplication still applies).
+fn check_triggered_at(value: Option<&str>, now: DateTime<Utc>) -> Result<(), TimeError> {
+    let Some(value) = value else {
+        return Ok(());
+    };
+    let Ok(at) = DateTime::parse_from_rfc3339(value) else {
+        tracing::warn!(
+            triggered_at = value,
+            "unreadable X-Shopify-Triggered-At: deduplicated on its body alone"
+        );
+        return Ok(());
+    };
+    let age = now.signed_duration_since(at.with_timezone(&Utc));
+    let window = chrono::Duration::from_std(WEBHOOK_REPLAY_WINDOW).unwrap_or(chrono::Duration::MAX);
+    let skew = chrono::Duration::from_std(WEBHOOK_FUTURE_SKEW).unwrap_or(chrono::Duration::zero());
+    if age > window {
+        Err(TimeError::Stale)
+    } else if -age > skew {
+        Err(TimeError::Future)
+    } else {
+        Ok(())
     }
 }
 
@@ -148,7 +277,7 @@ async fn process(
 ) -> Result<&'static str, ProcessError> {
     let store = &state.store;
     match topic {
-        "app/uninstalled" => {
+        APP_UNINSTALLED => {
             let found = store
                 .set_integration_status(PROVIDER, shop.as_str(), IntegrationStatus::Uninstalled)
                 .await?;
@@ -226,21 +355,101 @@ mod tests {
 
     #[test]
     fn the_shop_header_must_agree_with_the_signed_payload() {
-        let body =
-            |shop: &str| serde_json::to_vec(&json!({"shop_domain": shop})).unwrap_or_default();
         let a = "a.myshopify.com";
         let b = "b.myshopify.com";
-        let shop =
-            |h: Option<&str>, body: &[u8]| webhook_shop(h, body).map(|s| s.as_str().to_owned());
-        assert_eq!(shop(Some(a), &body(a)).as_deref(), Some(a));
-        assert_eq!(shop(None, &body(a)).as_deref(), Some(a));
-        // app/uninstalled names no shop_domain: the header alone decides.
-        assert_eq!(shop(Some(a), br#"{"id": 1}"#).as_deref(), Some(a));
-        assert_eq!(shop(Some(a), b"not json").as_deref(), Some(a));
+        let body = |v: Value| serde_json::to_vec(&v).unwrap_or_default();
+        let shop = |topic: &str, h: Option<&str>, v: Value| {
+            webhook_shop(topic, h, &body(v)).map(|s| s.as_str().to_owned())
+        };
+        let redact = "shop/redact";
+        assert_eq!(
+            shop(redact, Some(a), json!({"shop_domain": a})),
+            Ok(a.into())
+        );
+        assert_eq!(shop(redact, None, json!({"shop_domain": a})), Ok(a.into()));
+        assert_eq!(
+            shop(redact, Some(a), json!({"shop_domain": "A.myshopify.com "})),
+            Ok(a.into())
+        );
+        // A topic whose payload names no shop: the header alone decides.
+        assert_eq!(
+            shop("orders/create", Some(a), json!({"id": 1})),
+            Ok(a.into())
+        );
+        assert_eq!(
+            webhook_shop("orders/create", Some(a), b"not json").map(|s| s.as_str().to_owned()),
+            Ok(a.into())
+        );
         // A delivery signed for one shop, replayed with another's header.
-        assert_eq!(shop(Some(b), &body(a)), None);
-        assert_eq!(shop(None, br#"{"id": 1}"#), None);
-        assert_eq!(shop(Some("not a shop"), &body(a)), None);
+        let mismatch = |field| Err(ShopError::Mismatch { field });
+        assert_eq!(
+            shop(redact, Some(b), json!({"shop_domain": a})),
+            mismatch("shop_domain")
+        );
+        assert_eq!(
+            shop(redact, Some(a), json!({"shop_domain": "x"})),
+            mismatch("shop_domain")
+        );
+        assert_eq!(
+            shop(redact, None, json!({"id": 1})),
+            Err(ShopError::Invalid)
+        );
+        assert_eq!(
+            shop(redact, Some("not a shop"), json!({"shop_domain": a})),
+            Err(ShopError::Invalid)
+        );
+        // app/uninstalled: the payload is the shop, named as myshopify_domain
+        // and domain.
+        let up = APP_UNINSTALLED;
+        let shop_a = json!({"id": 1, "myshopify_domain": a, "domain": a});
+        assert_eq!(shop(up, Some(a), shop_a.clone()), Ok(a.into()));
+        assert_eq!(shop(up, None, shop_a.clone()), Ok(a.into()));
+        assert_eq!(shop(up, Some(b), shop_a), mismatch("myshopify_domain"));
+        let custom = json!({"myshopify_domain": a, "domain": "shop.example.com"});
+        assert_eq!(shop(up, Some(a), custom.clone()), Ok(a.into()));
+        assert_eq!(shop(up, Some(b), custom), mismatch("myshopify_domain"));
+        assert_eq!(shop(up, Some(a), json!({"domain": a})), Ok(a.into()));
+        assert_eq!(shop(up, Some(b), json!({"domain": a})), mismatch("domain"));
+        assert_eq!(
+            shop(up, Some(a), json!({"myshopify_domain": a, "domain": b})),
+            mismatch("domain")
+        );
+        assert_eq!(
+            shop(up, Some(a), json!({"id": 1})),
+            Err(ShopError::NotNamed)
+        );
+        assert_eq!(
+            shop(up, Some(a), json!({"domain": "shop.example.com"})),
+            Err(ShopError::NotNamed)
+        );
+        assert_eq!(
+            webhook_shop(up, Some(a), b"not json").map(|s| s.as_str().to_owned()),
+            Err(ShopError::NotNamed)
+        );
+    }
+
+    #[test]
+    fn triggered_at_must_fall_in_the_replay_window() {
+        let now = Utc::now();
+        let at =
+            |d: chrono::Duration| (now + d).to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
+        let window = chrono::Duration::from_std(WEBHOOK_REPLAY_WINDOW).unwrap_or_default();
+        let check = |d| check_triggered_at(Some(&at(d)), now);
+        assert_eq!(check(chrono::Duration::zero()), Ok(()));
+        assert_eq!(check(-chrono::Duration::hours(4)), Ok(()));
+        assert_eq!(check(chrono::Duration::minutes(1)), Ok(()));
+        assert_eq!(check(-window + chrono::Duration::minutes(1)), Ok(()));
+        assert_eq!(
+            check(-window - chrono::Duration::minutes(1)),
+            Err(TimeError::Stale)
+        );
+        assert_eq!(check(chrono::Duration::hours(1)), Err(TimeError::Future));
+        assert_eq!(check_triggered_at(None, now), Ok(()));
+        assert_eq!(check_triggered_at(Some("yesterday"), now), Ok(()));
+        assert_eq!(
+            check_triggered_at(Some("2020-01-01T00:00:00+02:00"), now),
+            Err(TimeError::Stale)
+        );
     }
 
     #[test]
