@@ -868,6 +868,25 @@ async fn a_dropped_connection_resumes_without_loss_or_duplicates() {
     assert_eq!(b.transcript().await, stored);
     assert_eq!(b.conversation_id().await, conversation);
     b.shot("reloaded").await;
+
+    // Signed out elsewhere (here: the same browser, from another tab's
+    // point of view): the server closes the socket with `session_ended`;
+    // the page says so and does not try to reconnect.
+    b.js("fetch('/api/v1/auth/logout', { method: 'POST', credentials: 'same-origin' })")
+        .await;
+    b.wait_js(
+        "the signed-out notice",
+        "(() => { const e = document.getElementById('chat-error'); \
+           return !e.hidden && e.textContent.includes('Reload the page to continue'); })()",
+    )
+    .await;
+    assert_eq!(
+        b.js("return document.getElementById('connection').hidden")
+            .await,
+        true,
+        "no 'reconnecting' once the session has ended"
+    );
+    b.shot("signed-out").await;
     b.close().await;
 }
 

@@ -29,6 +29,12 @@ pub static MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0002_webhook_replay.sql"),
         postgres: include_str!("../migrations/postgres/0002_webhook_replay.sql"),
     },
+    Migration {
+        version: 3,
+        name: "session_revocations",
+        sqlite: include_str!("../migrations/sqlite/0003_session_revocations.sql"),
+        postgres: include_str!("../migrations/postgres/0003_session_revocations.sql"),
+    },
 ];
 
 /// An arbitrary constant identifying HireCJ's migration lock.

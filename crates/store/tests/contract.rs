@@ -22,7 +22,7 @@ mod harness;
 use harness::{with_postgres, with_sqlite};
 
 contract!(migrations_are_tracked_and_idempotent, |store, url| {
-    assert_eq!(store.schema_version().await.unwrap(), 2);
+    assert_eq!(store.schema_version().await.unwrap(), 3);
     assert!(store.migrate().await.unwrap().is_empty());
     store.ping().await.unwrap();
 });
@@ -180,6 +180,53 @@ contract!(sessions_are_stored_hashed_and_revocable, |store, url| {
             .is_none()
     );
     assert!(store.purge_expired(Utc::now()).await.unwrap() >= 1);
+});
+
+contract!(sessions_extend_and_report_revocations, |store, url| {
+    let before = Utc::now() - Duration::seconds(1);
+    let (token, visitor) = store
+        .create_session(None, Utc::now() + Duration::minutes(10))
+        .await
+        .unwrap();
+    let later = Utc::now() + Duration::days(30);
+    store.extend_session(&visitor.id, later).await.unwrap();
+    let extended = store
+        .session_by_token(token.expose())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(extended.expires_at > Utc::now() + Duration::days(29));
+    assert!(
+        store
+            .sessions_revoked_since(before)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let (_, other) = store
+        .create_session(None, Utc::now() + Duration::days(1))
+        .await
+        .unwrap();
+    store.revoke_session(&visitor.id).await.unwrap();
+    let revoked = store.sessions_revoked_since(before).await.unwrap();
+    assert_eq!(revoked, vec![visitor.id.clone()]);
+    assert!(!revoked.contains(&other.id));
+    assert!(
+        store
+            .sessions_revoked_since(Utc::now() + Duration::seconds(1))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // A revoked session is not brought back by extending it.
+    store.extend_session(&visitor.id, later).await.unwrap();
+    assert!(
+        store
+            .session_by_token(token.expose())
+            .await
+            .unwrap()
+            .is_none()
+    );
 });
 
 contract!(oauth_states_are_single_use_and_expire, |store, url| {
