@@ -449,7 +449,8 @@ function connect() {
     if (state.ws !== ws) return;
     state.ws = null;
     state.open = false;
-    if (event.code === SESSION_ENDED_CLOSE || state.sessionEnded) {
+    if (state.sessionEnded) return; // the server said why already
+    if (event.code === SESSION_ENDED_CLOSE) {
       sessionEnded();
       return;
     }

@@ -877,7 +877,7 @@ async fn a_dropped_connection_resumes_without_loss_or_duplicates() {
     b.wait_js(
         "the signed-out notice",
         "(() => { const e = document.getElementById('chat-error'); \
-           return !e.hidden && e.textContent.includes('Reload the page to continue'); })()",
+           return !e.hidden && e.textContent.includes('You were signed out. Reload the page to continue'); })()",
     )
     .await;
     assert_eq!(

@@ -261,15 +261,15 @@ async fn connection(socket: WebSocket, live: Live, session: WebSession) {
                 tracing::info!("closing an idle WebSocket");
                 break Ending::Client;
             }
-            () = &mut expiry => break Ending::SessionEnded("your session has expired; sign in again"),
+            () = &mut expiry => break Ending::SessionEnded("Your session has expired."),
             id = ended.recv(), if watching_sessions => {
                 match id {
-                    Ok(id) if *id == *session.id => break Ending::SessionEnded("you were signed out"),
+                    Ok(id) if *id == *session.id => break Ending::SessionEnded("You were signed out."),
                     Ok(_) => continue,
                     // Missed some: ask the store whether this one is live.
                     Err(broadcast::error::RecvError::Lagged(_)) => {
                         match conn.chat.store().session(&session.id).await {
-                            Ok(None) => break Ending::SessionEnded("you were signed out"),
+                            Ok(None) => break Ending::SessionEnded("You were signed out."),
                             Ok(Some(_)) | Err(_) => continue,
                         }
                     }
