@@ -31,10 +31,8 @@
 //! `top_products(DAYS,LIMIT).{first,first_units}`,
 //! `recent_orders(N).{latest_name,latest_total}`, `customer(EMAIL).name`.
 //!
-//! Workflow transitions happen as in the app: a connected merchant starting
-//! a workflow with an `already_connected` transition moves on; a workflow
-//! that needs a store moves on `not_connected`; after an initial action the
-//! `initial_action_completed` transition applies.
+//! Workflow transitions are the app's own: the workflow state machine in
+//! `agent::workflow` (`open_workflow`, `complete_initial_action`).
 
 pub mod devstore;
 
@@ -51,10 +49,7 @@ use crate::memory::{ProviderKind, extract_facts};
 use crate::model::ModelProvider;
 use crate::tools::{StoreData, ToolContext};
 use crate::turn::{HistoryEntry, MerchantContext, TurnConfig, TurnInput, run_turn};
-use crate::workflow::{
-    Catalog, EVENT_ALREADY_CONNECTED, EVENT_INITIAL_ACTION_COMPLETED, EVENT_NOT_CONNECTED,
-    KNOWN_TOOLS, Requirement,
-};
+use crate::workflow::{Catalog, ConversationState, KNOWN_TOOLS, Standing};
 
 /// The embedded scenario files: (path, text).
 pub const EMBEDDED_EVALS: &[(&str, &str)] = &[
@@ -654,24 +649,24 @@ async fn run_scenario(
         Some(d) => ToolContext::connected(d.clone()),
         None => ToolContext::disconnected(),
     };
-    let Some(mut workflow) = catalog.workflow(&s.workflow) else {
-        return;
+    // Where the conversation opens: the app's own rules.
+    let standing = Standing {
+        authenticated: connected,
+        store_connected: connected,
     };
-    // Start-of-conversation transitions, as the app does them.
-    if connected {
-        if let Some(next) = workflow
-            .transition(EVENT_ALREADY_CONNECTED)
-            .and_then(|n| catalog.workflow(n))
-        {
-            workflow = next;
+    let mut workflow = match catalog.open_workflow(Some(&s.workflow), standing) {
+        Ok(opening) => opening.workflow,
+        Err(e) => {
+            report.rows.push(row(
+                0,
+                format!("open workflow {}", s.workflow),
+                false,
+                e.to_string(),
+            ));
+            return;
         }
-    } else if workflow.requirements.shopify == Requirement::Required
-        && let Some(next) = workflow
-            .transition(EVENT_NOT_CONNECTED)
-            .and_then(|n| catalog.workflow(n))
-    {
-        workflow = next;
-    }
+    };
+    let mut state = ConversationState::default();
     let merchant = MerchantContext {
         shop_name: None,
         shop_domain: connected.then(|| s.store.clone()),
@@ -825,12 +820,11 @@ async fn run_scenario(
         if !out.text.is_empty() {
             history.push(HistoryEntry::cj(out.text.clone()));
         }
-        if initial
-            && let Some(next) = workflow
-                .transition(EVENT_INITIAL_ACTION_COMPLETED)
-                .and_then(|w| catalog.workflow(w))
-        {
-            workflow = next;
+        if initial {
+            state.mark_initial_action_done(&workflow.name);
+            if let Some(next) = catalog.complete_initial_action(&workflow.name, &mut state) {
+                workflow = next;
+            }
         }
         if let Some(w) = &e.workflow_after {
             report.rows.push(row(

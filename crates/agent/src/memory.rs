@@ -95,16 +95,7 @@ Answer with only a JSON array of short strings, each a fact in the merchant's wo
 written in the first person plural or as a plain statement (e.g. \"We sell hand-poured \
 soy candles\"). At most 5 facts. If there are none, answer [].";
 
-/// How the store recognises two statements of one fact: case, runs of
-/// whitespace and punctuation at the ends do not matter (same rule as
-/// `hirecj_store::normalize_fact`).
-pub fn normalize_fact(text: &str) -> String {
-    text.split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ")
-        .trim_matches(|c: char| c.is_ascii_punctuation() || c.is_whitespace())
-        .to_lowercase()
-}
+pub use hirecj_domain::normalize_fact;
 
 /// `found` without the facts in `known` and without duplicates, in order.
 pub fn new_facts(known: &[String], found: Vec<String>) -> Vec<String> {

@@ -43,9 +43,7 @@ pub const OFFLINE_NOTE: &str = "(offline mode)";
 /// The UI marker for the Connect Shopify button.
 const MARKER: &str = "{{oauth:shopify}}";
 
-const DAILY_BRIEFING: &str = "daily_briefing";
-const WEEKLY_REVIEW: &str = "weekly_review";
-const CRISIS_RESPONSE: &str = "crisis_response";
+use crate::workflow::{CRISIS_RESPONSE, DAILY_BRIEFING, WEEKLY_REVIEW};
 
 /// The offline brain. Cheap to create and share.
 #[derive(Debug, Clone)]

@@ -5,6 +5,7 @@
 //!
 //! ```yaml
 //! name: shopify_onboarding            # must equal the file name
+//! title: Getting started with CJ      # what merchants see (history, picker)
 //! description: One line for the front end.
 //! requirements:
 //!   authentication: none              # none | optional | required
@@ -24,6 +25,12 @@
 //! CJ's persona lives in `prompts/cj_persona.yaml` (`name`, `description`,
 //! `prompt`).
 //!
+//! The rules that move a conversation between workflows (which one a new
+//! conversation opens in, what `shopify_connected`, `already_connected`,
+//! `not_connected` and `initial_action_completed` lead to) live once, in
+//! [`machine`], driven by the `transitions` above; the server and
+//! `hirecj eval` both call them. No other module names a workflow.
+//!
 //! [`Catalog::load`] reads the embedded files, applies overrides from
 //! `<dir>/workflows/*.yaml` and `<dir>/prompts/cj_persona.yaml`, and validates
 //! everything. Every problem is reported with the file and the key, e.g.
@@ -37,6 +44,9 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::ui_actions::KNOWN_COMPONENTS;
+
+mod machine;
+pub use machine::{ConversationState, Opening, Standing, WorkflowRefusal};
 
 /// Tools a workflow may list in `available_tools`.
 pub const KNOWN_TOOLS: &[&str] = &[
@@ -72,6 +82,14 @@ pub const SHOPIFY_ONBOARDING: &str = "shopify_onboarding";
 pub const SHOPIFY_POST_AUTH: &str = "shopify_post_auth";
 /// Name of the open-conversation workflow.
 pub const AD_HOC_SUPPORT: &str = "ad_hoc_support";
+
+/// Workflows the offline brain answers in its own way (it plays a model
+/// that read their instructions); optional content.
+pub const DAILY_BRIEFING: &str = "daily_briefing";
+/// See [`DAILY_BRIEFING`].
+pub const WEEKLY_REVIEW: &str = "weekly_review";
+/// See [`DAILY_BRIEFING`].
+pub const CRISIS_RESPONSE: &str = "crisis_response";
 
 /// Workflows the code relies on by name; loading fails without them.
 pub const REQUIRED_WORKFLOWS: &[&str] = &[SHOPIFY_ONBOARDING, SHOPIFY_POST_AUTH, AD_HOC_SUPPORT];
@@ -174,6 +192,8 @@ pub struct Behavior {
 pub struct Workflow {
     /// Unique name; equals the file name without `.yaml`.
     pub name: String,
+    /// What merchants see for it (history, titles, suggestions).
+    pub title: String,
     /// One line for people (served to the front end).
     pub description: String,
     /// What must hold before it runs.
@@ -224,6 +244,8 @@ impl Workflow {
 pub struct WorkflowSummary {
     /// Name.
     pub name: String,
+    /// What merchants see for it.
+    pub title: String,
     /// Description.
     pub description: String,
     /// Requirements.
@@ -439,6 +461,7 @@ impl Catalog {
             .values()
             .map(|w| WorkflowSummary {
                 name: w.name.clone(),
+                title: w.title.clone(),
                 description: w.description.clone(),
                 requirements: w.requirements.clone(),
                 initiator: w.behavior.initiator,
@@ -538,6 +561,9 @@ fn validate(s: &Source, wf: &Workflow, names: &[&str], errors: &mut Vec<ContentE
             ),
         ));
     }
+    if wf.title.trim().is_empty() {
+        errors.push(err(file, "title", "must not be empty"));
+    }
     if wf.description.trim().is_empty() {
         errors.push(err(file, "description", "must not be empty"));
     }
@@ -602,6 +628,7 @@ mod tests {
 
     const GOOD: &str = "\
 name: good
+title: A good one
 description: A test workflow.
 requirements:
   authentication: optional

@@ -254,6 +254,17 @@ pub struct Event {
     pub created_at: DateTime<Utc>,
 }
 
+/// How two statements of one fact are recognised as the same (the store
+/// deduplicates on it, fact extraction skips what is known by it): case,
+/// runs of whitespace and punctuation at the ends do not matter.
+pub fn normalize_fact(text: &str) -> String {
+    text.split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .trim_matches(|c: char| c.is_ascii_punctuation() || c.is_whitespace())
+        .to_lowercase()
+}
+
 /// A durable fact a merchant told CJ about their business.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Fact {

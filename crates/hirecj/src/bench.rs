@@ -620,7 +620,7 @@ impl Ws {
     /// Opens a new `ad_hoc_support` conversation (no greeting turn).
     async fn open_ad_hoc(url: &str, cookie: &str) -> Res<Self> {
         let mut ws = Self::connect(url, cookie).await?;
-        ws.send(&json!({"type": "start_conversation", "workflow": "ad_hoc_support"}))
+        ws.send(&json!({"type": "start_conversation", "workflow": hirecj_agent::workflow::AD_HOC_SUPPORT}))
             .await?;
         ws.expect("conversation_started").await?;
         Ok(ws)

@@ -139,8 +139,7 @@ async fn serve(settings: Settings) -> Result<(), String> {
 async fn eval(settings: Settings, files: Vec<PathBuf>) -> Result<(), String> {
     let catalog = hirecj_agent::workflow::Catalog::load(settings.content_dir.as_deref())
         .map_err(|e| e.to_string())?;
-    let provider =
-        hirecj_server::chat::provider::build(&settings.model).map_err(|e| e.to_string())?;
+    let provider = settings.model.build().map_err(|e| e.to_string())?;
     let mut out = std::io::stdout();
     let passed =
         hirecj_agent::eval::run_command(provider.as_ref(), &catalog, &files, &mut out).await?;

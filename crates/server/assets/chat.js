@@ -67,7 +67,10 @@ function newClientId() {
   return `c-${rand}`;
 }
 
+/** A workflow's title from its YAML (via /api/v1/workflows), else its name made readable. */
 function humanize(name) {
+  const known = state.workflows.find((w) => w.name === name);
+  if (known && known.title) return known.title;
   const s = String(name || '').replace(/[_-]+/g, ' ').trim();
   return s ? s[0].toUpperCase() + s.slice(1) : 'Workflow';
 }

@@ -180,8 +180,12 @@ impl App {
             Catalog::load(settings.content_dir.as_deref())
                 .map_err(|e| StartError::Content(e.to_string()))?,
         );
-        let provider =
-            chat::provider::build(&settings.model).map_err(|e| StartError::Model(e.to_string()))?;
+        let provider = settings.model.build().map_err(|e| {
+            StartError::Model(format!(
+                "cannot set up the {} model provider: {e}",
+                settings.model.provider.name()
+            ))
+        })?;
         tracing::info!(
             provider = provider.name(),
             model = provider.model(),
@@ -192,7 +196,7 @@ impl App {
             catalog.clone(),
             store.clone(),
             shopify.clone(),
-            chat::provider::turn_config(&settings.model),
+            settings.model.turn_config(),
         );
         let chat = ChatService::new(
             store.clone(),

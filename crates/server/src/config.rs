@@ -11,6 +11,9 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use hirecj_agent::model::{
+    DEFAULT_ANTHROPIC_MODEL, DEFAULT_OPENAI_MODEL, ModelConfig, ProviderConfig,
+};
 use hirecj_domain::Secret;
 use url::Url;
 
@@ -291,25 +294,6 @@ pub enum LogFormat {
     Json,
 }
 
-/// Which language model CJ uses.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ModelProviderKind {
-    Anthropic,
-    OpenAi,
-    /// The built-in deterministic brain: no network, no key.
-    Offline,
-}
-
-impl ModelProviderKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Anthropic => "anthropic",
-            Self::OpenAi => "openai",
-            Self::Offline => "offline",
-        }
-    }
-}
-
 /// Shopify app settings.
 #[derive(Debug, Clone)]
 pub struct ShopifySettings {
@@ -319,20 +303,6 @@ pub struct ShopifySettings {
     pub scopes: String,
     pub api_version: String,
     pub admin_base_url: String,
-}
-
-/// Language-model settings.
-#[derive(Debug, Clone)]
-pub struct ModelSettings {
-    pub provider: ModelProviderKind,
-    pub model: Option<String>,
-    pub anthropic_api_key: Option<Secret>,
-    pub anthropic_base_url: Url,
-    pub openai_api_key: Option<Secret>,
-    pub openai_base_url: Url,
-    pub max_tokens: u32,
-    pub temperature: Option<f32>,
-    pub timeout: Duration,
 }
 
 /// Limits on what one client may hold or start (see `docs/security.md`).
@@ -396,7 +366,8 @@ pub struct Settings {
     pub dev_store: bool,
     pub limits: Limits,
     pub shopify: ShopifySettings,
-    pub model: ModelSettings,
+    /// CJ's model, as the model layer takes it.
+    pub model: ModelConfig,
     /// Where every value came from, for `hirecj config`.
     pub sources: Vec<Resolved>,
 }
@@ -857,12 +828,7 @@ impl Settings {
             }
         })?;
         let api_version = layers.required("SHOPIFY_API_VERSION", |v| {
-            let b = v.as_bytes();
-            let ok = b.len() == 7
-                && b[4] == b'-'
-                && b[..4].iter().all(u8::is_ascii_digit)
-                && matches!(&v[5..], "01" | "04" | "07" | "10");
-            if ok || v == "unstable" {
+            if hirecj_shopify::is_api_version(v) {
                 Ok(v.to_owned())
             } else {
                 Err("expected a quarterly version such as 2026-10".to_owned())
@@ -889,24 +855,31 @@ impl Settings {
             layers.set_derived("HIRECJ_MODEL_PROVIDER", derived.to_owned(), from);
         }
         let provider = layers.required("HIRECJ_MODEL_PROVIDER", |v| match v {
-            "anthropic" => Ok(ModelProviderKind::Anthropic),
-            "openai" => Ok(ModelProviderKind::OpenAi),
-            "offline" => Ok(ModelProviderKind::Offline),
+            "anthropic" | "openai" | "offline" => Ok(v.to_owned()),
             _ => Err("unknown provider; expected anthropic, openai or offline".to_owned()),
         })?;
-        if provider == ModelProviderKind::Anthropic && anthropic_api_key.is_none() {
-            return Err(ConfigError::Missing {
-                key: "ANTHROPIC_API_KEY".to_owned(),
-                reason: "HIRECJ_MODEL_PROVIDER is anthropic".to_owned(),
-            });
-        }
-        let model = ModelSettings {
+        let named_model = layers.parse("HIRECJ_MODEL", |v| Ok(v.to_owned()))?;
+        let anthropic_base_url = layers.required("ANTHROPIC_BASE_URL", parse_http_url)?;
+        let openai_base_url = layers.required("OPENAI_BASE_URL", parse_http_url)?;
+        let base = |url: &Url| url.as_str().trim_end_matches('/').to_owned();
+        let provider = match provider.as_str() {
+            "anthropic" => ProviderConfig::Anthropic {
+                api_key: anthropic_api_key.ok_or_else(|| ConfigError::Missing {
+                    key: "ANTHROPIC_API_KEY".to_owned(),
+                    reason: "HIRECJ_MODEL_PROVIDER is anthropic".to_owned(),
+                })?,
+                base_url: base(&anthropic_base_url),
+                model: named_model.unwrap_or_else(|| DEFAULT_ANTHROPIC_MODEL.to_owned()),
+            },
+            "openai" => ProviderConfig::OpenAi {
+                api_key: openai_api_key,
+                base_url: base(&openai_base_url),
+                model: named_model.unwrap_or_else(|| DEFAULT_OPENAI_MODEL.to_owned()),
+            },
+            _ => ProviderConfig::Offline,
+        };
+        let model = ModelConfig {
             provider,
-            model: layers.parse("HIRECJ_MODEL", |v| Ok(v.to_owned()))?,
-            anthropic_api_key,
-            anthropic_base_url: layers.required("ANTHROPIC_BASE_URL", parse_http_url)?,
-            openai_api_key,
-            openai_base_url: layers.required("OPENAI_BASE_URL", parse_http_url)?,
             max_tokens: layers.required("HIRECJ_MODEL_MAX_TOKENS", |v| match v.parse::<u32>() {
                 Ok(n) if (1..=64_000).contains(&n) => Ok(n),
                 _ => Err("expected a number from 1 to 64000".to_owned()),
@@ -1044,7 +1017,7 @@ mod tests {
             "a loopback setup without Shopify runs the development store"
         );
         assert_eq!(s.limits, Limits::default());
-        assert_eq!(s.model.provider, ModelProviderKind::Offline);
+        assert!(matches!(s.model.provider, ProviderConfig::Offline));
         assert!(s.shopify.client_id.is_none());
         assert_eq!(s.shopify.api_version, "2026-10");
     }
@@ -1211,7 +1184,7 @@ mod tests {
             ("DATABASE_URL", "postgres://app:hunter2@db.internal/hirecj"),
         ])
         .unwrap();
-        assert_eq!(s.model.provider, ModelProviderKind::Anthropic);
+        assert!(matches!(s.model.provider, ProviderConfig::Anthropic { .. }));
         let d = s.describe();
         assert!(!d.contains("very-secret") && !d.contains("hunter2"), "{d}");
         assert!(d.contains("derived from ANTHROPIC_API_KEY"), "{d}");

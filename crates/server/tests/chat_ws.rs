@@ -146,7 +146,9 @@ async fn bad_input_gets_clear_errors_and_the_connection_stays_usable() {
     ws.send(json!({"type": "start_conversation", "workflow": "no_such_workflow"}))
         .await;
     assert_eq!(ws.expect("error").await["code"], "unknown_workflow");
-    ws.send(json!({"type": "start_conversation", "workflow": "daily_briefing"}))
+    // A workflow that needs what a visitor lacks and names no way on
+    // (crisis response needs a signed-in merchant) is refused.
+    ws.send(json!({"type": "start_conversation", "workflow": "crisis_response"}))
         .await;
     assert_eq!(ws.expect("error").await["code"], "requirement_not_met");
     ws.send(json!({"type": "start_conversation", "conversation_id": uuid::Uuid::now_v7()}))
@@ -154,6 +156,13 @@ async fn bad_input_gets_clear_errors_and_the_connection_stays_usable() {
     assert_eq!(ws.expect("error").await["code"], "not_found");
     ws.send(json!({"type": "ping"})).await;
     ws.expect("pong").await;
+    // One that names where to go without a store (`not_connected` in its
+    // YAML) goes there, as `hirecj eval` does: the daily briefing sends a
+    // visitor to onboarding.
+    ws.send(json!({"type": "start_conversation", "workflow": "daily_briefing"}))
+        .await;
+    let started = ws.expect("conversation_started").await;
+    assert_eq!(started["workflow"], "shopify_onboarding", "{started}");
     app.stop().await;
 }
 

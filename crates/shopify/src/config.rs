@@ -52,6 +52,18 @@ pub enum ConfigError {
     MissingClientId,
 }
 
+/// Is `version` an Admin API version Shopify publishes: a quarterly
+/// `YYYY-01`, `-04`, `-07` or `-10`, or `unstable`? The one rule for it
+/// (the settings check it with this too).
+pub fn is_api_version(version: &str) -> bool {
+    let b = version.as_bytes();
+    let quarterly = b.len() == 7
+        && b[4] == b'-'
+        && b[..4].iter().all(u8::is_ascii_digit)
+        && matches!(&version[5..], "01" | "04" | "07" | "10");
+    quarterly || version == "unstable"
+}
+
 impl ShopifyConfig {
     /// A configuration with the default scopes, API version, base URL and
     /// timeout.
@@ -86,13 +98,7 @@ impl ShopifyConfig {
         {
             return Err(ConfigError::BadScheme(self.admin_base_url.clone()));
         }
-        let v = self.api_version.as_bytes();
-        let ok = v.len() == 7
-            && v[4] == b'-'
-            && v.iter()
-                .enumerate()
-                .all(|(i, b)| i == 4 || b.is_ascii_digit());
-        if !ok && self.api_version != "unstable" {
+        if !is_api_version(&self.api_version) {
             return Err(ConfigError::BadApiVersion(self.api_version.clone()));
         }
         Ok(())
@@ -223,6 +229,12 @@ mod tests {
         let mut c = config();
         c.api_version = "2026-1".into();
         assert!(matches!(c.validate(), Err(ConfigError::BadApiVersion(_))));
+        for bad in ["2026-02", "2026-13", "26-10", "2026_10", "stable"] {
+            assert!(!is_api_version(bad), "{bad}");
+        }
+        for good in ["2026-10", "2025-01", "unstable"] {
+            assert!(is_api_version(good), "{good}");
+        }
         let mut c = config();
         c.client_id = " ".into();
         assert_eq!(c.validate(), Err(ConfigError::MissingClientId));

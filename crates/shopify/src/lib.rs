@@ -62,7 +62,7 @@ pub mod signing;
 
 pub use cache::{Cache, CacheError, CacheKey, DEFAULT_TTL, MemoryCache, RedisCache};
 pub use client::{AdminClient, QueryCost, RetryPolicy, ThrottleStatus};
-pub use config::{ConfigError, ShopifyConfig};
+pub use config::{ConfigError, ShopifyConfig, is_api_version};
 pub use domain::{ShopDomain, ShopDomainError};
 pub use error::{GraphQlError, ShopifyError};
 pub use fetcher::{

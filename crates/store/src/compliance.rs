@@ -17,9 +17,9 @@ use hirecj_domain::UserId;
 use serde_json::Value;
 use sqlx::types::Json;
 
-use crate::facts::normalize_fact;
 use crate::row::RowExt;
 use crate::{Result, Store, on_pool};
+use hirecj_domain::normalize_fact;
 
 /// What replaces a redacted identifier.
 pub const REDACTED: &str = "[redacted]";

@@ -1,19 +1,9 @@
 //! Durable facts merchants told CJ about their business.
 
-use hirecj_domain::{ConversationId, Fact, FactId, UserId};
+use hirecj_domain::{ConversationId, Fact, FactId, UserId, normalize_fact};
 
 use crate::row::RowExt;
 use crate::{Result, Store, StoreError, now, on_pool};
-
-/// How two statements of one fact are recognised as the same: case,
-/// punctuation at the ends and runs of whitespace do not matter.
-pub fn normalize_fact(text: &str) -> String {
-    text.split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ")
-        .trim_matches(|c: char| c.is_ascii_punctuation() || c.is_whitespace())
-        .to_lowercase()
-}
 
 fn fact_from(r: &impl RowExt) -> Result<Fact> {
     Ok(Fact {

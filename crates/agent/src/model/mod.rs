@@ -17,6 +17,7 @@
 //! input makes a provider panic.
 
 pub mod anthropic;
+mod config;
 mod error;
 mod http;
 pub mod openai;
@@ -32,6 +33,7 @@ use futures::stream::BoxStream;
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
+pub use config::{DEFAULT_ANTHROPIC_MODEL, DEFAULT_OPENAI_MODEL, ModelConfig, ProviderConfig};
 pub use error::{ApiErrorKind, ModelError};
 pub use http::{HttpConfig, RetryPolicy};
 

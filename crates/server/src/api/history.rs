@@ -20,6 +20,7 @@ use super::{NO_STORE, same_user};
 use crate::app::AppState;
 use crate::error::{AppError, AppResult};
 use crate::session::RequireUser;
+use hirecj_agent::workflow::Catalog;
 
 /// Default and largest page sizes of the conversation list.
 pub const DEFAULT_LIMIT: i64 = 20;
@@ -58,23 +59,16 @@ fn parse_conversation_id(s: &str) -> AppResult<ConversationId> {
         .map_err(|e: hirecj_domain::InvalidId| AppError::BadRequest(e.to_string()))
 }
 
-/// A human title for a conversation: its stored title, else its workflow.
-pub fn conversation_title(title: Option<&str>, workflow: &str) -> String {
+/// A human title for a conversation: its stored title, else its
+/// workflow's title (from the workflow's YAML).
+pub fn conversation_title(catalog: &Catalog, title: Option<&str>, workflow: &str) -> String {
     if let Some(t) = title.map(str::trim).filter(|t| !t.is_empty()) {
         return t.to_owned();
     }
-    match workflow {
-        "shopify_onboarding" => "Getting started with CJ".to_owned(),
-        "shopify_post_auth" => "Your store, connected".to_owned(),
-        "ad_hoc_support" => "Questions for CJ".to_owned(),
-        other => {
-            let words = other.replace(['_', '-'], " ");
-            let mut chars = words.chars();
-            match chars.next() {
-                Some(first) => first.to_uppercase().chain(chars).collect(),
-                None => "Conversation".to_owned(),
-            }
-        }
+    match catalog.workflow(workflow) {
+        Some(w) => w.title.clone(),
+        // A workflow this build no longer has (an old conversation).
+        None => "Conversation".to_owned(),
     }
 }
 
@@ -118,11 +112,11 @@ pub async fn owned_conversation(
     }
 }
 
-fn conversation_json(c: &Conversation, messages: &[TranscriptMessage]) -> Value {
+fn conversation_json(catalog: &Catalog, c: &Conversation, messages: &[TranscriptMessage]) -> Value {
     json!({
         "id": c.id,
         "workflow": c.workflow,
-        "title": conversation_title(c.title.as_deref(), &c.workflow),
+        "title": conversation_title(catalog, c.title.as_deref(), &c.workflow),
         "started_at": c.started_at,
         "updated_at": c.updated_at,
         "ended_at": c.ended_at,
@@ -147,6 +141,7 @@ pub async fn list_conversations(
         .store
         .conversations_for_user(&user_id, limit, offset)
         .await?;
+    let catalog = state.chat.catalog();
     let conversations: Vec<Value> = page
         .items
         .iter()
@@ -154,7 +149,7 @@ pub async fn list_conversations(
             json!({
                 "id": c.id,
                 "workflow": c.workflow,
-                "title": conversation_title(c.title.as_deref(), &c.workflow),
+                "title": conversation_title(catalog, c.title.as_deref(), &c.workflow),
                 "started_at": c.started_at,
                 "updated_at": c.updated_at,
                 "ended_at": c.ended_at,
@@ -191,7 +186,11 @@ pub async fn conversation_detail(
         .iter()
         .map(TranscriptMessage::from_message)
         .collect();
-    Ok(([NO_STORE], Json(conversation_json(&c, &messages))).into_response())
+    Ok((
+        [NO_STORE],
+        Json(conversation_json(state.chat.catalog(), &c, &messages)),
+    )
+        .into_response())
 }
 
 /// Replaces UI placeholders (`__OAUTH_BUTTON_1__`) by a readable note.
@@ -212,13 +211,13 @@ fn strip_placeholders(content: &str, ui_elements: &Value) -> String {
 
 /// A conversation as a readable Markdown document: a title, its dates, then
 /// each turn under **Merchant** or **CJ** (system events are left out).
-pub fn markdown_export(c: &Conversation, messages: &[Message]) -> String {
+pub fn markdown_export(catalog: &Catalog, c: &Conversation, messages: &[Message]) -> String {
     let fmt = |t: &DateTime<Utc>| t.format("%Y-%m-%d %H:%M UTC").to_string();
     let mut out = String::new();
     let _ = writeln!(
         out,
         "# {}\n",
-        conversation_title(c.title.as_deref(), &c.workflow)
+        conversation_title(catalog, c.title.as_deref(), &c.workflow)
     );
     let _ = writeln!(out, "- Conversation: `{}`", c.id);
     let _ = writeln!(out, "- Workflow: {}", c.workflow);
@@ -280,7 +279,7 @@ pub async fn export_conversation(
     let messages = state.store.messages(id, 0).await?;
     let (body, content_type, ext) = if markdown {
         (
-            markdown_export(&c, &messages),
+            markdown_export(state.chat.catalog(), &c, &messages),
             "text/markdown; charset=utf-8",
             "md",
         )
@@ -289,7 +288,7 @@ pub async fn export_conversation(
             .iter()
             .map(TranscriptMessage::from_message)
             .collect();
-        let mut doc = conversation_json(&c, &transcript);
+        let mut doc = conversation_json(state.chat.catalog(), &c, &transcript);
         doc["exported_at"] = json!(Utc::now());
         doc["format"] = json!("hirecj.conversation.v1");
         (

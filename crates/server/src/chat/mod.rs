@@ -4,7 +4,6 @@
 pub mod engine;
 pub mod internal;
 pub mod protocol;
-pub mod provider;
 pub mod render;
 pub mod service;
 pub mod ws;

@@ -14,7 +14,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use hirecj_agent::workflow::{Catalog, Initiator};
+use hirecj_agent::workflow::{Catalog, ConversationState, Standing, WorkflowRefusal};
 use hirecj_domain::{
     Conversation, ConversationId, Message, MessageStatus, NewMessage, Role, User, UserId,
 };
@@ -45,6 +45,17 @@ pub enum Link {
     /// Someone else's: another merchant's, or a visitor's whose session
     /// did not start the install.
     Refused,
+}
+
+impl From<WorkflowRefusal> for ChatError {
+    fn from(refusal: WorkflowRefusal) -> Self {
+        match refusal {
+            WorkflowRefusal::Unknown(name) => Self::UnknownWorkflow(name),
+            refused @ WorkflowRefusal::RequirementNotMet { .. } => {
+                Self::RequirementNotMet(refused.to_string())
+            }
+        }
+    }
 }
 
 /// Why a chat operation was refused.
@@ -171,7 +182,6 @@ pub struct TurnHandle {
     pub done: Option<oneshot::Receiver<()>>,
 }
 
-const STATE_INITIAL_ACTIONS: &str = "initial_actions_done";
 /// How many locks the conversations' gates are striped over.
 const GATES: u128 = 64;
 /// How long ending a conversation waits for its stopped reply to be stored.
@@ -257,44 +267,19 @@ impl ChatService {
         Ok(conversation)
     }
 
-    /// The workflow a new conversation starts in, after the requested one's
-    /// requirements and transitions are applied.
+    /// The workflow a new conversation (or a switch) lands in: the
+    /// workflow state machine's answer (`agent::workflow`).
     async fn choose_workflow(
         &self,
         owner: &Owner,
         requested: Option<&str>,
     ) -> Result<String, ChatError> {
-        let connected = self.store_connected(owner.user_id.as_ref()).await?;
-        let default = if connected {
-            "ad_hoc_support"
-        } else {
-            "shopify_onboarding"
+        let standing = Standing {
+            authenticated: owner.user_id.is_some(),
+            store_connected: self.store_connected(owner.user_id.as_ref()).await?,
         };
-        let name = requested.unwrap_or(default);
-        self.resolve_workflow(name, owner.user_id.is_some(), connected)
-    }
-
-    fn resolve_workflow(
-        &self,
-        name: &str,
-        authenticated: bool,
-        connected: bool,
-    ) -> Result<String, ChatError> {
-        let workflow = self
-            .inner
-            .catalog
-            .workflow(name)
-            .ok_or_else(|| ChatError::UnknownWorkflow(name.to_owned()))?;
-        // An already-connected merchant starting onboarding goes straight on.
-        if connected && let Some(next) = workflow.transition("already_connected") {
-            return Ok(next.to_owned());
-        }
-        if !workflow.requirements_met(authenticated, connected) {
-            return Err(ChatError::RequirementNotMet(format!(
-                "the {name} workflow needs a connected Shopify store; connect it first"
-            )));
-        }
-        Ok(name.to_owned())
+        let opening = self.inner.catalog.open_workflow(requested, standing)?;
+        Ok(opening.workflow.name.clone())
     }
 
     /// Opens an existing conversation (checking ownership) or starts a new one.
@@ -504,14 +489,10 @@ impl ChatService {
     }
 
     fn initial_action_pending(&self, conversation: &Conversation) -> bool {
-        let Some(workflow) = self.inner.catalog.workflow(&conversation.workflow) else {
-            return false;
-        };
-        let runs_first = matches!(
-            workflow.behavior.initiator,
-            Initiator::Cj | Initiator::System
-        ) && workflow.behavior.initial_action.is_some();
-        runs_first && !initial_actions_done(&conversation.state).contains(&conversation.workflow)
+        let state = ConversationState::from_json(&conversation.state);
+        self.inner
+            .catalog
+            .initial_action_pending(&conversation.workflow, &state)
     }
 
     async fn run_turn(
@@ -529,13 +510,9 @@ impl ChatService {
             // Record first, so the initial action can never run twice; if this
             // turn is interrupted, the unanswered system event gets its reply
             // on the next open.
-            let mut done = initial_actions_done(&conversation.state);
-            done.push(conversation.workflow.clone());
-            let mut state = conversation.state.clone();
-            if !state.is_object() {
-                state = json!({});
-            }
-            state[STATE_INITIAL_ACTIONS] = json!(done);
+            let mut state = ConversationState::from_json(&conversation.state);
+            state.mark_initial_action_done(&conversation.workflow);
+            let state = state.to_json();
             store.set_conversation_state(id, &state).await?;
             conversation.state = state;
             let action = self
@@ -588,30 +565,26 @@ impl ChatService {
             store.set_conversation_title(id, &title).await?;
         }
 
-        // Transitions happen in code, never by the model.
+        // Transitions happen in code (the workflow state machine), never by
+        // the model.
         let mut updated = None;
         if let Some((Role::System, _)) = answering
-            && let Some(next) = self
-                .inner
-                .catalog
-                .workflow(&conversation.workflow)
-                .and_then(|w| w.transition("initial_action_completed"))
             && output.status == MessageStatus::Complete
         {
-            let previous = conversation.workflow.clone();
-            store.set_conversation_workflow(id, next).await?;
-            let mut state = conversation.state.clone();
-            let mut done = initial_actions_done(&state);
-            if !done.iter().any(|w| w == next) {
-                // The next workflow continues the conversation; it does not greet again.
-                done.push(next.to_owned());
+            let mut state = ConversationState::from_json(&conversation.state);
+            if let Some(next) = self
+                .inner
+                .catalog
+                .complete_initial_action(&conversation.workflow, &mut state)
+            {
+                let previous = conversation.workflow.clone();
+                store.set_conversation_workflow(id, &next.name).await?;
+                store.set_conversation_state(id, &state.to_json()).await?;
+                updated = Some(ServerFrame::WorkflowUpdated {
+                    workflow: next.name.clone(),
+                    previous,
+                });
             }
-            state[STATE_INITIAL_ACTIONS] = json!(done);
-            store.set_conversation_state(id, &state).await?;
-            updated = Some(ServerFrame::WorkflowUpdated {
-                workflow: next.to_owned(),
-                previous,
-            });
         }
 
         // The turn is over for the merchant: a next message may start a new
@@ -653,8 +626,7 @@ impl ChatService {
         if self.is_running(id) {
             return Err(ChatError::TurnInProgress);
         }
-        let connected = self.store_connected(owner.user_id.as_ref()).await?;
-        let next = self.resolve_workflow(workflow, owner.user_id.is_some(), connected)?;
+        let next = self.choose_workflow(owner, Some(workflow)).await?;
         self.inner
             .store
             .set_conversation_workflow(id, &next)
@@ -729,7 +701,7 @@ impl ChatService {
 
     /// The post-OAuth step, prepared before the redirect: continues the
     /// merchant's conversation (linked by [`Self::link_conversation`]) or
-    /// starts one, switches it to `shopify_post_auth` and runs CJ's first
+    /// starts one, moves it on `shopify_connected` and runs CJ's first
     /// turn there within the time budget. If the budget runs out the turn
     /// is stopped and nothing is stored for it: it runs live when the chat
     /// opens.
@@ -742,14 +714,20 @@ impl ChatService {
             Some(id) => self.inner.store.conversation(id).await?,
             None => None,
         };
-        // Only the merchant's own conversation is continued.
+        // Only the merchant's own conversation is continued, moved where
+        // its workflow's `shopify_connected` transition says.
         let existing = existing.filter(|c| c.user_id.as_ref() == Some(&user.id));
+        let next = &self
+            .inner
+            .catalog
+            .on_store_connected(existing.as_ref().map(|c| c.workflow.as_str()))
+            .name;
         let id = match existing {
             Some(c) => {
-                if c.workflow != "shopify_post_auth" {
+                if c.workflow != *next {
                     self.inner
                         .store
-                        .set_conversation_workflow(c.id, "shopify_post_auth")
+                        .set_conversation_workflow(c.id, next)
                         .await?;
                 }
                 c.id
@@ -758,7 +736,7 @@ impl ChatService {
                 let id = ConversationId::generate();
                 self.inner
                     .store
-                    .create_conversation(id, Some(&user.id), None, "shopify_post_auth")
+                    .create_conversation(id, Some(&user.id), None, next)
                     .await?;
                 id
             }
@@ -791,19 +769,6 @@ impl Drop for Deregister {
     fn drop(&mut self) {
         self.service.release(self.id, self.generation);
     }
-}
-
-fn initial_actions_done(state: &Value) -> Vec<String> {
-    state
-        .get(STATE_INITIAL_ACTIONS)
-        .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(Value::as_str)
-                .map(str::to_owned)
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 /// A short title from the first merchant message.
@@ -872,7 +837,7 @@ mod tests {
             catalog.clone(),
             state.store.clone(),
             state.shopify.clone(),
-            super::super::provider::turn_config(&state.settings.model),
+            state.settings.model.turn_config(),
         );
         let chat = ChatService::new(
             state.store.clone(),

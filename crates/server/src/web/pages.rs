@@ -302,7 +302,7 @@ pub async fn history(
         .iter()
         .map(|c| HistoryItem {
             id: c.id.to_string(),
-            title: conversation_title(c.title.as_deref(), &c.workflow),
+            title: conversation_title(state.chat.catalog(), c.title.as_deref(), &c.workflow),
             started: fmt_time(&c.started_at),
             started_iso: c.started_at.to_rfc3339(),
             message_count: c.message_count,
@@ -399,7 +399,7 @@ pub async fn conversation(
             }
         })
         .collect();
-    let heading = conversation_title(c.title.as_deref(), &c.workflow);
+    let heading = conversation_title(state.chat.catalog(), c.title.as_deref(), &c.workflow);
     let base = format!("/api/v1/users/{user}/conversations/{id}/export");
     let view = ConversationPage {
         layout: Layout::new(heading.clone(), Some(&me)),
