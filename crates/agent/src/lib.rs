@@ -22,9 +22,6 @@
 //!   number.
 //! - [`memory`]: durable facts from merchant messages
 //!   ([`memory::extract_facts`]).
-//! - [`eval`]: `hirecj eval`: YAML scenarios (`evals/*.yaml`) run against a
-//!   provider and a data source (by default an in-process development store
-//!   behind the real Shopify fetcher), printed as a pass/fail table.
 //!
 //! # Example
 //!
@@ -69,7 +66,6 @@
 //! # }
 //! ```
 
-pub mod eval;
 pub mod memory;
 pub mod model;
 pub mod offline;

@@ -7,7 +7,7 @@ mod common;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{MockResponse, MockServer, collect, test_http, text_of};
+use common::{MockResponse, MockServer, collect, mock, test_http, text_of};
 use hirecj_agent::model::anthropic::{AnthropicConfig, AnthropicProvider, build_request_body};
 use hirecj_agent::model::{
     ApiErrorKind, ContentBlock, Message, ModelError, ModelEvent, ModelProvider, ModelRequest, Role,
@@ -21,7 +21,7 @@ const MODEL: &str = "claude-test";
 fn provider(server: &MockServer) -> AnthropicProvider {
     AnthropicProvider::new(
         AnthropicConfig::new("sk-ant-secret", MODEL)
-            .with_base_url(format!("{}/", server.base))
+            .with_base_url(format!("{}/", server.base()))
             .with_http(test_http()),
     )
     .unwrap()
@@ -130,7 +130,7 @@ async fn run(server: &MockServer, req: ModelRequest) -> (Vec<ModelEvent>, Option
 
 #[tokio::test]
 async fn text_only() {
-    let server = MockServer::start(vec![
+    let server = mock(vec![
         MockResponse::sse(text_stream(&[
             "Hello",
             ", wörld 👋",
@@ -204,7 +204,7 @@ async fn tool_call_with_json_split_mid_token() {
             ],
         )
         + &message_end("tool_use", 40);
-    let server = MockServer::start(vec![MockResponse::sse(body)]).await;
+    let server = mock(vec![MockResponse::sse(body)]).await;
     let (events, err) = run(&server, request(vec![Message::user_text("find jane")])).await;
     assert!(err.is_none(), "{err:?}");
     assert_eq!(
@@ -238,7 +238,7 @@ async fn two_tool_calls_in_one_turn() {
             &["", "{\"limit\"", ": 5}"],
         )
         + &message_end("tool_use", 30);
-    let server = MockServer::start(vec![MockResponse::sse(body)]).await;
+    let server = mock(vec![MockResponse::sse(body)]).await;
     let (events, err) = run(&server, request(vec![Message::user_text("how am I doing")])).await;
     assert!(err.is_none(), "{err:?}");
     let calls: Vec<_> = events
@@ -309,7 +309,7 @@ async fn ping_and_unknown_events_between_deltas_are_ignored() {
         )
         + &ping
         + &message_end("end_turn", 15);
-    let server = MockServer::start(vec![MockResponse::sse(body)]).await;
+    let server = mock(vec![MockResponse::sse(body)]).await;
     let (events, err) = run(&server, request(vec![Message::user_text("x")])).await;
     assert!(err.is_none(), "{err:?}");
     assert_eq!(
@@ -340,7 +340,7 @@ async fn error_event_after_200_is_a_typed_error_and_not_retried() {
             "error",
             r#"{"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}"#,
         );
-    let server = MockServer::start(vec![MockResponse::sse(body)]).await;
+    let server = mock(vec![MockResponse::sse(body)]).await;
     let (events, err) = run(&server, request(vec![Message::user_text("x")])).await;
     assert_eq!(events, vec![ModelEvent::TextDelta("Hel".into())]);
     match err {
@@ -361,15 +361,14 @@ async fn error_event_after_200_is_a_typed_error_and_not_retried() {
 
 #[tokio::test]
 async fn rate_limit_with_retry_after_then_success() {
-    let server = MockServer::start(vec![
+    let server = mock(vec![
         MockResponse::status(
             429,
             r#"{"type":"error","error":{"type":"rate_limit_error","message":"Number of request tokens has exceeded your per-minute rate limit"},"request_id":"req_429"}"#,
         )
         .header("retry-after", "1"),
         MockResponse::sse(text_stream(&["ok"])),
-    ])
-    .await;
+    ]).await;
     let started = Instant::now();
     let stream = provider(&server)
         .stream(
@@ -393,7 +392,7 @@ async fn rate_limit_with_retry_after_then_success() {
 
 #[tokio::test]
 async fn overloaded_529_then_success() {
-    let server = MockServer::start(vec![
+    let server = mock(vec![
         MockResponse::status(
             529,
             r#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#,
@@ -409,7 +408,7 @@ async fn overloaded_529_then_success() {
 
 #[tokio::test]
 async fn server_errors_exhaust_bounded_attempts() {
-    let server = MockServer::start(vec![MockResponse::status(
+    let server = mock(vec![MockResponse::status(
         500,
         r#"{"type":"error","error":{"type":"api_error","message":"Internal server error"}}"#,
     )])
@@ -434,12 +433,11 @@ async fn server_errors_exhaust_bounded_attempts() {
 
 #[tokio::test]
 async fn spend_limit_429_and_400_are_not_retried() {
-    let server = MockServer::start(vec![MockResponse::status(
+    let server = mock(vec![MockResponse::status(
         429,
         r#"{"type":"error","error":{"type":"rate_limit_error","message":"You have reached your specified API usage limits. You will regain access on 2026-12-01."}}"#,
     )
-    .header("retry-after", "1")])
-    .await;
+    .header("retry-after", "1")]).await;
     let err = provider(&server)
         .stream(
             request(vec![Message::user_text("x")]),
@@ -457,11 +455,10 @@ async fn spend_limit_429_and_400_are_not_retried() {
     assert!(!err.is_retryable());
     assert_eq!(server.requests().len(), 1);
 
-    let server = MockServer::start(vec![MockResponse::status(
+    let server = mock(vec![MockResponse::status(
         400,
         r#"{"type":"error","error":{"type":"invalid_request_error","message":"messages: bad"},"request_id":"req_x"}"#,
-    )])
-    .await;
+    )]).await;
     let err = provider(&server)
         .stream(
             request(vec![Message::user_text("x")]),
@@ -483,7 +480,7 @@ async fn spend_limit_429_and_400_are_not_retried() {
 
 #[tokio::test]
 async fn non_json_413_is_a_typed_error() {
-    let server = MockServer::start(vec![MockResponse::status(
+    let server = mock(vec![MockResponse::status(
         413,
         "<html>Request Entity Too Large</html>",
     )])
@@ -508,7 +505,7 @@ async fn non_json_413_is_a_typed_error() {
 #[tokio::test]
 async fn stream_cut_before_message_stop_is_an_error() {
     let body = message_start() + &text_block(0, &["partial"]);
-    let server = MockServer::start(vec![MockResponse::sse(body)]).await;
+    let server = mock(vec![MockResponse::sse(body)]).await;
     let (events, err) = run(&server, request(vec![Message::user_text("x")])).await;
     assert_eq!(text_of(&events), "partial");
     assert!(
@@ -519,7 +516,7 @@ async fn stream_cut_before_message_stop_is_an_error() {
     let block = tool_block(0, "t", "get_shopify_store_counts", &["{}"]);
     let cut = block.rfind("event: content_block_stop").unwrap();
     let body = message_start() + &block[..cut];
-    let server = MockServer::start(vec![MockResponse::sse(body)]).await;
+    let server = mock(vec![MockResponse::sse(body)]).await;
     let (events, err) = run(&server, request(vec![Message::user_text("x")])).await;
     assert!(events.iter().all(|e| !matches!(e, ModelEvent::ToolCall(_))));
     assert!(err.is_some());
@@ -533,13 +530,13 @@ async fn idle_timeout_between_chunks() {
     // produced, so the failure is not retried.
     let body = text_stream(&["slow", "er"]);
     let stall_at = (body.find("\"er\"").unwrap()) / common::CHUNK;
-    let server = MockServer::start(vec![
+    let server = mock(vec![
         MockResponse::sse(body).stall_before(stall_at, Duration::from_secs(2)),
     ])
     .await;
     let p = AnthropicProvider::new(
         AnthropicConfig::new("k", MODEL)
-            .with_base_url(&server.base)
+            .with_base_url(server.base())
             .with_http(http),
     )
     .unwrap();
@@ -582,7 +579,7 @@ async fn failures_before_any_event_are_retried_transparently() {
         );
     let mut http = test_http();
     http.idle_timeout = Duration::from_millis(200);
-    let server = MockServer::start(vec![
+    let server = mock(vec![
         MockResponse::sse(overloaded.clone()),
         MockResponse::sse(text_stream(&["never"])).stall_before(2, Duration::from_secs(2)),
         MockResponse::sse(text_stream(&["third time lucky"])),
@@ -590,7 +587,7 @@ async fn failures_before_any_event_are_retried_transparently() {
     .await;
     let p = AnthropicProvider::new(
         AnthropicConfig::new("k", MODEL)
-            .with_base_url(&server.base)
+            .with_base_url(server.base())
             .with_http(http),
     )
     .unwrap();
@@ -607,7 +604,7 @@ async fn failures_before_any_event_are_retried_transparently() {
     assert_eq!(server.requests().len(), 3);
 
     // The attempt budget is shared with the HTTP-level retries.
-    let server = MockServer::start(vec![MockResponse::sse(overloaded)]).await;
+    let server = mock(vec![MockResponse::sse(overloaded)]).await;
     let (events, err) = run(&server, request(vec![Message::user_text("x")])).await;
     assert!(events.is_empty());
     assert!(
@@ -625,7 +622,7 @@ async fn failures_before_any_event_are_retried_transparently() {
 
 #[tokio::test]
 async fn cancellation_ends_the_stream() {
-    let server = MockServer::start(vec![
+    let server = mock(vec![
         MockResponse::sse(text_stream(&["a", "b", "c"])).stall_before(20, Duration::from_secs(5)),
     ])
     .await;
@@ -660,7 +657,7 @@ async fn tool_results_round_trip_and_prefix_stays_identical() {
             &["{\"email\":", "\"a@b.co\"}"],
         )
         + &message_end("tool_use", 20);
-    let server = MockServer::start(vec![
+    let server = mock(vec![
         MockResponse::sse(turn1),
         MockResponse::sse(text_stream(&["You have 3 orders."])),
     ])
@@ -782,7 +779,7 @@ async fn any_chunk_size_gives_the_same_events() {
         + &message_end("tool_use", 15);
     let mut expected = None;
     for size in [1, 2, 3, 5, 64, 4096] {
-        let server = MockServer::start(vec![MockResponse::sse_chunked(&body, size)]).await;
+        let server = mock(vec![MockResponse::sse_chunked(&body, size)]).await;
         // Through a trait object, as the agent loop holds it.
         let p: Arc<dyn ModelProvider> = Arc::new(provider(&server));
         let (events, err) = collect(
@@ -805,7 +802,7 @@ async fn any_chunk_size_gives_the_same_events() {
 
 #[tokio::test]
 async fn retry_after_beyond_the_limit_is_not_waited_for() {
-    let server = MockServer::start(vec![
+    let server = mock(vec![
         MockResponse::status(
             429,
             r#"{"type":"error","error":{"type":"rate_limit_error","message":"slow down"}}"#,
@@ -859,7 +856,7 @@ async fn connection_refused_is_a_retryable_transport_error() {
 
 #[tokio::test]
 async fn cancellation_during_retry_backoff() {
-    let server = MockServer::start(vec![
+    let server = mock(vec![
         MockResponse::status(529, "{}").header("retry-after", "3"),
     ])
     .await;

@@ -7,7 +7,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{MockResponse, MockServer, collect, test_http, text_of};
+use common::{MockResponse, MockServer, collect, mock, test_http, text_of};
 use hirecj_agent::model::openai::{OpenAiConfig, OpenAiProvider};
 use hirecj_agent::model::{
     ApiErrorKind, ContentBlock, Message, ModelError, ModelEvent, ModelProvider, ModelRequest, Role,
@@ -21,7 +21,7 @@ const MODEL: &str = "gpt-test";
 fn provider(server: &MockServer) -> OpenAiProvider {
     OpenAiProvider::new(
         OpenAiConfig::new("sk-openai-secret", MODEL)
-            .with_base_url(format!("{}/v1", server.base))
+            .with_base_url(format!("{}/v1", server.base()))
             .with_http(test_http()),
     )
     .unwrap()
@@ -109,7 +109,7 @@ async fn text_with_usage_chunk_comments_and_done() {
         + &chunk(json!({}), Some("stop"))
         + &usage_chunk(100, 9, 64)
         + DONE;
-    let server = MockServer::start(vec![
+    let server = mock(vec![
         MockResponse::sse(body).header("x-request-id", "req_oai_1"),
     ])
     .await;
@@ -179,7 +179,7 @@ async fn tool_calls_split_across_chunks_by_index() {
     ) + &chunk(json!({}), Some("tool_calls"))
         + &usage_chunk(50, 20, 0)
         + DONE;
-    let server = MockServer::start(vec![MockResponse::sse(body)]).await;
+    let server = mock(vec![MockResponse::sse(body)]).await;
     let (events, err) = run(&server, request(vec![Message::user_text("x")])).await;
     assert!(err.is_none(), "{err:?}");
     assert_eq!(
@@ -211,7 +211,7 @@ async fn whole_tool_call_without_index_ollama_style() {
     ) + &chunk(json!({"role":"assistant","content":""}), Some("stop"))
         + &usage_chunk(10, 5, 0)
         + DONE;
-    let server = MockServer::start(vec![MockResponse::sse(body)]).await;
+    let server = mock(vec![MockResponse::sse(body)]).await;
     let (events, err) = run(&server, request(vec![Message::user_text("x")])).await;
     assert!(err.is_none(), "{err:?}");
     assert_eq!(
@@ -241,7 +241,7 @@ async fn empty_and_missing_arguments_become_empty_objects() {
             {"index":2,"type":"function","function":{"name":"get_shopify_store_counts","arguments":null}}]}),
         Some("tool_calls"),
     ) + DONE;
-    let server = MockServer::start(vec![MockResponse::sse(body)]).await;
+    let server = mock(vec![MockResponse::sse(body)]).await;
     let (events, err) = run(&server, request(vec![Message::user_text("x")])).await;
     assert!(err.is_none(), "{err:?}");
     let got = calls(&events);
@@ -274,7 +274,7 @@ async fn usage_on_every_chunk_last_non_null_wins() {
         json!({"prompt_tokens":10,"completion_tokens":3}),
     ) + &data(json!({"choices":[],"usage":null}))
         + DONE;
-    let server = MockServer::start(vec![MockResponse::sse(body)]).await;
+    let server = mock(vec![MockResponse::sse(body)]).await;
     let (events, err) = run(&server, request(vec![Message::user_text("x")])).await;
     assert!(err.is_none(), "{err:?}");
     assert_eq!(text_of(&events), "ab");
@@ -296,7 +296,7 @@ async fn mid_stream_error_line_is_an_error() {
             json!({"error":{"message":"The server had an error while processing your request.","type":"server_error","param":null,"code":null}}),
         )
         + DONE;
-    let server = MockServer::start(vec![MockResponse::sse(body)]).await;
+    let server = mock(vec![MockResponse::sse(body)]).await;
     let (events, err) = run(&server, request(vec![Message::user_text("x")])).await;
     assert_eq!(text_of(&events), "Hi");
     assert!(
@@ -315,7 +315,7 @@ async fn mid_stream_error_line_is_an_error() {
 
 #[tokio::test]
 async fn cut_stream_is_an_error_but_missing_done_after_finish_is_tolerated() {
-    let server = MockServer::start(vec![MockResponse::sse(chunk(
+    let server = mock(vec![MockResponse::sse(chunk(
         json!({"content":"part"}),
         None,
     ))])
@@ -324,7 +324,7 @@ async fn cut_stream_is_an_error_but_missing_done_after_finish_is_tolerated() {
     assert!(matches!(err, Some(ModelError::Protocol { .. })), "{err:?}");
 
     let body = chunk(json!({"content":"done"}), None) + &chunk(json!({}), Some("stop"));
-    let server = MockServer::start(vec![MockResponse::sse(body)]).await;
+    let server = mock(vec![MockResponse::sse(body)]).await;
     let (events, err) = run(&server, request(vec![Message::user_text("x")])).await;
     assert!(err.is_none(), "{err:?}");
     assert_eq!(stop(&events), StopReason::EndTurn);
@@ -332,11 +332,10 @@ async fn cut_stream_is_an_error_but_missing_done_after_finish_is_tolerated() {
 
 #[tokio::test]
 async fn quota_429_is_not_retried_but_rate_limit_is() {
-    let server = MockServer::start(vec![MockResponse::status(
+    let server = mock(vec![MockResponse::status(
         429,
         r#"{"error":{"message":"You exceeded your current quota, please check your plan and billing details.","type":"insufficient_quota","param":null,"code":"insufficient_quota"}}"#,
-    )])
-    .await;
+    )]).await;
     let err = provider(&server)
         .stream(
             request(vec![Message::user_text("x")]),
@@ -354,15 +353,14 @@ async fn quota_429_is_not_retried_but_rate_limit_is() {
     ));
     assert_eq!(server.requests().len(), 1);
 
-    let server = MockServer::start(vec![
+    let server = mock(vec![
         MockResponse::status(
             429,
             r#"{"error":{"message":"Rate limit reached for requests","type":"requests","param":null,"code":"rate_limit_exceeded"}}"#,
         )
         .header("retry-after-ms", "300"),
         MockResponse::sse(chunk(json!({"content":"ok"}), Some("stop")) + DONE),
-    ])
-    .await;
+    ]).await;
     let started = Instant::now();
     let (events, err) = run(&server, request(vec![Message::user_text("x")])).await;
     assert!(err.is_none());
@@ -383,7 +381,7 @@ async fn second_request_carries_assistant_tool_calls_and_tool_messages() {
         + &chunk(json!({}), Some("tool_calls"))
         + DONE;
     let turn2 = chunk(json!({"content":"You have 7 products."}), Some("stop")) + DONE;
-    let server = MockServer::start(vec![MockResponse::sse(turn1), MockResponse::sse(turn2)]).await;
+    let server = mock(vec![MockResponse::sse(turn1), MockResponse::sse(turn2)]).await;
     let p = provider(&server);
     let mut history = vec![Message::user_text("status?")];
     let (events, _) = collect(
@@ -451,12 +449,12 @@ async fn second_request_carries_assistant_tool_calls_and_tool_messages() {
 
 #[tokio::test]
 async fn local_server_without_api_key_sends_no_authorization() {
-    let server = MockServer::start(vec![MockResponse::sse(
+    let server = mock(vec![MockResponse::sse(
         chunk(json!({"content":"hi"}), Some("stop")) + DONE,
     )])
     .await;
     let mut cfg = OpenAiConfig::new("", MODEL)
-        .with_base_url(format!("{}/v1/", server.base))
+        .with_base_url(format!("{}/v1/", server.base()))
         .with_http(test_http());
     cfg.api_key = None;
     let p = OpenAiProvider::new(cfg).unwrap();

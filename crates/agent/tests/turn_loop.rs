@@ -9,8 +9,7 @@ mod common;
 use std::sync::{Arc, Mutex};
 
 use chrono::Utc;
-use common::{MockResponse, MockServer, test_http};
-use hirecj_agent::eval::devstore::DevStoreSource;
+use common::{MockResponse, mock, test_http};
 use hirecj_agent::model::anthropic::{AnthropicConfig, AnthropicProvider};
 use hirecj_agent::model::openai::{OpenAiConfig, OpenAiProvider};
 use hirecj_agent::tools::ToolContext;
@@ -18,6 +17,7 @@ use hirecj_agent::turn::{
     HistoryEntry, MerchantContext, TurnConfig, TurnEvent, TurnInput, run_turn,
 };
 use hirecj_agent::workflow::{AD_HOC_SUPPORT, Catalog};
+use hirecj_eval::devstore::DevStoreSource;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
@@ -124,7 +124,7 @@ async fn anthropic_tool_turn_then_text_turn() {
         "end_turn",
     );
     let turn2 = stream_of(vec![text_block(&["Sure."])], "end_turn");
-    let server = MockServer::start(vec![
+    let server = mock(vec![
         MockResponse::sse(round1),
         MockResponse::sse(round2),
         MockResponse::sse(turn2),
@@ -132,7 +132,7 @@ async fn anthropic_tool_turn_then_text_turn() {
     .await;
     let provider = AnthropicProvider::new(
         AnthropicConfig::new("sk-ant-secret", "claude-test")
-            .with_base_url(format!("{}/", server.base))
+            .with_base_url(format!("{}/", server.base()))
             .with_http(test_http()),
     )
     .unwrap();
@@ -256,11 +256,10 @@ async fn openai_whole_tool_call_without_index() {
     let round2 = openai_chunk(json!({"content":"You have "}), None)
         + &openai_chunk(json!({"content":"customers."}), Some("stop"))
         + "data: [DONE]\n\n";
-    let server =
-        MockServer::start(vec![MockResponse::sse(round1), MockResponse::sse(round2)]).await;
+    let server = mock(vec![MockResponse::sse(round1), MockResponse::sse(round2)]).await;
     let provider = OpenAiProvider::new(
         OpenAiConfig::new("sk-openai-secret", "gpt-test")
-            .with_base_url(format!("{}/v1", server.base))
+            .with_base_url(format!("{}/v1", server.base()))
             .with_http(test_http()),
     )
     .unwrap();

@@ -1,14 +1,13 @@
 //! `hirecj`: the one binary. `cargo run` starts the whole app with embedded
 //! defaults (SQLite, in-process cache, offline brain, development store).
-
-mod bench;
+//! The tools are binaries of their own (`hirecj-eval`, `hirecj-bench`), so
+//! this one carries only what `serve` and the operator commands need.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use hirecj_server::{App, LoadOptions, Settings, telemetry};
-use tokio_util::sync::CancellationToken;
+use hirecj_server::{LoadOptions, Settings, telemetry};
 
 /// HireCJ: an AI customer-experience agent for Shopify merchants.
 #[derive(Debug, Parser)]
@@ -31,20 +30,9 @@ enum Command {
     Migrate,
     /// Print the effective configuration, secrets masked, with where each value came from.
     Config,
-    /// Run CJ's evaluation scenarios (evals/*.yaml, embedded, or the files
-    /// given) against the configured model and an in-process development
-    /// store; print a pass/fail table. Exits 1 when any expectation fails.
-    Eval {
-        /// Scenario files (YAML); the embedded scenarios when none are given.
-        files: Vec<PathBuf>,
-    },
     /// Run the development store (a Shopify simulator) on its own port, or
     /// send one of its signed webhooks to the app.
     Devstore(DevstoreArgs),
-    /// Benchmark the app over real sockets: turns per second and server
-    /// overhead per turn, memory per connected conversation, and the time to
-    /// the prepared post-OAuth message. Spawns `hirecj serve` unless --url.
-    Bench(bench::BenchArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -102,9 +90,7 @@ fn main() -> ExitCode {
             Command::Serve => serve(settings).await,
             Command::Migrate => migrate(settings).await,
             Command::Config => Ok(()),
-            Command::Eval { files } => eval(settings, files).await,
             Command::Devstore(args) => devstore(settings, args).await,
-            Command::Bench(args) => bench::run(args).await,
         }
     });
     match result {
@@ -118,36 +104,9 @@ fn main() -> ExitCode {
 }
 
 async fn serve(settings: Settings) -> Result<(), String> {
-    let public_url = settings.public_base();
-    let app = App::build(settings).await.map_err(|e| e.to_string())?;
-    let addr = app.local_addr();
-    tracing::info!(%addr, database = app.state().store.backend().as_str(), "HireCJ is listening");
-    println!("HireCJ is running on http://{addr} — open {public_url}/ in your browser");
-    let shutdown = CancellationToken::new();
-    let trigger = shutdown.clone();
-    tokio::spawn(async move {
-        hirecj_server::app::shutdown_signal().await;
-        trigger.cancel();
-    });
-    app.run(shutdown)
+    hirecj_server::app::serve_until_signal(settings)
         .await
-        .map_err(|e| format!("server error: {e}"))?;
-    tracing::info!("HireCJ stopped");
-    Ok(())
-}
-
-async fn eval(settings: Settings, files: Vec<PathBuf>) -> Result<(), String> {
-    let catalog = hirecj_agent::workflow::Catalog::load(settings.content_dir.as_deref())
-        .map_err(|e| e.to_string())?;
-    let provider = settings.model.build().map_err(|e| e.to_string())?;
-    let mut out = std::io::stdout();
-    let passed =
-        hirecj_agent::eval::run_command(provider.as_ref(), &catalog, &files, &mut out).await?;
-    if passed {
-        Ok(())
-    } else {
-        Err("some eval expectations failed".to_owned())
-    }
+        .map_err(|e| e.to_string())
 }
 
 async fn migrate(settings: Settings) -> Result<(), String> {

@@ -476,3 +476,32 @@ pub async fn shutdown_signal() {
         () = term => tracing::info!("SIGTERM received; shutting down"),
     }
 }
+
+/// Why [`serve_until_signal`] ended with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error(transparent)]
+    Start(#[from] StartError),
+    #[error("server error: {0}")]
+    Run(#[from] std::io::Error),
+}
+
+/// What `hirecj serve` does: builds the app, prints the line that names its
+/// address (launchers read it from stdout), and runs until SIGINT or
+/// SIGTERM. One function, so that the bench's own server runs exactly this.
+pub async fn serve_until_signal(settings: Settings) -> Result<(), ServeError> {
+    let public_url = settings.public_base();
+    let app = App::build(settings).await?;
+    let addr = app.local_addr();
+    tracing::info!(%addr, database = app.state().store.backend().as_str(), "HireCJ is listening");
+    println!("HireCJ is running on http://{addr} — open {public_url}/ in your browser");
+    let shutdown = CancellationToken::new();
+    let trigger = shutdown.clone();
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        trigger.cancel();
+    });
+    app.run(shutdown).await?;
+    tracing::info!("HireCJ stopped");
+    Ok(())
+}

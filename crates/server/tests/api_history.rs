@@ -12,33 +12,31 @@ mod support;
 
 use support::{TestApp, start_app};
 
-impl TestApp {
-    /// A conversation of `user` with a merchant message and CJ's reply.
-    async fn conversation(&self, user: &User, question: &str, answer: &str) -> ConversationId {
-        let store = &self.state.store;
-        let id = ConversationId::generate();
-        store
-            .create_conversation(id, Some(&user.id), None, "ad_hoc_support")
-            .await
-            .unwrap();
-        store
-            .append_message(id, &NewMessage::new(Role::System, "conversation started"))
-            .await
-            .unwrap();
-        store
-            .append_message(id, &NewMessage::new(Role::Merchant, question))
-            .await
-            .unwrap();
-        store
-            .append_message(id, &NewMessage::new(Role::Cj, answer))
-            .await
-            .unwrap();
-        id
-    }
+/// A conversation of `user` with a merchant message and CJ's reply.
+async fn conversation(app: &TestApp, user: &User, question: &str, answer: &str) -> ConversationId {
+    let store = &app.state.store;
+    let id = ConversationId::generate();
+    store
+        .create_conversation(id, Some(&user.id), None, "ad_hoc_support")
+        .await
+        .unwrap();
+    store
+        .append_message(id, &NewMessage::new(Role::System, "conversation started"))
+        .await
+        .unwrap();
+    store
+        .append_message(id, &NewMessage::new(Role::Merchant, question))
+        .await
+        .unwrap();
+    store
+        .append_message(id, &NewMessage::new(Role::Cj, answer))
+        .await
+        .unwrap();
+    id
+}
 
-    async fn status(&self, path: &str, cookie: Option<&str>) -> StatusCode {
-        self.get(path, cookie).await.status()
-    }
+async fn status(app: &TestApp, path: &str, cookie: Option<&str>) -> StatusCode {
+    app.get(path, cookie).await.status()
 }
 
 async fn json(r: reqwest::Response) -> Value {
@@ -56,7 +54,7 @@ async fn error_code(r: reqwest::Response) -> String {
 async fn history_routes_refuse_without_a_signed_in_merchant() {
     let app = start_app(&[]).await;
     let (alice, _) = app.merchant("alice.myshopify.com").await;
-    let conv = app.conversation(&alice, "hi", "hello").await;
+    let conv = conversation(&app, &alice, "hi", "hello").await;
     let visitor = app.visitor_cookie().await;
     let u = &alice.id;
     let paths = [
@@ -76,13 +74,13 @@ async fn history_routes_refuse_without_a_signed_in_merchant() {
         assert_eq!(error_code(r).await, "unauthorized");
         // An anonymous (visitor) session is not a merchant.
         assert_eq!(
-            app.status(path, Some(&visitor)).await,
+            status(&app, path, Some(&visitor)).await,
             StatusCode::UNAUTHORIZED,
             "{path} as visitor"
         );
         // A forged cookie neither.
         assert_eq!(
-            app.status(path, Some("hirecj_session=forged")).await,
+            status(&app, path, Some("hirecj_session=forged")).await,
             StatusCode::UNAUTHORIZED
         );
     }
@@ -100,8 +98,8 @@ async fn another_merchants_data_is_forbidden_and_missing_things_are_404() {
     let app = start_app(&[]).await;
     let (alice, alice_cookie) = app.merchant("alice.myshopify.com").await;
     let (bob, bob_cookie) = app.merchant("bob.myshopify.com").await;
-    let alice_conv = app.conversation(&alice, "hi", "hello").await;
-    let bob_conv = app.conversation(&bob, "yo", "hey").await;
+    let alice_conv = conversation(&app, &alice, "hi", "hello").await;
+    let bob_conv = conversation(&app, &bob, "yo", "hey").await;
     let a = &alice.id;
     let b = &bob.id;
 
@@ -188,12 +186,9 @@ async fn conversations_are_paginated_newest_first() {
     let (bob, _) = app.merchant("bob.myshopify.com").await;
     let mut ids = Vec::new();
     for i in 0..25 {
-        ids.push(
-            app.conversation(&alice, &format!("question {i}"), "answer")
-                .await,
-        );
+        ids.push(conversation(&app, &alice, &format!("question {i}"), "answer").await);
     }
-    app.conversation(&bob, "not alice's", "no").await;
+    conversation(&app, &bob, "not alice's", "no").await;
     ids.reverse(); // newest first
 
     let a = &alice.id;
@@ -264,13 +259,13 @@ async fn conversations_are_paginated_newest_first() {
 async fn a_conversation_has_all_its_messages_with_sanitized_html() {
     let app = start_app(&[]).await;
     let (alice, cookie) = app.merchant("alice.myshopify.com").await;
-    let conv = app
-        .conversation(
-            &alice,
-            "<script>alert(1)</script> how many orders?",
-            "You had **64 orders** last week. <img src=x onerror=alert(2)> [x](javascript:alert(3))",
-        )
-        .await;
+    let conv = conversation(
+        &app,
+        &alice,
+        "<script>alert(1)</script> how many orders?",
+        "You had **64 orders** last week. <img src=x onerror=alert(2)> [x](javascript:alert(3))",
+    )
+    .await;
     let r = app
         .get(
             &format!("/api/v1/users/{}/conversations/{conv}", alice.id),
@@ -309,13 +304,13 @@ async fn a_conversation_has_all_its_messages_with_sanitized_html() {
 async fn exports_are_valid_json_and_readable_markdown() {
     let app = start_app(&[]).await;
     let (alice, cookie) = app.merchant("alice.myshopify.com").await;
-    let conv = app
-        .conversation(
-            &alice,
-            "How many orders did I get last week?",
-            "You had **64 orders** last week.",
-        )
-        .await;
+    let conv = conversation(
+        &app,
+        &alice,
+        "How many orders did I get last week?",
+        "You had **64 orders** last week.",
+    )
+    .await;
     let base = format!("/api/v1/users/{}/conversations/{conv}/export", alice.id);
 
     let r = app.get(&format!("{base}?format=json"), Some(&cookie)).await;
@@ -379,8 +374,8 @@ async fn exports_are_valid_json_and_readable_markdown() {
 async fn profile_and_facts() {
     let app = start_app(&[]).await;
     let (alice, cookie) = app.merchant("alice.myshopify.com").await;
-    app.conversation(&alice, "a", "b").await;
-    app.conversation(&alice, "c", "d").await;
+    conversation(&app, &alice, "a", "b").await;
+    conversation(&app, &alice, "c", "d").await;
     let a = &alice.id;
 
     let profile = json(
@@ -491,7 +486,8 @@ async fn me_issues_a_session_and_logout_revokes_it() {
         "{cleared}"
     );
     assert_eq!(
-        app.status(
+        status(
+            &app,
             &format!("/api/v1/users/{}/conversations", alice.id),
             Some(&cookie)
         )

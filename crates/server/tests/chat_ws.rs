@@ -7,21 +7,23 @@
 mod support;
 
 use serde_json::json;
-use support::{WAIT, Ws, start_app, start_with_mock_model};
+use support::{WAIT, start_app, start_with_mock_model};
 
 #[tokio::test]
 async fn a_visitor_is_greeted_once_and_resumes_without_duplicates() {
     let app = start_app(&[]).await;
     let cookie = app.visitor_cookie().await;
-    let mut ws = Ws::connect(app.addr, &cookie).await;
+    let mut ws = app.chat(&cookie).await;
 
-    ws.send(json!({"type": "start_conversation"})).await;
-    let started = ws.expect("conversation_started").await;
+    ws.send_json(json!({"type": "start_conversation"}))
+        .await
+        .unwrap();
+    let started = ws.expect("conversation_started").await.unwrap();
     assert_eq!(started["workflow"], "shopify_onboarding");
     assert_eq!(started["protocol"], 1);
     let conversation_id = started["conversation_id"].as_str().unwrap().to_owned();
 
-    let greeting = ws.expect("cj_message").await;
+    let greeting = ws.expect("cj_message").await.unwrap();
     assert_eq!(greeting["role"], "cj");
     assert!(
         greeting["html"]
@@ -36,26 +38,29 @@ async fn a_visitor_is_greeted_once_and_resumes_without_duplicates() {
     // Reconnect from scratch: the greeting comes from history, exactly once,
     // and the first action does not run again.
     drop(ws);
-    let mut ws = Ws::connect(app.addr, &cookie).await;
-    ws.send(
+    let mut ws = app.chat(&cookie).await;
+    ws.send_json(
         json!({"type": "start_conversation", "conversation_id": conversation_id, "last_seq": 0}),
     )
-    .await;
-    let resumed = ws.expect("conversation_started").await;
+    .await
+    .unwrap();
+    let resumed = ws.expect("conversation_started").await.unwrap();
     let messages = resumed["messages"].as_array().unwrap();
     assert_eq!(messages.iter().filter(|m| m["role"] == "cj").count(), 1);
     assert_eq!(resumed["last_seq"].as_i64().unwrap(), greeting_seq);
-    ws.send(json!({"type": "ping", "nonce": "n1"})).await;
-    let pong = ws.expect("pong").await;
+    ws.send_json(json!({"type": "ping", "nonce": "n1"}))
+        .await
+        .unwrap();
+    let pong = ws.expect("pong").await.unwrap();
     assert_eq!(
         pong["nonce"], "n1",
         "no second greeting arrived before the pong"
     );
 
     // Resuming from the newest seq sends nothing old.
-    let mut ws2 = Ws::connect(app.addr, &cookie).await;
-    ws2.send(json!({"type": "start_conversation", "conversation_id": conversation_id, "last_seq": greeting_seq})).await;
-    let resumed = ws2.expect("conversation_started").await;
+    let mut ws2 = app.chat(&cookie).await;
+    ws2.send_json(json!({"type": "start_conversation", "conversation_id": conversation_id, "last_seq": greeting_seq})).await.unwrap();
+    let resumed = ws2.expect("conversation_started").await.unwrap();
     assert_eq!(resumed["messages"].as_array().unwrap().len(), 0);
     app.stop().await;
 }
@@ -64,18 +69,21 @@ async fn a_visitor_is_greeted_once_and_resumes_without_duplicates() {
 async fn messages_are_acknowledged_then_answered_and_resends_are_idempotent() {
     let app = start_app(&[]).await;
     let cookie = app.visitor_cookie().await;
-    let mut ws = Ws::connect(app.addr, &cookie).await;
-    ws.send(json!({"type": "start_conversation"})).await;
-    let started = ws.expect("conversation_started").await;
+    let mut ws = app.chat(&cookie).await;
+    ws.send_json(json!({"type": "start_conversation"}))
+        .await
+        .unwrap();
+    let started = ws.expect("conversation_started").await.unwrap();
     let id = started["conversation_id"].as_str().unwrap().to_owned();
-    ws.expect("cj_message").await;
+    ws.expect("cj_message").await.unwrap();
 
-    ws.send(json!({"type": "message", "text": "What can you do for me?", "client_id": "c-1"}))
-        .await;
-    let ack = ws.expect("message_ack").await;
+    ws.send_json(json!({"type": "message", "text": "What can you do for me?", "client_id": "c-1"}))
+        .await
+        .unwrap();
+    let ack = ws.expect("message_ack").await.unwrap();
     assert_eq!(ack["client_id"], "c-1");
     let seq = ack["seq"].as_i64().unwrap();
-    let (seen, reply) = ws.collect_until("cj_message").await;
+    let (seen, reply) = ws.collect_until("cj_message").await.unwrap();
     assert!(
         seen.iter().any(|f| f["type"] == "cj_delta"),
         "the reply streams: {seen:?}"
@@ -93,12 +101,13 @@ async fn messages_are_acknowledged_then_answered_and_resends_are_idempotent() {
     );
 
     // The same client id again: acknowledged with the same seq, stored once, not answered twice.
-    ws.send(json!({"type": "message", "text": "What can you do for me?", "client_id": "c-1"}))
-        .await;
-    let again = ws.expect("message_ack").await;
+    ws.send_json(json!({"type": "message", "text": "What can you do for me?", "client_id": "c-1"}))
+        .await
+        .unwrap();
+    let again = ws.expect("message_ack").await.unwrap();
     assert_eq!(again["seq"].as_i64().unwrap(), seq);
-    ws.send(json!({"type": "ping"})).await;
-    ws.expect("pong").await;
+    ws.send_json(json!({"type": "ping"})).await.unwrap();
+    ws.expect("pong").await.unwrap();
 
     let stored = app.messages(&id).await;
     assert_eq!(
@@ -122,46 +131,61 @@ async fn messages_are_acknowledged_then_answered_and_resends_are_idempotent() {
 async fn bad_input_gets_clear_errors_and_the_connection_stays_usable() {
     let app = start_app(&[]).await;
     let cookie = app.visitor_cookie().await;
-    let mut ws = Ws::connect(app.addr, &cookie).await;
+    let mut ws = app.chat(&cookie).await;
 
-    ws.send_text("this is not json").await;
-    assert_eq!(ws.expect("error").await["code"], "bad_frame");
-    ws.send(json!({"type": "warp_drive"})).await;
-    assert_eq!(ws.expect("error").await["code"], "bad_frame");
-    ws.send(json!({"type": "message", "text": "hi", "client_id": "x"}))
-        .await;
-    assert_eq!(ws.expect("error").await["code"], "no_conversation");
+    ws.send_text("this is not json").await.unwrap();
+    assert_eq!(ws.expect("error").await.unwrap()["code"], "bad_frame");
+    ws.send_json(json!({"type": "warp_drive"})).await.unwrap();
+    assert_eq!(ws.expect("error").await.unwrap()["code"], "bad_frame");
+    ws.send_json(json!({"type": "message", "text": "hi", "client_id": "x"}))
+        .await
+        .unwrap();
+    assert_eq!(ws.expect("error").await.unwrap()["code"], "no_conversation");
 
-    ws.send(json!({"type": "start_conversation"})).await;
-    ws.expect("conversation_started").await;
-    ws.expect("cj_message").await;
-    ws.send(json!({"type": "message", "text": "   ", "client_id": "e"}))
-        .await;
-    assert_eq!(ws.expect("error").await["code"], "invalid_message");
-    ws.send(json!({"type": "message", "text": "x".repeat(8001), "client_id": "long"}))
-        .await;
-    let e = ws.expect("error").await;
+    ws.send_json(json!({"type": "start_conversation"}))
+        .await
+        .unwrap();
+    ws.expect("conversation_started").await.unwrap();
+    ws.expect("cj_message").await.unwrap();
+    ws.send_json(json!({"type": "message", "text": "   ", "client_id": "e"}))
+        .await
+        .unwrap();
+    assert_eq!(ws.expect("error").await.unwrap()["code"], "invalid_message");
+    ws.send_json(json!({"type": "message", "text": "x".repeat(8001), "client_id": "long"}))
+        .await
+        .unwrap();
+    let e = ws.expect("error").await.unwrap();
     assert_eq!(e["code"], "invalid_message");
     assert!(e["message"].as_str().unwrap().contains("8000"), "{e}");
-    ws.send(json!({"type": "start_conversation", "workflow": "no_such_workflow"}))
-        .await;
-    assert_eq!(ws.expect("error").await["code"], "unknown_workflow");
+    ws.send_json(json!({"type": "start_conversation", "workflow": "no_such_workflow"}))
+        .await
+        .unwrap();
+    assert_eq!(
+        ws.expect("error").await.unwrap()["code"],
+        "unknown_workflow"
+    );
     // A workflow that needs what a visitor lacks and names no way on
     // (crisis response needs a signed-in merchant) is refused.
-    ws.send(json!({"type": "start_conversation", "workflow": "crisis_response"}))
-        .await;
-    assert_eq!(ws.expect("error").await["code"], "requirement_not_met");
-    ws.send(json!({"type": "start_conversation", "conversation_id": uuid::Uuid::now_v7()}))
-        .await;
-    assert_eq!(ws.expect("error").await["code"], "not_found");
-    ws.send(json!({"type": "ping"})).await;
-    ws.expect("pong").await;
+    ws.send_json(json!({"type": "start_conversation", "workflow": "crisis_response"}))
+        .await
+        .unwrap();
+    assert_eq!(
+        ws.expect("error").await.unwrap()["code"],
+        "requirement_not_met"
+    );
+    ws.send_json(json!({"type": "start_conversation", "conversation_id": uuid::Uuid::now_v7()}))
+        .await
+        .unwrap();
+    assert_eq!(ws.expect("error").await.unwrap()["code"], "not_found");
+    ws.send_json(json!({"type": "ping"})).await.unwrap();
+    ws.expect("pong").await.unwrap();
     // One that names where to go without a store (`not_connected` in its
-    // YAML) goes there, as `hirecj eval` does: the daily briefing sends a
+    // YAML) goes there, as the evals do: the daily briefing sends a
     // visitor to onboarding.
-    ws.send(json!({"type": "start_conversation", "workflow": "daily_briefing"}))
-        .await;
-    let started = ws.expect("conversation_started").await;
+    ws.send_json(json!({"type": "start_conversation", "workflow": "daily_briefing"}))
+        .await
+        .unwrap();
+    let started = ws.expect("conversation_started").await.unwrap();
     assert_eq!(started["workflow"], "shopify_onboarding", "{started}");
     app.stop().await;
 }
@@ -171,23 +195,26 @@ async fn a_conversation_belongs_to_the_session_that_started_it() {
     let app = start_app(&[]).await;
     let owner = app.visitor_cookie().await;
     let stranger = app.visitor_cookie().await;
-    let mut ws = Ws::connect(app.addr, &owner).await;
-    ws.send(json!({"type": "start_conversation"})).await;
-    let id = ws.expect("conversation_started").await["conversation_id"].clone();
+    let mut ws = app.chat(&owner).await;
+    ws.send_json(json!({"type": "start_conversation"}))
+        .await
+        .unwrap();
+    let id = ws.expect("conversation_started").await.unwrap()["conversation_id"].clone();
 
-    let mut other = Ws::connect(app.addr, &stranger).await;
+    let mut other = app.chat(&stranger).await;
     other
-        .send(json!({"type": "start_conversation", "conversation_id": id, "last_seq": 0}))
-        .await;
-    assert_eq!(other.expect("error").await["code"], "forbidden");
+        .send_json(json!({"type": "start_conversation", "conversation_id": id, "last_seq": 0}))
+        .await
+        .unwrap();
+    assert_eq!(other.expect("error").await.unwrap()["code"], "forbidden");
 
     assert_eq!(
-        Ws::try_connect(app.addr, "").await,
+        app.chat_refusal("", None).await,
         Some(401),
         "no session, no socket"
     );
     assert_eq!(
-        Ws::try_connect_with_origin(app.addr, &owner, "http://evil.example").await,
+        app.chat_refusal(&owner, Some("http://evil.example")).await,
         Some(403),
         "a foreign origin is refused"
     );
@@ -198,28 +225,35 @@ async fn a_conversation_belongs_to_the_session_that_started_it() {
 async fn debug_workflow_switch_and_end() {
     let app = start_app(&[("HIRECJ_DEBUG", "true")]).await;
     let cookie = app.visitor_cookie().await;
-    let mut ws = Ws::connect(app.addr, &cookie).await;
-    ws.send(json!({"type": "start_conversation"})).await;
-    let started = ws.expect("conversation_started").await;
+    let mut ws = app.chat(&cookie).await;
+    ws.send_json(json!({"type": "start_conversation"}))
+        .await
+        .unwrap();
+    let started = ws.expect("conversation_started").await.unwrap();
     assert_eq!(started["debug"], true, "the operator turned debug on");
     let id = started["conversation_id"].clone();
-    ws.expect("cj_message").await;
+    ws.expect("cj_message").await.unwrap();
 
-    ws.send(json!({"type": "debug_request"})).await;
-    let debug = ws.expect("debug_response").await;
+    ws.send_json(json!({"type": "debug_request"}))
+        .await
+        .unwrap();
+    let debug = ws.expect("debug_response").await.unwrap();
     let trace = &debug["traces"][0]["trace"];
     assert_eq!(trace["workflow"], "shopify_onboarding", "{debug}");
     assert_eq!(trace["provider"], "offline");
     assert!(trace["total_ms"].is_u64(), "{trace}");
 
-    ws.send(json!({"type": "switch_workflow", "workflow": "ad_hoc_support"}))
-        .await;
-    let updated = ws.expect("workflow_updated").await;
+    ws.send_json(json!({"type": "switch_workflow", "workflow": "ad_hoc_support"}))
+        .await
+        .unwrap();
+    let updated = ws.expect("workflow_updated").await.unwrap();
     assert_eq!(updated["workflow"], "ad_hoc_support");
     assert_eq!(updated["previous"], "shopify_onboarding");
 
-    ws.send(json!({"type": "end_conversation"})).await;
-    let ended = ws.expect("conversation_ended").await;
+    ws.send_json(json!({"type": "end_conversation"}))
+        .await
+        .unwrap();
+    let ended = ws.expect("conversation_ended").await.unwrap();
     assert_eq!(ended["conversation_id"], id);
     app.stop().await;
 }
@@ -227,24 +261,26 @@ async fn debug_workflow_switch_and_end() {
 #[tokio::test]
 async fn one_turn_at_a_time_and_stop_keeps_what_was_said() {
     let (model, app, cookie) = start_with_mock_model().await;
-    let mut ws = Ws::connect(app.addr, &cookie).await;
-    let id = ws.start_ad_hoc().await;
+    let mut ws = app.chat(&cookie).await;
+    let id = ws.start_ad_hoc().await.unwrap();
 
-    model.hold_after_first_chunk(true);
-    ws.send(json!({"type": "message", "text": "Tell me a long story", "client_id": "m1"}))
-        .await;
-    ws.expect("message_ack").await;
-    let first = ws.expect("cj_delta").await;
+    model.hold();
+    ws.send_json(json!({"type": "message", "text": "Tell me a long story", "client_id": "m1"}))
+        .await
+        .unwrap();
+    ws.expect("message_ack").await.unwrap();
+    let first = ws.expect("cj_delta").await.unwrap();
     assert_eq!(first["text"], "Once upon");
 
-    ws.send(json!({"type": "message", "text": "and another", "client_id": "m2"}))
-        .await;
-    let refused = ws.expect("error").await;
+    ws.send_json(json!({"type": "message", "text": "and another", "client_id": "m2"}))
+        .await
+        .unwrap();
+    let refused = ws.expect("error").await.unwrap();
     assert_eq!(refused["code"], "turn_in_progress");
     assert_eq!(refused["retryable"], true);
 
-    ws.send(json!({"type": "stop"})).await;
-    let stopped = ws.expect("cj_message").await;
+    ws.send_json(json!({"type": "stop"})).await.unwrap();
+    let stopped = ws.expect("cj_message").await.unwrap();
     assert_eq!(stopped["status"], "stopped");
     assert_eq!(stopped["content"], "Once upon");
 
@@ -253,11 +289,12 @@ async fn one_turn_at_a_time_and_stop_keeps_what_was_said() {
     assert_eq!(stored[1].status, hirecj_domain::MessageStatus::Stopped);
 
     // After the stop, the next message runs normally.
-    model.hold_after_first_chunk(false);
-    ws.send(json!({"type": "message", "text": "ok, short one", "client_id": "m3"}))
-        .await;
-    ws.expect("message_ack").await;
-    let done = ws.expect("cj_message").await;
+    model.release();
+    ws.send_json(json!({"type": "message", "text": "ok, short one", "client_id": "m3"}))
+        .await
+        .unwrap();
+    ws.expect("message_ack").await.unwrap();
+    let done = ws.expect("cj_message").await.unwrap();
     assert_eq!(done["status"], "complete");
     assert_eq!(done["content"], "Once upon a time.");
     app.stop().await;
@@ -266,18 +303,21 @@ async fn one_turn_at_a_time_and_stop_keeps_what_was_said() {
 #[tokio::test]
 async fn ending_a_conversation_mid_reply_keeps_it_ended() {
     let (model, app, cookie) = start_with_mock_model().await;
-    let mut ws = Ws::connect(app.addr, &cookie).await;
-    let id = ws.start_ad_hoc().await;
-    model.hold_after_first_chunk(true);
-    ws.send(json!({"type": "message", "text": "Tell me a long story", "client_id": "e1"}))
-        .await;
-    ws.expect("message_ack").await;
-    ws.expect("cj_delta").await;
+    let mut ws = app.chat(&cookie).await;
+    let id = ws.start_ad_hoc().await.unwrap();
+    model.hold();
+    ws.send_json(json!({"type": "message", "text": "Tell me a long story", "client_id": "e1"}))
+        .await
+        .unwrap();
+    ws.expect("message_ack").await.unwrap();
+    ws.expect("cj_delta").await.unwrap();
 
-    ws.send(json!({"type": "end_conversation"})).await;
+    ws.send_json(json!({"type": "end_conversation"}))
+        .await
+        .unwrap();
     loop {
         // The stopped reply may come first.
-        let frame = ws.next().await;
+        let frame = ws.next().await.unwrap();
         match frame["type"].as_str() {
             Some("conversation_ended") => break,
             Some("cj_message" | "cj_delta" | "cj_thinking") => {}
@@ -296,13 +336,7 @@ async fn ending_a_conversation_mid_reply_keeps_it_ended() {
     }
     let stored = app.messages(&id).await;
     assert_eq!(stored[1].status, hirecj_domain::MessageStatus::Stopped);
-    let conversation = app
-        .state
-        .store
-        .conversation(id.parse().unwrap())
-        .await
-        .unwrap()
-        .unwrap();
+    let conversation = app.state.store.conversation(id).await.unwrap().unwrap();
     assert!(conversation.ended_at.is_some(), "{conversation:?}");
     app.stop().await;
 }
@@ -310,34 +344,39 @@ async fn ending_a_conversation_mid_reply_keeps_it_ended() {
 #[tokio::test]
 async fn a_reply_in_progress_survives_a_dropped_connection() {
     let (model, app, cookie) = start_with_mock_model().await;
-    let mut ws = Ws::connect(app.addr, &cookie).await;
-    let id = ws.start_ad_hoc().await;
+    let mut ws = app.chat(&cookie).await;
+    let id = ws.start_ad_hoc().await.unwrap();
 
-    model.hold_after_first_chunk(true);
-    ws.send(json!({"type": "message", "text": "hello", "client_id": "h1"}))
-        .await;
-    let ack = ws.expect("message_ack").await;
-    ws.expect("cj_delta").await;
+    model.hold();
+    ws.send_json(json!({"type": "message", "text": "hello", "client_id": "h1"}))
+        .await
+        .unwrap();
+    let ack = ws.expect("message_ack").await.unwrap();
+    ws.expect("cj_delta").await.unwrap();
     drop(ws); // the connection drops mid-reply
 
-    let mut ws = Ws::connect(app.addr, &cookie).await;
-    ws.send(json!({"type": "start_conversation", "conversation_id": id, "last_seq": ack["seq"]}))
-        .await;
-    let resumed = ws.expect("conversation_started").await;
+    let mut ws = app.chat(&cookie).await;
+    ws.send_json(
+        json!({"type": "start_conversation", "conversation_id": id, "last_seq": ack["seq"]}),
+    )
+    .await
+    .unwrap();
+    let resumed = ws.expect("conversation_started").await.unwrap();
     assert_eq!(
         resumed["messages"].as_array().unwrap().len(),
         0,
         "the reply is not stored yet"
     );
     model.release();
-    let reply = ws.expect("cj_message").await;
+    let reply = ws.expect("cj_message").await.unwrap();
     assert_eq!(reply["content"], "Once upon a time.");
 
     // A third connection from the start sees each message exactly once.
-    let mut ws = Ws::connect(app.addr, &cookie).await;
-    ws.send(json!({"type": "start_conversation", "conversation_id": id, "last_seq": 0}))
-        .await;
-    let all = ws.expect("conversation_started").await;
+    let mut ws = app.chat(&cookie).await;
+    ws.send_json(json!({"type": "start_conversation", "conversation_id": id, "last_seq": 0}))
+        .await
+        .unwrap();
+    let all = ws.expect("conversation_started").await.unwrap();
     let seqs: Vec<i64> = all["messages"]
         .as_array()
         .unwrap()
@@ -345,8 +384,8 @@ async fn a_reply_in_progress_survives_a_dropped_connection() {
         .map(|m| m["seq"].as_i64().unwrap())
         .collect();
     assert_eq!(seqs, vec![1, 2]);
-    ws.send(json!({"type": "ping"})).await;
-    ws.expect("pong").await;
+    ws.send_json(json!({"type": "ping"})).await.unwrap();
+    ws.expect("pong").await.unwrap();
     app.stop().await;
 }
 
@@ -363,20 +402,23 @@ async fn a_message_is_never_stored_behind_a_turn_that_cannot_see_it() {
     ])
     .await;
     for round in 0..15 {
-        let mut a = Ws::connect(app.addr, &cookie).await;
-        let id = a.start_ad_hoc().await;
-        let mut b = Ws::connect(app.addr, &cookie).await;
-        b.send(json!({"type": "start_conversation", "conversation_id": id}))
-            .await;
-        b.expect("conversation_started").await;
+        let mut a = app.chat(&cookie).await;
+        let id = a.start_ad_hoc().await.unwrap();
+        let mut b = app.chat(&cookie).await;
+        b.send_json(json!({"type": "start_conversation", "conversation_id": id}))
+            .await
+            .unwrap();
+        b.expect("conversation_started").await.unwrap();
         let first = format!("first question {round}");
         let second = format!("second question {round}");
-        let (_, _) = tokio::join!(
-            a.send(json!({"type": "message", "text": first, "client_id": "q1"})),
-            b.send(json!({"type": "message", "text": second, "client_id": "q2"})),
+        let (sent_a, sent_b) = tokio::join!(
+            a.send_json(json!({"type": "message", "text": first, "client_id": "q1"})),
+            b.send_json(json!({"type": "message", "text": second, "client_id": "q2"})),
         );
+        sent_a.unwrap();
+        sent_b.unwrap();
         // Let every turn finish.
-        let conversation: hirecj_domain::ConversationId = id.parse().unwrap();
+        let conversation: hirecj_domain::ConversationId = id;
         let deadline = tokio::time::Instant::now() + WAIT;
         let mut quiet = 0;
         while quiet < 10 {

@@ -3,61 +3,18 @@
 //! graceful shutdown.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use axum::Router;
 use axum::routing::get;
-use hirecj_server::{App, LoadOptions, Settings};
+use hirecj_testkit::app::TestApp;
 use sqlx::Connection as _;
 use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 
-struct Running {
-    addr: SocketAddr,
-    shutdown: CancellationToken,
-    handle: tokio::task::JoinHandle<std::io::Result<()>>,
-    _dir: tempfile::TempDir,
-}
-
-impl Running {
-    fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
-    }
-
-    async fn stop(self) {
-        self.shutdown.cancel();
-        self.handle.await.unwrap().unwrap();
-    }
-}
-
-async fn start(extra: &[(&str, &str)]) -> Running {
-    let dir = tempfile::tempdir().unwrap();
-    let mut env: HashMap<String, String> = HashMap::from([
-        ("HIRECJ_BIND".into(), "127.0.0.1:0".into()),
-        ("HIRECJ_DATA_DIR".into(), dir.path().display().to_string()),
-    ]);
-    env.extend(
-        extra
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
-    );
-    let settings = Settings::load(&LoadOptions {
-        env,
-        ..Default::default()
-    })
-    .unwrap();
-    let app = App::build(settings).await.unwrap();
-    let addr = app.local_addr();
-    let shutdown = CancellationToken::new();
-    let handle = tokio::spawn(app.run(shutdown.clone()));
-    Running {
-        addr,
-        shutdown,
-        handle,
-        _dir: dir,
-    }
+/// The app with `extra` settings (the test kit's launcher).
+async fn start(extra: &[(&str, &str)]) -> TestApp {
+    TestApp::start(extra).await
 }
 
 #[tokio::test]
@@ -108,7 +65,7 @@ async fn health_readiness_metrics_and_request_ids() {
         metrics.contains("hirecj_http_request_duration_seconds_bucket"),
         "{metrics}"
     );
-    app.stop().await;
+    app.shutdown().await.unwrap();
 }
 
 #[tokio::test]
@@ -117,14 +74,14 @@ async fn the_data_directory_keeps_the_database_and_the_key_across_starts() {
     let data = dir.path().join("nested").join("data");
     let data_str = data.display().to_string();
     let first = start(&[("HIRECJ_DATA_DIR", &data_str)]).await;
-    first.stop().await;
+    first.shutdown().await.unwrap();
     let key = std::fs::read(data.join("secret.key")).unwrap();
     assert!(data.join("hirecj.db").exists());
 
     let second = start(&[("HIRECJ_DATA_DIR", &data_str)]).await;
     let r = reqwest::get(second.url("/readyz")).await.unwrap();
     assert_eq!(r.status(), 200);
-    second.stop().await;
+    second.shutdown().await.unwrap();
     assert_eq!(
         std::fs::read(data.join("secret.key")).unwrap(),
         key,
@@ -183,7 +140,7 @@ async fn readiness_follows_postgres() {
         }
     }
     assert_eq!(status, 200, "readiness recovers once PostgreSQL is back");
-    app.stop().await;
+    app.shutdown().await.unwrap();
     sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
         .execute(&mut admin)
         .await
@@ -279,5 +236,5 @@ async fn the_other_loopback_name_is_redirected_to_the_public_url() {
         .await
         .unwrap();
     assert_eq!(api.status(), 200, "APIs are not redirected");
-    app.stop().await;
+    app.shutdown().await.unwrap();
 }

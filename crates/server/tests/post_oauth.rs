@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use reqwest::cookie::{CookieStore as _, Jar};
 use serde_json::{Value, json};
-use support::{Ws, start_app};
+use support::start_app;
 
 fn browser(jar: Arc<Jar>) -> reqwest::Client {
     reqwest::Client::builder()
@@ -72,11 +72,13 @@ async fn the_first_message_after_install_is_waiting_with_the_stores_numbers() {
     let http = browser(jar.clone());
 
     // The visitor's onboarding conversation, with CJ's greeting.
-    let mut ws = Ws::connect(app.addr, &visitor).await;
-    ws.send(json!({"type": "start_conversation"})).await;
-    let started = ws.expect("conversation_started").await;
+    let mut ws = app.chat(&visitor).await;
+    ws.send_json(json!({"type": "start_conversation"}))
+        .await
+        .unwrap();
+    let started = ws.expect("conversation_started").await.unwrap();
     let conversation = started["conversation_id"].as_str().unwrap().to_owned();
-    ws.expect("cj_message").await;
+    ws.expect("cj_message").await.unwrap();
     drop(ws);
 
     let landed = install(&app, &http, "candle-cove", &conversation).await;
@@ -86,10 +88,13 @@ async fn the_first_message_after_install_is_waiting_with_the_stores_numbers() {
     // prepared message is already stored.
     let cookie = jar.cookies(&base).unwrap().to_str().unwrap().to_owned();
     assert_ne!(cookie, visitor, "a fresh session after OAuth");
-    let mut ws = Ws::connect(app.addr, &cookie).await;
-    ws.send(json!({"type": "start_conversation", "conversation_id": conversation, "last_seq": 0}))
-        .await;
-    let opened = ws.expect("conversation_started").await;
+    let mut ws = app.chat(&cookie).await;
+    ws.send_json(
+        json!({"type": "start_conversation", "conversation_id": conversation, "last_seq": 0}),
+    )
+    .await
+    .unwrap();
+    let opened = ws.expect("conversation_started").await.unwrap();
     assert_eq!(opened["store_connected"], true);
     assert_eq!(
         opened["workflow"], "ad_hoc_support",
@@ -128,13 +133,13 @@ async fn the_first_message_after_install_is_waiting_with_the_stores_numbers() {
     );
 
     // Nothing more is owed: no second summary arrives.
-    ws.send(json!({"type": "ping"})).await;
-    ws.expect("pong").await;
+    ws.send_json(json!({"type": "ping"})).await.unwrap();
+    ws.expect("pong").await.unwrap();
 
     // A question about last week is answered with the same number.
-    ws.send(json!({"type": "message", "text": "how many orders did I get last week?", "client_id": "q1"})).await;
-    ws.expect("message_ack").await;
-    let (progress, answer) = ws.collect_until("cj_message").await;
+    ws.send_json(json!({"type": "message", "text": "how many orders did I get last week?", "client_id": "q1"})).await.unwrap();
+    ws.expect("message_ack").await.unwrap();
+    let (progress, answer) = ws.collect_until("cj_message").await.unwrap();
     assert!(
         progress
             .iter()
@@ -213,11 +218,11 @@ async fn the_internal_api_prepares_the_same_step_behind_a_bearer_token() {
 
 #[tokio::test]
 async fn when_the_model_is_too_slow_the_redirect_still_happens_and_the_turn_runs_live() {
-    let model = support::MockModel::start().await;
-    model.hold_after_first_chunk(true);
+    let model = support::story_model().await;
+    model.hold();
     let app = start_app(&[
         ("HIRECJ_MODEL_PROVIDER", "openai"),
-        ("OPENAI_BASE_URL", &model.base_url()),
+        ("OPENAI_BASE_URL", &model.openai_base_url()),
         ("HIRECJ_PREPARE_BUDGET_MS", "200"),
     ])
     .await;
@@ -232,10 +237,11 @@ async fn when_the_model_is_too_slow_the_redirect_still_happens_and_the_turn_runs
         .to_owned();
 
     let cookie = jar.cookies(&base).unwrap().to_str().unwrap().to_owned();
-    let mut ws = Ws::connect(app.addr, &cookie).await;
-    ws.send(json!({"type": "start_conversation", "conversation_id": id, "last_seq": 0}))
-        .await;
-    let opened = ws.expect("conversation_started").await;
+    let mut ws = app.chat(&cookie).await;
+    ws.send_json(json!({"type": "start_conversation", "conversation_id": id, "last_seq": 0}))
+        .await
+        .unwrap();
+    let opened = ws.expect("conversation_started").await.unwrap();
     assert!(
         opened["messages"]
             .as_array()
@@ -246,10 +252,10 @@ async fn when_the_model_is_too_slow_the_redirect_still_happens_and_the_turn_runs
     );
     assert_eq!(opened["workflow"], "shopify_post_auth");
     model.release();
-    let live = ws.expect("cj_message").await;
+    let live = ws.expect("cj_message").await.unwrap();
     assert_eq!(live["content"], "Once upon a time.");
     assert_eq!(
-        ws.expect("workflow_updated").await["workflow"],
+        ws.expect("workflow_updated").await.unwrap()["workflow"],
         "ad_hoc_support"
     );
     app.stop().await;
@@ -270,18 +276,19 @@ async fn a_connected_merchant_skips_onboarding_and_cj_remembers_what_they_say() 
     .await;
     let cookie = jar.cookies(&base).unwrap().to_str().unwrap().to_owned();
 
-    let mut ws = Ws::connect(app.addr, &cookie).await;
-    ws.send(json!({"type": "start_conversation", "workflow": "shopify_onboarding"}))
-        .await;
-    let started = ws.expect("conversation_started").await;
+    let mut ws = app.chat(&cookie).await;
+    ws.send_json(json!({"type": "start_conversation", "workflow": "shopify_onboarding"}))
+        .await
+        .unwrap();
+    let started = ws.expect("conversation_started").await.unwrap();
     assert_eq!(
         started["workflow"], "ad_hoc_support",
         "already connected: onboarding is skipped"
     );
 
-    ws.send(json!({"type": "message", "text": "We sell hand-poured soy candles from Vermont.", "client_id": "f1"})).await;
-    ws.expect("message_ack").await;
-    ws.expect("cj_message").await;
+    ws.send_json(json!({"type": "message", "text": "We sell hand-poured soy candles from Vermont.", "client_id": "f1"})).await.unwrap();
+    ws.expect("message_ack").await.unwrap();
+    ws.expect("cj_message").await.unwrap();
     // Facts are extracted just after the reply; wait until they are stored.
     let user = app
         .state

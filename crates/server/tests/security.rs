@@ -8,8 +8,9 @@ mod support;
 
 use std::time::Duration;
 
+use hirecj_testkit::ws::{ChatClient, Frame};
 use serde_json::{Value, json};
-use support::{TestApp, WAIT, Ws, start_app, start_app_in};
+use support::{TestApp, WAIT, start_app, start_app_in};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 
@@ -155,46 +156,35 @@ async fn websockets_are_capped_per_session_and_per_address() {
     let cookie = app.visitor_cookie().await;
     let mut open = Vec::new();
     for _ in 0..3 {
-        open.push(
-            Ws::connect_from(app.addr, &cookie, "198.51.100.1")
-                .await
-                .unwrap(),
-        );
+        open.push(app.chat_from(&cookie, "198.51.100.1").await.unwrap());
     }
     assert_eq!(
-        Ws::connect_from(app.addr, &cookie, "198.51.100.1")
-            .await
-            .err(),
+        app.chat_from(&cookie, "198.51.100.1").await.err(),
         Some(429),
         "a fourth socket for one session"
     );
     // Other sessions from the same address, up to the address's cap.
     for _ in 0..2 {
         let other = app.visitor_cookie().await;
-        open.push(
-            Ws::connect_from(app.addr, &other, "198.51.100.1")
-                .await
-                .unwrap(),
-        );
+        open.push(app.chat_from(&other, "198.51.100.1").await.unwrap());
     }
     let other = app.visitor_cookie().await;
     assert_eq!(
-        Ws::connect_from(app.addr, &other, "198.51.100.1")
-            .await
-            .err(),
+        app.chat_from(&other, "198.51.100.1").await.err(),
         Some(429),
         "a sixth socket from one address"
     );
     // Another address is not affected; a closed socket frees its place.
-    let mut elsewhere = Ws::connect_from(app.addr, &other, "198.51.100.2")
+    let mut elsewhere = app.chat_from(&other, "198.51.100.2").await.unwrap();
+    elsewhere
+        .send_json(json!({"type": "ping", "nonce": "n"}))
         .await
         .unwrap();
-    elsewhere.send(json!({"type": "ping", "nonce": "n"})).await;
-    assert_eq!(elsewhere.expect("pong").await["nonce"], "n");
+    assert_eq!(elsewhere.expect("pong").await.unwrap()["nonce"], "n");
     drop(open.pop());
     let deadline = tokio::time::Instant::now() + WAIT;
     loop {
-        match Ws::connect_from(app.addr, &other, "198.51.100.1").await {
+        match app.chat_from(&other, "198.51.100.1").await {
             Ok(_) => break,
             Err(status) => {
                 assert_eq!(status, 429);
@@ -212,8 +202,8 @@ async fn websockets_are_capped_per_session_and_per_address() {
 // ---------------------------------------------------------------- item 3
 
 /// The `error` frame with code `rate_limited`, skipping progress frames.
-async fn expect_rate_limited(ws: &mut Ws) -> Value {
-    let error = ws.expect("error").await;
+async fn expect_rate_limited(ws: &mut ChatClient) -> Frame {
+    let error = ws.expect("error").await.unwrap();
     assert_eq!(error["code"], "rate_limited", "{error}");
     assert_eq!(error["retryable"], true);
     let retry_after = error["retry_after"].as_u64().unwrap();
@@ -234,18 +224,18 @@ async fn turn_budgets_hold_across_sockets_of_one_session_and_of_one_merchant() {
     let mut sockets = Vec::new();
     let mut conversations = Vec::new();
     for _ in 0..3 {
-        let mut ws = Ws::connect(app.addr, &cookie).await;
-        conversations.push(ws.start_ad_hoc().await);
+        let mut ws = app.chat(&cookie).await;
+        conversations.push(ws.start_ad_hoc().await.unwrap());
         sockets.push(ws);
     }
     let mut acknowledged = 0;
     for (i, ws) in sockets.iter_mut().enumerate() {
-        ws.send(json!({"type": "message", "text": "How many orders last week?", "client_id": format!("m{i}")}))
-            .await;
-        let frame = ws.next().await;
+        ws.send_json(json!({"type": "message", "text": "How many orders last week?", "client_id": format!("m{i}")}))
+            .await.unwrap();
+        let frame = ws.next().await.unwrap();
         if frame["type"] == "message_ack" {
             acknowledged += 1;
-            ws.expect("cj_message").await;
+            ws.expect("cj_message").await.unwrap();
         } else {
             assert_eq!(frame["code"], "rate_limited", "{frame}");
             assert!(frame["retry_after"].as_u64().unwrap() >= 1);
@@ -275,25 +265,28 @@ async fn turn_budgets_hold_across_sockets_of_one_session_and_of_one_merchant() {
             .unwrap();
         format!("hirecj_session={}", token.expose())
     };
-    let mut a = Ws::connect(app.addr, &first).await;
-    let mut b = Ws::connect(app.addr, &second).await;
-    a.start_ad_hoc().await;
-    b.start_ad_hoc().await;
+    let mut a = app.chat(&first).await;
+    let mut b = app.chat(&second).await;
+    a.start_ad_hoc().await.unwrap();
+    b.start_ad_hoc().await.unwrap();
     for i in 0..2 {
-        a.send(json!({"type": "message", "text": "hello", "client_id": format!("a{i}")}))
-            .await;
-        a.expect("message_ack").await;
-        a.expect("cj_message").await;
+        a.send_json(json!({"type": "message", "text": "hello", "client_id": format!("a{i}")}))
+            .await
+            .unwrap();
+        a.expect("message_ack").await.unwrap();
+        a.expect("cj_message").await.unwrap();
     }
     // Five turns of the merchant's (two conversations, two messages on
     // one session, this one on the other): the sixth is refused although
     // its own session has used only three of its four.
-    b.send(json!({"type": "message", "text": "hello", "client_id": "b0"}))
-        .await;
-    b.expect("message_ack").await;
-    b.expect("cj_message").await;
-    b.send(json!({"type": "message", "text": "hello", "client_id": "b1"}))
-        .await;
+    b.send_json(json!({"type": "message", "text": "hello", "client_id": "b0"}))
+        .await
+        .unwrap();
+    b.expect("message_ack").await.unwrap();
+    b.expect("cj_message").await.unwrap();
+    b.send_json(json!({"type": "message", "text": "hello", "client_id": "b1"}))
+        .await
+        .unwrap();
     let refused = expect_rate_limited(&mut b).await;
     assert!(
         refused["message"].as_str().unwrap().contains("store"),
@@ -311,13 +304,14 @@ async fn a_visitor_cannot_start_conversations_without_end() {
     ])
     .await;
     let cookie = app.visitor_cookie().await;
-    let mut ws = Ws::connect(app.addr, &cookie).await;
+    let mut ws = app.chat(&cookie).await;
     let mut started = std::collections::HashSet::new();
     let mut refused = 0;
     for _ in 0..12 {
-        ws.send(json!({"type": "start_conversation", "workflow": "ad_hoc_support"}))
-            .await;
-        let frame = ws.next().await;
+        ws.send_json(json!({"type": "start_conversation", "workflow": "ad_hoc_support"}))
+            .await
+            .unwrap();
+        let frame = ws.next().await.unwrap();
         match frame["type"].as_str() {
             Some("conversation_started") => {
                 started.insert(frame["conversation_id"].as_str().unwrap().to_owned());
@@ -343,19 +337,16 @@ async fn the_per_address_budget_counts_every_session_behind_one_address() {
     let mut sockets = Vec::new();
     for _ in 0..3 {
         let cookie = app.visitor_cookie().await;
-        let mut ws = Ws::connect_from(app.addr, &cookie, "192.0.2.7")
-            .await
-            .unwrap();
-        ws.start_ad_hoc().await;
+        let mut ws = app.chat_from(&cookie, "192.0.2.7").await.unwrap();
+        ws.start_ad_hoc().await.unwrap();
         sockets.push(ws);
     }
     let cookie = app.visitor_cookie().await;
-    let mut fourth = Ws::connect_from(app.addr, &cookie, "192.0.2.7")
+    let mut fourth = app.chat_from(&cookie, "192.0.2.7").await.unwrap();
+    fourth
+        .send_json(json!({"type": "start_conversation", "workflow": "ad_hoc_support"}))
         .await
         .unwrap();
-    fourth
-        .send(json!({"type": "start_conversation", "workflow": "ad_hoc_support"}))
-        .await;
     expect_rate_limited(&mut fourth).await;
     app.stop().await;
 }
@@ -405,10 +396,10 @@ async fn signing_out_closes_the_sessions_sockets_on_every_replica() {
     let a = start_app_in(dir.path(), &[]).await;
     let b = start_app_in(dir.path(), &[]).await;
     let (_, cookie) = a.merchant("signed-out-shop").await;
-    let mut on_a = Ws::connect(a.addr, &cookie).await;
-    on_a.start_ad_hoc().await;
-    let mut on_b = Ws::connect(b.addr, &cookie).await;
-    on_b.start_ad_hoc().await;
+    let mut on_a = a.chat(&cookie).await;
+    on_a.start_ad_hoc().await.unwrap();
+    let mut on_b = b.chat(&cookie).await;
+    on_b.start_ad_hoc().await.unwrap();
 
     let logout = a
         .http
@@ -420,7 +411,7 @@ async fn signing_out_closes_the_sessions_sockets_on_every_replica() {
         .unwrap();
     assert_eq!(logout.status(), 200);
     for ws in [&mut on_a, &mut on_b] {
-        let (frames, code) = ws.until_closed().await;
+        let (frames, code) = ws.until_closed().await.unwrap();
         let last = frames.last().unwrap();
         assert_eq!(last["type"], "error", "{frames:?}");
         assert_eq!(last["code"], "session_ended");
@@ -428,7 +419,7 @@ async fn signing_out_closes_the_sessions_sockets_on_every_replica() {
         assert_eq!(code, Some(4401));
     }
     // The cookie opens nothing any more.
-    assert_eq!(Ws::try_connect(b.addr, &cookie).await, Some(401));
+    assert_eq!(b.chat_refusal(&cookie, None).await, Some(401));
     a.stop().await;
     b.stop().await;
 }
@@ -447,9 +438,9 @@ async fn an_expired_session_closes_its_socket() {
         .await
         .unwrap();
     let cookie = format!("hirecj_session={}", token.expose());
-    let mut ws = Ws::connect(app.addr, &cookie).await;
-    ws.start_ad_hoc().await;
-    let (frames, code) = ws.until_closed().await;
+    let mut ws = app.chat(&cookie).await;
+    ws.start_ad_hoc().await.unwrap();
+    let (frames, code) = ws.until_closed().await.unwrap();
     assert_eq!(frames.last().unwrap()["code"], "session_ended");
     assert_eq!(code, Some(4401));
     app.stop().await;
@@ -527,8 +518,8 @@ async fn the_internal_api_links_only_the_installing_visitors_conversation() {
     let (user, _) = app.merchant("linked-shop").await;
     // A conversation of some other visitor.
     let victim = app.visitor_cookie().await;
-    let mut ws = Ws::connect(app.addr, &victim).await;
-    let conversation = ws.start_ad_hoc().await;
+    let mut ws = app.chat(&victim).await;
+    let conversation = ws.start_ad_hoc().await.unwrap();
     let initiate = |body: Value| {
         app.http
             .post(app.url("/api/v1/internal/session/initiate"))
@@ -547,7 +538,7 @@ async fn the_internal_api_links_only_the_installing_visitors_conversation() {
     let stored = app
         .state
         .store
-        .conversation(conversation.parse().unwrap())
+        .conversation(conversation)
         .await
         .unwrap()
         .unwrap();
@@ -566,7 +557,7 @@ async fn the_internal_api_links_only_the_installing_visitors_conversation() {
     .unwrap();
     assert_eq!(linked.status(), 200);
     let answer: Value = linked.json().await.unwrap();
-    assert_eq!(answer["conversation_id"], conversation.as_str());
+    assert_eq!(answer["conversation_id"], conversation.to_string());
     app.stop().await;
 }
 
@@ -594,8 +585,8 @@ async fn a_cookieless_request_leaves_only_a_short_lived_session() {
         .unwrap();
     assert!(session.expires_at < chrono::Utc::now() + chrono::Duration::minutes(11));
     // Opening the chat is the first use: the session now lives long.
-    let mut ws = Ws::connect(app.addr, &cookie).await;
-    ws.start_ad_hoc().await;
+    let mut ws = app.chat(&cookie).await;
+    ws.start_ad_hoc().await.unwrap();
     let session = app
         .state
         .store
@@ -728,7 +719,7 @@ async fn sessions_use_the_host_prefix_on_https_and_two_cookies_are_refused() {
     assert_eq!(r.status(), 400);
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["error"]["code"], "bad_request");
-    assert_eq!(Ws::try_connect(app.addr, &both).await, Some(400));
+    assert_eq!(app.chat_refusal(&both, None).await, Some(400));
     // One of them alone still works.
     let me: Value = app
         .get("/api/v1/me", Some(&merchant))
@@ -751,9 +742,11 @@ async fn the_debug_panel_is_off_unless_an_operator_turns_it_on() {
         .await
         .unwrap();
     assert_eq!(me["debug"], false);
-    let mut ws = Ws::connect(app.addr, &cookie).await;
-    ws.start_ad_hoc().await;
-    ws.send(json!({"type": "debug_request"})).await;
-    assert_eq!(ws.expect("error").await["code"], "debug_disabled");
+    let mut ws = app.chat(&cookie).await;
+    ws.start_ad_hoc().await.unwrap();
+    ws.send_json(json!({"type": "debug_request"}))
+        .await
+        .unwrap();
+    assert_eq!(ws.expect("error").await.unwrap()["code"], "debug_disabled");
     app.stop().await;
 }

@@ -14,8 +14,7 @@
 //! with `CI=true`, where that is a failure.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)]
 
-use std::collections::HashMap;
-use std::net::{SocketAddr, TcpListener as StdListener};
+use std::net::TcpListener as StdListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::LazyLock;
@@ -25,10 +24,10 @@ use chrono::{Days, Utc};
 use fantoccini::key::Key;
 use fantoccini::{Client, ClientBuilder, Locator};
 use hirecj_domain::{ConversationId, NewMessage, Role};
-use hirecj_server::{App, AppState, LoadOptions, Settings};
+use hirecj_server::AppState;
+use hirecj_testkit::app::TestApp;
 use hyper_util::client::legacy::connect::HttpConnector;
 use serde_json::{Value, json};
-use tokio_util::sync::CancellationToken;
 
 /// Longest wait for anything to show up in the page.
 const WAIT: Duration = Duration::from_secs(30);
@@ -39,70 +38,26 @@ static SERIAL: LazyLock<tokio::sync::Mutex<()>> = LazyLock::new(|| tokio::sync::
 
 // ------------------------------------------------------------------ the app
 
-struct TestApp {
-    addr: SocketAddr,
-    state: AppState,
-    shutdown: CancellationToken,
-    _dir: tempfile::TempDir,
-}
-
+/// The app (the test kit's launcher) on the offline brain, whatever keys
+/// the environment holds, with the operator's debug panel the journey
+/// opens.
 async fn start_app() -> TestApp {
-    let dir = tempfile::tempdir().unwrap();
-    let env = HashMap::from([
-        ("HIRECJ_BIND".to_owned(), "127.0.0.1:0".to_owned()),
-        (
-            "HIRECJ_DATA_DIR".to_owned(),
-            dir.path().display().to_string(),
-        ),
-        ("HIRECJ_LOG".to_owned(), "warn".to_owned()),
-        // The offline brain, whatever keys the environment holds.
-        ("HIRECJ_MODEL_PROVIDER".to_owned(), "offline".to_owned()),
-        // The journey opens the operator's debug panel too.
-        ("HIRECJ_DEBUG".to_owned(), "true".to_owned()),
-    ]);
-    let settings = Settings::load(&LoadOptions {
-        env,
-        ..Default::default()
-    })
-    .unwrap();
-    let app = App::build(settings).await.unwrap();
-    let addr = app.local_addr();
-    let state = app.state().clone();
-    let shutdown = CancellationToken::new();
-    tokio::spawn(app.run(shutdown.clone()));
-    TestApp {
-        addr,
-        state,
-        shutdown,
-        _dir: dir,
-    }
+    TestApp::start(&[
+        ("HIRECJ_MODEL_PROVIDER", "offline"),
+        ("HIRECJ_DEBUG", "true"),
+    ])
+    .await
 }
 
-impl TestApp {
-    fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
-    }
-
-    /// The stored messages the page shows (system events left out), as
-    /// `(role, seq)`.
-    async fn shown_messages(&self, conversation: &str) -> Vec<(String, i64)> {
-        let id: ConversationId = conversation.parse().unwrap();
-        self.state
-            .store
-            .messages(id, 0)
-            .await
-            .unwrap()
-            .into_iter()
-            .filter(|m| m.role != Role::System)
-            .map(|m| (m.role.as_str().to_owned(), m.seq))
-            .collect()
-    }
-}
-
-impl Drop for TestApp {
-    fn drop(&mut self) {
-        self.shutdown.cancel();
-    }
+/// The stored messages the page shows (system events left out), as
+/// `(role, seq)`.
+async fn shown_messages(app: &TestApp, conversation: &str) -> Vec<(String, i64)> {
+    app.messages(conversation)
+        .await
+        .into_iter()
+        .filter(|m| m.role != Role::System)
+        .map(|m| (m.role.as_str().to_owned(), m.seq))
+        .collect()
 }
 
 // ------------------------------------------------------------------ the browser
@@ -821,7 +776,7 @@ async fn a_dropped_connection_resumes_without_loss_or_duplicates() {
     b.shot("resumed").await;
     let conversation = b.conversation_id().await;
     let shown = b.transcript().await;
-    let stored = app.shown_messages(&conversation).await;
+    let stored = shown_messages(&app, &conversation).await;
     assert_eq!(shown, stored, "every stored message exactly once, in order");
     assert_eq!(
         b.js("return [...document.querySelectorAll('.msg-merchant')].filter(el => el.querySelector('.msg-body').textContent === 'What can you help me with?').length")
@@ -844,7 +799,7 @@ async fn a_dropped_connection_resumes_without_loss_or_duplicates() {
     .await;
     b.wait_idle().await;
     let shown = b.transcript().await;
-    let stored = app.shown_messages(&conversation).await;
+    let stored = shown_messages(&app, &conversation).await;
     assert_eq!(shown, stored, "the unacknowledged message was resent once");
     assert_eq!(
         b.js("return [...document.querySelectorAll('.msg-merchant')].filter(el => el.querySelector('.msg-body').textContent === 'And my best sellers?').length")

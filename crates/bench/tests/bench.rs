@@ -1,5 +1,6 @@
-//! `hirecj bench` at CI size: it spawns its own `hirecj serve`, runs every
-//! phase and prints the four headline metrics. Timings are not asserted.
+//! `hirecj-bench` at CI size: it spawns its own server (`hirecj-bench
+//! serve`), runs every phase and prints the four headline metrics. Timings
+//! are not asserted.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::process::Command;
@@ -8,9 +9,8 @@ use std::time::Duration;
 #[test]
 fn bench_runs_at_a_small_size_and_prints_the_headline_metrics() {
     let dir = tempfile::tempdir().unwrap();
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_hirecj"));
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_hirecj-bench"));
     cmd.args([
-        "bench",
         "--conversations",
         "20",
         "--turns",

@@ -1,29 +1,28 @@
-//! `hirecj bench`: drives the app over real sockets (loopback only) and
+//! `hirecj-bench`: drives the app over real sockets (loopback only) and
 //! prints what it measures — turns per second and the server's own overhead
 //! per turn, memory per connected conversation, and the time to open the
 //! conversation whose post-OAuth message was prepared during the OAuth
 //! callback. It asserts nothing about timings; it exits 1 only when a phase
 //! could not run or a request failed.
 //!
-//! By default it spawns `hirecj serve` (this same executable) with a
-//! temporary SQLite data directory, and for `--model mock` an in-process
-//! OpenAI-compatible model that waits `--model-latency-ms` before answering.
+//! By default it spawns its own server (`hirecj-bench serve`: `hirecj
+//! serve` from this same executable) with a temporary SQLite data
+//! directory, and for `--model mock` the test kit's OpenAI-compatible mock
+//! model, waiting `--model-latency-ms` before it answers. It speaks the
+//! chat protocol through the test kit's client on the server's typed frames.
 
 use std::collections::HashMap;
-use std::io::{BufRead as _, BufReader};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use futures::{SinkExt as _, StreamExt as _};
+use futures::StreamExt as _;
+use hirecj_domain::{ConversationId, Role};
+use hirecj_testkit::app::{ServerProcess, new_session};
+use hirecj_testkit::model::{MockModel, openai};
+use hirecj_testkit::ws::{ChatClient, ClientFrame, ConnectOptions, ServerFrame, WsError};
 use reqwest::cookie::{CookieStore as _, Jar};
-use serde_json::{Value, json};
-use tokio::net::TcpStream;
 use tokio::task::JoinSet;
-use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 type Res<T> = Result<T, String>;
 
@@ -49,11 +48,11 @@ const QUESTIONS: &[&str] = &[
 pub enum ModelKind {
     /// The built-in offline brain.
     Offline,
-    /// An in-process OpenAI-compatible mock that waits --model-latency-ms.
+    /// The test kit's OpenAI-compatible mock model, waiting --model-latency-ms.
     Mock,
 }
 
-/// Options of `hirecj bench`.
+/// Options of `hirecj-bench`.
 #[derive(Debug, clap::Args)]
 pub struct BenchArgs {
     /// Concurrent WebSocket conversations in the turns phase [default: 200, 20 with --quick].
@@ -152,17 +151,17 @@ pub async fn run(args: BenchArgs) -> Result<(), String> {
     let fd_limit = ensure_open_files(needed as u64, spawned)?;
 
     let mock = match params.model {
-        ModelKind::Mock => Some(MockModel::start(params.model_latency).await?),
+        ModelKind::Mock => Some(start_mock_model(params.model_latency).await?),
         ModelKind::Offline => None,
     };
     let mut server = match &args.url {
         Some(url) => Target::external(url)?,
-        None => Target::spawn(mock.as_ref().map(|m| m.base_url.as_str()))?,
+        None => Target::spawn(mock.as_ref().map(MockModel::openai_base_url).as_deref())?,
     };
 
     let cores = std::thread::available_parallelism().map_or(0, std::num::NonZeroUsize::get);
     println!(
-        "hirecj bench — {}",
+        "hirecj-bench — {}",
         chrono::Utc::now().format("%Y-%m-%d %H:%M:%S UTC")
     );
     println!("machine: {cores} cores, open-file limit {fd_limit}");
@@ -170,8 +169,9 @@ pub async fn run(args: BenchArgs) -> Result<(), String> {
         "server: {} ({})",
         server.base,
         match server.pid() {
-            Some(pid) =>
-                format!("spawned `hirecj serve`, pid {pid}, SQLite in a temporary directory"),
+            Some(pid) => format!(
+                "spawned `hirecj-bench serve` (`hirecj serve`), pid {pid}, SQLite in a temporary directory"
+            ),
             None => "already running".to_owned(),
         }
     );
@@ -330,7 +330,7 @@ struct Target {
     base: String,
     /// `ws://host:port/ws/chat`.
     ws: String,
-    child: Option<Child>,
+    process: Option<ServerProcess>,
     data_dir: Option<PathBuf>,
 }
 
@@ -361,11 +361,13 @@ impl Target {
         Ok(Self {
             base: format!("http://{authority}"),
             ws: format!("ws://{authority}/ws/chat"),
-            child: None,
+            process: None,
             data_dir: None,
         })
     }
 
+    /// `hirecj-bench serve` (this executable) on a temporary SQLite data
+    /// directory, with the model at `model_url` or the offline brain.
     fn spawn(model_url: Option<&str>) -> Res<Self> {
         let exe =
             std::env::current_exe().map_err(|e| format!("cannot find this executable: {e}"))?;
@@ -375,77 +377,42 @@ impl Target {
         let dir = std::env::temp_dir().join(format!("hirecj-bench-{}-{nanos}", std::process::id()));
         std::fs::create_dir_all(&dir)
             .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-        let mut cmd = Command::new(exe);
-        cmd.arg("serve")
-            .current_dir(&dir)
-            .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("HIRECJ_DATA_DIR", &dir)
-            .env("HIRECJ_BIND", "127.0.0.1:0")
-            .env("HIRECJ_LOG", "warn")
-            .env("HIRECJ_DEBUG", "true")
-            // Every bench conversation comes from one address: lift the
-            // per-client limits, which would otherwise be what is measured.
-            .env("HIRECJ_MAX_CONNECTIONS", "1000000")
-            .env("HIRECJ_WS_PER_ADDRESS", "1000000")
-            .env("HIRECJ_TURNS_PER_MINUTE_ADDRESS", "1000000")
-            .env("HIRECJ_TURNS_PER_MINUTE_SESSION", "1000000")
-            .env("HIRECJ_TURNS_PER_MINUTE_MERCHANT", "1000000")
-            .env("HIRECJ_CONVERSATIONS_PER_HOUR", "1000000")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
-        match model_url {
-            Some(url) => cmd
-                .env("HIRECJ_MODEL_PROVIDER", "openai")
-                .env("OPENAI_BASE_URL", url),
-            None => cmd.env("HIRECJ_MODEL_PROVIDER", "offline"),
-        };
-        let mut child = cmd
-            .spawn()
-            .map_err(|e| format!("cannot start `hirecj serve`: {e}"))?;
         let mut target = Self {
             base: String::new(),
             ws: String::new(),
-            child: None,
-            data_dir: Some(dir),
+            process: None,
+            data_dir: Some(dir.clone()),
         };
-        let Some(stdout) = child.stdout.take() else {
-            target.child = Some(child);
-            return Err("no stdout from `hirecj serve`".to_owned());
-        };
-        target.child = Some(child);
-        // The first stdout line names the address; keep draining the rest so
-        // the server never blocks on a full pipe.
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let mut lines = BufReader::new(stdout).lines();
-            let _ = tx.send(lines.next());
-            for _ in lines {}
-        });
-        let line = match rx.recv_timeout(Duration::from_secs(60)) {
-            Ok(Some(Ok(line))) => line,
-            Ok(_) => {
-                return Err(
-                    "`hirecj serve` exited before it was listening (see its output above)"
-                        .to_owned(),
-                );
-            }
-            Err(_) => return Err("`hirecj serve` did not start listening within 60 s".to_owned()),
-        };
-        let addr: std::net::SocketAddr = line
-            .split("http://")
-            .nth(1)
-            .and_then(|rest| rest.split_whitespace().next())
-            .and_then(|a| a.parse().ok())
-            .ok_or_else(|| format!("no address in the server's first line {line:?}"))?;
-        target.base = format!("http://{addr}");
-        target.ws = format!("ws://{addr}/ws/chat");
+        let data_dir = dir.display().to_string();
+        let mut env = vec![
+            ("HIRECJ_DATA_DIR", data_dir.as_str()),
+            ("HIRECJ_DEBUG", "true"),
+            // Every bench conversation comes from one address: lift the
+            // per-client limits, which would otherwise be what is measured.
+            ("HIRECJ_MAX_CONNECTIONS", "1000000"),
+            ("HIRECJ_WS_PER_ADDRESS", "1000000"),
+            ("HIRECJ_TURNS_PER_MINUTE_ADDRESS", "1000000"),
+            ("HIRECJ_TURNS_PER_MINUTE_SESSION", "1000000"),
+            ("HIRECJ_TURNS_PER_MINUTE_MERCHANT", "1000000"),
+            ("HIRECJ_CONVERSATIONS_PER_HOUR", "1000000"),
+        ];
+        match model_url {
+            Some(url) => env.extend([
+                ("HIRECJ_MODEL_PROVIDER", "openai"),
+                ("OPENAI_BASE_URL", url),
+            ]),
+            None => env.push(("HIRECJ_MODEL_PROVIDER", "offline")),
+        }
+        // On failure `target` is dropped, which removes the directory.
+        let process = ServerProcess::start(&exe, &dir, &env).map_err(|e| e.to_string())?;
+        target.base = process.url("");
+        target.ws = process.ws_url();
+        target.process = Some(process);
         Ok(target)
     }
 
     fn pid(&self) -> Option<u32> {
-        self.child.as_ref().map(Child::id)
+        self.process.as_ref().map(ServerProcess::pid)
     }
 
     /// The server's resident memory in KB (VmRSS), when it is our child.
@@ -454,16 +421,11 @@ impl Target {
     }
 
     fn exited(&mut self) -> Option<std::process::ExitStatus> {
-        self.child
-            .as_mut()
-            .and_then(|c| c.try_wait().ok().flatten())
+        self.process.as_mut().and_then(ServerProcess::exited)
     }
 
     fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        drop(self.process.take());
         if let Some(dir) = self.data_dir.take() {
             let _ = std::fs::remove_dir_all(dir);
         }
@@ -476,155 +438,40 @@ impl Drop for Target {
     }
 }
 
-// ---------------------------------------------------------------------------
-// The mock model
-
-/// An OpenAI-compatible streaming model that waits before its first chunk.
-struct MockModel {
-    base_url: String,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl MockModel {
-    async fn start(latency: Duration) -> Res<Self> {
-        let app = axum::Router::new().route(
-            "/v1/chat/completions",
-            axum::routing::post(move || async move {
-                tokio::time::sleep(latency).await;
-                let chunk = |c: Option<&str>, finish: Option<&str>| {
-                    let delta = c.map_or(json!({}), |c| json!({"content": c}));
-                    format!(
-                        "data: {}\n\n",
-                        json!({"id": "bench", "object": "chat.completion.chunk", "model": "bench-mock",
-                               "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]})
-                    )
-                };
-                let mut body = String::new();
-                for piece in ["Here is ", "what I see: ", "your store ", "is doing fine."] {
-                    body.push_str(&chunk(Some(piece), None));
-                }
-                body.push_str(&chunk(None, Some("stop")));
-                body.push_str("data: [DONE]\n\n");
-                ([(axum::http::header::CONTENT_TYPE, "text/event-stream")], body)
-            }),
-        );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .map_err(|e| format!("cannot start the mock model: {e}"))?;
-        let addr = listener
-            .local_addr()
-            .map_err(|e| format!("mock model address: {e}"))?;
-        let task = tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
-        Ok(Self {
-            base_url: format!("http://{addr}/v1"),
-            task,
-        })
-    }
-}
-
-impl Drop for MockModel {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
+/// The mock model: every completion is the same short answer, its first
+/// chunk `latency` after the request.
+async fn start_mock_model(latency: Duration) -> Res<MockModel> {
+    let answer = openai::text(&["Here is ", "what I see: ", "your store ", "is doing fine."])
+        .stall_before(0, latency);
+    MockModel::start_unrecorded(vec![answer])
+        .await
+        .map_err(|e| format!("cannot start the mock model: {e}"))
 }
 
 // ---------------------------------------------------------------------------
 // Client helpers
 
-/// A new anonymous browser session: the `Cookie` header value.
-async fn new_session(http: &reqwest::Client, base: &str) -> Res<String> {
-    let r = http
-        .get(format!("{base}/api/v1/me"))
-        .send()
+/// A chat socket with the bench's small read buffer (it holds many
+/// connections itself).
+async fn connect(url: &str, cookie: &str) -> Res<ChatClient> {
+    let options = ConnectOptions {
+        cookie: Some(cookie.to_owned()),
+        read_buffer: Some(8 * 1024),
+        wait: FRAME_WAIT,
+        ..ConnectOptions::default()
+    };
+    ChatClient::connect(url, &options)
         .await
-        .map_err(|e| format!("GET /api/v1/me: {e}"))?;
-    if !r.status().is_success() {
-        return Err(format!("GET /api/v1/me: {}", r.status()));
-    }
-    r.headers()
-        .get_all(reqwest::header::SET_COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .filter_map(|v| v.split(';').next())
-        .find(|pair| pair.trim_start().starts_with("hirecj_session="))
-        .map(|pair| pair.trim().to_owned())
-        .ok_or_else(|| "GET /api/v1/me set no session cookie".to_owned())
+        .map_err(|e| e.to_string())
 }
 
-struct Ws(WebSocketStream<MaybeTlsStream<TcpStream>>);
-
-impl Ws {
-    async fn connect(url: &str, cookie: &str) -> Res<Self> {
-        let mut req = url
-            .into_client_request()
-            .map_err(|e| format!("{url}: {e}"))?;
-        let value = cookie
-            .parse()
-            .map_err(|_| "the session cookie is not a valid header".to_owned())?;
-        req.headers_mut().insert("cookie", value);
-        // A small read buffer: the bench holds many connections itself.
-        let config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
-            .read_buffer_size(8 * 1024);
-        let connect = tokio_tungstenite::connect_async_with_config(req, Some(config), false);
-        match tokio::time::timeout(FRAME_WAIT, connect).await {
-            Ok(Ok((stream, _))) => Ok(Self(stream)),
-            Ok(Err(e)) => Err(format!("WebSocket connect: {e}")),
-            Err(_) => Err("WebSocket connect timed out".to_owned()),
-        }
-    }
-
-    async fn send(&mut self, v: &Value) -> Res<()> {
-        self.0
-            .send(Message::text(v.to_string()))
-            .await
-            .map_err(|e| format!("WebSocket send: {e}"))
-    }
-
-    /// The next frame of type `ty` or an `error` frame, skipping progress
-    /// frames.
-    async fn until(&mut self, ty: &str) -> Res<Value> {
-        loop {
-            let msg = match tokio::time::timeout(FRAME_WAIT, self.0.next()).await {
-                Err(_) => return Err(format!("no {ty} within {} s", FRAME_WAIT.as_secs())),
-                Ok(None) => return Err(format!("connection closed while waiting for {ty}")),
-                Ok(Some(Err(e))) => {
-                    return Err(format!("WebSocket error while waiting for {ty}: {e}"));
-                }
-                Ok(Some(Ok(m))) => m,
-            };
-            let Message::Text(text) = msg else { continue };
-            let v: Value = serde_json::from_str(text.as_str())
-                .map_err(|e| format!("unreadable frame: {e}"))?;
-            if v["type"] == ty || v["type"] == "error" {
-                return Ok(v);
-            }
-        }
-    }
-
-    /// The next frame of type `ty`, skipping progress frames; an `error`
-    /// frame is an error.
-    async fn expect(&mut self, ty: &str) -> Res<Value> {
-        let v = self.until(ty).await?;
-        if v["type"] == "error" {
-            return Err(format!(
-                "error frame while waiting for {ty}: {} {}",
-                v["code"].as_str().unwrap_or("?"),
-                v["message"].as_str().unwrap_or("")
-            ));
-        }
-        Ok(v)
-    }
-
-    /// Opens a new `ad_hoc_support` conversation (no greeting turn).
-    async fn open_ad_hoc(url: &str, cookie: &str) -> Res<Self> {
-        let mut ws = Self::connect(url, cookie).await?;
-        ws.send(&json!({"type": "start_conversation", "workflow": hirecj_agent::workflow::AD_HOC_SUPPORT}))
-            .await?;
-        ws.expect("conversation_started").await?;
-        Ok(ws)
-    }
+/// Opens a new `ad_hoc_support` conversation (no greeting turn).
+async fn open_ad_hoc(url: &str, cookie: &str) -> Res<ChatClient> {
+    let mut ws = connect(url, cookie).await?;
+    ws.start_in(hirecj_agent::workflow::AD_HOC_SUPPORT)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(ws)
 }
 
 /// Runs the futures with at most `concurrency` at once; returns the
@@ -692,7 +539,7 @@ async fn phase_memory(server: &Target, http: &reqwest::Client, p: &Params) -> Re
     let (warmed, errors) = run_all(
         (0..warm).map(|_| async {
             let cookie = new_session(http, &server.base).await?;
-            Ws::open_ad_hoc(&server.ws, &cookie).await
+            open_ad_hoc(&server.ws, &cookie).await
         }),
         SETUP_CONCURRENCY,
     )
@@ -714,7 +561,7 @@ async fn phase_memory(server: &Target, http: &reqwest::Client, p: &Params) -> Re
     let (opened, errors) = run_all(
         sessions
             .iter()
-            .map(|cookie| Ws::open_ad_hoc(&server.ws, cookie)),
+            .map(|cookie| open_ad_hoc(&server.ws, cookie)),
         SETUP_CONCURRENCY,
     )
     .await;
@@ -724,7 +571,7 @@ async fn phase_memory(server: &Target, http: &reqwest::Client, p: &Params) -> Re
     // measurement is over.
     let holders: Vec<tokio::task::JoinHandle<()>> = opened
         .into_iter()
-        .map(|mut ws| tokio::spawn(async move { while let Some(Ok(_)) = ws.0.next().await {} }))
+        .map(|ws| tokio::spawn(ws.hold_open()))
         .collect();
     tokio::time::sleep(Duration::from_secs(1)).await;
     report.rss_after_kb = server.rss_kb();
@@ -816,7 +663,7 @@ struct Conversation {
 /// `turn_in_progress` is sent again (same `client_id`) after a short pause,
 /// as the protocol allows; its latency counts from the accepted send.
 async fn converse(
-    ws: &mut Ws,
+    ws: &mut ChatClient,
     conv: usize,
     turns: usize,
     pacer: Option<Arc<tokio::sync::Semaphore>>,
@@ -833,39 +680,42 @@ async fn converse(
             }
         }
         let text = QUESTIONS[(conv + t) % QUESTIONS.len()];
-        let frame =
-            json!({"type": "message", "text": text, "client_id": format!("bench-{conv}-{t}")});
+        let frame = ClientFrame::Message {
+            text: text.to_owned(),
+            client_id: format!("bench-{conv}-{t}"),
+        };
         let mut refusals = 0u32;
         loop {
             let start = Instant::now();
             if let Err(e) = ws.send(&frame).await {
-                out.error = Some(e);
+                out.error = Some(e.to_string());
                 return out;
             }
-            let reply = match ws.until("cj_message").await {
-                Ok(v) => v,
-                Err(e) => {
-                    out.error = Some(e);
+            match ws.until("cj_message").await.map(|f| f.into_typed()) {
+                Ok(ServerFrame::CjMessage { message }) => {
+                    out.turns.push((start.elapsed(), message.seq));
+                    break;
+                }
+                Ok(other) => {
+                    out.error = Some(format!("expected cj_message, got {other:?}"));
                     return out;
                 }
-            };
-            if reply["type"] == "cj_message" {
-                out.turns
-                    .push((start.elapsed(), reply["seq"].as_i64().unwrap_or(-1)));
-                break;
+                Err(e) if e.error_code() == Some("turn_in_progress") && refusals < 50 => {
+                    refusals += 1;
+                    out.busy += 1;
+                    tokio::time::sleep(Duration::from_millis(2 * u64::from(refusals))).await;
+                }
+                Err(WsError::ErrorFrame { code, message, .. }) => {
+                    out.error = Some(format!(
+                        "error frame instead of cj_message: {code} {message}"
+                    ));
+                    return out;
+                }
+                Err(e) => {
+                    out.error = Some(e.to_string());
+                    return out;
+                }
             }
-            if reply["code"] == "turn_in_progress" && refusals < 50 {
-                refusals += 1;
-                out.busy += 1;
-                tokio::time::sleep(Duration::from_millis(2 * u64::from(refusals))).await;
-                continue;
-            }
-            out.error = Some(format!(
-                "error frame instead of cj_message: {} {}",
-                reply["code"].as_str().unwrap_or("?"),
-                reply["message"].as_str().unwrap_or("")
-            ));
-            return out;
         }
     }
     out
@@ -873,19 +723,18 @@ async fn converse(
 
 /// The model and tool time of each turn, by turn (the seq of CJ's message),
 /// from the conversation's debug traces. None when debug is off.
-async fn turn_times(ws: &mut Ws) -> Res<Option<HashMap<i64, Duration>>> {
-    ws.send(&json!({"type": "debug_request"})).await?;
-    let response = match ws.expect("debug_response").await {
-        Ok(r) => r,
-        Err(e) if e.contains("debug_disabled") => return Ok(None),
-        Err(e) => return Err(e),
+async fn turn_times(ws: &mut ChatClient) -> Res<Option<HashMap<i64, Duration>>> {
+    ws.send(&ClientFrame::DebugRequest { turn: None })
+        .await
+        .map_err(|e| e.to_string())?;
+    let traces = match ws.until("debug_response").await.map(|f| f.into_typed()) {
+        Ok(ServerFrame::DebugResponse { traces }) => traces,
+        Ok(other) => return Err(format!("expected debug_response, got {other:?}")),
+        Err(e) if e.error_code() == Some("debug_disabled") => return Ok(None),
+        Err(e) => return Err(e.to_string()),
     };
     let mut times = HashMap::new();
-    for t in response["traces"]
-        .as_array()
-        .map(Vec::as_slice)
-        .unwrap_or_default()
-    {
+    for t in &traces {
         let (Some(turn), Some(model), Some(tool)) = (
             t["turn"].as_i64(),
             t["trace"]["model_ms"].as_u64(),
@@ -916,7 +765,7 @@ async fn phase_turns(server: &Target, http: &reqwest::Client, p: &Params) -> Res
     let (opened, mut errors) = run_all(
         (0..p.conversations).map(|_| async {
             let cookie = new_session(http, &server.base).await?;
-            Ws::open_ad_hoc(&server.ws, &cookie).await
+            open_ad_hoc(&server.ws, &cookie).await
         }),
         SETUP_CONCURRENCY,
     )
@@ -1068,7 +917,7 @@ fn location(r: &reqwest::Response, base: &url::Url, what: &str) -> Res<url::Url>
 /// A visitor's onboarding conversation, then the development-store install
 /// from it, like a browser. Returns the conversation and the merchant's
 /// session cookie.
-async fn install(server: &Target, shop: String) -> Res<(String, String)> {
+async fn install(server: &Target, shop: String) -> Res<(ConversationId, String)> {
     let base = url::Url::parse(&format!("{}/", server.base)).map_err(|e| e.to_string())?;
     let jar = Arc::new(Jar::default());
     let http = reqwest::Client::builder()
@@ -1091,14 +940,27 @@ async fn install(server: &Target, shop: String) -> Res<(String, String)> {
         return Err(format!("GET /api/v1/me: {}", r.status()));
     }
     let visitor = cookies(&jar).ok_or("GET /api/v1/me set no session cookie")?;
-    let mut ws = Ws::connect(&server.ws, &visitor).await?;
-    ws.send(&json!({"type": "start_conversation"})).await?;
-    let started = ws.expect("conversation_started").await?;
-    let id = started["conversation_id"]
-        .as_str()
-        .ok_or("conversation_started without an id")?
-        .to_owned();
-    ws.expect("cj_message").await?;
+    let mut ws = connect(&server.ws, &visitor).await?;
+    let ws_error = |e: WsError| e.to_string();
+    ws.send(&ClientFrame::StartConversation {
+        conversation_id: None,
+        workflow: None,
+        last_seq: 0,
+    })
+    .await
+    .map_err(ws_error)?;
+    let id = match ws
+        .until("conversation_started")
+        .await
+        .map_err(ws_error)?
+        .into_typed()
+    {
+        ServerFrame::ConversationStarted {
+            conversation_id, ..
+        } => conversation_id,
+        other => return Err(format!("expected conversation_started, got {other:?}")),
+    };
+    ws.until("cj_message").await.map_err(ws_error)?;
     drop(ws);
 
     let start = base.join(&format!(
@@ -1159,7 +1021,7 @@ async fn phase_prepared(server: &Target, p: &Params) -> Res<PreparedReport> {
     .await;
     let mut samples_ms = Vec::new();
     for (id, cookie) in &installed {
-        let mut ws = match Ws::connect(&server.ws, cookie).await {
+        let mut ws = match connect(&server.ws, cookie).await {
             Ok(ws) => ws,
             Err(e) => {
                 errors.push(e);
@@ -1167,18 +1029,24 @@ async fn phase_prepared(server: &Target, p: &Params) -> Res<PreparedReport> {
             }
         };
         let start = Instant::now();
-        let opened = match ws
-            .send(&json!({"type": "start_conversation", "conversation_id": id, "last_seq": 0}))
-            .await
-        {
-            Ok(()) => ws.expect("conversation_started").await,
+        let open = ClientFrame::StartConversation {
+            conversation_id: Some(*id),
+            workflow: None,
+            last_seq: 0,
+        };
+        let opened = match ws.send(&open).await {
+            Ok(()) => ws.until("conversation_started").await,
             Err(e) => Err(e),
         };
         let elapsed = start.elapsed();
-        match opened {
-            Ok(v) => {
-                let last = v["messages"].as_array().and_then(|m| m.last());
-                if last.is_some_and(|m| m["role"] == "cj") && v["store_connected"] == true {
+        match opened.map(|f| f.into_typed()) {
+            Ok(ServerFrame::ConversationStarted {
+                messages,
+                store_connected,
+                ..
+            }) => {
+                let last = messages.last();
+                if last.is_some_and(|m| m.role == Role::Cj) && store_connected {
                     samples_ms.push(ms(elapsed));
                 } else {
                     errors.push(format!(
@@ -1186,7 +1054,8 @@ async fn phase_prepared(server: &Target, p: &Params) -> Res<PreparedReport> {
                     ));
                 }
             }
-            Err(e) => errors.push(e),
+            Ok(other) => errors.push(format!("expected conversation_started, got {other:?}")),
+            Err(e) => errors.push(e.to_string()),
         }
     }
     let report = PreparedReport {

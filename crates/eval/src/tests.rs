@@ -1,6 +1,6 @@
 use super::*;
-use crate::offline::OfflineProvider;
-use crate::tools::fake::FakeStore;
+use hirecj_agent::offline::OfflineProvider;
+use hirecj_testkit::store::FakeStore;
 
 struct Fake;
 

@@ -1,4 +1,4 @@
-//! `hirecj eval`: scenario evals of CJ.
+//! `hirecj-eval`: scenario evals of CJ.
 //!
 //! A scenario (`evals/*.yaml`, a `scenarios:` list per file) names a
 //! workflow, a store (a development-store shop such as
@@ -45,11 +45,11 @@ use chrono::NaiveDate;
 use serde::Deserialize;
 use tokio_util::sync::CancellationToken;
 
-use crate::memory::{ProviderKind, extract_facts};
-use crate::model::ModelProvider;
-use crate::tools::{StoreData, ToolContext};
-use crate::turn::{HistoryEntry, MerchantContext, TurnConfig, TurnInput, run_turn};
-use crate::workflow::{Catalog, ConversationState, KNOWN_TOOLS, Standing};
+use hirecj_agent::memory::{ProviderKind, extract_facts};
+use hirecj_agent::model::ModelProvider;
+use hirecj_agent::tools::{StoreData, ToolContext};
+use hirecj_agent::turn::{HistoryEntry, MerchantContext, TurnConfig, TurnInput, run_turn};
+use hirecj_agent::workflow::{Catalog, ConversationState, KNOWN_TOOLS, Standing};
 
 /// The embedded scenario files: (path, text).
 pub const EMBEDDED_EVALS: &[(&str, &str)] = &[
@@ -568,7 +568,7 @@ pub async fn run_evals(
     report
 }
 
-/// `hirecj eval [files]`: loads the scenarios (the embedded ones when
+/// `hirecj-eval [files]`: loads the scenarios (the embedded ones when
 /// `files` is empty), validates them, starts an in-process development
 /// store, runs every scenario with `provider` over the real Shopify fetcher,
 /// writes the table to `out` and returns whether everything passed.

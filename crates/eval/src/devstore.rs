@@ -11,7 +11,7 @@ use hirecj_shopify::{
 use tokio::task::JoinHandle;
 
 use super::DataSourceFactory;
-use crate::tools::StoreData;
+use hirecj_agent::tools::StoreData;
 
 /// Opens development-store shops as data sources: issues an access token
 /// per shop and returns a [`ShopifyDataFetcher`] that talks GraphQL to the
