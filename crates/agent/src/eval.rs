@@ -49,11 +49,11 @@ use tokio_util::sync::CancellationToken;
 
 use crate::memory::{ProviderKind, extract_facts};
 use crate::model::ModelProvider;
-use crate::tools::{StoreData, ToolContext};
+use crate::tools::{StoreData, ToolContext, ToolName};
 use crate::turn::{HistoryEntry, MerchantContext, TurnConfig, TurnInput, run_turn};
 use crate::workflow::{
     Catalog, EVENT_ALREADY_CONNECTED, EVENT_INITIAL_ACTION_COMPLETED, EVENT_NOT_CONNECTED,
-    KNOWN_TOOLS, Requirement,
+    Requirement,
 };
 
 /// The embedded scenario files: (path, text).
@@ -266,7 +266,7 @@ pub fn validate_scenarios(
                 }
             }
             for tool in t.expect.tools_called.iter().flatten() {
-                if !KNOWN_TOOLS.contains(&tool.as_str()) {
+                if ToolName::from_name(tool).is_none() {
                     errors.push(err(format!(
                         "turns[{i}].expect.tools_called: unknown tool {tool:?}"
                     )));
