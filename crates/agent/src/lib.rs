@@ -10,9 +10,12 @@
 //! - [`workflow`]: the YAML workflows and CJ's persona, embedded in the
 //!   binary, overridable from a directory, validated at start with errors
 //!   that name the file and the key.
-//! - [`tools`]: the seven store tools (JSON-schema specs, argument
-//!   validation, timeouts, error results) over a [`tools::StoreData`] held
-//!   by a per-conversation [`tools::ToolContext`]; no tool takes a shop.
+//! - [`tools`]: the store tools, one module each (name, JSON-schema spec,
+//!   argument validation, typed result, execution, text), listed once in a
+//!   registry ([`tools::ToolName::ALL`]) from which every list of tools is
+//!   derived; run with timeouts and error results over a
+//!   [`tools::StoreData`] held by a per-conversation
+//!   [`tools::ToolContext`]; no tool takes a shop.
 //! - [`turn`]: the agent loop. [`turn::run_turn`] runs one CJ turn (system
 //!   prompt with a byte-stable cacheable prefix, history, concurrent tool
 //!   calls, at most N rounds, cancellation), streams [`turn::TurnEvent`]s and

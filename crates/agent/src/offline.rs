@@ -12,23 +12,29 @@
 //! What it understands comes from the request only: the workflow from the
 //! `# Current workflow:` heading, the merchant context (store connected,
 //! Connect button available, today's date, remembered facts) from the
-//! volatile system block, and the tools from `tools`.
+//! volatile system block, and the tools from `tools`. It reads tool results
+//! the way the model was given them, through each tool's own result type
+//! ([`crate::tools`]'s `ToolResult`), never by JSON field name; its calls
+//! are the tools' own argument types.
 
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 use chrono::{Datelike, Days, Months, NaiveDate};
-use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
 use crate::model::{
     ContentBlock, ModelError, ModelEvent, ModelProvider, ModelRequest, ModelStream, ResponseMeta,
     Role, StopReason, ToolCall, Usage,
 };
-use crate::tools::{
-    LOOKUP_CUSTOMER, ORDERS_LAST_WEEK, RECENT_ORDERS, SALES_SUMMARY, STORE_COUNTS, STORE_OVERVIEW,
-    TOP_PRODUCTS, valid_email,
-};
+use crate::tools::lookup_customer::{LookupCustomer, valid_email};
+use crate::tools::orders_last_week::OrdersLastWeek;
+use crate::tools::recent_orders::RecentOrders;
+use crate::tools::sales_summary::SalesSummary;
+use crate::tools::store_counts::StoreCounts;
+use crate::tools::store_overview::StoreOverview;
+use crate::tools::top_products::TopProducts;
+use crate::tools::{Tool, ToolName, ToolResult};
 use crate::turn::{
     CONNECT_BUTTON_AVAILABLE, FACTS_HEADING, SYSTEM_EVENT_PREFIX, TODAY_PREFIX, WORKFLOW_HEADING,
 };
@@ -87,10 +93,10 @@ impl OfflineProvider {
                     calls
                         .into_iter()
                         .enumerate()
-                        .map(|(i, (name, input))| ToolCall {
+                        .map(|(i, tool)| ToolCall {
                             id: format!("offline_{round}_{}", i + 1),
-                            name: name.to_owned(),
-                            input,
+                            name: tool.name().as_str().to_owned(),
+                            input: tool.arguments(),
                         })
                         .collect(),
                 ),
@@ -176,15 +182,49 @@ fn chunks(text: &str, n: usize) -> Vec<String> {
 /// What the brain decided before any tool ran.
 enum Plan {
     Say(String),
-    Call(Vec<(&'static str, Value)>),
+    Call(Vec<Tool>),
 }
 
-/// A tool result matched with its call.
-struct Result_ {
-    name: String,
-    input: Value,
-    content: String,
-    is_error: bool,
+/// One result of the latest tool round, read back into the tool's type.
+struct RoundResult {
+    /// The tool whose call it answers (`None`: no call of a known tool).
+    tool: Option<ToolName>,
+    outcome: Outcome,
+}
+
+/// What a tool result says.
+enum Outcome {
+    /// The call failed; the explanation the model was given.
+    Failed(String),
+    /// The result, in the tool's own type (boxed: a sales report is large
+    /// next to the other outcomes).
+    Read(Box<ToolResult>),
+    /// A result that does not read as the tool's type (cut at the size cap).
+    Unreadable,
+    /// A result that answers no call of a known tool.
+    Unknown,
+}
+
+impl RoundResult {
+    /// Reads one tool result block; `tool` is the name of the call it
+    /// answers.
+    fn read(tool: &str, content: &str, is_error: bool) -> Self {
+        let tool = ToolName::from_name(tool);
+        let outcome = match tool {
+            _ if is_error => Outcome::Failed(content.to_owned()),
+            None => Outcome::Unknown,
+            Some(name) => match ToolResult::from_model_text(name, content) {
+                Ok(result) => Outcome::Read(Box::new(result)),
+                Err(_) => Outcome::Unreadable,
+            },
+        };
+        Self { tool, outcome }
+    }
+
+    /// What the tool loads, for "I couldn't load …".
+    fn subject(&self) -> &'static str {
+        self.tool.map_or("that data", ToolName::subject)
+    }
 }
 
 /// What the request says about the situation.
@@ -277,20 +317,20 @@ impl Ctx {
     }
 
     /// The results of the latest tool round, if the last message holds them.
-    fn tool_results(&self, req: &ModelRequest) -> Option<Vec<Result_>> {
+    fn tool_results(&self, req: &ModelRequest) -> Option<Vec<RoundResult>> {
         let last = req.messages.last()?;
         if last.role != Role::User {
             return None;
         }
-        let mut calls: BTreeMap<&str, (&str, &Value)> = BTreeMap::new();
+        let mut calls: BTreeMap<&str, &str> = BTreeMap::new();
         if let Some(prev) = req.messages.iter().rev().nth(1) {
             for c in &prev.content {
-                if let ContentBlock::ToolUse { id, name, input } = c {
-                    calls.insert(id, (name, input));
+                if let ContentBlock::ToolUse { id, name, .. } = c {
+                    calls.insert(id, name);
                 }
             }
         }
-        let results: Vec<Result_> = last
+        let results: Vec<RoundResult> = last
             .content
             .iter()
             .filter_map(|c| match c {
@@ -299,16 +339,8 @@ impl Ctx {
                     content,
                     is_error,
                 } => {
-                    let (name, input) = calls
-                        .get(tool_use_id.as_str())
-                        .map(|(n, i)| ((*n).to_owned(), (*i).clone()))
-                        .unwrap_or_else(|| (String::new(), Value::Null));
-                    Some(Result_ {
-                        name,
-                        input,
-                        content: content.clone(),
-                        is_error: *is_error,
-                    })
+                    let name = calls.get(tool_use_id.as_str()).copied().unwrap_or("");
+                    Some(RoundResult::read(name, content, *is_error))
                 }
                 _ => None,
             })
@@ -367,33 +399,29 @@ impl Ctx {
             match self.workflow.as_str() {
                 SHOPIFY_POST_AUTH => {
                     return self.calls_or_explain(vec![
-                        (STORE_OVERVIEW, json!({})),
-                        (ORDERS_LAST_WEEK, json!({})),
+                        Tool::StoreOverview(StoreOverview {}),
+                        Tool::OrdersLastWeek(OrdersLastWeek {}),
                     ]);
                 }
                 DAILY_BRIEFING => {
                     let (from, to) = match self.today.and_then(|t| t.pred_opt()) {
                         Some(y) => (y, y),
                         None => {
-                            return self
-                                .calls_or_explain(vec![(RECENT_ORDERS, json!({"limit": 5}))]);
+                            return self.calls_or_explain(vec![recent_orders(5)]);
                         }
                     };
-                    return self.calls_or_explain(vec![
-                        (SALES_SUMMARY, range_args(from, to)),
-                        (RECENT_ORDERS, json!({"limit": 5})),
-                    ]);
+                    return self.calls_or_explain(vec![sales_summary(from, to), recent_orders(5)]);
                 }
                 WEEKLY_REVIEW => {
-                    let mut calls = vec![(ORDERS_LAST_WEEK, json!({}))];
+                    let mut calls = vec![Tool::OrdersLastWeek(OrdersLastWeek {})];
                     if let Some(t) = self.today {
                         let to = t.checked_sub_days(Days::new(7));
                         let from = t.checked_sub_days(Days::new(13));
                         if let (Some(from), Some(to)) = (from, to) {
-                            calls.push((SALES_SUMMARY, range_args(from, to)));
+                            calls.push(sales_summary(from, to));
                         }
                     }
-                    calls.push((TOP_PRODUCTS, json!({"days": 7, "limit": 3})));
+                    calls.push(Tool::TopProducts(TopProducts { days: 7, limit: 3 }));
                     return self.calls_or_explain(calls);
                 }
                 SHOPIFY_ONBOARDING => return Plan::Say(self.greeting()),
@@ -401,8 +429,8 @@ impl Ctx {
             }
             if lower.contains("connected their shopify") || lower.contains("shopify_connected") {
                 return self.calls_or_explain(vec![
-                    (STORE_OVERVIEW, json!({})),
-                    (ORDERS_LAST_WEEK, json!({})),
+                    Tool::StoreOverview(StoreOverview {}),
+                    Tool::OrdersLastWeek(OrdersLastWeek {}),
                 ]);
             }
             if !self.intents(&text, false).is_empty() && !lower.contains("system event:") {
@@ -517,8 +545,11 @@ impl Ctx {
     }
 
     /// Offers the calls that this workflow allows; explains when none can run.
-    fn calls_or_explain(&self, calls: Vec<(&'static str, Value)>) -> Plan {
-        let allowed: Vec<_> = calls.into_iter().filter(|(n, _)| self.offers(n)).collect();
+    fn calls_or_explain(&self, calls: Vec<Tool>) -> Plan {
+        let allowed: Vec<_> = calls
+            .into_iter()
+            .filter(|tool| self.offers(tool.name().as_str()))
+            .collect();
         if !allowed.is_empty() {
             return Plan::Call(allowed);
         }
@@ -540,22 +571,23 @@ impl Ctx {
     }
 
     /// Tools the question asks for.
-    fn intents(&self, text: &str, crisis: bool) -> Vec<(&'static str, Value)> {
+    fn intents(&self, text: &str, crisis: bool) -> Vec<Tool> {
         let lower = text.to_lowercase();
-        let mut calls: Vec<(&'static str, Value)> = Vec::new();
-        let push = |calls: &mut Vec<(&'static str, Value)>, name: &'static str, args: Value| {
-            if !calls.iter().any(|(n, _)| *n == name) {
-                calls.push((name, args));
+        let mut calls: Vec<Tool> = Vec::new();
+        // One call per tool: the first reason to call it wins.
+        let push = |calls: &mut Vec<Tool>, tool: Tool| {
+            if !calls.iter().any(|c| c.name() == tool.name()) {
+                calls.push(tool);
             }
         };
         if crisis {
             // Size the impact: the latest orders and last week's volume.
-            push(&mut calls, RECENT_ORDERS, json!({"limit": 10}));
-            push(&mut calls, ORDERS_LAST_WEEK, json!({}));
+            push(&mut calls, recent_orders(10));
+            push(&mut calls, Tool::OrdersLastWeek(OrdersLastWeek {}));
         }
 
         if let Some(email) = find_email(text) {
-            push(&mut calls, LOOKUP_CUSTOMER, json!({ "email": email }));
+            push(&mut calls, Tool::LookupCustomer(LookupCustomer { email }));
         }
         let salesy = has_any(
             &lower,
@@ -577,9 +609,9 @@ impl Ctx {
             ],
         );
         if last_week && (salesy || !has_any(&lower, &["best", "top", "popular"])) {
-            push(&mut calls, ORDERS_LAST_WEEK, json!({}));
+            push(&mut calls, Tool::OrdersLastWeek(OrdersLastWeek {}));
         } else if let Some((from, to)) = range {
-            push(&mut calls, SALES_SUMMARY, range_args(from, to));
+            push(&mut calls, sales_summary(from, to));
         }
         if has_any(
             &lower,
@@ -591,7 +623,7 @@ impl Ctx {
                 "recent purchases",
             ],
         ) {
-            push(&mut calls, RECENT_ORDERS, json!({"limit": 5}));
+            push(&mut calls, recent_orders(5));
         }
         if has_any(
             &lower,
@@ -612,7 +644,10 @@ impl Ctx {
             ],
         ) {
             let days = if last_week { 7 } else { 30 };
-            push(&mut calls, TOP_PRODUCTS, json!({"days": days, "limit": 5}));
+            push(
+                &mut calls,
+                Tool::TopProducts(TopProducts { days, limit: 5 }),
+            );
         }
         let counts = has_any(
             &lower,
@@ -630,7 +665,7 @@ impl Ctx {
             ],
         ) || (lower.contains("how many") && has_any(&lower, &["customer", "product"]));
         if counts {
-            push(&mut calls, STORE_COUNTS, json!({}));
+            push(&mut calls, Tool::StoreCounts(StoreCounts {}));
         }
         if has_any(
             &lower,
@@ -641,14 +676,14 @@ impl Ctx {
                 "store summary",
             ],
         ) {
-            push(&mut calls, STORE_OVERVIEW, json!({}));
+            push(&mut calls, Tool::StoreOverview(StoreOverview {}));
         }
         if calls.is_empty() && salesy && !lower.contains("customer") {
             // Orders or revenue without a period: last week, stated as such.
-            push(&mut calls, ORDERS_LAST_WEEK, json!({}));
+            push(&mut calls, Tool::OrdersLastWeek(OrdersLastWeek {}));
         }
         if calls.is_empty() && lower.contains("customer") && find_email(text).is_none() {
-            push(&mut calls, STORE_COUNTS, json!({}));
+            push(&mut calls, Tool::StoreCounts(StoreCounts {}));
         }
         calls
     }
@@ -711,20 +746,26 @@ impl Ctx {
     }
 
     /// The answer written from tool results.
-    fn answer(&self, results: &[Result_]) -> String {
+    fn answer(&self, results: &[RoundResult]) -> String {
         let mut parts: Vec<String> = Vec::new();
         let mut reconnect = false;
+        let read = || {
+            results.iter().filter_map(|r| match &r.outcome {
+                Outcome::Read(result) => Some(result.as_ref()),
+                _ => None,
+            })
+        };
         let header = match self.workflow.as_str() {
-            DAILY_BRIEFING => results
-                .iter()
-                .find(|r| r.name == SALES_SUMMARY && !r.is_error)
-                .and_then(|r| serde_json::from_str::<Value>(&r.content).ok())
-                .map(|v| format!("**Daily briefing for {}**", s(&v["from"]))),
-            WEEKLY_REVIEW => results
-                .iter()
-                .find(|r| r.name == ORDERS_LAST_WEEK && !r.is_error)
-                .and_then(|r| serde_json::from_str::<Value>(&r.content).ok())
-                .map(|v| format!("**Weekly review, {} to {}**", s(&v["from"]), s(&v["to"]))),
+            DAILY_BRIEFING => read().find_map(|r| match r {
+                ToolResult::SalesSummary(s) => Some(format!("**Daily briefing for {}**", s.from)),
+                _ => None,
+            }),
+            WEEKLY_REVIEW => read().find_map(|r| match r {
+                ToolResult::OrdersLastWeek(s) => {
+                    Some(format!("**Weekly review, {} to {}**", s.from, s.to))
+                }
+                _ => None,
+            }),
             CRISIS_RESPONSE => Some(
                 "Sorry you're dealing with this. Here's what your store data shows:".to_owned(),
             ),
@@ -734,34 +775,19 @@ impl Ctx {
             parts.push(h);
         }
         for r in results {
-            if r.is_error {
-                if r.content.contains("reconnect") {
-                    reconnect = true;
-                } else {
-                    parts.push(format!(
-                        "I couldn't load {}: {}",
-                        what(&r.name),
-                        r.content.trim_end_matches('.')
-                    ));
+            match &r.outcome {
+                Outcome::Failed(content) if content.contains("reconnect") => reconnect = true,
+                Outcome::Failed(content) => parts.push(format!(
+                    "I couldn't load {}: {}",
+                    r.subject(),
+                    content.trim_end_matches('.')
+                )),
+                Outcome::Unreadable => {
+                    parts.push(format!("I couldn't read the {} result.", r.subject()))
                 }
-                continue;
+                Outcome::Unknown => {}
+                Outcome::Read(result) => parts.push(self.result_text(result)),
             }
-            let Ok(v) = serde_json::from_str::<Value>(&r.content) else {
-                parts.push(format!("I couldn't read the {} result.", what(&r.name)));
-                continue;
-            };
-            let previous_week = self.workflow == WEEKLY_REVIEW && r.name == SALES_SUMMARY;
-            parts.push(match r.name.as_str() {
-                STORE_OVERVIEW => overview_text(&v, self.workflow == SHOPIFY_POST_AUTH),
-                ORDERS_LAST_WEEK => summary_text(&v, "Last 7 days"),
-                SALES_SUMMARY if previous_week => summary_text(&v, "Previous 7 days"),
-                SALES_SUMMARY => summary_text(&v, ""),
-                RECENT_ORDERS => recent_text(&v),
-                TOP_PRODUCTS => top_text(&v),
-                STORE_COUNTS => counts_text(&v),
-                LOOKUP_CUSTOMER => customer_text(&v, &r.input),
-                _ => continue,
-            });
         }
         if reconnect {
             parts.push(
@@ -790,6 +816,27 @@ impl Ctx {
         out.push_str(self.note());
         out
     }
+
+    /// One result in the answer: the tool's own text, except where the
+    /// workflow frames it. Every tool is listed, so a new one is a compile
+    /// error here until it is decided how the brain tells it.
+    fn result_text(&self, result: &ToolResult) -> String {
+        match result {
+            ToolResult::StoreOverview(overview) if self.workflow == SHOPIFY_POST_AUTH => {
+                overview.connected_text()
+            }
+            ToolResult::SalesSummary(report) if self.workflow == WEEKLY_REVIEW => {
+                report.text_labelled(Some("Previous 7 days"))
+            }
+            ToolResult::StoreOverview(_)
+            | ToolResult::SalesSummary(_)
+            | ToolResult::OrdersLastWeek(_)
+            | ToolResult::RecentOrders(_)
+            | ToolResult::StoreCounts(_)
+            | ToolResult::TopProducts(_)
+            | ToolResult::LookupCustomer(_) => result.text(),
+        }
+    }
 }
 
 const MONTHS: [&str; 12] = [
@@ -807,11 +854,15 @@ const MONTHS: [&str; 12] = [
     "december",
 ];
 
-fn range_args(from: NaiveDate, to: NaiveDate) -> Value {
-    json!({
-        "start_date": from.format("%Y-%m-%d").to_string(),
-        "end_date": to.format("%Y-%m-%d").to_string(),
+fn sales_summary(from: NaiveDate, to: NaiveDate) -> Tool {
+    Tool::SalesSummary(SalesSummary {
+        start_date: from,
+        end_date: to,
     })
+}
+
+fn recent_orders(limit: u32) -> Tool {
+    Tool::RecentOrders(RecentOrders { limit })
 }
 
 fn has_any(s: &str, needles: &[&str]) -> bool {
@@ -908,213 +959,6 @@ fn last_n_days(lower: &str) -> Option<u32> {
         }
     }
     None
-}
-
-fn what(tool: &str) -> &'static str {
-    match tool {
-        STORE_COUNTS => "your store counts",
-        STORE_OVERVIEW => "your store overview",
-        RECENT_ORDERS => "your recent orders",
-        ORDERS_LAST_WEEK => "last week's orders",
-        SALES_SUMMARY => "the sales summary",
-        TOP_PRODUCTS => "your best sellers",
-        LOOKUP_CUSTOMER => "that customer",
-        _ => "that data",
-    }
-}
-
-/// A JSON value as plain text (strings without quotes).
-fn s(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        Value::Null => String::new(),
-        other => other.to_string(),
-    }
-}
-
-fn count_text(v: &Value) -> String {
-    let n = s(&v["count"]);
-    if v["precision"].as_str() == Some("AT_LEAST") {
-        format!("at least {n}")
-    } else {
-        n
-    }
-}
-
-fn overview_text(v: &Value, post_auth: bool) -> String {
-    let shop = &v["shop"];
-    let mut out = if post_auth {
-        format!("Your store **{}** is connected.", s(&shop["name"]))
-    } else {
-        format!(
-            "**{}** ({}), currency {}.",
-            s(&shop["name"]),
-            s(&shop["domain"]),
-            s(&shop["currency"])
-        )
-    };
-    if let Some(top) = v["top_products"].as_array().and_then(|a| a.first()) {
-        out.push_str(&format!(
-            "\n- Best seller in {}: {} ({} units)",
-            s(&v["top_products_basis"]),
-            s(&top["title"]),
-            s(&top["units"])
-        ));
-    }
-    if !post_auth && let Some(o) = v["recent_orders"].as_array().and_then(|a| a.first()) {
-        out.push_str(&format!(
-            "\n- Latest order: {}, {} {}",
-            s(&o["name"]),
-            s(&o["total"]),
-            s(&o["currency"])
-        ));
-    }
-    out
-}
-
-fn summary_text(v: &Value, label: &str) -> String {
-    let from = s(&v["from"]);
-    let to = s(&v["to"]);
-    let title = if label.is_empty() {
-        format!("**{from} to {to}**")
-    } else {
-        format!("**{label}** ({from} to {to})")
-    };
-    let orders = v["orders"].as_u64().unwrap_or(0);
-    if orders == 0 {
-        let mut out = format!("{title}: no orders.");
-        if let Some(note) = v["note"].as_str() {
-            out.push_str(&format!(" Note: {note}"));
-        }
-        return out;
-    }
-    let cur = s(&v["currency"]);
-    let mut out = format!(
-        "{title}:\n- Orders: {}\n- Revenue: {} {cur}\n- Average order value: {} {cur}",
-        s(&v["orders"]),
-        s(&v["revenue"]),
-        s(&v["average_order_value"]),
-    );
-    if v["cancelled_orders"].as_u64().unwrap_or(0) > 0 {
-        out.push_str(&format!("\n- Cancelled: {}", s(&v["cancelled_orders"])));
-    }
-    if v["refunded"]
-        .as_str()
-        .is_some_and(|r| r.trim_start_matches(['0', '.']).trim() != "")
-    {
-        out.push_str(&format!(
-            "\n- Refunded: {} {cur} (net {} {cur})",
-            s(&v["refunded"]),
-            s(&v["net_revenue"])
-        ));
-    }
-    if let Some(top) = v["top_products"].as_array().and_then(|a| a.first()) {
-        out.push_str(&format!(
-            "\n- Top product: {} ({} units)",
-            s(&top["title"]),
-            s(&top["units"])
-        ));
-    }
-    if let Some(note) = v["note"].as_str() {
-        out.push_str(&format!("\n- Note: {note}"));
-    }
-    out
-}
-
-fn recent_text(v: &Value) -> String {
-    let orders = v["orders"].as_array().cloned().unwrap_or_default();
-    if orders.is_empty() {
-        return "There are no orders yet.".to_owned();
-    }
-    let mut out = format!("Your {} most recent orders:", orders.len());
-    for o in &orders {
-        let date = s(&o["created_at"]);
-        let date = date.get(..10).unwrap_or(&date).to_owned();
-        let status: Vec<String> = [&o["financial_status"], &o["fulfillment_status"]]
-            .iter()
-            .filter_map(|x| x.as_str().map(|t| t.to_lowercase().replace('_', " ")))
-            .collect();
-        out.push_str(&format!(
-            "\n- {} on {date}: {} {}",
-            s(&o["name"]),
-            s(&o["total"]),
-            s(&o["currency"])
-        ));
-        if !status.is_empty() {
-            out.push_str(&format!(" ({})", status.join(", ")));
-        }
-        if let Some(name) = o["customer"]["name"].as_str() {
-            out.push_str(&format!(", {name}"));
-        }
-    }
-    out
-}
-
-fn top_text(v: &Value) -> String {
-    let products = v["products"].as_array().cloned().unwrap_or_default();
-    if products.is_empty() {
-        return format!(
-            "No sales from {} to {}, so no best sellers yet.",
-            s(&v["from"]),
-            s(&v["to"])
-        );
-    }
-    let mut out = format!(
-        "**Best sellers** ({} to {}, from {} orders):",
-        s(&v["from"]),
-        s(&v["to"]),
-        s(&v["orders_considered"])
-    );
-    for p in &products {
-        out.push_str(&format!(
-            "\n- {}: {} units in {} orders",
-            s(&p["title"]),
-            s(&p["units"]),
-            s(&p["orders"])
-        ));
-    }
-    out
-}
-
-fn counts_text(v: &Value) -> String {
-    format!(
-        "Your store has {} products, {} customers and {} orders ({} open).",
-        count_text(&v["products"]),
-        count_text(&v["customers"]),
-        count_text(&v["orders"]),
-        count_text(&v["open_orders"])
-    )
-}
-
-fn customer_text(v: &Value, input: &Value) -> String {
-    if v["found"] != Value::Bool(true) {
-        let email = v["email"]
-            .as_str()
-            .or(input["email"].as_str())
-            .unwrap_or("that email");
-        return format!("I couldn't find a customer with the email {email}.");
-    }
-    let c = &v["customer"];
-    let name = c["name"].as_str().unwrap_or("This customer");
-    let email = s(&c["email"]);
-    let orders = c["recent_orders"].as_array().cloned().unwrap_or_default();
-    let mut out = format!("**{name}** ({email})");
-    if orders.is_empty() {
-        out.push_str(" has no orders yet.");
-        return out;
-    }
-    out.push_str(&format!(": {} recent orders.", orders.len()));
-    for o in orders.iter().take(5) {
-        let date = s(&o["created_at"]);
-        out.push_str(&format!(
-            "\n- {} on {}: {} {}",
-            s(&o["name"]),
-            date.get(..10).unwrap_or(&date),
-            s(&o["total"]),
-            s(&o["currency"])
-        ));
-    }
-    out
 }
 
 #[cfg(test)]

@@ -17,7 +17,7 @@
 //!   transitions:                      # event -> workflow name
 //!     shopify_connected: shopify_post_auth
 //! ui_components: [oauth_button]       # see ui_actions::KNOWN_COMPONENTS
-//! available_tools: [get_shopify_store_overview]   # see KNOWN_TOOLS
+//! available_tools: [get_shopify_store_overview]   # see tools::ToolName
 //! workflow: |
 //!   Instructions for CJ in this workflow.
 //! ```
@@ -43,21 +43,11 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use crate::tools::ToolName;
 use crate::ui_actions::KNOWN_COMPONENTS;
 
 mod machine;
 pub use machine::{ConversationState, Opening, Standing, WorkflowRefusal};
-
-/// Tools a workflow may list in `available_tools`.
-pub const KNOWN_TOOLS: &[&str] = &[
-    "get_shopify_store_counts",
-    "get_shopify_store_overview",
-    "get_shopify_recent_orders",
-    "get_shopify_orders_last_week",
-    "get_shopify_sales_summary",
-    "get_shopify_top_products",
-    "lookup_shopify_customer",
-];
 
 /// The OAuth flow completed: the merchant's store is now connected.
 pub const EVENT_SHOPIFY_CONNECTED: &str = "shopify_connected";
@@ -203,7 +193,8 @@ pub struct Workflow {
     /// UI components CJ may emit markers for ([`KNOWN_COMPONENTS`]).
     #[serde(default)]
     pub ui_components: Vec<String>,
-    /// The only tools the model is offered in this workflow ([`KNOWN_TOOLS`]).
+    /// The only tools the model is offered in this workflow (names of
+    /// [`ToolName::ALL`], the tool registry).
     #[serde(default)]
     pub available_tools: Vec<String>,
     /// Instructions for CJ, appended to the persona in the system prompt.
@@ -572,7 +563,7 @@ fn validate(s: &Source, wf: &Workflow, names: &[&str], errors: &mut Vec<ContentE
     }
     for (i, tool) in wf.available_tools.iter().enumerate() {
         let key = format!("available_tools[{i}]");
-        if !KNOWN_TOOLS.contains(&tool.as_str()) {
+        if ToolName::from_name(tool).is_none() {
             errors.push(err(file, &key, format!("unknown tool \"{tool}\"")));
         } else if wf.available_tools[..i].contains(tool) {
             errors.push(err(file, &key, format!("duplicate tool \"{tool}\"")));
@@ -713,7 +704,7 @@ workflow: Do things.
         assert!(!post.requirements_met(true, false));
         assert!(post.requirements_met(true, true));
         let adhoc = c.workflow(AD_HOC_SUPPORT).unwrap();
-        assert_eq!(adhoc.available_tools.len(), KNOWN_TOOLS.len());
+        assert_eq!(adhoc.available_tools.len(), ToolName::ALL.len());
         assert_eq!(c.summaries().len(), 6);
         let json = serde_json::to_value(&c.summaries()[0]).unwrap();
         assert_eq!(json["requirements"]["authentication"], "optional");

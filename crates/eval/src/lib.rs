@@ -47,9 +47,9 @@ use tokio_util::sync::CancellationToken;
 
 use hirecj_agent::memory::{ProviderKind, extract_facts};
 use hirecj_agent::model::ModelProvider;
-use hirecj_agent::tools::{StoreData, ToolContext};
+use hirecj_agent::tools::{StoreData, ToolContext, ToolName};
 use hirecj_agent::turn::{HistoryEntry, MerchantContext, TurnConfig, TurnInput, run_turn};
-use hirecj_agent::workflow::{Catalog, ConversationState, KNOWN_TOOLS, Standing};
+use hirecj_agent::workflow::{Catalog, ConversationState, Standing};
 
 /// The embedded scenario files: (path, text).
 pub const EMBEDDED_EVALS: &[(&str, &str)] = &[
@@ -261,7 +261,7 @@ pub fn validate_scenarios(
                 }
             }
             for tool in t.expect.tools_called.iter().flatten() {
-                if !KNOWN_TOOLS.contains(&tool.as_str()) {
+                if ToolName::from_name(tool).is_none() {
                     errors.push(err(format!(
                         "turns[{i}].expect.tools_called: unknown tool {tool:?}"
                     )));

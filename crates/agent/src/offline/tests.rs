@@ -88,7 +88,13 @@ async fn post_auth_summarises_tool_numbers() {
     )
     .await;
     assert_eq!(out.error, None);
-    assert_eq!(out.tools_called, vec![STORE_OVERVIEW, ORDERS_LAST_WEEK]);
+    assert_eq!(
+        out.tools_called,
+        vec![
+            ToolName::StoreOverview.as_str(),
+            ToolName::OrdersLastWeek.as_str()
+        ]
+    );
     for needle in [
         "Eval Candles",
         "42",
@@ -106,52 +112,52 @@ async fn questions_choose_tools() {
     let cases: &[(&str, &[&str], &[&str])] = &[
         (
             "How many orders did we get last week?",
-            &[ORDERS_LAST_WEEK],
+            &[ToolName::OrdersLastWeek.as_str()],
             &["42"],
         ),
         (
             "Show me my recent orders",
-            &[RECENT_ORDERS],
+            &[ToolName::RecentOrders.as_str()],
             &["#1005", "48.50 USD"],
         ),
         (
             "What are my best sellers?",
-            &[TOP_PRODUCTS],
+            &[ToolName::TopProducts.as_str()],
             &["Lavender Candle", "58 units"],
         ),
         (
             "How many customers do I have?",
-            &[STORE_COUNTS],
+            &[ToolName::StoreCounts.as_str()],
             &["904 customers"],
         ),
         (
             "How many products do I have?",
-            &[STORE_COUNTS],
+            &[ToolName::StoreCounts.as_str()],
             &["37 products"],
         ),
         (
             "What was revenue between 2026-10-01 and 2026-10-15?",
-            &[SALES_SUMMARY],
+            &[ToolName::SalesSummary.as_str()],
             &["2026-10-01 to 2026-10-15", "9876.50 USD"],
         ),
         (
             "How were sales in October?",
-            &[SALES_SUMMARY],
+            &[ToolName::SalesSummary.as_str()],
             &["2026-10-01 to 2026-10-31"],
         ),
         (
             "Revenue for the last 30 days?",
-            &[SALES_SUMMARY],
+            &[ToolName::SalesSummary.as_str()],
             &["2026-10-28 to 2026-11-26"],
         ),
         (
             "Who is ada@example.com?",
-            &[LOOKUP_CUSTOMER],
+            &[ToolName::LookupCustomer.as_str()],
             &["Ada Lovelace"],
         ),
         (
             "Look up nobody@example.com please",
-            &[LOOKUP_CUSTOMER],
+            &[ToolName::LookupCustomer.as_str()],
             &["couldn't find"],
         ),
     ];

@@ -7,8 +7,8 @@ use serde_json::json;
 use super::*;
 use crate::model::anthropic::{AnthropicConfig, AnthropicProvider};
 use crate::model::{ModelStream, ResponseMeta};
+use crate::tools::ToolName;
 use crate::tools::fake::FakeStore;
-use crate::tools::{ORDERS_LAST_WEEK, STORE_COUNTS, STORE_OVERVIEW};
 use crate::workflow::{AD_HOC_SUPPORT, Catalog, SHOPIFY_ONBOARDING, SHOPIFY_POST_AUTH};
 
 type Script = Vec<Result<ModelEvent, ModelError>>;
@@ -222,8 +222,8 @@ async fn tool_round_runs_calls_concurrently_and_feeds_results_back() {
     let c = catalog();
     let mut r1 = vec![
         text("Let me look."),
-        tool("t1", STORE_OVERVIEW, json!({})),
-        tool("t2", ORDERS_LAST_WEEK, json!({})),
+        tool("t1", ToolName::StoreOverview.as_str(), json!({})),
+        tool("t2", ToolName::OrdersLastWeek.as_str(), json!({})),
     ];
     r1.extend(end(StopReason::ToolUse));
     let mut r2 = vec![text("You had 42 orders.")];
@@ -243,7 +243,13 @@ async fn tool_round_runs_calls_concurrently_and_feeds_results_back() {
     .await;
     assert_eq!(out.error, None);
     assert_eq!(out.text, "Let me look.\n\nYou had 42 orders.");
-    assert_eq!(out.tools_called, vec![STORE_OVERVIEW, ORDERS_LAST_WEEK]);
+    assert_eq!(
+        out.tools_called,
+        vec![
+            ToolName::StoreOverview.as_str(),
+            ToolName::OrdersLastWeek.as_str()
+        ]
+    );
     let reqs = p.requests();
     assert_eq!(reqs.len(), 2);
     let second = &reqs[1].messages;
@@ -278,7 +284,7 @@ async fn tool_round_runs_calls_concurrently_and_feeds_results_back() {
         .filter(|e| matches!(e, TurnEvent::ToolFinished { ok: true, .. }))
         .count();
     assert_eq!((started, finished), (2, 2));
-    assert!(events.iter().any(|e| matches!(e, TurnEvent::Thinking { tool: Some(t), status } if t == ORDERS_LAST_WEEK && status.contains("last week"))));
+    assert!(events.iter().any(|e| matches!(e, TurnEvent::Thinking { tool: Some(t), status } if t == ToolName::OrdersLastWeek.as_str() && status.contains("last week"))));
     // Trace.
     assert_eq!(out.trace.rounds.len(), 2);
     assert_eq!(out.trace.tool_calls.len(), 2);
@@ -296,11 +302,11 @@ async fn failing_and_unknown_tools_become_error_results() {
         tool("t1", "get_other_shop_data", json!({"shop": "x"})),
         Ok(ModelEvent::MalformedToolCall {
             id: "t2".into(),
-            name: STORE_COUNTS.into(),
+            name: ToolName::StoreCounts.as_str().into(),
             raw: "{oops".into(),
             error: "bad json".into(),
         }),
-        tool("t3", STORE_COUNTS, json!({})),
+        tool("t3", ToolName::StoreCounts.as_str(), json!({})),
     ];
     r1.extend(end(StopReason::ToolUse));
     let mut r2 = vec![text("Your access expired; please reconnect Shopify.")];
@@ -345,7 +351,7 @@ async fn failing_and_unknown_tools_become_error_results() {
 async fn round_limit_ends_the_turn() {
     let c = catalog();
     let mk = || {
-        let mut r = vec![tool("t", STORE_COUNTS, json!({}))];
+        let mut r = vec![tool("t", ToolName::StoreCounts.as_str(), json!({}))];
         r.extend(end(StopReason::ToolUse));
         r
     };

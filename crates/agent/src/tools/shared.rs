@@ -1,0 +1,259 @@
+//! Result types that more than one tool returns: orders, product sales and
+//! the sales report. The agent's own types, converted from
+//! `hirecj_shopify`'s: their JSON is what the model reads, so a change in
+//! the Shopify crate shows up here as a compile error, not as a silently
+//! different prompt.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use hirecj_shopify::Amount;
+use serde::{Deserialize, Serialize};
+
+/// One order, as the model sees it in lists of orders.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Order {
+    /// Shopify's global id (lets the model tell orders apart).
+    pub id: String,
+    /// The merchant-facing name, e.g. `#1001`.
+    pub name: String,
+    /// When it was placed.
+    pub created_at: DateTime<Utc>,
+    /// When it was cancelled, if it was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cancelled_at: Option<DateTime<Utc>>,
+    /// Shopify's financial status (`PAID`, `REFUNDED`, …).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub financial_status: Option<String>,
+    /// Shopify's fulfillment status (`FULFILLED`, `UNFULFILLED`, …).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fulfillment_status: Option<String>,
+    /// Order total.
+    pub total: Amount,
+    /// Amount refunded so far.
+    pub refunded: Amount,
+    /// Currency of the amounts.
+    pub currency: String,
+    /// Who placed it, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub customer: Option<OrderCustomer>,
+    /// What was ordered.
+    pub items: Vec<LineItem>,
+}
+
+impl Order {
+    /// The day it was placed (UTC), as `YYYY-MM-DD`.
+    pub(crate) fn day(&self) -> String {
+        self.created_at.format("%Y-%m-%d").to_string()
+    }
+}
+
+impl From<hirecj_shopify::OrderSummary> for Order {
+    fn from(o: hirecj_shopify::OrderSummary) -> Self {
+        Self {
+            id: o.id,
+            name: o.name,
+            created_at: o.created_at,
+            cancelled_at: o.cancelled_at,
+            financial_status: o.financial_status,
+            fulfillment_status: o.fulfillment_status,
+            total: o.total,
+            refunded: o.refunded,
+            currency: o.currency,
+            customer: o.customer.map(OrderCustomer::from),
+            items: o.items.into_iter().map(LineItem::from).collect(),
+        }
+    }
+}
+
+/// The customer of an order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct OrderCustomer {
+    /// Shopify's global id.
+    pub id: String,
+    /// Email, when the customer has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    /// Display name, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+}
+
+impl From<hirecj_shopify::CustomerRef> for OrderCustomer {
+    fn from(c: hirecj_shopify::CustomerRef) -> Self {
+        Self {
+            id: c.id,
+            email: c.email,
+            name: c.name,
+        }
+    }
+}
+
+/// One line of an order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct LineItem {
+    /// Product title at the time of the order.
+    pub title: String,
+    /// Units ordered.
+    pub quantity: i64,
+    /// The product's global id, when it still exists.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub product_id: Option<String>,
+}
+
+impl From<hirecj_shopify::LineItem> for LineItem {
+    fn from(l: hirecj_shopify::LineItem) -> Self {
+        Self {
+            title: l.title,
+            quantity: l.quantity,
+            product_id: l.product_id,
+        }
+    }
+}
+
+/// Units and orders of one product over a period.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct ProductSales {
+    /// The product's global id, when it still exists.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub product_id: Option<String>,
+    /// Product title.
+    pub title: String,
+    /// Units sold.
+    pub units: i64,
+    /// Orders it was in.
+    pub orders: u64,
+}
+
+impl From<hirecj_shopify::ProductSales> for ProductSales {
+    fn from(p: hirecj_shopify::ProductSales) -> Self {
+        Self {
+            product_id: p.product_id,
+            title: p.title,
+            units: p.units,
+            orders: p.orders,
+        }
+    }
+}
+
+/// Orders and revenue of one day.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct DaySales {
+    /// The day (shop time).
+    pub date: NaiveDate,
+    /// Orders placed.
+    pub orders: u64,
+    /// Their revenue.
+    pub revenue: Amount,
+}
+
+impl From<hirecj_shopify::DaySales> for DaySales {
+    fn from(d: hirecj_shopify::DaySales) -> Self {
+        Self {
+            date: d.date,
+            orders: d.orders,
+            revenue: d.revenue,
+        }
+    }
+}
+
+/// Orders and revenue over a range of days: what `get_shopify_sales_summary`
+/// and `get_shopify_orders_last_week` return.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct SalesReport {
+    /// First day (inclusive, shop time).
+    pub from: NaiveDate,
+    /// Last day (inclusive, shop time).
+    pub to: NaiveDate,
+    /// The shop's time zone the days are counted in.
+    pub timezone: String,
+    /// Currency of the amounts (absent without orders).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub currency: Option<String>,
+    /// Orders placed, cancelled ones excluded.
+    pub orders: u64,
+    /// Orders cancelled.
+    pub cancelled_orders: u64,
+    /// Revenue.
+    pub revenue: Amount,
+    /// Refunded.
+    pub refunded: Amount,
+    /// Revenue minus refunds.
+    pub net_revenue: Amount,
+    /// Average order value.
+    pub average_order_value: Amount,
+    /// Per-day figures.
+    pub per_day: Vec<DaySales>,
+    /// Best sellers of the range.
+    pub top_products: Vec<ProductSales>,
+    /// Part of the range lies before what Shopify lets the app see.
+    pub beyond_visibility_window: bool,
+    /// What the model should know about these figures (visibility, caps).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+    /// The page cap was reached: the figures cover only the newest orders.
+    pub truncated: bool,
+}
+
+impl SalesReport {
+    /// The report in a few lines, titled `**{label}** (from to to)`, or
+    /// `**from to to**` without a label.
+    pub(crate) fn text_labelled(&self, label: Option<&str>) -> String {
+        let (from, to) = (self.from, self.to);
+        let title = match label {
+            Some(label) => format!("**{label}** ({from} to {to})"),
+            None => format!("**{from} to {to}**"),
+        };
+        if self.orders == 0 {
+            let mut out = format!("{title}: no orders.");
+            if let Some(note) = &self.note {
+                out.push_str(&format!(" Note: {note}"));
+            }
+            return out;
+        }
+        let cur = self.currency.as_deref().unwrap_or_default();
+        let mut out = format!(
+            "{title}:\n- Orders: {}\n- Revenue: {} {cur}\n- Average order value: {} {cur}",
+            self.orders, self.revenue, self.average_order_value,
+        );
+        if self.cancelled_orders > 0 {
+            out.push_str(&format!("\n- Cancelled: {}", self.cancelled_orders));
+        }
+        if self.refunded != Amount::ZERO {
+            out.push_str(&format!(
+                "\n- Refunded: {} {cur} (net {} {cur})",
+                self.refunded, self.net_revenue
+            ));
+        }
+        if let Some(top) = self.top_products.first() {
+            out.push_str(&format!(
+                "\n- Top product: {} ({} units)",
+                top.title, top.units
+            ));
+        }
+        if let Some(note) = &self.note {
+            out.push_str(&format!("\n- Note: {note}"));
+        }
+        out
+    }
+}
+
+impl From<hirecj_shopify::SalesSummary> for SalesReport {
+    fn from(s: hirecj_shopify::SalesSummary) -> Self {
+        Self {
+            from: s.from,
+            to: s.to,
+            timezone: s.timezone,
+            currency: s.currency,
+            orders: s.orders,
+            cancelled_orders: s.cancelled_orders,
+            revenue: s.revenue,
+            refunded: s.refunded,
+            net_revenue: s.net_revenue,
+            average_order_value: s.average_order_value,
+            per_day: s.per_day.into_iter().map(DaySales::from).collect(),
+            top_products: s.top_products.into_iter().map(ProductSales::from).collect(),
+            beyond_visibility_window: s.beyond_visibility_window,
+            note: s.note,
+            truncated: s.truncated,
+        }
+    }
+}
