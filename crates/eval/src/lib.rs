@@ -650,8 +650,10 @@ async fn run_scenario(
         None => ToolContext::disconnected(),
     };
     // Where the conversation opens: the app's own rules.
+    // A scenario is a signed-in merchant, with or without a connected store
+    // (e.g. after an uninstall).
     let standing = Standing {
-        authenticated: connected,
+        authenticated: true,
         store_connected: connected,
     };
     let mut workflow = match catalog.open_workflow(Some(&s.workflow), standing) {
