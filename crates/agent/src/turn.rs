@@ -566,78 +566,176 @@ pub async fn run_turn(
         provider = %provider.name(),
         model = %provider.model(),
     );
-    run_turn_inner(provider, tools, input, config, on_event, cancel)
+    Turn::start(provider, tools, &input, config, on_event, cancel)
+        .run()
         .instrument(span)
         .await
 }
 
-async fn run_turn_inner(
-    provider: &dyn ModelProvider,
-    tools: &ToolContext,
-    input: TurnInput<'_>,
-    config: &TurnConfig,
-    on_event: &(dyn Fn(TurnEvent) + Send + Sync),
+/// One turn in progress: what every step of the loop reads and records.
+/// [`Turn::run`] is the loop; each step is a method below, so a change to
+/// how tools fan out or how a round is traced touches one small function.
+struct Turn<'a> {
+    provider: &'a dyn ModelProvider,
+    tools: &'a ToolContext,
+    config: &'a TurnConfig,
+    /// Progress for the merchant's screen, in the order things happen.
+    on_event: &'a (dyn Fn(TurnEvent) + Send + Sync),
+    /// The merchant's Stop (or an abandoned turn): ends the turn with what
+    /// was said so far.
     cancel: CancellationToken,
-) -> TurnOutcome {
-    let started = Instant::now();
-    let first = build_request(&input, tools, config);
-    let offered: Vec<String> = first.tools.iter().map(|t| t.name.clone()).collect();
-    let mut trace = TurnTrace {
-        conversation_id: input.conversation_id.clone(),
-        workflow: input.workflow.name.clone(),
-        provider: provider.name().to_owned(),
-        model: provider.model().to_owned(),
-        started_at: Utc::now(),
-        tools_offered: offered.clone(),
-        rounds: Vec::new(),
-        tool_calls: Vec::new(),
-        usage: Usage::default(),
-        time_to_first_token_ms: None,
-        model_ms: 0,
-        tool_ms: 0,
-        total_ms: 0,
-        stopped: false,
-        error: None,
-    };
-    let mut parser = UiActionParser::new(markers_enabled(input.workflow, &input.merchant));
-    let mut shown = String::new();
-    let mut raw_so_far = String::new();
-    let mut messages = first.messages.clone();
-    let mut stopped = false;
-    let mut error: Option<TurnFailure> = None;
-    let mut needs_reconnect = false;
-    let mut tools_called = Vec::new();
+    /// For `time_to_first_token_ms` and `total_ms`.
+    started: Instant,
+    /// The first request: system prompt, tools and limits every round
+    /// reuses, so the cacheable prefix is byte-identical across rounds.
+    first: ModelRequest,
+    /// Names of the tools offered; a call to any other is refused.
+    offered: Vec<String>,
+    /// The conversation as the model sees it, growing by one assistant
+    /// message and one tool-results message per tool round.
+    messages: Vec<Message>,
+    /// Turns UI markers into placeholders across streamed chunks.
+    parser: UiActionParser,
+    /// What the merchant has been shown (placeholders included).
+    shown: String,
+    /// The model's raw text over all rounds, to separate rounds' texts.
+    raw_so_far: String,
+    trace: TurnTrace,
+    stopped: bool,
+    error: Option<TurnFailure>,
+    needs_reconnect: bool,
+    tools_called: Vec<String>,
+}
 
-    let emit_text = |text: String, shown: &mut String| {
-        if !text.is_empty() {
-            shown.push_str(&text);
-            on_event(TurnEvent::TextDelta { text });
+/// What one model call said.
+#[derive(Default)]
+struct RoundReply {
+    /// Its raw text (markers as the model wrote them).
+    text: String,
+    /// The tool calls it asked for, in order.
+    requested: Vec<Requested>,
+    /// Why it stopped; `None` when the stream ended without saying.
+    stop: Option<StopReason>,
+}
+
+/// One tool call run (or refused), ready for the trace and the model.
+struct ToolRun {
+    id: String,
+    name: String,
+    arguments: Value,
+    output: crate::tools::ToolOutput,
+    took: Duration,
+}
+
+impl<'a> Turn<'a> {
+    /// Builds the first request and an empty trace.
+    fn start(
+        provider: &'a dyn ModelProvider,
+        tools: &'a ToolContext,
+        input: &TurnInput<'_>,
+        config: &'a TurnConfig,
+        on_event: &'a (dyn Fn(TurnEvent) + Send + Sync),
+        cancel: CancellationToken,
+    ) -> Self {
+        let started = Instant::now();
+        let first = build_request(input, tools, config);
+        let offered: Vec<String> = first.tools.iter().map(|t| t.name.clone()).collect();
+        let trace = TurnTrace {
+            conversation_id: input.conversation_id.clone(),
+            workflow: input.workflow.name.clone(),
+            provider: provider.name().to_owned(),
+            model: provider.model().to_owned(),
+            started_at: Utc::now(),
+            tools_offered: offered.clone(),
+            rounds: Vec::new(),
+            tool_calls: Vec::new(),
+            usage: Usage::default(),
+            time_to_first_token_ms: None,
+            model_ms: 0,
+            tool_ms: 0,
+            total_ms: 0,
+            stopped: false,
+            error: None,
+        };
+        Self {
+            provider,
+            tools,
+            config,
+            on_event,
+            cancel,
+            started,
+            messages: first.messages.clone(),
+            first,
+            offered,
+            parser: UiActionParser::new(markers_enabled(input.workflow, &input.merchant)),
+            shown: String::new(),
+            raw_so_far: String::new(),
+            trace,
+            stopped: false,
+            error: None,
+            needs_reconnect: false,
+            tools_called: Vec::new(),
         }
-    };
-
-    if messages.last().is_none_or(|m| m.role != Role::User) {
-        error = Some(TurnFailure {
-            code: "no_input".to_owned(),
-            message: "nothing to answer: the conversation does not end with a merchant \
-                      message or a system event"
-                .to_owned(),
-            retryable: false,
-        });
     }
 
-    let max_rounds = config.max_rounds.max(1);
-    let mut round = 0;
-    while error.is_none() && !stopped {
-        round += 1;
-        let req = ModelRequest {
-            messages: messages.clone(),
-            ..first.clone()
+    /// The loop: model call, then (if it asked for tools) one tool round,
+    /// until the model answers, the merchant stops, something fails or the
+    /// round limit is reached.
+    async fn run(mut self) -> TurnOutcome {
+        self.check_input();
+        let max_rounds = self.config.max_rounds.max(1);
+        let mut round = 0;
+        while self.error.is_none() && !self.stopped {
+            round += 1;
+            let reply = self.call_model(round).await;
+            if !self.continue_with_tools(&reply, round, max_rounds) {
+                break;
+            }
+            self.push_assistant_message(&reply);
+            self.run_tools(round, &reply.requested).await;
+        }
+        self.finish()
+    }
+
+    fn emit(&self, event: TurnEvent) {
+        (self.on_event)(event);
+    }
+
+    /// Shows `text` (already through the marker parser), if any.
+    fn show(&mut self, text: String) {
+        if !text.is_empty() {
+            self.shown.push_str(&text);
+            self.emit(TurnEvent::TextDelta { text });
+        }
+    }
+
+    /// A model needs a user message (merchant text or system event) to
+    /// answer; without one the turn fails before any call is paid for.
+    fn check_input(&mut self) {
+        if self.messages.last().is_none_or(|m| m.role != Role::User) {
+            self.error = Some(TurnFailure {
+                code: "no_input".to_owned(),
+                message: "nothing to answer: the conversation does not end with a merchant \
+                          message or a system event"
+                    .to_owned(),
+                retryable: false,
+            });
+        }
+    }
+
+    /// One model call: the request with the messages so far, streamed into
+    /// the merchant's screen, recorded in the trace.
+    async fn call_model(&mut self, round: u32) -> RoundReply {
+        let request = ModelRequest {
+            messages: self.messages.clone(),
+            ..self.first.clone()
         };
-        let request_value = provider
-            .request_body(&req)
+        let request_value = self
+            .provider
+            .request_body(&request)
             .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
-            .unwrap_or_else(|| serde_json::to_value(&req).unwrap_or(Value::Null));
-        on_event(TurnEvent::Thinking {
+            .unwrap_or_else(|| serde_json::to_value(&request).unwrap_or(Value::Null));
+        self.emit(TurnEvent::Thinking {
             status: if round == 1 {
                 "Thinking…".to_owned()
             } else {
@@ -646,7 +744,7 @@ async fn run_turn_inner(
             tool: None,
         });
         let call_start = Instant::now();
-        let mut rt = RoundTrace {
+        let mut round_trace = RoundTrace {
             round,
             request: request_value,
             request_id: None,
@@ -657,105 +755,148 @@ async fn run_turn_inner(
             model_ms: 0,
             text: String::new(),
         };
-        let mut round_text = String::new();
-        let mut requested: Vec<Requested> = Vec::new();
-        let mut stop: Option<StopReason> = None;
-        match provider.stream(req, cancel.clone()).await {
-            Err(ModelError::Cancelled) => stopped = true,
+        let mut reply = RoundReply::default();
+        match self.provider.stream(request, self.cancel.clone()).await {
+            Err(ModelError::Cancelled) => self.stopped = true,
             Err(e) => {
                 tracing::warn!(error = %e, round, "model call failed");
-                error = Some(failure_from(&e));
+                self.error = Some(failure_from(&e));
             }
-            Ok(mut stream) => {
-                rt.request_id = stream.meta().request_id.clone();
-                rt.attempts = stream.meta().attempts;
-                loop {
-                    let next = tokio::select! {
-                        biased;
-                        _ = cancel.cancelled() => { stopped = true; break; }
-                        next = stream.next() => next,
-                    };
-                    if rt.time_to_first_event_ms.is_none() {
-                        rt.time_to_first_event_ms = Some(ms(call_start.elapsed()));
-                    }
-                    match next {
-                        None => break,
-                        Some(Ok(ModelEvent::TextDelta(t))) => {
-                            if round_text.is_empty()
-                                && !raw_so_far.is_empty()
-                                && !raw_so_far.ends_with(char::is_whitespace)
-                            {
-                                emit_text(parser.push("\n\n"), &mut shown);
-                            }
-                            round_text.push_str(&t);
-                            let out = parser.push(&t);
-                            if !out.is_empty() && trace.time_to_first_token_ms.is_none() {
-                                trace.time_to_first_token_ms = Some(ms(started.elapsed()));
-                            }
-                            emit_text(out, &mut shown);
-                        }
-                        Some(Ok(ModelEvent::ToolCall(c))) => requested.push(Requested::Call(c)),
-                        Some(Ok(ModelEvent::MalformedToolCall {
-                            id, name, error, ..
-                        })) => {
-                            requested.push(Requested::Malformed { id, name, error });
-                        }
-                        Some(Ok(ModelEvent::Usage(u))) => rt.usage = u,
-                        Some(Ok(ModelEvent::Stop { reason })) => stop = Some(reason),
-                        Some(Err(ModelError::Cancelled)) => {
-                            stopped = true;
-                            break;
-                        }
-                        Some(Err(e)) => {
-                            tracing::warn!(error = %e, round, "model stream failed");
-                            error = Some(failure_from(&e));
-                            break;
-                        }
-                    }
+            Ok(stream) => {
+                round_trace.request_id = stream.meta().request_id.clone();
+                round_trace.attempts = stream.meta().attempts;
+                self.read_stream(stream, call_start, &mut round_trace, &mut reply)
+                    .await;
+            }
+        }
+        self.record_round(round_trace, &reply, call_start);
+        reply
+    }
+
+    /// Reads one model stream to its end, a failure or the merchant's Stop.
+    async fn read_stream(
+        &mut self,
+        mut stream: crate::model::ModelStream,
+        call_start: Instant,
+        round_trace: &mut RoundTrace,
+        reply: &mut RoundReply,
+    ) {
+        let cancel = self.cancel.clone();
+        loop {
+            let next = tokio::select! {
+                biased;
+                _ = cancel.cancelled() => { self.stopped = true; break; }
+                next = stream.next() => next,
+            };
+            if round_trace.time_to_first_event_ms.is_none() {
+                round_trace.time_to_first_event_ms = Some(ms(call_start.elapsed()));
+            }
+            match next {
+                None => break,
+                Some(Ok(ModelEvent::TextDelta(t))) => self.stream_text(reply, &t),
+                Some(Ok(ModelEvent::ToolCall(c))) => reply.requested.push(Requested::Call(c)),
+                Some(Ok(ModelEvent::MalformedToolCall {
+                    id, name, error, ..
+                })) => {
+                    reply
+                        .requested
+                        .push(Requested::Malformed { id, name, error });
+                }
+                Some(Ok(ModelEvent::Usage(u))) => round_trace.usage = u,
+                Some(Ok(ModelEvent::Stop { reason })) => reply.stop = Some(reason),
+                Some(Err(ModelError::Cancelled)) => {
+                    self.stopped = true;
+                    break;
+                }
+                Some(Err(e)) => {
+                    tracing::warn!(error = %e, round = round_trace.round, "model stream failed");
+                    self.error = Some(failure_from(&e));
+                    break;
                 }
             }
         }
-        raw_so_far.push_str(&round_text);
-        rt.model_ms = ms(call_start.elapsed());
-        rt.stop_reason = stop.as_ref().map(stop_name);
-        rt.text = shorten(&round_text, TRACE_RESULT_BYTES).to_owned();
-        trace.model_ms = trace.model_ms.saturating_add(rt.model_ms);
-        add_usage(&mut trace.usage, &rt.usage);
-        trace.rounds.push(rt);
-        on_event(TurnEvent::Usage { usage: trace.usage });
-        if stopped || error.is_some() {
-            break;
+    }
+
+    /// Shows a chunk of model text. A round's text that follows an earlier
+    /// round's without whitespace gets a blank line first, so two rounds
+    /// never run into one word.
+    fn stream_text(&mut self, reply: &mut RoundReply, text: &str) {
+        if reply.text.is_empty()
+            && !self.raw_so_far.is_empty()
+            && !self.raw_so_far.ends_with(char::is_whitespace)
+        {
+            let separator = self.parser.push("\n\n");
+            self.show(separator);
         }
-        if stop.is_none() {
-            error = Some(TurnFailure {
+        reply.text.push_str(text);
+        let out = self.parser.push(text);
+        if !out.is_empty() && self.trace.time_to_first_token_ms.is_none() {
+            self.trace.time_to_first_token_ms = Some(ms(self.started.elapsed()));
+        }
+        self.show(out);
+    }
+
+    /// Adds the round to the trace and the totals, and reports the usage.
+    fn record_round(
+        &mut self,
+        mut round_trace: RoundTrace,
+        reply: &RoundReply,
+        call_start: Instant,
+    ) {
+        self.raw_so_far.push_str(&reply.text);
+        round_trace.model_ms = ms(call_start.elapsed());
+        round_trace.stop_reason = reply.stop.as_ref().map(stop_name);
+        round_trace.text = shorten(&reply.text, TRACE_RESULT_BYTES).to_owned();
+        self.trace.model_ms = self.trace.model_ms.saturating_add(round_trace.model_ms);
+        add_usage(&mut self.trace.usage, &round_trace.usage);
+        self.trace.rounds.push(round_trace);
+        self.emit(TurnEvent::Usage {
+            usage: self.trace.usage,
+        });
+    }
+
+    /// Whether the turn goes on with a tool round after `reply`: not when
+    /// it was stopped or failed, nor when the model answered; a stream
+    /// without a stop reason and a model still asking for tools at the
+    /// round limit are failures.
+    fn continue_with_tools(&mut self, reply: &RoundReply, round: u32, max_rounds: u32) -> bool {
+        if self.stopped || self.error.is_some() {
+            return false;
+        }
+        if reply.stop.is_none() {
+            self.error = Some(TurnFailure {
                 code: "model_error".to_owned(),
                 message: "the model stream ended without a stop reason".to_owned(),
                 retryable: true,
             });
-            break;
+            return false;
         }
-        if requested.is_empty() {
-            break;
+        if reply.requested.is_empty() {
+            return false;
         }
         if round >= max_rounds {
             tracing::warn!(round, "tool round limit reached");
-            error = Some(TurnFailure {
+            self.error = Some(TurnFailure {
                 code: "tool_rounds_exhausted".to_owned(),
                 message: format!("the model still asked for tools after {max_rounds} rounds"),
                 retryable: false,
             });
-            break;
+            return false;
         }
+        true
+    }
 
-        // The assistant turn as the model produced it, then all results in
-        // one user message.
+    /// The assistant turn as the model produced it: its text, then its tool
+    /// calls (a malformed one with empty arguments, so its error result has
+    /// a call to answer).
+    fn push_assistant_message(&mut self, reply: &RoundReply) {
         let mut assistant = Vec::new();
-        if !round_text.is_empty() {
+        if !reply.text.is_empty() {
             assistant.push(ContentBlock::Text {
-                text: round_text.clone(),
+                text: reply.text.clone(),
             });
         }
-        for r in &requested {
+        for r in &reply.requested {
             let (id, name, input) = match r {
                 Requested::Call(c) => (c.id.clone(), c.name.clone(), c.input.clone()),
                 Requested::Malformed { id, name, .. } => {
@@ -764,113 +905,152 @@ async fn run_turn_inner(
             };
             assistant.push(ContentBlock::ToolUse { id, name, input });
         }
-        messages.push(Message {
+        self.messages.push(Message {
             role: Role::Assistant,
             content: assistant,
         });
+    }
 
+    /// Runs the round's tool calls concurrently; the merchant's Stop ends
+    /// the turn without waiting for them.
+    async fn run_tools(&mut self, round: u32, requested: &[Requested]) {
         let tool_start = Instant::now();
-        let runs = requested.iter().map(|r| async {
-            match r {
-                Requested::Malformed { id, name, error } => {
-                    let content = format!("Invalid arguments (not a JSON object): {error}");
-                    (
-                        id.clone(),
-                        name.clone(),
-                        Value::Object(Default::default()),
-                        crate::tools::ToolOutput {
-                            content,
-                            is_error: true,
-                            needs_reconnect: false,
-                            error_code: Some("invalid_arguments".to_owned()),
-                        },
-                        Duration::ZERO,
-                    )
-                }
-                Requested::Call(c) => {
-                    on_event(TurnEvent::Thinking {
-                        status: thinking_status(&c.name).to_owned(),
-                        tool: Some(c.name.clone()),
-                    });
-                    on_event(TurnEvent::ToolStarted {
-                        name: c.name.clone(),
-                        args: c.input.clone(),
-                    });
-                    let (out, took) = tools.execute_timed(c, &offered).await;
-                    tracing::info!(
-                        tool = %c.name,
-                        duration_ms = ms(took),
-                        ok = !out.is_error,
-                        error = out.error_code.as_deref().unwrap_or(""),
-                        "tool call"
-                    );
-                    on_event(TurnEvent::ToolFinished {
-                        name: c.name.clone(),
-                        duration_ms: ms(took),
-                        ok: !out.is_error,
-                    });
-                    (c.id.clone(), c.name.clone(), c.input.clone(), out, took)
-                }
-            }
-        });
+        let cancel = self.cancel.clone();
+        let runs = requested
+            .iter()
+            .map(|r| run_tool(self.tools, &self.offered, self.on_event, r));
         let results = tokio::select! {
             biased;
-            _ = cancel.cancelled() => { stopped = true; None }
+            _ = cancel.cancelled() => None,
             r = futures::future::join_all(runs) => Some(r),
         };
-        trace.tool_ms = trace.tool_ms.saturating_add(ms(tool_start.elapsed()));
-        let Some(results) = results else { break };
+        self.trace.tool_ms = self.trace.tool_ms.saturating_add(ms(tool_start.elapsed()));
+        match results {
+            None => self.stopped = true,
+            Some(results) => self.record_tool_results(round, results),
+        }
+    }
+
+    /// Records the results in the trace and gives them to the model, all in
+    /// one user message, in call order.
+    fn record_tool_results(&mut self, round: u32, results: Vec<ToolRun>) {
         let mut blocks = Vec::new();
-        for (id, name, args, out, took) in results {
-            needs_reconnect |= out.needs_reconnect;
-            tools_called.push(name.clone());
-            trace.tool_calls.push(ToolCallTrace {
+        for run in results {
+            let ToolRun {
+                id,
+                name,
+                arguments,
+                output,
+                took,
+            } = run;
+            self.needs_reconnect |= output.needs_reconnect;
+            self.tools_called.push(name.clone());
+            self.trace.tool_calls.push(ToolCallTrace {
                 round,
                 id: id.clone(),
                 name,
-                arguments: args,
-                result: shorten(&out.content, TRACE_RESULT_BYTES).to_owned(),
-                is_error: out.is_error,
-                error: out.error_code.clone(),
+                arguments,
+                result: shorten(&output.content, TRACE_RESULT_BYTES).to_owned(),
+                is_error: output.is_error,
+                error: output.error_code.clone(),
                 duration_ms: ms(took),
             });
             blocks.push(ContentBlock::ToolResult {
                 tool_use_id: id,
-                content: out.content,
-                is_error: out.is_error,
+                content: output.content,
+                is_error: output.is_error,
             });
         }
-        messages.push(Message {
+        self.messages.push(Message {
             role: Role::User,
             content: blocks,
         });
     }
 
-    emit_text(parser.finish(), &mut shown);
-    trace.total_ms = ms(started.elapsed());
-    trace.stopped = stopped;
-    trace.error = error.clone();
-    tracing::info!(
-        rounds = trace.rounds.len(),
-        tools = trace.tool_calls.len(),
-        total_ms = trace.total_ms,
-        ttft_ms = trace.time_to_first_token_ms,
-        input_tokens = trace.usage.input_tokens,
-        cache_read_tokens = trace.usage.cache_read_tokens,
-        output_tokens = trace.usage.output_tokens,
-        stopped,
-        failed = error.is_some(),
-        "turn finished"
-    );
-    TurnOutcome {
-        text: shown,
-        ui_elements: parser.into_elements(),
-        stopped,
-        error,
-        needs_reconnect,
-        tools_called,
-        usage: trace.usage,
-        trace,
+    /// Flushes the parser, closes the trace and logs the turn.
+    fn finish(mut self) -> TurnOutcome {
+        let rest = self.parser.finish();
+        self.show(rest);
+        let mut trace = self.trace;
+        trace.total_ms = ms(self.started.elapsed());
+        trace.stopped = self.stopped;
+        trace.error = self.error.clone();
+        tracing::info!(
+            rounds = trace.rounds.len(),
+            tools = trace.tool_calls.len(),
+            total_ms = trace.total_ms,
+            ttft_ms = trace.time_to_first_token_ms,
+            input_tokens = trace.usage.input_tokens,
+            cache_read_tokens = trace.usage.cache_read_tokens,
+            output_tokens = trace.usage.output_tokens,
+            stopped = self.stopped,
+            failed = self.error.is_some(),
+            "turn finished"
+        );
+        TurnOutcome {
+            text: self.shown,
+            ui_elements: self.parser.into_elements(),
+            stopped: self.stopped,
+            error: self.error,
+            needs_reconnect: self.needs_reconnect,
+            tools_called: self.tools_called,
+            usage: trace.usage,
+            trace,
+        }
+    }
+}
+
+/// Runs one requested call, reporting its start and end; a malformed call
+/// is not run and answers the model with an `invalid_arguments` error.
+async fn run_tool(
+    tools: &ToolContext,
+    offered: &[String],
+    on_event: &(dyn Fn(TurnEvent) + Send + Sync),
+    requested: &Requested,
+) -> ToolRun {
+    match requested {
+        Requested::Malformed { id, name, error } => ToolRun {
+            id: id.clone(),
+            name: name.clone(),
+            arguments: Value::Object(Default::default()),
+            output: crate::tools::ToolOutput {
+                content: format!("Invalid arguments (not a JSON object): {error}"),
+                is_error: true,
+                needs_reconnect: false,
+                error_code: Some("invalid_arguments".to_owned()),
+            },
+            took: Duration::ZERO,
+        },
+        Requested::Call(c) => {
+            on_event(TurnEvent::Thinking {
+                status: thinking_status(&c.name).to_owned(),
+                tool: Some(c.name.clone()),
+            });
+            on_event(TurnEvent::ToolStarted {
+                name: c.name.clone(),
+                args: c.input.clone(),
+            });
+            let (output, took) = tools.execute_timed(c, offered).await;
+            tracing::info!(
+                tool = %c.name,
+                duration_ms = ms(took),
+                ok = !output.is_error,
+                error = output.error_code.as_deref().unwrap_or(""),
+                "tool call"
+            );
+            on_event(TurnEvent::ToolFinished {
+                name: c.name.clone(),
+                duration_ms: ms(took),
+                ok: !output.is_error,
+            });
+            ToolRun {
+                id: c.id.clone(),
+                name: c.name.clone(),
+                arguments: c.input.clone(),
+                output,
+                took,
+            }
+        }
     }
 }
 

@@ -585,3 +585,118 @@ fn needs_reconnect_offers_no_tools_and_says_so() {
     assert_eq!(req.tools.len(), 7);
     assert!(!req.system[2].text.contains(CONNECT_BUTTON_AVAILABLE));
 }
+
+/// The order of a tool round's events is what the merchant's screen shows
+/// (consecutive text deltas merged: the parser may split them).
+#[tokio::test]
+async fn a_tool_round_reports_its_steps_in_order() {
+    let c = catalog();
+    let mut r1 = vec![
+        text("Let me look."),
+        tool("t1", ToolName::StoreCounts.as_str(), json!({})),
+    ];
+    r1.extend(end(StopReason::ToolUse));
+    let mut r2 = vec![text("Done.")];
+    r2.extend(end(StopReason::EndTurn));
+    let p = Scripted::new(vec![r1, r2]);
+    let ev = Events::new();
+    let inp = input(&c, AD_HOC_SUPPORT, true, vec![HistoryEntry::merchant("hi")]);
+    let out = run_turn(
+        &p,
+        &connected_tools(),
+        inp,
+        &TurnConfig::default(),
+        &ev.sink(),
+        CancellationToken::new(),
+    )
+    .await;
+    assert_eq!(out.error, None);
+    let mut steps: Vec<String> = Vec::new();
+    for e in ev.all() {
+        let step = match e {
+            TurnEvent::Thinking { status, tool: None } => format!("thinking {status}"),
+            TurnEvent::Thinking { tool: Some(t), .. } => format!("thinking {t}"),
+            TurnEvent::ToolStarted { name, .. } => format!("started {name}"),
+            TurnEvent::ToolFinished { name, ok, .. } => format!("finished {name} {ok}"),
+            TurnEvent::TextDelta { text } => {
+                if let Some(last) = steps.last_mut().filter(|s| s.starts_with("text ")) {
+                    last.push_str(&text);
+                    continue;
+                }
+                format!("text {text}")
+            }
+            TurnEvent::Usage { usage } => format!("usage {}", usage.input_tokens),
+        };
+        steps.push(step);
+    }
+    let counts = ToolName::StoreCounts.as_str();
+    assert_eq!(
+        steps,
+        vec![
+            "thinking Thinking…".to_owned(),
+            "text Let me look.".to_owned(),
+            "usage 10".to_owned(),
+            format!("thinking {counts}"),
+            format!("started {counts}"),
+            format!("finished {counts} true"),
+            "thinking Putting it together…".to_owned(),
+            "text \n\nDone.".to_owned(),
+            "usage 20".to_owned(),
+        ]
+    );
+}
+
+/// The decision after each model call, step by step.
+#[test]
+fn after_a_model_call_the_turn_goes_on_only_for_tools_within_the_limit() {
+    let c = catalog();
+    let p = Scripted::new(vec![]);
+    let tools = connected_tools();
+    let config = TurnConfig::default();
+    let sink = |_: TurnEvent| {};
+    let inp = input(&c, AD_HOC_SUPPORT, true, vec![HistoryEntry::merchant("hi")]);
+    let turn = || Turn::start(&p, &tools, &inp, &config, &sink, CancellationToken::new());
+    let asks_for_a_tool = || RoundReply {
+        requested: vec![Requested::Call(ToolCall {
+            id: "t".into(),
+            name: ToolName::StoreCounts.as_str().into(),
+            input: json!({}),
+        })],
+        stop: Some(StopReason::ToolUse),
+        ..RoundReply::default()
+    };
+
+    // A stream that ends without a stop reason was cut off: worth a retry.
+    let mut cut_off = turn();
+    let reply = RoundReply {
+        text: "Hal".into(),
+        ..RoundReply::default()
+    };
+    assert!(!cut_off.continue_with_tools(&reply, 1, 8));
+    let failure = cut_off.error.unwrap();
+    assert_eq!(failure.code, "model_error");
+    assert!(failure.retryable);
+
+    // An answer ends the turn without a failure.
+    let mut answered = turn();
+    let reply = RoundReply {
+        stop: Some(StopReason::EndTurn),
+        ..RoundReply::default()
+    };
+    assert!(!answered.continue_with_tools(&reply, 1, 8));
+    assert_eq!(answered.error, None);
+
+    // Tools: a tool round below the limit, a failure at it.
+    let mut below = turn();
+    assert!(below.continue_with_tools(&asks_for_a_tool(), 7, 8));
+    assert_eq!(below.error, None);
+    let mut at_limit = turn();
+    assert!(!at_limit.continue_with_tools(&asks_for_a_tool(), 8, 8));
+    assert_eq!(at_limit.error.unwrap().code, "tool_rounds_exhausted");
+
+    // A stopped turn goes no further, whatever the model asked for.
+    let mut stopped = turn();
+    stopped.stopped = true;
+    assert!(!stopped.continue_with_tools(&asks_for_a_tool(), 1, 8));
+    assert_eq!(stopped.error, None);
+}

@@ -23,7 +23,7 @@ use serde_json::{Value, json};
 use tokio::sync::{broadcast, oneshot};
 use tokio_util::sync::CancellationToken;
 
-use super::engine::{Engine, TurnContext};
+use super::engine::{Engine, TurnContext, TurnOutput};
 use super::protocol::{ServerFrame, WireMessage};
 
 /// Who is talking: the browser session and, once Shopify is connected, the
@@ -465,16 +465,18 @@ impl ChatService {
                 id,
                 generation,
             };
-            let outcome = service
-                .run_turn(
-                    conversation,
-                    needs_initial,
-                    &frames,
-                    stop,
-                    &abort,
-                    generation,
-                )
-                .await;
+            let turn = ConversationTurn {
+                conversation,
+                frames: frames.clone(),
+                stop,
+                abort,
+                generation,
+            };
+            let outcome = if needs_initial {
+                service.run_initial_action(turn).await
+            } else {
+                service.answer(turn).await
+            };
             if let Err(e) = outcome {
                 tracing::error!(conversation_id = %id, error = %e, "turn failed");
                 let _ = frames.send(e.to_frame());
@@ -495,123 +497,180 @@ impl ChatService {
             .initial_action_pending(&conversation.workflow, &state)
     }
 
-    async fn run_turn(
-        &self,
-        mut conversation: Conversation,
-        run_initial: bool,
-        frames: &broadcast::Sender<ServerFrame>,
-        stop: CancellationToken,
-        abort: &CancellationToken,
-        generation: u64,
-    ) -> Result<(), ChatError> {
-        let id = conversation.id;
+    /// Runs the workflow's initial action: records it in the
+    /// conversation's state first, so it can never run twice (if this turn
+    /// is interrupted, the unanswered system event gets its reply on the
+    /// next open), stores it as a system event, then answers it.
+    async fn run_initial_action(&self, mut turn: ConversationTurn) -> Result<(), ChatError> {
+        let conversation = &mut turn.conversation;
         let store = &self.inner.store;
-        if run_initial {
-            // Record first, so the initial action can never run twice; if this
-            // turn is interrupted, the unanswered system event gets its reply
-            // on the next open.
-            let mut state = ConversationState::from_json(&conversation.state);
-            state.mark_initial_action_done(&conversation.workflow);
-            let state = state.to_json();
-            store.set_conversation_state(id, &state).await?;
-            conversation.state = state;
-            let action = self
-                .inner
-                .catalog
-                .workflow(&conversation.workflow)
-                .and_then(|w| w.behavior.initial_action.clone())
-                .unwrap_or_default();
-            store
-                .append_message(id, &NewMessage::new(Role::System, action))
-                .await?;
-        }
+        let mut state = ConversationState::from_json(&conversation.state);
+        state.mark_initial_action_done(&conversation.workflow);
+        let state = state.to_json();
+        store
+            .set_conversation_state(conversation.id, &state)
+            .await?;
+        conversation.state = state;
+        let action = self
+            .inner
+            .catalog
+            .workflow(&conversation.workflow)
+            .and_then(|w| w.behavior.initial_action.clone())
+            .unwrap_or_default();
+        let (event, _) = store
+            .append_message(conversation.id, &NewMessage::new(Role::System, action))
+            .await?;
+        // CJ's reply follows the event: its turn number is the next one.
+        conversation.last_seq = event.seq;
+        self.answer(turn).await
+    }
 
-        let history = store.messages(id, 0).await?;
-        let answering = history.last().map(|m| (m.role, m.seq));
+    /// Answers the conversation's newest message (a merchant message or a
+    /// system event): runs the agent, stores the reply and its trace, moves
+    /// the workflow on, releases the turn, sends the reply, then remembers
+    /// facts. An abandoned turn stores nothing.
+    async fn answer(&self, turn: ConversationTurn) -> Result<(), ChatError> {
+        let ctx = self.turn_context(&turn.conversation).await?;
+        let Some(output) = self.run_agent(&turn, &ctx).await? else {
+            return Ok(());
+        };
+        let stored = self.store_reply(&ctx, &output).await?;
+        let transition = self.complete_initial_action(&ctx, &output).await?;
+        self.publish_reply(&turn, &stored, transition);
+        self.after_reply(&ctx).await
+    }
+
+    /// What the agent needs: the stored history, the merchant and the turn
+    /// number (the sequence number CJ's reply will get).
+    async fn turn_context(&self, conversation: &Conversation) -> Result<TurnContext, ChatError> {
+        let store = &self.inner.store;
+        let history = store.messages(conversation.id, 0).await?;
         let user = match &conversation.user_id {
             Some(u) => store.user(u).await?,
             None => None,
         };
-        let turn = conversation.last_seq + i64::from(run_initial) + 1;
-        let ctx = TurnContext {
+        Ok(TurnContext {
             conversation: conversation.clone(),
             history,
-            user: user.clone(),
-            turn,
-        };
-        let output = self.inner.engine.run(&ctx, frames, stop).await;
-        let output = match output {
-            Ok(output) => output,
-            Err(_) if abort.is_cancelled() => {
-                tracing::info!(conversation_id = %id, "turn abandoned; it will run again when the chat opens");
-                return Ok(());
+            user,
+            turn: conversation.last_seq + 1,
+        })
+    }
+
+    /// Runs the agent turn, streaming its frames. `None` when the turn was
+    /// abandoned (by the post-OAuth budget): nothing is stored, so the reply
+    /// is still owed and runs again when the chat opens.
+    async fn run_agent(
+        &self,
+        turn: &ConversationTurn,
+        ctx: &TurnContext,
+    ) -> Result<Option<TurnOutput>, ChatError> {
+        let output = self
+            .inner
+            .engine
+            .run(ctx, &turn.frames, turn.stop.clone())
+            .await;
+        match output {
+            _ if turn.abort.is_cancelled() => {
+                tracing::info!(conversation_id = %ctx.conversation.id, "turn abandoned; it will run again when the chat opens");
+                Ok(None)
             }
-            Err(e) => return Err(ChatError::Turn(e.to_string())),
-        };
-
-        if abort.is_cancelled() {
-            tracing::info!(conversation_id = %id, "turn abandoned; it will run again when the chat opens");
-            return Ok(());
+            Ok(output) => Ok(Some(output)),
+            Err(e) => Err(ChatError::Turn(e.to_string())),
         }
+    }
 
+    /// Stores CJ's reply (complete or stopped) with its trace, and titles a
+    /// conversation that has no title yet.
+    async fn store_reply(
+        &self,
+        ctx: &TurnContext,
+        output: &TurnOutput,
+    ) -> Result<Message, ChatError> {
+        let store = &self.inner.store;
+        let id = ctx.conversation.id;
         let mut reply = NewMessage::new(Role::Cj, output.text.clone());
         reply.ui_elements = output.ui_elements.clone();
         reply.status = output.status;
         let (stored, _) = store.append_message(id, &reply).await?;
         store.save_trace(id, stored.seq, &output.trace).await?;
-        if conversation.title.is_none()
+        if ctx.conversation.title.is_none()
             && let Some(title) = title_from(&ctx.history)
         {
             store.set_conversation_title(id, &title).await?;
         }
+        Ok(stored)
+    }
 
-        // Transitions happen in code (the workflow state machine), never by
-        // the model.
-        let mut updated = None;
-        if let Some((Role::System, _)) = answering
-            && output.status == MessageStatus::Complete
-        {
-            let mut state = ConversationState::from_json(&conversation.state);
-            if let Some(next) = self
-                .inner
-                .catalog
-                .complete_initial_action(&conversation.workflow, &mut state)
-            {
-                let previous = conversation.workflow.clone();
-                store.set_conversation_workflow(id, &next.name).await?;
-                store.set_conversation_state(id, &state.to_json()).await?;
-                updated = Some(ServerFrame::WorkflowUpdated {
-                    workflow: next.name.clone(),
-                    previous,
-                });
-            }
+    /// After a complete answer to a system event (the initial action), the
+    /// workflow state machine's `initial_action_completed` transition, if
+    /// the workflow has one. Transitions happen in code, never by the
+    /// model. Returns the `workflow_updated` frame to send.
+    async fn complete_initial_action(
+        &self,
+        ctx: &TurnContext,
+        output: &TurnOutput,
+    ) -> Result<Option<ServerFrame>, ChatError> {
+        let answered_event = ctx.history.last().is_some_and(|m| m.role == Role::System);
+        if !answered_event || output.status != MessageStatus::Complete {
+            return Ok(None);
         }
+        let conversation = &ctx.conversation;
+        let mut state = ConversationState::from_json(&conversation.state);
+        let Some(next) = self
+            .inner
+            .catalog
+            .complete_initial_action(&conversation.workflow, &mut state)
+        else {
+            return Ok(None);
+        };
+        let store = &self.inner.store;
+        store
+            .set_conversation_workflow(conversation.id, &next.name)
+            .await?;
+        store
+            .set_conversation_state(conversation.id, &state.to_json())
+            .await?;
+        Ok(Some(ServerFrame::WorkflowUpdated {
+            workflow: next.name.clone(),
+            previous: conversation.workflow.clone(),
+        }))
+    }
 
-        // The turn is over for the merchant: a next message may start a new
-        // one as soon as this reply is seen.
-        self.release(id, generation);
-        let _ = frames.send(ServerFrame::CjMessage {
-            message: WireMessage::from_message(&stored),
+    /// Releases the turn, then sends the reply (and the workflow change).
+    /// The turn is over for the merchant: a next message may start a new
+    /// one as soon as this reply is seen.
+    fn publish_reply(
+        &self,
+        turn: &ConversationTurn,
+        stored: &Message,
+        transition: Option<ServerFrame>,
+    ) {
+        self.release(turn.conversation.id, turn.generation);
+        let _ = turn.frames.send(ServerFrame::CjMessage {
+            message: WireMessage::from_message(stored),
         });
-        if let Some(frame) = updated {
-            let _ = frames.send(frame);
+        if let Some(frame) = transition {
+            let _ = turn.frames.send(frame);
         }
+    }
 
-        if let (Some((Role::Merchant, _)), Some(user)) = (answering, &user) {
-            let said = ctx
-                .history
-                .last()
-                .map(|m| m.content.clone())
-                .unwrap_or_default();
-            for fact in self.inner.engine.extract_facts(&said).await {
+    /// Work after the reply is out: facts the merchant stated in the message
+    /// just answered, and the merchant's last-seen time.
+    async fn after_reply(&self, ctx: &TurnContext) -> Result<(), ChatError> {
+        let Some(user) = &ctx.user else {
+            return Ok(());
+        };
+        let store = &self.inner.store;
+        let id = ctx.conversation.id;
+        if let Some(said) = ctx.history.last().filter(|m| m.role == Role::Merchant) {
+            for fact in self.inner.engine.extract_facts(&said.content).await {
                 if let Some(f) = store.add_fact(&user.id, &fact, Some(id)).await? {
                     tracing::info!(conversation_id = %id, fact_id = %f.id, "remembered a fact");
                 }
             }
         }
-        if let Some(user) = &user {
-            store.touch_user(&user.id).await?;
-        }
+        store.touch_user(&user.id).await?;
         Ok(())
     }
 
@@ -754,6 +813,23 @@ impl ChatService {
         }
         Ok(id)
     }
+}
+
+/// One turn of a conversation, as the task that runs it holds it: what
+/// every step of [`ChatService::answer`] reads besides the service.
+struct ConversationTurn {
+    /// The conversation as read when the turn was registered, kept in step
+    /// with the turn's own writes (the initial action's state and event).
+    conversation: Conversation,
+    /// Live frames for everyone following the turn.
+    frames: broadcast::Sender<ServerFrame>,
+    /// The merchant's Stop: the reply so far is kept, marked stopped.
+    stop: CancellationToken,
+    /// Abandons the turn: nothing is stored (the reply is owed again).
+    abort: CancellationToken,
+    /// Which registration of the conversation this turn is (see
+    /// [`ChatService::release`]).
+    generation: u64,
 }
 
 /// Takes a turn off the running map when its task ends, also when it ends
