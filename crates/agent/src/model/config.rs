@@ -3,7 +3,7 @@
 //! server's settings produce one [`ModelConfig`]; [`ModelConfig::build`] is
 //! the one place a provider is made. Adding a provider is one module, one
 //! [`ProviderConfig`] variant with its keys, and the conformance suite
-//! (`crates/agent/tests/conformance.rs`) run on it.
+//! (`crates/agent/tests/conformance/`) run on it.
 
 use std::sync::Arc;
 use std::time::Duration;

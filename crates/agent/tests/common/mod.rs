@@ -7,7 +7,10 @@
 use std::time::Duration;
 
 use futures::StreamExt;
-use hirecj_agent::model::{HttpConfig, ModelError, ModelEvent, ModelStream, RetryPolicy};
+use hirecj_agent::model::{
+    ContentBlock, HttpConfig, Message, ModelError, ModelEvent, ModelRequest, ModelStream,
+    RetryPolicy, Role, ToolCall,
+};
 pub use hirecj_testkit::model::{CHUNK, MockModel as MockServer, MockResponse};
 
 /// A mock model serving `script` (the n-th request gets `script[n]`, the
@@ -55,4 +58,46 @@ pub fn text_of(events: &[ModelEvent]) -> String {
             _ => None,
         })
         .collect()
+}
+
+/// The request after a tool round, as the turn loop builds it: `first`
+/// plus the assistant's turn from `events` (its text, then its tool calls)
+/// and ONE user message with every result, `answer(call)` giving each
+/// result's content and whether the tool failed.
+pub fn with_tool_round(
+    first: &ModelRequest,
+    events: &[ModelEvent],
+    answer: impl Fn(&ToolCall) -> (String, bool),
+) -> ModelRequest {
+    let mut assistant = Vec::new();
+    let text = text_of(events);
+    if !text.is_empty() {
+        assistant.push(ContentBlock::Text { text });
+    }
+    let mut results = Vec::new();
+    for event in events {
+        if let ModelEvent::ToolCall(call) = event {
+            assistant.push(ContentBlock::ToolUse {
+                id: call.id.clone(),
+                name: call.name.clone(),
+                input: call.input.clone(),
+            });
+            let (content, is_error) = answer(call);
+            results.push(ContentBlock::ToolResult {
+                tool_use_id: call.id.clone(),
+                content,
+                is_error,
+            });
+        }
+    }
+    let mut next = first.clone();
+    next.messages.push(Message {
+        role: Role::Assistant,
+        content: assistant,
+    });
+    next.messages.push(Message {
+        role: Role::User,
+        content: results,
+    });
+    next
 }
