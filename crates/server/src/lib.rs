@@ -1,17 +1,17 @@
 //! The HireCJ web application: configuration, the axum app, its middleware
 //! (request ids, logs, metrics, timeouts, body limits) and graceful shutdown.
 
-pub mod api;
+pub(crate) mod api;
 pub mod app;
 pub mod chat;
 pub mod config;
-pub mod error;
+pub(crate) mod error;
 mod health;
 pub mod limits;
 pub mod metrics;
 pub mod net;
-pub mod secret_key;
-pub mod session;
+pub(crate) mod secret_key;
+pub(crate) mod session;
 pub mod shopify;
 pub mod telemetry;
 pub mod web;

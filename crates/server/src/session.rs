@@ -310,7 +310,6 @@ impl FromRequestParts<AppState> for CurrentSession {
 #[derive(Debug, Clone)]
 pub struct RequireUser {
     pub user_id: UserId,
-    pub session: WebSession,
 }
 
 impl FromRequestParts<AppState> for RequireUser {
@@ -323,8 +322,8 @@ impl FromRequestParts<AppState> for RequireUser {
         let session = request_session(state, &parts.headers)
             .await?
             .ok_or(AppError::Unauthorized)?;
-        let user_id = session.user_id.clone().ok_or(AppError::Unauthorized)?;
-        Ok(Self { user_id, session })
+        let user_id = session.user_id.ok_or(AppError::Unauthorized)?;
+        Ok(Self { user_id })
     }
 }
 

@@ -19,7 +19,7 @@ use hirecj_domain::UserId;
 use crate::app::AppState;
 use crate::error::AppError;
 
-pub use history::{TranscriptMessage, conversation_title, markdown_export, owned_conversation};
+pub use history::{TranscriptMessage, conversation_title, owned_conversation};
 pub use me::{Me, me_for};
 
 /// The API's OpenAPI 3.1 description, served at `/api/openapi.json`.
