@@ -3,6 +3,7 @@
 
 pub mod entities;
 pub mod ids;
+pub mod mirror;
 pub mod secret;
 
 pub use entities::*;
