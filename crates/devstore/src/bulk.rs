@@ -343,7 +343,7 @@ async fn run(req: BulkRequest, api: ApiContext, plan: Plan, id: u64, group: bool
     update(&req.store, id, |op| {
         op.status = BulkOperationStatus::Running
     });
-    let result = produce(&req.store, &api, &plan, group).await;
+    let result = produce(&req.store, id, &api, &plan, group).await;
     let now = Utc::now();
     let mut state = lock(&req.store.inner.bulk);
     match result {
@@ -395,6 +395,7 @@ struct Output {
 /// Pages through the root connection and writes the JSONL.
 async fn produce(
     store: &DevStore,
+    id: u64,
     api: &ApiContext,
     plan: &Plan,
     group: bool,
@@ -438,6 +439,11 @@ async fn produce(
             plan.root.emit(node, None, &mut w);
         }
         w.flush_deferred();
+        // Progress, as Shopify reports it while running.
+        update(store, id, |op| {
+            op.object_count = w.objects;
+            op.root_object_count = w.roots;
+        });
         let next = page_info
             .get("hasNextPage")
             .and_then(Json::as_bool)

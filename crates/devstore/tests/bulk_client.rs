@@ -172,6 +172,22 @@ async fn the_mirror_backfill_reads_exactly_the_stores_orders_products_and_custom
     }
     assert!(refunds > 0, "some orders were refunded");
 
+    let current = h
+        .client
+        .current_bulk_operation(&h.shop, &h.token)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(current.id, op.id);
+    assert_eq!(current.object_count, op.object_count);
+    assert!(
+        h.client
+            .bulk_operation(&h.shop, &h.token, "gid://shopify/BulkOperation/1")
+            .await
+            .unwrap()
+            .is_none()
+    );
+
     let op = h.run(PRODUCTS_BULK_QUERY).await;
     let products = h.download(&op, &mut ProductParser).await;
     assert_eq!(products.len(), ds.products.len());

@@ -292,6 +292,76 @@ async fn failed_operations_and_broken_downloads_are_errors() {
     assert!(matches!(err, BulkError::Download(_)), "{err}");
 }
 
+/// Serves `body` over raw HTTP/1.1 in chunks of `size` bytes, then
+/// `stall`s before ending (or not at all).
+async fn raw_server(body: String, size: usize, stall: Duration) -> std::net::SocketAddr {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let (mut socket, _) = listener.accept().await.unwrap();
+        let mut buf = [0u8; 4096];
+        let _ = socket.read(&mut buf).await;
+        let head = "HTTP/1.1 200 OK\r\ncontent-type: application/jsonl\r\ntransfer-encoding: chunked\r\n\r\n";
+        socket.write_all(head.as_bytes()).await.unwrap();
+        for part in body.as_bytes().chunks(size) {
+            socket
+                .write_all(format!("{:x}\r\n", part.len()).as_bytes())
+                .await
+                .unwrap();
+            socket.write_all(part).await.unwrap();
+            socket.write_all(b"\r\n").await.unwrap();
+            socket.flush().await.unwrap();
+        }
+        tokio::time::sleep(stall).await;
+        let _ = socket.write_all(b"0\r\n\r\n").await;
+    });
+    addr
+}
+
+#[tokio::test]
+async fn lines_split_across_chunks_are_put_back_together() {
+    // No newline after the last line; chunks of 7 bytes cut every line.
+    let body = GROUPED.trim_end().to_string();
+    let addr = raw_server(body, 7, Duration::ZERO).await;
+    let fake = FakeShopify::start(|_, _| Reply::json(200, &json!({}))).await;
+    let mut parser = OrderParser::new();
+    let mut got = Vec::new();
+    let summary = client(&fake)
+        .download_jsonl(
+            &format!("http://{addr}/x.jsonl"),
+            &mut parser,
+            10,
+            DownloadLimits::default(),
+            |batch| {
+                got.extend(batch);
+                async { Ok(()) }
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(summary.lines, 5);
+    assert_eq!(got, parse_jsonl(&mut OrderParser::new(), GROUPED).unwrap());
+
+    // A line longer than the cap is refused.
+    let addr = raw_server(GROUPED.to_string(), 64, Duration::ZERO).await;
+    let limits = DownloadLimits {
+        max_line_bytes: 100,
+        ..DownloadLimits::default()
+    };
+    let err = client(&fake)
+        .download_jsonl(
+            &format!("http://{addr}/x.jsonl"),
+            &mut OrderParser::new(),
+            10,
+            limits,
+            |_| async { Ok(()) },
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, BulkError::TooLarge(100)), "{err}");
+}
+
 /// A server that sends a first line, then stalls: the idle timeout ends
 /// the download.
 #[tokio::test]
