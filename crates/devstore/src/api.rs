@@ -1,12 +1,13 @@
 //! The GraphQL endpoint: authentication, cost, throttling, execution.
 
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::{OriginalUri, Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 use serde_json::{Map, Value as Json, json};
 
+use crate::bulk::BulkRequest;
 use crate::cost::{CostWalker, cost_json};
 use crate::graphql::ApiContext;
 use crate::shop::normalize_shop;
@@ -40,6 +41,22 @@ fn valid_version(v: &str) -> bool {
         && b[..4].iter().all(u8::is_ascii_digit)
         && b[4] == b'-'
         && matches!(&v[5..], "01" | "04" | "07" | "10")
+}
+
+/// The development store's base URL as this request reached it (the public
+/// origin when configured, else `http://{Host}`, plus the mount prefix,
+/// e.g. `http://127.0.0.1:8080/devstore`): where bulk results are served.
+fn base_url(store: &DevStore, headers: &HeaderMap, path: &str, shop_segment: &str) -> String {
+    let origin = store.inner.config.public_origin.clone().unwrap_or_else(|| {
+        let host = headers
+            .get(header::HOST)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("localhost");
+        format!("http://{host}")
+    });
+    let marker = format!("/{shop_segment}/admin/api/");
+    let prefix = path.find(&marker).map_or("", |i| &path[..i]);
+    format!("{}{prefix}", origin.trim_end_matches('/'))
 }
 
 /// Rewrites async-graphql's validation messages into Shopify's wording.
@@ -98,11 +115,12 @@ fn parse_body(headers: &HeaderMap, body: &[u8]) -> Option<GraphqlBody> {
 /// `POST /{shop}/admin/api/{version}/graphql.json`.
 pub(crate) async fn graphql(
     State(store): State<DevStore>,
-    Path((shop, version)): Path<(String, String)>,
+    Path((shop_segment, version)): Path<(String, String)>,
+    OriginalUri(uri): OriginalUri,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let Some(shop) = normalize_shop(&shop) else {
+    let Some(shop) = normalize_shop(&shop_segment) else {
         return not_found();
     };
     if !valid_version(&version) {
@@ -181,11 +199,17 @@ pub(crate) async fn graphql(
         now,
         scopes: scope.split(',').map(|s| s.trim().to_string()).collect(),
     };
+    let bulk = BulkRequest {
+        store: store.clone(),
+        shop: shop.clone(),
+        base_url: base_url(&store, &headers, uri.path(), &shop_segment),
+    };
     let mut request = async_graphql::Request::new(query)
         .variables(async_graphql::Variables::from_json(Json::Object(
             variables.clone(),
         )))
-        .data(context);
+        .data(context)
+        .data(bulk);
     if let Some(op) = operation_name {
         request = request.operation_name(op);
     }

@@ -13,6 +13,32 @@ use crate::shop::{normalize_shop, shop_handle};
 /// Number of days of orders, ending with (and including) the anchor date.
 pub const ORDER_DAYS: i64 = 90;
 
+/// Days of orders of a large shop (see [`is_large_shop`]).
+pub const LARGE_ORDER_DAYS: i64 = 365;
+
+/// Average orders per day of a large shop (about 100,000 over a year).
+pub const LARGE_ORDERS_PER_DAY: f64 = 275.0;
+
+/// Customers of a large shop.
+pub const LARGE_CUSTOMERS: usize = 25_000;
+
+/// Whether `shop` (a `name.myshopify.com` domain or a bare name) is a
+/// **large shop**: its handle ends in `-large` (e.g.
+/// `bench-large.myshopify.com`). A large shop has [`LARGE_ORDER_DAYS`] days
+/// of orders (about 100,000), [`LARGE_CUSTOMERS`] customers, and is granted
+/// `read_all_orders` at install, for benchmarks of a busy store.
+///
+/// ```
+/// use hirecj_devstore::is_large_shop;
+/// assert!(is_large_shop("bench-large.myshopify.com"));
+/// assert!(is_large_shop("bench-large"));
+/// assert!(!is_large_shop("large-bench.myshopify.com"));
+/// ```
+pub fn is_large_shop(shop: &str) -> bool {
+    let domain = normalize_shop(shop).unwrap_or_else(|| shop.to_ascii_lowercase());
+    shop_handle(&domain).ends_with("-large")
+}
+
 /// Money in minor units (cents) of the shop's currency.
 pub type Cents = i64;
 
@@ -191,6 +217,43 @@ pub struct LineItem {
     pub unit_price: Cents,
 }
 
+/// A refund of an order, derived from the order (see [`Order::refunds`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refund {
+    /// Numeric id (`gid://shopify/Refund/{id}`).
+    pub id: u64,
+    /// When it was made (after the order, never after its age allows).
+    pub created_at: DateTime<Utc>,
+    /// The merchant's note (the reason), when given.
+    pub note: Option<String>,
+    /// Amount refunded, cents.
+    pub amount: Cents,
+}
+
+/// Reasons merchants write on refunds.
+const REFUND_NOTES: &[Option<&str>] = &[
+    Some("Customer changed their mind"),
+    Some("Damaged in transit"),
+    Some("Wrong size"),
+    Some("Item not as described"),
+    Some("Arrived late"),
+    None,
+];
+
+/// Order tags, by a hash of the order id.
+const ORDER_TAGS: &[&[&str]] = &[
+    &[],
+    &[],
+    &[],
+    &[],
+    &["gift"],
+    &["wholesale"],
+    &["vip"],
+    &["vip", "gift"],
+    &["subscription"],
+    &[],
+];
+
 /// An order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Order {
@@ -244,6 +307,77 @@ impl Order {
     /// Total units over all lines.
     pub fn units(&self) -> i64 {
         self.line_items.iter().map(|l| l.quantity).sum()
+    }
+
+    fn hash(&self, salt: u8) -> u64 {
+        let mut bytes = self.id.to_le_bytes().to_vec();
+        bytes.push(salt);
+        fnv1a(&bytes)
+    }
+
+    /// The refunds of the order: one refund of [`Order::total_refunded`]
+    /// when that is not zero (at the cancellation for cancelled orders, else
+    /// 1 to 48 hours after the order), none otherwise. Derived from the
+    /// order alone, so the generator's random sequence is untouched.
+    pub fn refunds(&self) -> Vec<Refund> {
+        if self.total_refunded == 0 {
+            return Vec::new();
+        }
+        let h = self.hash(1);
+        let created_at = self
+            .cancelled_at
+            .unwrap_or(self.created_at + Duration::hours(1 + (h % 48) as i64));
+        let note = REFUND_NOTES[(h / 48) as usize % REFUND_NOTES.len()].map(str::to_string);
+        vec![Refund {
+            id: self.id + 4_000_000_000_000,
+            created_at,
+            note,
+            amount: self.total_refunded,
+        }]
+    }
+
+    /// The order's tags (a few are `gift`, `wholesale`, `vip`,
+    /// `subscription`), derived from its id.
+    pub fn tags(&self) -> Vec<String> {
+        ORDER_TAGS[(self.hash(2) % ORDER_TAGS.len() as u64) as usize]
+            .iter()
+            .map(|t| (*t).to_string())
+            .collect()
+    }
+
+    /// Where the order was placed (Shopify's `sourceName`): mostly `web`,
+    /// some `pos`, `shopify_draft_order` and `iphone`; derived from its id.
+    pub fn source_name(&self) -> &'static str {
+        match self.hash(3) % 100 {
+            0..=79 => "web",
+            80..=91 => "pos",
+            92..=96 => "shopify_draft_order",
+            _ => "iphone",
+        }
+    }
+
+    /// The order's discount allocated to each line, in line order:
+    /// proportional to the line's total, the rounding remainder on the last
+    /// line; they add up to [`Order::total_discounts`].
+    pub fn line_discounts(&self) -> Vec<Cents> {
+        let totals: Vec<Cents> = self
+            .line_items
+            .iter()
+            .map(|l| l.unit_price * l.quantity)
+            .collect();
+        let all: Cents = totals.iter().sum();
+        if all <= 0 || self.total_discounts == 0 {
+            return vec![0; totals.len()];
+        }
+        let mut out: Vec<Cents> = totals
+            .iter()
+            .map(|t| self.total_discounts * t / all)
+            .collect();
+        let given: Cents = out.iter().sum();
+        if let Some(last) = out.last_mut() {
+            *last += self.total_discounts - given;
+        }
+        out
     }
 }
 
@@ -802,30 +936,49 @@ impl Dataset {
             created_at: shop_created,
         };
 
+        // A large shop draws from the same generators with other sizes; a
+        // normal shop's random sequence is exactly what it always was.
+        let large = is_large_shop(&domain);
+        let days = if large { LARGE_ORDER_DAYS } else { ORDER_DAYS };
         let products = gen_products(&mut rng, theme, &name, &handle, today, offset);
-        let mut customers = gen_customers(&mut rng, &handle, today, offset);
+        let customer_count = large.then_some(LARGE_CUSTOMERS);
+        let mut customers = gen_customers(&mut rng, &handle, today, offset, customer_count);
 
         // Per-shop order volume: orders per day before weekday and trend.
-        let base_rate: f64 = rng.gen_range(6.0..22.0);
+        let mut base_rate: f64 = rng.gen_range(6.0..22.0);
+        if large {
+            // Weekdays average about 0.94 and the trend 1.0.
+            base_rate = LARGE_ORDERS_PER_DAY / 0.94;
+        }
         let tax_rate = *[0.0, 0.0625, 0.07, 0.08875]
             .choose(&mut rng)
             .unwrap_or(&0.0);
-        let promo_day = rng.gen_range(5..ORDER_DAYS - 5);
+        let promo_day = rng.gen_range(5..days - 5);
         let loyal: Vec<f64> = customers
             .iter()
             .map(|_| if rng.gen_bool(0.12) { 8.0 } else { 1.0 })
             .collect();
+        // Thousands of customers: pick by binary search over running sums.
+        let loyal_cumulative: Option<Vec<f64>> = large.then(|| {
+            loyal
+                .iter()
+                .scan(0.0, |sum, w| {
+                    *sum += w;
+                    Some(*sum)
+                })
+                .collect()
+        });
 
         let mut orders = Vec::new();
-        let start = today - Duration::days(ORDER_DAYS - 1);
-        for day_index in 0..ORDER_DAYS {
+        let start = today - Duration::days(days - 1);
+        for day_index in 0..days {
             let date = start + Duration::days(day_index);
-            let age = ORDER_DAYS - 1 - day_index;
+            let age = days - 1 - day_index;
             let mut day_rng = rng_for(
                 &domain,
                 1_000_000 + u64::from(date.num_days_from_ce().unsigned_abs()),
             );
-            let trend = 0.85 + 0.3 * (day_index as f64 / ORDER_DAYS as f64);
+            let trend = 0.85 + 0.3 * (day_index as f64 / days as f64);
             let weekday = WEEKDAY_FACTOR[date.weekday().num_days_from_monday() as usize];
             let promo = if day_index == promo_day { 2.4 } else { 1.0 };
             let noise: f64 = day_rng.gen_range(0.75..1.25);
@@ -854,6 +1007,7 @@ impl Dataset {
                             weights: &weights,
                             customers: &customers,
                             loyal: &loyal,
+                            loyal_cumulative: loyal_cumulative.as_deref(),
                         },
                     )
                 })
@@ -1101,8 +1255,12 @@ fn gen_customers<R: Rng>(
     handle: &str,
     today: NaiveDate,
     offset: i32,
+    count: Option<usize>,
 ) -> Vec<Customer> {
-    let count = rng.gen_range(100..=300);
+    let count = match count {
+        Some(n) => n,
+        None => rng.gen_range(100..=300),
+    };
     let mut id = 7_200_000_000_000 + fnv1a(handle.as_bytes()) % 100_000_000_000;
     let mut emails = HashSet::new();
     let mut customers = Vec::with_capacity(count);
@@ -1156,6 +1314,21 @@ struct OrderContext<'a> {
     weights: &'a [f64],
     customers: &'a [Customer],
     loyal: &'a [f64],
+    /// Running sums of `loyal`, for large shops (same distribution).
+    loyal_cumulative: Option<&'a [f64]>,
+}
+
+/// Like [`pick_weighted`] over the running sums of the weights, in
+/// O(log n).
+fn pick_cumulative<R: Rng>(rng: &mut R, cumulative: &[f64]) -> usize {
+    let total = cumulative.last().copied().unwrap_or(0.0);
+    if total <= 0.0 {
+        return 0;
+    }
+    let x = rng.gen_range(0.0..total);
+    cumulative
+        .partition_point(|c| *c <= x)
+        .min(cumulative.len() - 1)
 }
 
 fn gen_order<R: Rng>(rng: &mut R, cx: OrderContext<'_>) -> Option<Order> {
@@ -1221,7 +1394,11 @@ fn gen_order<R: Rng>(rng: &mut R, cx: OrderContext<'_>) -> Option<Order> {
             format!("{first}.guest{}@example.com", rng.gen_range(10..999)),
         )
     } else {
-        let c = &cx.customers[pick_weighted(rng, cx.loyal)];
+        let k = match cx.loyal_cumulative {
+            Some(cumulative) => pick_cumulative(rng, cumulative),
+            None => pick_weighted(rng, cx.loyal),
+        };
+        let c = &cx.customers[k];
         (Some(c.id), c.email.clone())
     };
 
@@ -1427,6 +1604,54 @@ mod tests {
             }
         }
         assert!((we as f64 / we_days as f64) < (wd as f64 / wd_days as f64));
+    }
+
+    #[test]
+    fn derived_refunds_tags_and_discounts_agree_with_the_order() {
+        let d = Dataset::generate("alpha", day());
+        let end = at_local(day() + Duration::days(1), 0, d.shop.utc_offset_seconds);
+        let mut refunded = 0;
+        for o in &d.orders {
+            let refunds = o.refunds();
+            assert_eq!(
+                refunds.iter().map(|r| r.amount).sum::<Cents>(),
+                o.total_refunded
+            );
+            for r in &refunds {
+                assert!(r.created_at >= o.created_at && r.created_at < end);
+                refunded += 1;
+            }
+            assert_eq!(o.line_discounts().iter().sum::<Cents>(), o.total_discounts);
+            assert_eq!(o.line_discounts().len(), o.line_items.len());
+            assert!(!o.source_name().is_empty());
+            assert_eq!(o.tags(), o.tags());
+        }
+        assert!(refunded > 0);
+    }
+
+    #[test]
+    fn large_shops_have_a_year_of_busy_days() {
+        assert!(is_large_shop("bench-large.myshopify.com"));
+        assert!(!is_large_shop("bench.myshopify.com"));
+        let started = std::time::Instant::now();
+        let d = Dataset::generate("bench-large.myshopify.com", day());
+        eprintln!(
+            "large shop: {} orders, {} customers in {:?}",
+            d.orders.len(),
+            d.customers.len(),
+            started.elapsed()
+        );
+        assert!(
+            (90_000..=110_000).contains(&d.orders.len()),
+            "{}",
+            d.orders.len()
+        );
+        assert_eq!(d.customers.len(), LARGE_CUSTOMERS);
+        let first = d.orders.first().map(|o| o.created_at.date_naive());
+        assert!(first.is_some_and(|f| f <= day() - Duration::days(LARGE_ORDER_DAYS - 2)));
+        assert!(d.orders.windows(2).all(|w| w[0].id < w[1].id));
+        // A normal shop is still what it was.
+        assert!(Dataset::generate("alpha", day()).orders.len() < 3_000);
     }
 
     #[test]

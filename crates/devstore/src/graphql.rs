@@ -3,11 +3,12 @@
 
 use std::sync::Arc;
 
+pub(crate) use crate::bulk::MutationRoot;
+use crate::bulk::{BulkOperationObject, BulkOperationType};
 use async_graphql::connection::{Connection, Edge};
 use async_graphql::{
-    Context, EmptyMutation, EmptySubscription, Enum, ErrorExtensions, ID, InputValueError,
-    InputValueResult, MaybeUndefined, Object, OutputType, Result, Scalar, ScalarType, Schema,
-    SimpleObject, Value,
+    Context, EmptySubscription, Enum, ErrorExtensions, ID, InputValueError, InputValueResult,
+    MaybeUndefined, Object, OutputType, Result, Scalar, ScalarType, Schema, SimpleObject, Value,
 };
 use base64::Engine as _;
 use chrono::{DateTime, Duration, SecondsFormat, Utc};
@@ -18,11 +19,11 @@ use crate::data::{
 use crate::search::{FieldValue, SearchQuery};
 
 /// The executable schema.
-pub(crate) type AdminSchema = Schema<QueryRoot, EmptyMutation, EmptySubscription>;
+pub(crate) type AdminSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
 
 /// Builds the schema (once per [`crate::DevStore`]).
 pub(crate) fn schema() -> AdminSchema {
-    Schema::build(QueryRoot, EmptyMutation, EmptySubscription).finish()
+    Schema::build(QueryRoot, MutationRoot, EmptySubscription).finish()
 }
 
 /// Largest page Shopify serves.
@@ -31,6 +32,7 @@ pub(crate) const MAX_PAGE: i32 = 250;
 const DEFAULT_COUNT_LIMIT: i32 = 10_000;
 
 /// Per-request data: whose store, which scopes, and the current time.
+#[derive(Clone)]
 pub(crate) struct ApiContext {
     pub dataset: Arc<Dataset>,
     pub now: DateTime<Utc>,
@@ -129,11 +131,11 @@ impl ScalarType for UnsignedInt64 {
     }
 }
 
-fn gid(kind: &str, id: u64) -> ID {
+pub(crate) fn gid(kind: &str, id: u64) -> ID {
     ID(format!("gid://shopify/{kind}/{id}"))
 }
 
-fn parse_gid(kind: &str, id: &str) -> Option<u64> {
+pub(crate) fn parse_gid(kind: &str, id: &str) -> Option<u64> {
     id.strip_prefix("gid://shopify/")?
         .strip_prefix(kind)?
         .strip_prefix('/')?
@@ -880,6 +882,25 @@ impl QueryRoot {
         )
     }
 
+    /// A bulk operation of this shop by GID.
+    async fn bulk_operation(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+    ) -> Result<Option<BulkOperationObject>> {
+        crate::bulk::find(ctx, &id)
+    }
+
+    /// The shop's most recent bulk operation of `type`.
+    async fn current_bulk_operation(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(name = "type", default_with = "BulkOperationType::Query")]
+        kind: BulkOperationType,
+    ) -> Result<Option<BulkOperationObject>> {
+        crate::bulk::current(ctx, kind)
+    }
+
     /// One customer by GID.
     async fn customer(&self, ctx: &Context<'_>, id: ID) -> Result<Option<CustomerObject>> {
         let api = api(ctx)?;
@@ -1026,6 +1047,26 @@ impl OrderObject {
     async fn subtotal_line_items_quantity(&self) -> i64 {
         self.o().units()
     }
+    async fn tags(&self) -> Vec<String> {
+        self.o().tags()
+    }
+    async fn source_name(&self) -> Option<&str> {
+        Some(self.o().source_name())
+    }
+    /// Refunds (a list, not a connection, as on Shopify).
+    async fn refunds(&self, first: Option<i32>) -> Vec<RefundObject> {
+        let mut refunds = self.o().refunds();
+        if let Some(n) = first {
+            refunds.truncate(n.max(0) as usize);
+        }
+        refunds
+            .into_iter()
+            .map(|refund| RefundObject {
+                ds: self.ds.clone(),
+                refund,
+            })
+            .collect()
+    }
     async fn customer(&self) -> Option<CustomerObject> {
         let id = self.o().customer_id?;
         let i = self.ds.customers.binary_search_by_key(&id, |c| c.id).ok()?;
@@ -1075,6 +1116,41 @@ impl LineItemObject {
     fn l(&self) -> &crate::data::LineItem {
         &self.ds.orders[self.order].line_items[self.line]
     }
+    fn discount(&self) -> Cents {
+        self.ds.orders[self.order]
+            .line_discounts()
+            .get(self.line)
+            .copied()
+            .unwrap_or(0)
+    }
+}
+
+/// `Refund`.
+pub struct RefundObject {
+    ds: Arc<Dataset>,
+    refund: crate::data::Refund,
+}
+
+#[Object(name = "Refund")]
+impl RefundObject {
+    async fn id(&self) -> ID {
+        gid("Refund", self.refund.id)
+    }
+    async fn legacy_resource_id(&self) -> UnsignedInt64 {
+        UnsignedInt64(self.refund.id)
+    }
+    async fn created_at(&self) -> Option<DateTimeScalar> {
+        Some(DateTimeScalar(self.refund.created_at))
+    }
+    async fn updated_at(&self) -> DateTimeScalar {
+        DateTimeScalar(self.refund.created_at)
+    }
+    async fn note(&self) -> Option<&str> {
+        self.refund.note.as_deref()
+    }
+    async fn total_refunded_set(&self) -> MoneyBag {
+        money_bag(&self.ds, self.refund.amount)
+    }
 }
 
 #[Object(name = "LineItem")]
@@ -1105,6 +1181,34 @@ impl LineItemObject {
     }
     async fn original_total_set(&self) -> MoneyBag {
         money_bag(&self.ds, self.l().unit_price * self.l().quantity)
+    }
+    /// The line's share of the order's discounts.
+    async fn total_discount_set(&self) -> MoneyBag {
+        money_bag(&self.ds, self.discount())
+    }
+    /// The line's total after its discounts.
+    async fn discounted_total_set(&self) -> MoneyBag {
+        money_bag(
+            &self.ds,
+            self.l().unit_price * self.l().quantity - self.discount(),
+        )
+    }
+    async fn variant(&self) -> Option<VariantObject> {
+        let l = self.l();
+        let product = self
+            .ds
+            .products
+            .binary_search_by_key(&l.product_id, |p| p.id)
+            .ok()?;
+        let variant = self.ds.products[product]
+            .variants
+            .iter()
+            .position(|v| v.id == l.variant_id)?;
+        Some(VariantObject {
+            ds: self.ds.clone(),
+            product,
+            variant,
+        })
     }
     async fn product(&self) -> Option<ProductObject> {
         let id = self.l().product_id;
@@ -1273,8 +1377,19 @@ impl CustomerObject {
     async fn created_at(&self) -> DateTimeScalar {
         DateTimeScalar(self.c().created_at)
     }
-    async fn updated_at(&self) -> DateTimeScalar {
-        DateTimeScalar(self.c().created_at)
+    /// The customer's last change: their latest order the API shows, or
+    /// their creation.
+    async fn updated_at(&self, ctx: &Context<'_>) -> Result<DateTimeScalar> {
+        let api = api(ctx)?;
+        let latest = self
+            .ds
+            .orders_of_customer(self.c().id)
+            .filter(|o| o.created_at <= api.now)
+            .map(|o| o.created_at)
+            .next_back();
+        Ok(DateTimeScalar(latest.map_or(self.c().created_at, |t| {
+            t.max(self.c().created_at)
+        })))
     }
     async fn number_of_orders(&self, ctx: &Context<'_>) -> Result<UnsignedInt64> {
         Ok(UnsignedInt64(

@@ -18,6 +18,13 @@
 //!   unknown, expired, revoked or foreign tokens; `ACCESS_DENIED` without the
 //!   needed `read_*` scope; orders older than 60 days hidden without
 //!   `read_all_orders`.
+//! * **Bulk operations**: `bulkOperationRunQuery` (a generic flattener over
+//!   the same schema: `__parentId` children, at most five connections two
+//!   levels deep, one running query per shop), `bulkOperation(id:)`,
+//!   `currentBulkOperation` and the JSONL download.
+//! * **Large shops**: a shop whose handle ends in `-large` has about
+//!   100,000 orders over 365 days and is granted `read_all_orders`
+//!   ([`is_large_shop`]).
 //! * **Webhooks out**: signed `app/uninstalled`, `customers/data_request`,
 //!   `customers/redact` and `shop/redact` deliveries to the app.
 //! * **Deterministic data** per shop name ([`Dataset`]).
@@ -36,6 +43,7 @@
 //! | POST | `/devstore/{shop}/admin/oauth/authorize` | the consent form (Install / Cancel) |
 //! | POST | `/devstore/{shop}/admin/oauth/access_token` | code exchange and refresh |
 //! | POST | `/devstore/{shop}/admin/api/{version}/graphql.json` | GraphQL Admin API |
+//! | GET | `/devstore/_bulk/{token}.jsonl` | a finished bulk operation's JSONL (no access token: the random token is the secret) |
 //! | POST | `/devstore/_control/drain?shop=` | empty a shop's cost bucket |
 //! | POST | `/devstore/_control/bucket?max=&restore_rate=` | change the bucket limits |
 //! | POST | `/devstore/_control/expire_tokens?shop=` | expire the shop's expiring access tokens now |
@@ -62,6 +70,7 @@
 //! ```
 
 mod api;
+mod bulk;
 mod control;
 mod cost;
 mod data;
@@ -83,8 +92,9 @@ use chrono::{DateTime, Utc};
 use rand::Rng;
 
 pub use data::{
-    Cents, Customer, Dataset, FinancialStatus, FulfillmentStatus, LineItem, ORDER_DAYS, Order,
-    Product, ProductStatus, ShopInfo, Variant, format_cents,
+    Cents, Customer, Dataset, FinancialStatus, FulfillmentStatus, LARGE_CUSTOMERS,
+    LARGE_ORDER_DAYS, LARGE_ORDERS_PER_DAY, LineItem, ORDER_DAYS, Order, Product, ProductStatus,
+    Refund, ShopInfo, Variant, format_cents, is_large_shop,
 };
 pub use shop::normalize_shop;
 pub use webhooks::{WebhookDelivery, WebhookTopic, send_webhook};
@@ -218,6 +228,7 @@ pub(crate) struct Inner {
     pub auth: Mutex<AuthState>,
     pub buckets: Mutex<Buckets>,
     pub datasets: Mutex<HashMap<String, Arc<Dataset>>>,
+    pub bulk: Mutex<bulk::BulkState>,
 }
 
 /// The simulator. Cheap to clone (shared state); all state is in memory.
@@ -269,6 +280,7 @@ impl DevStore {
                 auth: Mutex::new(AuthState::default()),
                 buckets: Mutex::new(Buckets::default()),
                 datasets: Mutex::new(HashMap::new()),
+                bulk: Mutex::new(bulk::BulkState::default()),
             }),
         }
     }
@@ -312,6 +324,7 @@ impl DevStore {
                 "/{shop}/admin/api/{version}/graphql.json",
                 post(api::graphql),
             )
+            .route("/_bulk/{file}", get(bulk::download))
             .with_state(self)
     }
 
@@ -359,9 +372,12 @@ impl DevStore {
     }
 
     /// Issues a non-expiring offline access token for `shop` without going
-    /// through OAuth (for tests), marking the shop installed.
+    /// through OAuth (for tests), marking the shop installed. A large shop
+    /// ([`is_large_shop`]) asking for `read_orders` also gets
+    /// `read_all_orders`, as at install.
     pub fn issue_access_token(&self, shop: &str, scope: &str) -> Result<String, DevStoreError> {
         let shop = normalize_shop(shop).ok_or_else(|| DevStoreError::InvalidShop(shop.into()))?;
+        let scope = &oauth::granted_scope(&shop, scope);
         let token = random_token("shpat_");
         let mut auth = lock(&self.inner.auth);
         auth.tokens.insert(

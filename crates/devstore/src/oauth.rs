@@ -222,7 +222,7 @@ pub(crate) async fn authorize_decision(
         code.clone(),
         PendingCode {
             shop: req.shop.clone(),
-            scope: req.scope.clone(),
+            scope: granted_scope(&req.shop, &req.scope),
             online: req.online,
             expires_at: Utc::now() + Duration::seconds(CODE_TTL_SECONDS),
         },
@@ -235,6 +235,27 @@ pub(crate) async fn authorize_decision(
     params.push(("code".to_string(), code));
     params.push(("host".to_string(), host));
     signed_redirect(&req.redirect_uri, params, secret)
+}
+
+/// The scopes granted for `requested` (comma-separated): what was asked,
+/// plus `read_all_orders` for a large shop that may read orders (see
+/// [`crate::is_large_shop`]), as a merchant approving the protected scope
+/// would grant it.
+pub(crate) fn granted_scope(shop: &str, requested: &str) -> String {
+    let scopes: Vec<&str> = requested
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .collect();
+    let reads_orders = scopes
+        .iter()
+        .any(|s| *s == "read_orders" || *s == "write_orders");
+    if crate::is_large_shop(shop) && reads_orders && !scopes.contains(&"read_all_orders") {
+        let mut all = scopes;
+        all.push("read_all_orders");
+        return all.join(",");
+    }
+    scopes.join(",")
 }
 
 fn oauth_error(message: &str) -> Response {

@@ -136,7 +136,7 @@ struct Pacer {
 /// state. It holds no token: each call takes the shop's token.
 #[derive(Debug, Clone)]
 pub struct AdminClient {
-    http: reqwest::Client,
+    pub(crate) http: reqwest::Client,
     base_template: Arc<str>,
     api_version: Arc<str>,
     timeout: Duration,

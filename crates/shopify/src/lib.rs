@@ -18,6 +18,10 @@
 //! * [`Cache`]: [`MemoryCache`] or [`RedisCache`], keys scoped by shop,
 //!   cleared on uninstall with [`clear_shop`].
 //! * [`queries`]: every GraphQL query sent, as `pub const`s.
+//! * [`bulk`]: Bulk Operations for the store mirror's backfill: the bulk
+//!   queries, running and polling them, and a streaming JSONL parser into
+//!   the mirror's records (`MirrorOrder`, `MirrorProduct`, `MirrorCustomer`),
+//!   delivered in batches.
 //!
 //! No token or secret is ever logged: they travel as [`Secret`], whose
 //! `Debug` prints `Secret(***)`.
@@ -49,6 +53,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod bulk;
 pub mod cache;
 pub mod client;
 pub mod config;
@@ -60,6 +65,10 @@ pub mod oauth;
 pub mod queries;
 pub mod signing;
 
+pub use bulk::{
+    BulkError, BulkOperation, BulkOperationStatus, BulkUserError, BulkWait, CustomerParser,
+    DownloadLimits, DownloadSummary, JsonlParser, OrderParser, ProductParser,
+};
 pub use cache::{Cache, CacheError, CacheKey, DEFAULT_TTL, MemoryCache, RedisCache};
 pub use client::{AdminClient, QueryCost, RetryPolicy, ThrottleStatus};
 pub use config::{ConfigError, ShopifyConfig, is_api_version};

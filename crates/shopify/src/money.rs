@@ -6,6 +6,7 @@ use std::iter::Sum;
 use std::ops::{Add, AddAssign, Sub};
 use std::str::FromStr;
 
+use hirecj_domain::mirror::Money;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 const SCALE_DIGITS: u32 = 6;
@@ -44,6 +45,20 @@ impl Amount {
         }
         let cents = round_div(self.0, i128::from(n) * (SCALE / 100));
         Some(Self(cents * (SCALE / 100)))
+    }
+}
+
+impl Amount {
+    /// The amount as the mirror's [`Money`] (both are millionths): exact,
+    /// `None` only beyond `i64` (about 9.2 trillion units).
+    pub fn to_money(self) -> Option<Money> {
+        i64::try_from(self.0).ok().map(Money::from_micros)
+    }
+}
+
+impl From<Money> for Amount {
+    fn from(m: Money) -> Self {
+        Self(i128::from(m.micros()))
     }
 }
 
@@ -220,6 +235,15 @@ mod tests {
             Some("0.03".into())
         );
         assert_eq!(a("1").div_round_cents(0), None);
+    }
+
+    #[test]
+    fn converts_to_money_exactly() {
+        assert_eq!(a("19.99").to_money(), Some(Money::from_cents(1999)));
+        assert_eq!(a("0.125").to_money(), Some(Money::from_micros(125_000)));
+        assert_eq!(a("-3.5").to_money(), Some(Money::from_micros(-3_500_000)));
+        assert_eq!(Amount::from(Money::from_cents(1999)), a("19.99"));
+        assert_eq!(a("99999999999999999999").to_money(), None);
     }
 
     #[test]
