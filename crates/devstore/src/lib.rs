@@ -97,6 +97,12 @@ pub use data::{
     Refund, ShopInfo, Variant, format_cents, is_large_shop,
 };
 pub use shop::normalize_shop;
+
+/// The development store's GraphQL Admin schema, as SDL: what CI checks
+/// against Shopify's own schema (`.ci/shopify_schema.py`).
+pub fn admin_schema_sdl() -> String {
+    graphql::schema().sdl()
+}
 pub use webhooks::{WebhookDelivery, WebhookTopic, send_webhook};
 
 use cost::{BucketLimits, Buckets};
