@@ -25,7 +25,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Duration;
 
-use chrono::{DateTime, Datelike, Days, NaiveDate, Utc};
+use chrono::{DateTime, Datelike, Days, Months, NaiveDate, Utc};
 use hirecj_domain::mirror::{
     BackfillState, MirrorCounts, MirrorCustomer, MirrorDaySales, MirrorLineItem, MirrorOrder,
     MirrorOrdersByStatus, MirrorProduct, MirrorProductSales, MirrorRefund, MirrorRefundEntry,
@@ -67,6 +67,40 @@ pub struct UpsertOutcome {
 /// A shop day as stored: days since 1970-01-01.
 pub(crate) fn day_number(day: NaiveDate) -> i64 {
     i64::from(day.num_days_from_ce() - EPOCH_DAYS_FROM_CE)
+}
+
+/// The month of a stored day: the day number of its first day.
+fn month_number(day: i64) -> Result<i64> {
+    let d = day_from_number(day)?;
+    Ok(day_number(d.with_day(1).unwrap_or(d)))
+}
+
+/// Splits shop days `from..=to` into leading days, whole months and
+/// trailing days, as stored numbers (months by their first day); an empty
+/// part is an inverted range.
+fn split_months(from: NaiveDate, to: NaiveDate) -> [(i64, i64); 3] {
+    const EMPTY: (i64, i64) = (1, 0);
+    let first_of = |d: NaiveDate| d.with_day(1).unwrap_or(d);
+    let first_full = if from.day() == 1 {
+        Some(from)
+    } else {
+        first_of(from).checked_add_months(Months::new(1))
+    };
+    let end_exclusive = match to.succ_opt() {
+        Some(after) if after.day() == 1 => Some(after),
+        _ => Some(first_of(to)),
+    };
+    match (first_full, end_exclusive) {
+        (Some(first), Some(end)) if first < end && from <= to => {
+            let last_month = end.pred_opt().map_or(first, first_of);
+            [
+                (day_number(from), day_number(first) - 1),
+                (day_number(first), day_number(last_month)),
+                (day_number(end), day_number(to)),
+            ]
+        }
+        _ => [(day_number(from), day_number(to)), EMPTY, EMPTY],
+    }
 }
 
 /// The shop day a stored day number names.
@@ -260,7 +294,8 @@ const ROLLUP_SQL: [&str; 6] = [
      GROUP BY shop, created_day",
     "DELETE FROM mirror_daily_products WHERE shop = $1 AND day BETWEEN $2 AND $3",
     "WITH l AS (
-       SELECT o.created_day AS day, o.id AS order_id, o.created_at AS created_at,
+       SELECT o.created_day AS day, o.created_month AS month, o.id AS order_id,
+         o.created_at AS created_at,
          li.position AS position, li.product_id AS product_id, li.title AS title,
          li.quantity AS quantity, li.quantity * li.price - li.discount AS revenue,
          CASE WHEN li.product_id IS NULL THEN 'title:' || li.title
@@ -274,14 +309,15 @@ const ROLLUP_SQL: [&str; 6] = [
                             ORDER BY created_at DESC, order_id DESC, position ASC) AS rn
        FROM l
      ), sums AS (
-       SELECT day, product_key, MAX(product_id) AS product_id,
+       SELECT day, product_key, MAX(month) AS month, MAX(product_id) AS product_id,
          CAST(SUM(quantity) AS BIGINT) AS units, COUNT(DISTINCT order_id) AS orders,
          CAST(SUM(revenue) AS BIGINT) AS revenue
        FROM l GROUP BY day, product_key
      )
      INSERT INTO mirror_daily_products
-       (shop, day, product_key, product_id, title, title_at, title_order, units, orders, revenue)
-     SELECT $1, s.day, s.product_key, s.product_id, r.title, r.created_at, r.order_id,
+       (shop, day, month, product_key, product_id, title, title_at, title_order, units, orders,
+        revenue)
+     SELECT $1, s.day, s.month, s.product_key, s.product_id, r.title, r.created_at, r.order_id,
        s.units, s.orders, s.revenue
      FROM sums s JOIN ranked r ON r.day = s.day AND r.product_key = s.product_key AND r.rn = 1",
     "DELETE FROM mirror_daily_statuses WHERE shop = $1 AND day BETWEEN $2 AND $3",
@@ -292,8 +328,21 @@ const ROLLUP_SQL: [&str; 6] = [
      GROUP BY shop, created_day, COALESCE(financial_status, ''), COALESCE(fulfillment_status, '')",
 ];
 
+/// Recomputes the monthly product rows of months `$2..=$3` (day numbers
+/// of their first days) from the daily rows.
+const MONTHLY_SQL: [&str; 2] = [
+    "DELETE FROM mirror_monthly_products WHERE shop = $1 AND month BETWEEN $2 AND $3",
+    "INSERT INTO mirror_monthly_products
+       (shop, month, product_key, product_id, units, orders, revenue, last_day)
+     SELECT shop, month, product_key, MAX(product_id), CAST(SUM(units) AS BIGINT),
+       CAST(SUM(orders) AS BIGINT), CAST(SUM(revenue) AS BIGINT), MAX(day)
+     FROM mirror_daily_products WHERE shop = $1 AND month BETWEEN $2 AND $3
+     GROUP BY shop, month, product_key",
+];
+
 /// Every mirror table, rollups and children first.
-const MIRROR_TABLES: [&str; 9] = [
+const MIRROR_TABLES: [&str; 10] = [
+    "mirror_monthly_products",
     "mirror_daily_statuses",
     "mirror_daily_products",
     "mirror_daily_sales",
@@ -355,11 +404,13 @@ impl Store {
                     let day = day_number(time_zone.day_of(from_us(r.int("created_at")?)?));
                     if day != r.int("created_day")? {
                         sqlx::query(
-                            "UPDATE mirror_orders SET created_day = $3 WHERE shop = $1 AND id = $2",
+                            "UPDATE mirror_orders SET created_day = $3, created_month = $4
+                             WHERE shop = $1 AND id = $2",
                         )
                         .bind(shop)
                         .bind(r.int("id")?)
                         .bind(day)
+                        .bind(month_number(day)?)
                         .execute(&mut *tx)
                         .await?;
                     }
@@ -386,7 +437,7 @@ impl Store {
                         .await?;
                     }
                 }
-                for sql in ROLLUP_SQL {
+                for sql in ROLLUP_SQL.iter().chain(&MONTHLY_SQL) {
                     sqlx::query(sql)
                         .bind(shop)
                         .bind(i64::from(i32::MIN))
@@ -677,7 +728,7 @@ impl Store {
             let by_id: HashMap<i64, &MirrorOrder> = orders.iter().map(|o| (o.id, *o)).collect();
             for chunk in orders.chunks(ORDER_CHUNK) {
                 let mut qb = sqlx::QueryBuilder::new(
-                    "INSERT INTO mirror_orders (shop, id, name, created_at, created_day,
+                    "INSERT INTO mirror_orders (shop, id, name, created_at, created_day, created_month,
                        processed_at, updated_at, cancelled_at, financial_status,
                        fulfillment_status, currency, subtotal, total, total_discounts, total_tax,
                        total_refunded, customer_id, email, customer_name, tags, source_name) ",
@@ -688,6 +739,9 @@ impl Store {
                         .push_bind(o.name.as_str())
                         .push_bind(us(o.created_at))
                         .push_bind(day_number(zone.day_of(o.created_at)))
+                        .push_bind(day_number(
+                            zone.day_of(o.created_at).with_day(1).unwrap_or_default(),
+                        ))
                         .push_bind(o.processed_at.map(us))
                         .push_bind(us(o.updated_at))
                         .push_bind(o.cancelled_at.map(us))
@@ -708,7 +762,8 @@ impl Store {
                 qb.push(
                     " ON CONFLICT (shop, id) DO UPDATE SET
                        name = excluded.name, created_at = excluded.created_at,
-                       created_day = excluded.created_day, processed_at = excluded.processed_at,
+                       created_day = excluded.created_day, created_month = excluded.created_month,
+                       processed_at = excluded.processed_at,
                        updated_at = excluded.updated_at, cancelled_at = excluded.cancelled_at,
                        financial_status = excluded.financial_status,
                        fulfillment_status = excluded.fulfillment_status,
@@ -817,6 +872,14 @@ impl Store {
                             .bind(shop)
                             .bind(from)
                             .bind(to)
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                    for sql in MONTHLY_SQL {
+                        sqlx::query(sql)
+                            .bind(shop)
+                            .bind(month_number(from)?)
+                            .bind(month_number(to)?)
                             .execute(&mut *tx)
                             .await?;
                     }
@@ -1151,13 +1214,16 @@ impl Store {
     }
 
     /// Orders placed over the range, and every product sold in it (not
-    /// ranked).
+    /// ranked). A product's title is the one of its last day in the range
+    /// (that day's row holds the newest order's title, and days follow
+    /// time), read by primary key.
     async fn product_sales(
         &self,
         shop: &str,
         from: NaiveDate,
         to: NaiveDate,
     ) -> Result<(u64, Vec<MirrorProductSales>)> {
+        let [head, months, tail] = split_months(from, to);
         let (from, to) = (day_number(from), day_number(to));
         on_pool!(self, |p| {
             let considered: i64 = sqlx::query_scalar(
@@ -1170,26 +1236,33 @@ impl Store {
             .fetch_one(p)
             .await?;
             let products = sqlx::query(
-                "WITH r AS (
-                   SELECT product_key, product_id, title, title_at, title_order, units, orders,
-                     revenue
-                   FROM mirror_daily_products WHERE shop = $1 AND day BETWEEN $2 AND $3
-                 ), t AS (
-                   SELECT product_key, title, ROW_NUMBER() OVER (
-                     PARTITION BY product_key ORDER BY title_at DESC, title_order DESC) AS rn
-                   FROM r
-                 ), a AS (
+                "SELECT a.product_id, a.units, a.orders, a.revenue,
+                   (SELECT t.title FROM mirror_daily_products t
+                    WHERE t.shop = $1 AND t.day = a.last_day AND t.product_key = a.product_key)
+                     AS title
+                 FROM (
                    SELECT product_key, MAX(product_id) AS product_id,
                      CAST(SUM(units) AS BIGINT) AS units, CAST(SUM(orders) AS BIGINT) AS orders,
-                     CAST(SUM(revenue) AS BIGINT) AS revenue
-                   FROM r GROUP BY product_key
-                 )
-                 SELECT a.product_id, t.title, a.units, a.orders, a.revenue
-                 FROM a JOIN t ON t.product_key = a.product_key AND t.rn = 1",
+                     CAST(SUM(revenue) AS BIGINT) AS revenue, MAX(last_day) AS last_day
+                   FROM (
+                     SELECT product_key, product_id, units, orders, revenue, day AS last_day
+                     FROM mirror_daily_products
+                     WHERE shop = $1 AND (day BETWEEN $2 AND $3 OR day BETWEEN $4 AND $5)
+                     UNION ALL
+                     SELECT product_key, product_id, units, orders, revenue, last_day
+                     FROM mirror_monthly_products
+                     WHERE shop = $1 AND month BETWEEN $6 AND $7
+                   ) u
+                   GROUP BY product_key
+                 ) a",
             )
             .bind(shop)
-            .bind(from)
-            .bind(to)
+            .bind(head.0)
+            .bind(head.1)
+            .bind(tail.0)
+            .bind(tail.1)
+            .bind(months.0)
+            .bind(months.1)
             .fetch_all(p)
             .await?
             .iter()
@@ -1671,6 +1744,32 @@ mod tests {
         let d = NaiveDate::from_ymd_opt(2026, 3, 8).unwrap_or_default();
         assert_eq!(day_from_number(day_number(d)).ok(), Some(d));
         assert!(day_from_number(i64::MAX).is_err());
+    }
+
+    #[test]
+    fn ranges_split_into_days_and_whole_months() {
+        let d = |y, m, d| day_number(NaiveDate::from_ymd_opt(y, m, d).unwrap_or_default());
+        let day = |y, m, dd| NaiveDate::from_ymd_opt(y, m, dd).unwrap_or_default();
+        assert_eq!(
+            split_months(day(2026, 1, 15), day(2026, 4, 10)),
+            [
+                (d(2026, 1, 15), d(2026, 1, 31)),
+                (d(2026, 2, 1), d(2026, 3, 1)),
+                (d(2026, 4, 1), d(2026, 4, 10)),
+            ]
+        );
+        assert_eq!(
+            split_months(day(2026, 2, 1), day(2026, 2, 28)),
+            [
+                (d(2026, 2, 1), d(2026, 2, 1) - 1),
+                (d(2026, 2, 1), d(2026, 2, 1)),
+                (d(2026, 3, 1), d(2026, 2, 28)),
+            ]
+        );
+        assert_eq!(
+            split_months(day(2026, 2, 2), day(2026, 3, 30)),
+            [(d(2026, 2, 2), d(2026, 3, 30)), (1, 0), (1, 0)]
+        );
     }
 
     #[test]

@@ -683,6 +683,7 @@ async fn mirror_rows(url: &str, shop: &str) -> i64 {
         "mirror_daily_sales",
         "mirror_daily_products",
         "mirror_daily_statuses",
+        "mirror_monthly_products",
     ];
     let mut n = 0;
     if url.starts_with("sqlite:") {
@@ -1269,6 +1270,12 @@ async fn measure(store: &Store) {
     time!(
         "mirror_top_products",
         store.mirror_top_products(SHOP, from, to, 10)
+    );
+    // The worst case for products: a long range with ragged ends (30 days
+    // read per day, the rest per month).
+    time!(
+        "mirror_top_products ragged",
+        store.mirror_top_products(SHOP, day(2026, 1, 17), day(2026, 12, 14), 10)
     );
     time!("mirror_counts", store.mirror_counts(SHOP));
     time!(

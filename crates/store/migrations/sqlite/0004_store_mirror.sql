@@ -8,9 +8,10 @@
 --   every primary key and index, so the mirror can be partitioned or
 --   sharded by merchant without a rewrite.
 -- * Times are integer unix microseconds (UTC) in BIGINT columns.
--- * Days (`*_day`) are the shop's own calendar days (its IANA zone, daylight
+-- * Days (`*_day`, `day`) are the shop's own calendar days (its IANA zone, daylight
 --   saving included), as days since 1970-01-01, computed when a row is
 --   written; range queries and GROUP BY are plain integer operations.
+--   Months (`*_month`, `month`) are the day number of their first day.
 -- * Money is exact: BIGINT millionths of the currency unit.
 -- * Rollup rows (`mirror_daily_*`) are recomputed from the base rows for
 --   every day a write touched, in the same transaction.
@@ -46,6 +47,7 @@ CREATE TABLE mirror_orders (
     name TEXT NOT NULL,
     created_at BIGINT NOT NULL,
     created_day BIGINT NOT NULL,
+    created_month BIGINT NOT NULL,
     processed_at BIGINT,
     updated_at BIGINT NOT NULL,
     cancelled_at BIGINT,
@@ -64,13 +66,13 @@ CREATE TABLE mirror_orders (
     source_name TEXT,
     PRIMARY KEY (shop, id)
 ) WITHOUT ROWID;
--- Ranges of days (rollup recomputes, status and customer reports; covering
--- for the customer reports).
-CREATE INDEX mirror_orders_day_idx ON mirror_orders (shop, created_day, customer_id, total);
+-- Ranges of days (rollup recomputes; orders without a customer).
+CREATE INDEX mirror_orders_day_idx ON mirror_orders (shop, created_day, customer_id);
 -- Newest orders first.
 CREATE INDEX mirror_orders_created_idx ON mirror_orders (shop, created_at, id);
--- One customer's orders, and whether they ordered before a range.
-CREATE INDEX mirror_orders_customer_idx ON mirror_orders (shop, customer_id, created_day);
+-- One customer's orders; the customer reports group by customer in this
+-- order without reading the table (covering: day and total).
+CREATE INDEX mirror_orders_customer_idx ON mirror_orders (shop, customer_id, created_day, total);
 
 -- An order's lines, replaced whole when the order changes. `position`
 -- keeps Shopify's order of the lines.
@@ -159,6 +161,7 @@ CREATE TABLE mirror_daily_sales (
 CREATE TABLE mirror_daily_products (
     shop TEXT NOT NULL,
     day BIGINT NOT NULL,
+    month BIGINT NOT NULL,
     product_key TEXT NOT NULL,
     product_id BIGINT,
     title TEXT NOT NULL,
@@ -168,6 +171,21 @@ CREATE TABLE mirror_daily_products (
     orders BIGINT NOT NULL,
     revenue BIGINT NOT NULL,
     PRIMARY KEY (shop, day, product_key)
+) WITHOUT ROWID;
+-- The same per month (`month`: the day number of its first day), so a
+-- long range reads whole months here and only its ragged ends by day.
+-- `last_day` is the month's last day with the product, whose daily row
+-- holds the newest title.
+CREATE TABLE mirror_monthly_products (
+    shop TEXT NOT NULL,
+    month BIGINT NOT NULL,
+    product_key TEXT NOT NULL,
+    product_id BIGINT,
+    units BIGINT NOT NULL,
+    orders BIGINT NOT NULL,
+    revenue BIGINT NOT NULL,
+    last_day BIGINT NOT NULL,
+    PRIMARY KEY (shop, month, product_key)
 ) WITHOUT ROWID;
 
 -- Per shop day: orders by financial and fulfillment status ('' for none).
