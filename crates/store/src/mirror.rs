@@ -75,6 +75,15 @@ fn month_number(day: i64) -> Result<i64> {
     Ok(day_number(d.with_day(1).unwrap_or(d)))
 }
 
+/// The last day of the month whose first day is `month`.
+fn month_end(month: i64) -> Result<i64> {
+    let first = day_from_number(month)?;
+    let next = first
+        .checked_add_months(Months::new(1))
+        .ok_or_else(|| StoreError::Corrupt(format!("mirror month {month}")))?;
+    Ok(day_number(next) - 1)
+}
+
 /// Splits shop days `from..=to` into leading days, whole months and
 /// trailing days, as stored numbers (months by their first day); an empty
 /// part is an inverted range.
@@ -276,10 +285,11 @@ struct DayRow {
     refunded: Money,
 }
 
-/// Recomputes the rollup rows of shop days `$2..=$3` from the base rows.
+/// Recomputes the sales and status rollup rows of shop days `$2..=$3` from
+/// the base rows (product rows: [`recompute_rollups!`]).
 /// The open-order rule: not cancelled, and not closed (Shopify closes an
 /// order fulfilled and paid).
-const ROLLUP_SQL: [&str; 6] = [
+const ROLLUP_SQL: [&str; 4] = [
     "DELETE FROM mirror_daily_sales WHERE shop = $1 AND day BETWEEN $2 AND $3",
     "INSERT INTO mirror_daily_sales
        (shop, day, orders, cancelled_orders, open_orders, revenue, refunded)
@@ -292,34 +302,6 @@ const ROLLUP_SQL: [&str; 6] = [
        CAST(SUM(total) AS BIGINT), CAST(SUM(total_refunded) AS BIGINT)
      FROM mirror_orders WHERE shop = $1 AND created_day BETWEEN $2 AND $3
      GROUP BY shop, created_day",
-    "DELETE FROM mirror_daily_products WHERE shop = $1 AND day BETWEEN $2 AND $3",
-    "WITH l AS (
-       SELECT o.created_day AS day, o.created_month AS month, o.id AS order_id,
-         o.created_at AS created_at,
-         li.position AS position, li.product_id AS product_id, li.title AS title,
-         li.quantity AS quantity, li.quantity * li.price - li.discount AS revenue,
-         CASE WHEN li.product_id IS NULL THEN 'title:' || li.title
-              ELSE CAST(li.product_id AS TEXT) END AS product_key
-       FROM mirror_orders o
-       JOIN mirror_line_items li ON li.shop = o.shop AND li.order_id = o.id
-       WHERE o.shop = $1 AND o.created_day BETWEEN $2 AND $3
-     ), ranked AS (
-       SELECT day, product_key, title, created_at, order_id,
-         ROW_NUMBER() OVER (PARTITION BY day, product_key
-                            ORDER BY created_at DESC, order_id DESC, position ASC) AS rn
-       FROM l
-     ), sums AS (
-       SELECT day, product_key, MAX(month) AS month, MAX(product_id) AS product_id,
-         CAST(SUM(quantity) AS BIGINT) AS units, COUNT(DISTINCT order_id) AS orders,
-         CAST(SUM(revenue) AS BIGINT) AS revenue
-       FROM l GROUP BY day, product_key
-     )
-     INSERT INTO mirror_daily_products
-       (shop, day, month, product_key, product_id, title, title_at, title_order, units, orders,
-        revenue)
-     SELECT $1, s.day, s.month, s.product_key, s.product_id, r.title, r.created_at, r.order_id,
-       s.units, s.orders, s.revenue
-     FROM sums s JOIN ranked r ON r.day = s.day AND r.product_key = s.product_key AND r.rn = 1",
     "DELETE FROM mirror_daily_statuses WHERE shop = $1 AND day BETWEEN $2 AND $3",
     "INSERT INTO mirror_daily_statuses (shop, day, financial_status, fulfillment_status, orders)
      SELECT shop, created_day, COALESCE(financial_status, ''), COALESCE(fulfillment_status, ''),
@@ -328,16 +310,144 @@ const ROLLUP_SQL: [&str; 6] = [
      GROUP BY shop, created_day, COALESCE(financial_status, ''), COALESCE(fulfillment_status, '')",
 ];
 
-/// Recomputes the monthly product rows of months `$2..=$3` (day numbers
-/// of their first days) from the daily rows.
+/// The lines of the orders placed on shop days `$2..=$3`, for the daily
+/// product rollup (computed in Rust: one plan whatever the statistics).
+const PRODUCT_LINES_SQL: &str = "SELECT o.created_day AS day, o.created_month AS month,
+       o.id AS order_id, o.created_at AS created_at, li.position AS position,
+       li.product_id AS product_id, li.title AS title, li.quantity AS quantity,
+       li.price AS price, li.discount AS discount
+     FROM mirror_orders o
+     JOIN mirror_line_items li ON li.shop = o.shop AND li.order_id = o.id
+     WHERE o.shop = $1 AND o.created_day BETWEEN $2 AND $3";
+
+/// Recomputes the monthly product rows of the months whose days are
+/// `$4..=$5` (`$2..=$3`: those months' numbers) from the daily rows.
 const MONTHLY_SQL: [&str; 2] = [
     "DELETE FROM mirror_monthly_products WHERE shop = $1 AND month BETWEEN $2 AND $3",
     "INSERT INTO mirror_monthly_products
        (shop, month, product_key, product_id, units, orders, revenue, last_day)
      SELECT shop, month, product_key, MAX(product_id), CAST(SUM(units) AS BIGINT),
        CAST(SUM(orders) AS BIGINT), CAST(SUM(revenue) AS BIGINT), MAX(day)
-     FROM mirror_daily_products WHERE shop = $1 AND month BETWEEN $2 AND $3
+     FROM mirror_daily_products
+     WHERE shop = $1 AND day BETWEEN $4 AND $5 AND month BETWEEN $2 AND $3
      GROUP BY shop, month, product_key",
+];
+
+/// One product's sales on one shop day, while the rollup is computed.
+struct DayProduct {
+    month: i64,
+    product_id: Option<i64>,
+    title: String,
+    /// The newest order's line gives the title: (created_at, order id,
+    /// −position) is largest for it.
+    title_rank: (i64, i64, i64),
+    units: i64,
+    orders: Vec<i64>,
+    revenue: i64,
+}
+
+/// Recomputes every rollup row of shop days `$from..=$to` inside the
+/// transaction `$tx`: sales and statuses in SQL, products per day in Rust
+/// from the lines, then the months those days fall in.
+macro_rules! recompute_rollups {
+    ($tx:expr, $shop:expr, $from:expr, $to:expr) => {{
+        let (shop, from, to): (&str, i64, i64) = ($shop, $from, $to);
+        for sql in ROLLUP_SQL {
+            sqlx::query(sql)
+                .bind(shop)
+                .bind(from)
+                .bind(to)
+                .execute(&mut *$tx)
+                .await?;
+        }
+        let mut products: BTreeMap<(i64, String), DayProduct> = BTreeMap::new();
+        for r in sqlx::query(PRODUCT_LINES_SQL)
+            .bind(shop)
+            .bind(from)
+            .bind(to)
+            .fetch_all(&mut *$tx)
+            .await?
+        {
+            let product_id = r.opt_int("product_id")?;
+            let title = r.text("title")?;
+            let key = product_id.map_or_else(|| format!("title:{title}"), |p| p.to_string());
+            let order_id = r.int("order_id")?;
+            let rank = (r.int("created_at")?, order_id, -r.int("position")?);
+            let quantity = r.int("quantity")?;
+            let revenue = quantity
+                .saturating_mul(r.int("price")?)
+                .saturating_sub(r.int("discount")?);
+            let entry = products
+                .entry((r.int("day")?, key))
+                .or_insert_with(|| DayProduct {
+                    month: 0,
+                    product_id,
+                    title: String::new(),
+                    title_rank: (i64::MIN, i64::MIN, i64::MIN),
+                    units: 0,
+                    orders: Vec::new(),
+                    revenue: 0,
+                });
+            entry.month = r.int("month")?;
+            if rank > entry.title_rank {
+                entry.title_rank = rank;
+                entry.title = title;
+            }
+            entry.units = entry.units.saturating_add(quantity);
+            entry.revenue = entry.revenue.saturating_add(revenue);
+            entry.orders.push(order_id);
+        }
+        sqlx::query("DELETE FROM mirror_daily_products WHERE shop = $1 AND day BETWEEN $2 AND $3")
+            .bind(shop)
+            .bind(from)
+            .bind(to)
+            .execute(&mut *$tx)
+            .await?;
+        let mut rows: Vec<((i64, String), DayProduct)> = products.into_iter().collect();
+        for (_, p) in &mut rows {
+            p.orders.sort_unstable();
+            p.orders.dedup();
+        }
+        for chunk in rows.chunks(CHILD_CHUNK) {
+            let mut qb = sqlx::QueryBuilder::new(
+                "INSERT INTO mirror_daily_products (shop, day, month, product_key, product_id,
+                   title, title_at, title_order, units, orders, revenue) ",
+            );
+            qb.push_values(chunk, |mut b, ((day, key), p)| {
+                b.push_bind(shop)
+                    .push_bind(*day)
+                    .push_bind(p.month)
+                    .push_bind(key.as_str())
+                    .push_bind(p.product_id)
+                    .push_bind(p.title.as_str())
+                    .push_bind(p.title_rank.0)
+                    .push_bind(p.title_rank.1)
+                    .push_bind(p.units)
+                    .push_bind(p.orders.len() as i64)
+                    .push_bind(p.revenue);
+            });
+            qb.build().execute(&mut *$tx).await?;
+        }
+        let (first_month, last_month) = (month_number(from)?, month_number(to)?);
+        for sql in MONTHLY_SQL {
+            sqlx::query(sql)
+                .bind(shop)
+                .bind(first_month)
+                .bind(last_month)
+                .bind(first_month)
+                .bind(month_end(last_month)?)
+                .execute(&mut *$tx)
+                .await?;
+        }
+    }};
+}
+
+/// The rollup tables.
+const ROLLUP_TABLES: [&str; 4] = [
+    "mirror_daily_sales",
+    "mirror_daily_statuses",
+    "mirror_daily_products",
+    "mirror_monthly_products",
 ];
 
 /// Every mirror table, rollups and children first.
@@ -437,13 +547,23 @@ impl Store {
                         .await?;
                     }
                 }
-                for sql in ROLLUP_SQL.iter().chain(&MONTHLY_SQL) {
-                    sqlx::query(sql)
+                for table in ROLLUP_TABLES {
+                    sqlx::query(&format!("DELETE FROM {table} WHERE shop = $1"))
                         .bind(shop)
-                        .bind(i64::from(i32::MIN))
-                        .bind(i64::from(i32::MAX))
                         .execute(&mut *tx)
                         .await?;
+                }
+                let days = orders
+                    .iter()
+                    .map(|r| Ok(day_number(time_zone.day_of(from_us(r.int("created_at")?)?))))
+                    .collect::<Result<BTreeSet<i64>>>()?;
+                if let (Some(&first), Some(&last)) = (days.first(), days.last()) {
+                    let mut from = first;
+                    while from <= last {
+                        let to = month_end(month_number(from)?)?.min(last);
+                        recompute_rollups!(tx, shop, from, to);
+                        from = to + 1;
+                    }
                 }
             }
             tx.commit().await?;
@@ -690,10 +810,19 @@ impl Store {
         }
         let (orders, dropped) = newest_by_id(orders, |o| o.id, |o| o.updated_at);
         let at = us(crate::now());
+        let is_postgres = self.backend() == crate::Backend::Postgres;
         let applied = on_pool!(self, |p| {
             let mut tx = p.begin().await?;
             // Lock the shop's mirror (PostgreSQL: its row; SQLite: the
             // database) and read its zone.
+            if is_postgres {
+                // Plans for these id lists and day ranges depend on the
+                // values; a cached generic plan (after five runs) scans the
+                // shop's rows instead of seeking by key.
+                sqlx::query("SET LOCAL plan_cache_mode = force_custom_plan")
+                    .execute(&mut *tx)
+                    .await?;
+            }
             let zone: Option<String> = sqlx::query_scalar(
                 "UPDATE mirror_shops SET last_write_at = $2 WHERE shop = $1 RETURNING time_zone",
             )
@@ -705,7 +834,6 @@ impl Store {
                 .ok_or(StoreError::NotFound("mirror shop"))?
                 .parse()
                 .map_err(|e| StoreError::Corrupt(format!("{e}")))?;
-
             // The days the stored versions sit on.
             let mut old_days: HashMap<i64, i64> = HashMap::new();
             for chunk in orders.chunks(ID_CHUNK) {
@@ -722,7 +850,6 @@ impl Store {
                     old_days.insert(r.int("id")?, r.int("created_day")?);
                 }
             }
-
             // The orders, newer-wins.
             let mut applied: Vec<&MirrorOrder> = Vec::new();
             let by_id: HashMap<i64, &MirrorOrder> = orders.iter().map(|o| (o.id, *o)).collect();
@@ -782,7 +909,6 @@ impl Store {
                     }
                 }
             }
-
             if !applied.is_empty() {
                 // Their lines and refunds, replaced whole.
                 for table in ["mirror_line_items", "mirror_refunds"] {
@@ -857,7 +983,6 @@ impl Store {
                     qb.push(" ON CONFLICT (shop, order_id, id) DO NOTHING");
                     qb.build().execute(&mut *tx).await?;
                 }
-
                 // The rollups of every day touched, old and new.
                 let mut days = BTreeSet::new();
                 for o in &applied {
@@ -867,22 +992,7 @@ impl Store {
                     }
                 }
                 for (from, to) in day_runs(&days) {
-                    for sql in ROLLUP_SQL {
-                        sqlx::query(sql)
-                            .bind(shop)
-                            .bind(from)
-                            .bind(to)
-                            .execute(&mut *tx)
-                            .await?;
-                    }
-                    for sql in MONTHLY_SQL {
-                        sqlx::query(sql)
-                            .bind(shop)
-                            .bind(month_number(from)?)
-                            .bind(month_number(to)?)
-                            .execute(&mut *tx)
-                            .await?;
-                    }
+                    recompute_rollups!(tx, shop, from, to);
                 }
             }
             tx.commit().await?;

@@ -1198,6 +1198,16 @@ async fn measure_large_shop_on_sqlite() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "a measurement, run by hand"]
 async fn measure_large_shop_on_postgres() {
+    // `MIRROR_MEASURE_URL` measures in a database kept afterwards (to
+    // inspect query plans); else a scratch database from `TEST_DATABASE_URL`.
+    if let Ok(url) = std::env::var("MIRROR_MEASURE_URL") {
+        let store = Store::open(&url, Cipher::from_secret_key(KEY), &StoreOptions::default())
+            .await
+            .unwrap();
+        measure(&store).await;
+        store.close().await;
+        return;
+    }
     with_postgres(|store, _| async move { measure(&store).await }).await;
 }
 
@@ -1210,7 +1220,10 @@ async fn measure(store: &Store) {
         .unwrap();
     let mut rng = StdRng::seed_from_u64(7);
     let start = at(2026, 1, 1, 5, 0);
-    let n = 100_000i64;
+    let n: i64 = std::env::var("MIRROR_MEASURE_ORDERS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(100_000);
     let mut next_line = 0;
     let began = Instant::now();
     let mut lines = 0;
