@@ -8,7 +8,10 @@
 //! * **Writes** are idempotent and order-safe: a record is applied only when
 //!   its `updated_at` is not older than the stored one, so duplicates and
 //!   out-of-order deliveries are harmless; deletions leave tombstones that
-//!   older updates do not pass.
+//!   older updates do not pass. Writes need the shop registered
+//!   ([`Store::mirror_register_shop`]) and are serialised per shop on its
+//!   sync row, so a shop deleted at uninstall is not brought back by a
+//!   late webhook.
 //! * **Rollups** (`mirror_daily_sales`, `mirror_daily_products`,
 //!   `mirror_daily_statuses`) hold per shop day what the reports sum; every
 //!   order write recomputes the rollup rows of each day it touched (the
@@ -176,6 +179,24 @@ fn newest_by_id<T>(
     let dropped = (items.len() - by_id.len()) as u64;
     (by_id.into_values().collect(), dropped)
 }
+
+/// Locks a shop's mirror for one write transaction (PostgreSQL: its sync
+/// row, so writes, rollup recomputes and deletions of one shop never
+/// interleave; SQLite: the database, as the first statement makes the
+/// transaction a writer) and reads its zone. No row: the shop is not
+/// registered.
+const LOCK_SHOP_SQL: &str =
+    "UPDATE mirror_shops SET last_write_at = $2 WHERE shop = $1 RETURNING time_zone";
+
+/// Makes customer `$2` a tombstone without personal fields, updated at `$3`
+/// and deleted at `$4`, unless the stored customer is newer.
+const TOMBSTONE_CUSTOMER_SQL: &str = "INSERT INTO mirror_customers (shop, id, name, email,
+       email_norm, created_at, updated_at, orders_count, amount_spent, deleted_at)
+     VALUES ($1, $2, NULL, NULL, NULL, $4, $3, 0, 0, $4)
+     ON CONFLICT (shop, id) DO UPDATE SET
+       name = NULL, email = NULL, email_norm = NULL,
+       updated_at = excluded.updated_at, deleted_at = excluded.deleted_at
+     WHERE mirror_customers.updated_at <= excluded.updated_at";
 
 const SYNC_COLUMNS: &str =
     "shop, time_zone, currency, state, owner, lease_until, bulk_operation_id,
@@ -480,13 +501,11 @@ impl Store {
         let at = us(crate::now());
         on_pool!(self, |p| {
             let mut tx = p.begin().await?;
-            let old: Option<String> = sqlx::query_scalar(
-                "UPDATE mirror_shops SET last_write_at = $2 WHERE shop = $1 RETURNING time_zone",
-            )
-            .bind(shop)
-            .bind(at)
-            .fetch_optional(&mut *tx)
-            .await?;
+            let old: Option<String> = sqlx::query_scalar(LOCK_SHOP_SQL)
+                .bind(shop)
+                .bind(at)
+                .fetch_optional(&mut *tx)
+                .await?;
             sqlx::query(
                 "INSERT INTO mirror_shops
                    (shop, time_zone, currency, state, orders_mirrored, objects_mirrored, updated_at)
@@ -823,13 +842,11 @@ impl Store {
                     .execute(&mut *tx)
                     .await?;
             }
-            let zone: Option<String> = sqlx::query_scalar(
-                "UPDATE mirror_shops SET last_write_at = $2 WHERE shop = $1 RETURNING time_zone",
-            )
-            .bind(shop)
-            .bind(at)
-            .fetch_optional(&mut *tx)
-            .await?;
+            let zone: Option<String> = sqlx::query_scalar(LOCK_SHOP_SQL)
+                .bind(shop)
+                .bind(at)
+                .fetch_optional(&mut *tx)
+                .await?;
             let zone: ShopTimeZone = zone
                 .ok_or(StoreError::NotFound("mirror shop"))?
                 .parse()
@@ -1016,8 +1033,15 @@ impl Store {
             return Ok(UpsertOutcome::default());
         }
         let (products, dropped) = newest_by_id(products, |p| p.id, |p| p.updated_at);
+        let at = us(crate::now());
         let applied = on_pool!(self, |p| {
             let mut tx = p.begin().await?;
+            sqlx::query_scalar::<_, String>(LOCK_SHOP_SQL)
+                .bind(shop)
+                .bind(at)
+                .fetch_optional(&mut *tx)
+                .await?
+                .ok_or(StoreError::NotFound("mirror shop"))?;
             let mut applied = 0u64;
             for chunk in products.chunks(ORDER_CHUNK) {
                 let mut qb = sqlx::QueryBuilder::new(
@@ -1067,8 +1091,15 @@ impl Store {
             return Ok(UpsertOutcome::default());
         }
         let (customers, dropped) = newest_by_id(customers, |c| c.id, |c| c.updated_at);
+        let at = us(crate::now());
         let applied = on_pool!(self, |p| {
             let mut tx = p.begin().await?;
+            sqlx::query_scalar::<_, String>(LOCK_SHOP_SQL)
+                .bind(shop)
+                .bind(at)
+                .fetch_optional(&mut *tx)
+                .await?
+                .ok_or(StoreError::NotFound("mirror shop"))?;
             let mut applied = 0u64;
             for chunk in customers.chunks(ORDER_CHUNK) {
                 let mut qb = sqlx::QueryBuilder::new(
@@ -1117,8 +1148,16 @@ impl Store {
         id: i64,
         at: DateTime<Utc>,
     ) -> Result<bool> {
+        let now = us(crate::now());
         let n = on_pool!(self, |p| {
-            sqlx::query(
+            let mut tx = p.begin().await?;
+            sqlx::query_scalar::<_, String>(LOCK_SHOP_SQL)
+                .bind(shop)
+                .bind(now)
+                .fetch_optional(&mut *tx)
+                .await?
+                .ok_or(StoreError::NotFound("mirror shop"))?;
+            let n = sqlx::query(
                 "INSERT INTO mirror_products (shop, id, title, status, vendor, product_type,
                    created_at, updated_at, deleted_at)
                  VALUES ($1, $2, '', 'DELETED', NULL, NULL, $3, $3, $3)
@@ -1129,9 +1168,11 @@ impl Store {
             .bind(shop)
             .bind(id)
             .bind(us(at))
-            .execute(p)
+            .execute(&mut *tx)
             .await?
-            .rows_affected()
+            .rows_affected();
+            tx.commit().await?;
+            n
         });
         Ok(n > 0)
     }
@@ -1145,33 +1186,25 @@ impl Store {
         id: i64,
         at: DateTime<Utc>,
     ) -> Result<bool> {
-        self.tombstone_customer(shop, id, us(at), us(at)).await
-    }
-
-    async fn tombstone_customer(
-        &self,
-        shop: &str,
-        id: i64,
-        updated_at: i64,
-        deleted_at: i64,
-    ) -> Result<bool> {
+        let now = us(crate::now());
         let n = on_pool!(self, |p| {
-            sqlx::query(
-                "INSERT INTO mirror_customers (shop, id, name, email, email_norm, created_at,
-                   updated_at, orders_count, amount_spent, deleted_at)
-                 VALUES ($1, $2, NULL, NULL, NULL, $4, $3, 0, 0, $4)
-                 ON CONFLICT (shop, id) DO UPDATE SET
-                   name = NULL, email = NULL, email_norm = NULL,
-                   updated_at = excluded.updated_at, deleted_at = excluded.deleted_at
-                 WHERE mirror_customers.updated_at <= excluded.updated_at",
-            )
-            .bind(shop)
-            .bind(id)
-            .bind(updated_at)
-            .bind(deleted_at)
-            .execute(p)
-            .await?
-            .rows_affected()
+            let mut tx = p.begin().await?;
+            sqlx::query_scalar::<_, String>(LOCK_SHOP_SQL)
+                .bind(shop)
+                .bind(now)
+                .fetch_optional(&mut *tx)
+                .await?
+                .ok_or(StoreError::NotFound("mirror shop"))?;
+            let n = sqlx::query(TOMBSTONE_CUSTOMER_SQL)
+                .bind(shop)
+                .bind(id)
+                .bind(us(at))
+                .bind(us(at))
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            tx.commit().await?;
+            n
         });
         Ok(n > 0)
     }
@@ -1182,8 +1215,16 @@ impl Store {
     /// (uninstall, `shop/redact`). One transaction. Returns the rows
     /// deleted.
     pub async fn mirror_delete_shop(&self, shop: &str) -> Result<u64> {
+        let now = us(crate::now());
         on_pool!(self, |p| {
             let mut tx = p.begin().await?;
+            // Wait for the shop's write in progress, if any; later ones
+            // find the shop gone.
+            sqlx::query(LOCK_SHOP_SQL)
+                .bind(shop)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
             let mut n = 0;
             for table in MIRROR_TABLES {
                 n += sqlx::query(&format!("DELETE FROM {table} WHERE shop = $1"))
@@ -1209,10 +1250,26 @@ impl Store {
         customer_id: i64,
         order_ids: &[i64],
     ) -> Result<u64> {
-        self.tombstone_customer(shop, customer_id, i64::MAX, us(crate::now()))
-            .await?;
+        let now = us(crate::now());
         let n = on_pool!(self, |p| {
             let mut tx = p.begin().await?;
+            let registered: Option<String> = sqlx::query_scalar(LOCK_SHOP_SQL)
+                .bind(shop)
+                .bind(now)
+                .fetch_optional(&mut *tx)
+                .await?;
+            if registered.is_none() {
+                // Nothing mirrored for this shop.
+                tx.rollback().await?;
+                return Ok(0);
+            }
+            sqlx::query(TOMBSTONE_CUSTOMER_SQL)
+                .bind(shop)
+                .bind(customer_id)
+                .bind(i64::MAX)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
             let mut n = sqlx::query(
                 "UPDATE mirror_orders SET email = NULL, customer_name = NULL
                  WHERE shop = $1 AND customer_id = $2

@@ -13,7 +13,7 @@ use hirecj_domain::mirror::{
     BackfillState, MirrorCustomer, MirrorLineItem, MirrorOrder, MirrorProduct, MirrorProductSales,
     MirrorRefund, Money, SeriesBucket, ShopTimeZone,
 };
-use hirecj_store::{Cipher, Store, StoreOptions, UpsertOutcome};
+use hirecj_store::{Cipher, Store, StoreError, StoreOptions, UpsertOutcome};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -790,6 +790,22 @@ contract!(compliance_deletes_and_redacts, |store, url| {
     assert!(store.mirror_sync(SHOP).await.unwrap().is_none());
     assert_eq!(store.mirror_counts(SHOP).await.unwrap(), Default::default());
     assert_eq!(store.mirror_counts(OTHER).await.unwrap().orders, 3);
+    // A late webhook does not bring the shop back.
+    let late = store
+        .mirror_upsert_products(SHOP, &[product(5, "Late", at(2030, 1, 1, 0, 0))])
+        .await;
+    assert!(matches!(late, Err(StoreError::NotFound(_))), "{late:?}");
+    assert!(
+        store
+            .mirror_delete_customer(SHOP, 77, at(2030, 1, 1, 0, 0))
+            .await
+            .is_err()
+    );
+    assert_eq!(
+        store.mirror_redact_customer(SHOP, 77, &[1]).await.unwrap(),
+        0
+    );
+    assert_eq!(mirror_rows(&url, SHOP).await, 0);
 });
 
 // ----- The mirror equals a direct computation --------------------------
