@@ -376,7 +376,8 @@ pub struct MirrorCounts {
     pub products: u64,
     /// Orders.
     pub orders: u64,
-    /// Orders neither cancelled nor closed.
+    /// Orders neither cancelled nor closed (closed: fulfilled and paid,
+    /// partially refunded or refunded).
     pub open_orders: u64,
     /// Customers (not deleted).
     pub customers: u64,
@@ -443,9 +444,9 @@ pub struct MirrorRepeatCustomers {
 pub struct MirrorTopCustomer {
     /// Shopify's customer id.
     pub customer_id: i64,
-    /// Name (from the customer, else from their newest order).
+    /// Name, from the mirrored customer (`None` when not mirrored).
     pub name: Option<String>,
-    /// Email (from the customer, else from their newest order).
+    /// Email, from the mirrored customer.
     pub email: Option<String>,
     /// Orders placed in the range.
     pub orders: u64,
