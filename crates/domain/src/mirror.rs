@@ -274,6 +274,208 @@ impl BackfillState {
     }
 }
 
+/// Where a shop's mirror stands: the backfill's progress and how fresh the
+/// mirror is. One per shop, shared by every replica.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MirrorSync {
+    /// The shop (canonical `name.myshopify.com`).
+    pub shop: String,
+    /// The shop's time zone: where its days are cut.
+    pub time_zone: ShopTimeZone,
+    /// The shop's currency (ISO 4217), when known.
+    pub currency: Option<String>,
+    /// Where the backfill stands.
+    pub state: BackfillState,
+    /// The replica running (or last running) the backfill.
+    pub owner: Option<String>,
+    /// Until when the running replica holds the backfill; after that another
+    /// may take it over.
+    pub lease_until: Option<DateTime<Utc>>,
+    /// The Shopify bulk operation being read, so a restart resumes polling it.
+    pub bulk_operation_id: Option<String>,
+    /// The resource (or phase) the backfill is on, e.g. `orders`.
+    pub phase: Option<String>,
+    /// Orders mirrored by the backfill so far.
+    pub orders_mirrored: i64,
+    /// Objects of every kind (orders, line items, products, …) mirrored so far.
+    pub objects_mirrored: i64,
+    /// When the current (or last) backfill started.
+    pub started_at: Option<DateTime<Utc>>,
+    /// When the last backfill completed.
+    pub completed_at: Option<DateTime<Utc>>,
+    /// The earliest order creation time the completed backfill read; `None`
+    /// with a completed backfill means the whole history.
+    pub covers_since: Option<DateTime<Utc>>,
+    /// The newest webhook event applied.
+    pub last_event_at: Option<DateTime<Utc>>,
+    /// The last reconcile.
+    pub last_reconcile_at: Option<DateTime<Utc>>,
+    /// Why the last attempt failed.
+    pub last_error: Option<String>,
+    /// When this record last changed.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// One shop day's sales.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MirrorDaySales {
+    /// The shop day.
+    pub date: NaiveDate,
+    /// Orders placed that day (cancelled included).
+    pub orders: u64,
+    /// Their total (cancelled included).
+    pub revenue: Money,
+}
+
+/// Sales over shop days `from..=to`, computed like the live sales summary.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MirrorSales {
+    /// Orders placed (cancelled included).
+    pub orders: u64,
+    /// Of which cancelled.
+    pub cancelled_orders: u64,
+    /// Sum of order totals, cancelled orders included.
+    pub revenue: Money,
+    /// Sum of amounts refunded on those orders.
+    pub refunded: Money,
+    /// The shop currency, when there were orders.
+    pub currency: Option<String>,
+    /// Per day: every day of the range when it is shorter than 93 days
+    /// (zeros included), else only days with orders; oldest first.
+    pub per_day: Vec<MirrorDaySales>,
+}
+
+/// One product's sales over a range.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MirrorProductSales {
+    /// The product, when the line items name one (else it is keyed by title).
+    pub product_id: Option<i64>,
+    /// The title on its line items (the newest order's).
+    pub title: String,
+    /// Units sold.
+    pub units: i64,
+    /// Orders containing it (each order once).
+    pub orders: u64,
+    /// Line revenue: quantity × price − line discount.
+    pub revenue: Money,
+}
+
+/// The best sellers over a range.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MirrorTopProducts {
+    /// Orders placed in the range.
+    pub orders_considered: u64,
+    /// Ranked by units, then orders, then title.
+    pub products: Vec<MirrorProductSales>,
+}
+
+/// How much a shop holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct MirrorCounts {
+    /// Products (not deleted).
+    pub products: u64,
+    /// Orders.
+    pub orders: u64,
+    /// Orders neither cancelled nor closed (closed: fulfilled and paid,
+    /// partially refunded or refunded).
+    pub open_orders: u64,
+    /// Customers (not deleted).
+    pub customers: u64,
+}
+
+/// The width of one point of a series.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SeriesBucket {
+    /// One shop day.
+    Day,
+    /// One week, Monday to Sunday.
+    Week,
+}
+
+/// One point of a sales series.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MirrorSeriesPoint {
+    /// The bucket's first day (a Monday for weeks; the range's first day
+    /// for a week cut by the range).
+    pub start: NaiveDate,
+    /// Orders placed.
+    pub orders: u64,
+    /// Sum of their totals.
+    pub revenue: Money,
+    /// Sum of their refunded amounts.
+    pub refunded: Money,
+}
+
+/// Orders counted by one status value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MirrorStatusCount {
+    /// The status (`None`: Shopify gave none).
+    pub status: Option<String>,
+    /// Orders with it.
+    pub orders: u64,
+}
+
+/// Orders over a range counted by financial and by fulfillment status.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MirrorOrdersByStatus {
+    /// Orders placed in the range.
+    pub orders: u64,
+    /// By financial status, most orders first.
+    pub financial: Vec<MirrorStatusCount>,
+    /// By fulfillment status, most orders first.
+    pub fulfillment: Vec<MirrorStatusCount>,
+}
+
+/// Who came back, over a range.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct MirrorRepeatCustomers {
+    /// Customers with at least one order in the range.
+    pub customers: u64,
+    /// Of whom with two or more orders in the range.
+    pub repeat_customers: u64,
+    /// Of whom had ordered before the range.
+    pub returning_customers: u64,
+    /// Orders in the range without a customer (not counted above).
+    pub orders_without_customer: u64,
+}
+
+/// One customer's spend over a range.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MirrorTopCustomer {
+    /// Shopify's customer id.
+    pub customer_id: i64,
+    /// Name, from the mirrored customer (`None` when not mirrored).
+    pub name: Option<String>,
+    /// Email, from the mirrored customer.
+    pub email: Option<String>,
+    /// Orders placed in the range.
+    pub orders: u64,
+    /// Sum of their totals.
+    pub revenue: Money,
+}
+
+/// One refund with its order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MirrorRefundEntry {
+    /// The order refunded.
+    pub order_id: i64,
+    /// The order's name, e.g. `#1001`.
+    pub order_name: String,
+    /// The refund.
+    pub refund: MirrorRefund,
+}
+
+/// Refunds made over a range.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MirrorRefunds {
+    /// Refunds made.
+    pub count: u64,
+    /// Their sum.
+    pub amount: Money,
+    /// The newest ones first, up to the limit asked.
+    pub refunds: Vec<MirrorRefundEntry>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

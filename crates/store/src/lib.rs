@@ -18,6 +18,7 @@ pub mod crypto;
 pub mod facts;
 mod integrations;
 mod migrate;
+mod mirror;
 mod row;
 mod sessions;
 mod users;
@@ -35,6 +36,7 @@ use sqlx::sqlite::{
 pub use compliance::RedactionCounts;
 pub use crypto::Cipher;
 pub use migrate::MIGRATIONS;
+pub use mirror::{MIRROR_DENSE_DAYS, UpsertOutcome};
 pub use webhooks::{WEBHOOK_FUTURE_SKEW, WEBHOOK_REPLAY_WINDOW, WebhookDelivery};
 
 /// What can go wrong in the store.

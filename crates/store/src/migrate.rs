@@ -35,6 +35,12 @@ pub static MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0003_session_revocations.sql"),
         postgres: include_str!("../migrations/postgres/0003_session_revocations.sql"),
     },
+    Migration {
+        version: 4,
+        name: "store_mirror",
+        sqlite: include_str!("../migrations/sqlite/0004_store_mirror.sql"),
+        postgres: include_str!("../migrations/postgres/0004_store_mirror.sql"),
+    },
 ];
 
 /// An arbitrary constant identifying HireCJ's migration lock.
