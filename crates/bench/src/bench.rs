@@ -87,6 +87,14 @@ pub struct BenchArgs {
     /// all conversations (0: as fast as the conversations go).
     #[arg(long, value_name = "TURNS_PER_SEC", default_value_t = 0.0)]
     rate: f64,
+    /// The development shop the store phase installs and mirrors: a name
+    /// ending in `-large` has about 100,000 orders over 365 days
+    /// [default: bench-large, bench-mirror (about 1,300 orders) with --quick].
+    #[arg(long, value_name = "SHOP")]
+    store_shop: Option<String>,
+    /// Times each store question is asked in the store phase [default: 20, 5 with --quick].
+    #[arg(long, value_name = "N")]
+    store_asks: Option<usize>,
 }
 
 /// The resolved parameters.
@@ -100,6 +108,8 @@ struct Params {
     model_latency: Duration,
     phase_timeout: Duration,
     rate: Option<f64>,
+    store_shop: String,
+    store_asks: usize,
 }
 
 impl Params {
@@ -116,6 +126,15 @@ impl Params {
             model_latency: Duration::from_millis(a.model_latency_ms),
             phase_timeout: Duration::from_secs(a.phase_timeout_secs.max(1)),
             rate: (a.rate.is_finite() && a.rate > 0.0).then_some(a.rate),
+            store_shop: a.store_shop.clone().unwrap_or_else(|| {
+                if a.quick {
+                    "bench-mirror"
+                } else {
+                    "bench-large"
+                }
+                .to_owned()
+            }),
+            store_asks: pick(a.store_asks, 20, 5).clamp(1, MAX_TURNS),
         };
         if p.turns > MAX_TURNS {
             return Err(format!(
@@ -224,6 +243,7 @@ pub async fn run(args: BenchArgs) -> Result<(), String> {
         phase_prepared(&server, &params),
     )
     .await;
+    let mirror = bounded("store", params.phase_timeout, phase_store(&server, &params)).await;
 
     if let Some(status) = server.exited() {
         println!("the server exited during the benchmark ({status})");
@@ -232,13 +252,14 @@ pub async fn run(args: BenchArgs) -> Result<(), String> {
     drop(mock);
 
     println!();
-    print_summary(&params, &turns, &memory, &prepared);
+    print_summary(&params, &turns, &memory, &prepared, &mirror);
 
     let mut problems = Vec::new();
     for (name, errors) in [
         ("turns", turns.as_ref().map(|t| t.errors.len())),
         ("memory", memory.as_ref().map(|m| m.errors.len())),
         ("prepared", prepared.as_ref().map(|p| p.errors.len())),
+        ("store", mirror.as_ref().map(|m| m.errors.len())),
     ] {
         match errors {
             Err(e) => problems.push(format!("{name}: {e}")),
@@ -724,6 +745,14 @@ async fn converse(
 /// The model and tool time of each turn, by turn (the seq of CJ's message),
 /// from the conversation's debug traces. None when debug is off.
 async fn turn_times(ws: &mut ChatClient) -> Res<Option<HashMap<i64, Duration>>> {
+    Ok(turn_traces(ws)
+        .await?
+        .map(|t| t.into_iter().map(|(turn, (m, t))| (turn, m + t)).collect()))
+}
+
+/// (model time, tool time) of each turn, by turn, from the conversation's
+/// debug traces. None when debug is off.
+async fn turn_traces(ws: &mut ChatClient) -> Res<Option<HashMap<i64, (Duration, Duration)>>> {
     ws.send(&ClientFrame::DebugRequest { turn: None })
         .await
         .map_err(|e| e.to_string())?;
@@ -742,7 +771,10 @@ async fn turn_times(ws: &mut ChatClient) -> Res<Option<HashMap<i64, Duration>>> 
         ) else {
             continue;
         };
-        times.insert(turn, Duration::from_millis(model.saturating_add(tool)));
+        times.insert(
+            turn,
+            (Duration::from_millis(model), Duration::from_millis(tool)),
+        );
     }
     Ok(Some(times))
 }
@@ -1077,6 +1109,172 @@ async fn phase_prepared(server: &Target, p: &Params) -> Res<PreparedReport> {
 }
 
 // ---------------------------------------------------------------------------
+// Phase: the store mirror
+
+struct StoreReport {
+    shop: String,
+    /// Install → the mirror's backfill complete, as the merchant waits.
+    backfill: Option<Duration>,
+    /// The server's own backfill time (its started and completed times).
+    server_backfill: Option<Duration>,
+    orders: u64,
+    /// (question, end-to-end latencies) in the order asked.
+    questions: Vec<(String, Vec<f64>)>,
+    /// Tool time of every store turn (from the turn traces).
+    tool_ms: Vec<f64>,
+    errors: Vec<String>,
+}
+
+/// The merchant's user id, from `GET /api/v1/me`.
+async fn user_id(http: &reqwest::Client, base: &str, cookie: &str) -> Res<String> {
+    let r = http
+        .get(format!("{base}/api/v1/me"))
+        .header(reqwest::header::COOKIE, cookie)
+        .send()
+        .await
+        .map_err(|e| format!("GET /api/v1/me: {e}"))?;
+    let me: serde_json::Value = r.json().await.map_err(|e| format!("GET /api/v1/me: {e}"))?;
+    me["user_id"]
+        .as_str()
+        .map(str::to_owned)
+        .ok_or_else(|| format!("GET /api/v1/me named no merchant: {me}"))
+}
+
+async fn phase_store(server: &Target, p: &Params) -> Res<StoreReport> {
+    println!(
+        "store: a merchant installs the development shop {} and waits for CJ's copy of it (the \
+         mirror's backfill), then asks store questions {} times each (message → cj_message, one at \
+         a time, offline brain; tool time from the turn traces)",
+        p.store_shop, p.store_asks
+    );
+    let http = reqwest::Client::builder()
+        .timeout(FRAME_WAIT)
+        .build()
+        .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+    let (_, cookie) = install(server, p.store_shop.clone()).await?;
+    let installed = Instant::now();
+    let user = user_id(&http, &server.base, &cookie).await?;
+    let mut report = StoreReport {
+        shop: p.store_shop.clone(),
+        backfill: None,
+        server_backfill: None,
+        orders: 0,
+        questions: Vec::new(),
+        tool_ms: Vec::new(),
+        errors: Vec::new(),
+    };
+    loop {
+        let r = http
+            .get(format!("{}/api/v1/users/{user}/store", server.base))
+            .header(reqwest::header::COOKIE, &cookie)
+            .send()
+            .await
+            .map_err(|e| format!("GET the store's freshness: {e}"))?;
+        let body: serde_json::Value = r
+            .json()
+            .await
+            .map_err(|e| format!("GET the store's freshness: {e}"))?;
+        let mirror = &body["mirror"];
+        match mirror["backfill"].as_str() {
+            Some("complete") => {
+                report.backfill = Some(installed.elapsed());
+                report.orders = mirror["orders_mirrored"].as_u64().unwrap_or(0);
+                let at = |k: &str| {
+                    mirror[k]
+                        .as_str()
+                        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+                };
+                if let (Some(a), Some(b)) = (at("backfill_started_at"), at("backfill_completed_at"))
+                {
+                    report.server_backfill = (b - a).to_std().ok();
+                }
+                break;
+            }
+            Some("failed") => return Err(format!("the backfill failed: {body}")),
+            _ => {}
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    println!(
+        "  backfill: {} orders mirrored in {} (server: {})",
+        report.orders,
+        report
+            .backfill
+            .map_or("n/a".into(), |d| format!("{:.2} s", d.as_secs_f64())),
+        report
+            .server_backfill
+            .map_or("n/a".into(), |d| format!("{:.2} s", d.as_secs_f64())),
+    );
+
+    let today = chrono::Utc::now().date_naive();
+    let day = |n: u64| {
+        today
+            .checked_sub_days(chrono::Days::new(n))
+            .unwrap_or(today)
+    };
+    let questions = [
+        "What sells best?".to_owned(),
+        format!("What were my sales between {} and {}?", day(40), day(26)),
+        "What were my sales this month?".to_owned(),
+    ];
+    let mut ws = connect(&server.ws, &cookie).await?;
+    ws.start_ad_hoc().await.map_err(|e| e.to_string())?;
+    let mut seqs: Vec<(usize, i64)> = Vec::new();
+    for (qi, question) in questions.iter().enumerate() {
+        let mut samples = Vec::new();
+        for n in 0..p.store_asks {
+            let frame = ClientFrame::Message {
+                text: question.clone(),
+                client_id: format!("store-{qi}-{n}"),
+            };
+            let start = Instant::now();
+            if let Err(e) = ws.send(&frame).await {
+                report.errors.push(e.to_string());
+                break;
+            }
+            match ws.until("cj_message").await.map(|f| f.into_typed()) {
+                Ok(ServerFrame::CjMessage { message }) => {
+                    samples.push(ms(start.elapsed()));
+                    seqs.push((qi, message.seq));
+                }
+                Ok(other) => report
+                    .errors
+                    .push(format!("expected cj_message, got {other:?}")),
+                Err(e) => report.errors.push(e.to_string()),
+            }
+        }
+        let samples = sorted(samples);
+        println!(
+            "  {question:?}: p50 {} p99 {} ({} answers)",
+            pct(&samples, 0.50),
+            pct(&samples, 0.99),
+            samples.len()
+        );
+        report.questions.push((question.clone(), samples));
+    }
+    match turn_traces(&mut ws).await {
+        Ok(Some(traces)) => {
+            report.tool_ms = sorted(
+                seqs.iter()
+                    .filter_map(|(_, seq)| traces.get(seq))
+                    .map(|(_, tool)| ms(*tool))
+                    .collect(),
+            );
+            println!(
+                "  tool time per store turn: p50 {} p99 {} max {}",
+                pct(&report.tool_ms, 0.50),
+                pct(&report.tool_ms, 0.99),
+                pct(&report.tool_ms, 1.0)
+            );
+        }
+        Ok(None) => println!("  tool time: n/a (the server's debug traces are off)"),
+        Err(e) => report.errors.push(e),
+    }
+    print_errors(&report.errors);
+    Ok(report)
+}
+
+// ---------------------------------------------------------------------------
 // Output
 
 fn print_summary(
@@ -1084,6 +1282,7 @@ fn print_summary(
     turns: &Res<TurnsReport>,
     memory: &Res<MemoryReport>,
     prepared: &Res<PreparedReport>,
+    mirror: &Res<StoreReport>,
 ) {
     let na = |e: &String| format!("n/a ({e})");
     let mut rows: Vec<[String; 3]> = Vec::new();
@@ -1166,6 +1365,29 @@ fn print_summary(
             na(e),
             "p99 < 20 ms".into(),
         ]),
+    }
+    match mirror {
+        Ok(m) => {
+            rows.push([
+                format!("store backfill ({} orders, {})", m.orders, m.shop),
+                m.backfill
+                    .map_or("n/a".into(), |d| format!("{:.2} s", d.as_secs_f64())),
+                "< 60 s (100,000 orders)".into(),
+            ]);
+            rows.push([
+                "store tool time p99".into(),
+                pct(&m.tool_ms, 0.99),
+                "< 50 ms".into(),
+            ]);
+            for (question, samples) in &m.questions {
+                rows.push([
+                    format!("{question:?} p50 / p99"),
+                    format!("{} / {}", pct(samples, 0.50), pct(samples, 0.99)),
+                    "p99 < 300 ms".into(),
+                ]);
+            }
+        }
+        Err(e) => rows.push(["store backfill".into(), na(e), "< 60 s".into()]),
     }
     let width = |c: usize| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0);
     let (w0, w1) = (width(0).max(6), width(1).max(8));

@@ -93,6 +93,24 @@ impl ShopTimeZone {
         Utc.from_utc_datetime(&day.and_time(NaiveTime::MIN))
     }
 
+    /// The zone's name with its offset at `at`, e.g.
+    /// `America/New_York (UTC-05:00)`, or `UTC`.
+    pub fn label(&self, at: DateTime<Utc>) -> String {
+        use chrono::Offset as _;
+        if self.0 == chrono_tz::UTC {
+            return "UTC".to_owned();
+        }
+        let seconds = at.with_timezone(&self.0).offset().fix().local_minus_utc();
+        let sign = if seconds < 0 { '-' } else { '+' };
+        let minutes = seconds.unsigned_abs() / 60;
+        format!(
+            "{} (UTC{sign}{:02}:{:02})",
+            self.name(),
+            minutes / 60,
+            minutes % 60
+        )
+    }
+
     /// `[start, end)` in UTC covering the shop days `from..=to`.
     pub fn span(&self, from: NaiveDate, to: NaiveDate) -> (DateTime<Utc>, DateTime<Utc>) {
         let end = to.checked_add_days(Days::new(1)).unwrap_or(to);
@@ -496,6 +514,8 @@ mod tests {
         assert_eq!((end - start).num_hours(), 24);
         assert!("Mars/Olympus".parse::<ShopTimeZone>().is_err());
         assert_eq!(ShopTimeZone::UTC.name(), "UTC");
+        assert_eq!(ny.label(at), "America/New_York (UTC-04:00)");
+        assert_eq!(ShopTimeZone::UTC.label(at), "UTC");
     }
 
     #[test]

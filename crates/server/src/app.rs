@@ -23,6 +23,7 @@ use crate::chat::{self, ChatLimits, ChatService};
 use crate::config::Settings;
 use crate::limits::{SocketCounts, TurnBudget};
 use crate::metrics::{self, Metrics};
+use crate::mirror::Mirror;
 use crate::net::ServeOptions;
 use crate::session::SessionEvents;
 use crate::shopify::ShopifyRuntime;
@@ -45,6 +46,8 @@ pub struct AppState {
     pub budget: TurnBudget,
     /// Sessions ended (signed out) on any replica, for open sockets.
     pub sessions: SessionEvents,
+    /// The store mirror: registration after installs, backfills.
+    pub mirror: Mirror,
 }
 
 impl axum::extract::FromRef<AppState> for Metrics {
@@ -213,8 +216,10 @@ impl App {
             None => TurnBudget::in_process(settings.limits.clone()),
         };
         let max_connections = net::fit_connections(settings.limits.max_connections);
+        let mirror = Mirror::new(store.clone(), shopify.clone());
         let state = AppState {
             settings: Arc::new(settings),
+            mirror,
             store,
             metrics: Metrics::new(),
             shopify,
@@ -251,6 +256,7 @@ impl App {
             grace: self.state.settings.shutdown_timeout,
         };
         let housekeeping = tokio::spawn(housekeeping(self.state.clone(), shutdown.clone()));
+        let backfills = tokio::spawn(self.state.mirror.clone().run(shutdown.clone()));
         let revocations = tokio::spawn(
             self.state
                 .sessions
@@ -267,6 +273,9 @@ impl App {
         .await;
         housekeeping.abort();
         revocations.abort();
+        // A backfill stopped here resumes on the next start (or on
+        // another replica once its lease lapses).
+        backfills.abort();
         self.state.store.close().await;
         result
     }

@@ -9,6 +9,7 @@ pub(crate) mod error;
 mod health;
 pub mod limits;
 pub mod metrics;
+pub mod mirror;
 pub mod net;
 pub(crate) mod secret_key;
 pub(crate) mod session;

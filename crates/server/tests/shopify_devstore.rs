@@ -19,73 +19,12 @@ use shopify_support::*;
 
 const SHOP: &str = "dev-shop.myshopify.com";
 
-fn unescape(s: &str) -> String {
-    s.replace("&quot;", "\"")
-        .replace("&#39;", "'")
-        .replace("&lt;", "<")
-        .replace("&gt;", ">")
-        .replace("&amp;", "&")
-}
-
-/// The hidden inputs of the consent form.
-fn hidden_inputs(page: &str) -> Vec<(String, String)> {
-    page.split("<input")
-        .skip(1)
-        .filter_map(|tag| {
-            let tag = &tag[..tag.find('>')?];
-            let attr = |name: &str| {
-                let start = tag.find(&format!("{name}=\""))? + name.len() + 2;
-                let end = start + tag[start..].find('"')?;
-                Some(unescape(&tag[start..end]))
-            };
-            Some((attr("name")?, attr("value")?))
-        })
-        .collect()
-}
-
-/// Starts an install in `browser`, opens the consent page and submits
-/// `decision`; returns the callback URL the development store redirects to.
-async fn consent(app: &TestApp, browser: &reqwest::Client, decision: &str) -> String {
-    let r = browser
-        .get(format!("{}/api/v1/shopify/install", app.base))
-        .query(&[("shop", "dev-shop")])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 302);
-    let authorize = location(&r);
-    assert!(
-        authorize.starts_with(&format!(
-            "{}/devstore/{SHOP}/admin/oauth/authorize?",
-            app.base
-        )),
-        "{authorize}"
-    );
-    let r = browser.get(&authorize).send().await.unwrap();
-    assert_eq!(r.status(), 200);
-    let page = r.text().await.unwrap();
-    assert!(page.contains("Install") && page.contains("Cancel") && page.contains(SHOP));
-    assert!(page.contains("read_orders"), "the scopes are shown");
-    let mut form = hidden_inputs(&page);
-    assert!(form.iter().any(|(k, _)| k == "state"), "{page}");
-    form.push(("decision".into(), decision.into()));
-    let action = authorize.split('?').next().unwrap().to_owned();
-    let r = browser.post(&action).form(&form).send().await.unwrap();
-    assert_eq!(r.status(), 302);
-    let callback = location(&r);
-    assert!(
-        callback.starts_with(&format!("{}/api/v1/shopify/callback?", app.base)),
-        "{callback}"
-    );
-    callback
-}
-
 #[tokio::test]
 async fn full_install_against_the_mounted_development_store() {
     let app = start_app(&[]).await;
     assert!(app.state.shopify.dev_store);
     let browser = browser();
-    let callback = consent(&app, &browser, "install").await;
+    let callback = consent(&app, &browser, "dev-shop", "install").await;
     for param in ["code", "hmac", "host", "shop", "state", "timestamp"] {
         assert!(
             query_param(&callback, param).is_some(),
@@ -189,7 +128,7 @@ async fn full_install_against_the_mounted_development_store() {
 async fn cancelling_on_the_consent_page_stores_nothing() {
     let app = start_app(&[]).await;
     let browser = browser();
-    let callback = consent(&app, &browser, "cancel").await;
+    let callback = consent(&app, &browser, "dev-shop", "cancel").await;
     let r = browser.get(&callback).send().await.unwrap();
     assert_eq!(r.status(), 302);
     assert_eq!(location(&r), "/chat?oauth_error=access_denied");
@@ -208,7 +147,7 @@ async fn cancelling_on_the_consent_page_stores_nothing() {
 async fn a_drained_bucket_makes_fetches_wait_and_succeed() {
     let app = start_app(&[]).await;
     let browser = browser();
-    let callback = consent(&app, &browser, "install").await;
+    let callback = consent(&app, &browser, "dev-shop", "install").await;
     let r = browser.get(&callback).send().await.unwrap();
     assert_eq!(r.status(), 302);
     let store = &app.state.store;

@@ -62,6 +62,7 @@ pub mod error;
 pub mod fetcher;
 pub mod money;
 pub mod oauth;
+pub mod payloads;
 pub mod queries;
 pub mod signing;
 

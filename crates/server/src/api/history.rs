@@ -345,6 +345,50 @@ pub async fn profile(
         .into_response())
 }
 
+/// `GET /api/v1/users/{user_id}/store`: how fresh CJ's copy of the
+/// merchant's store is (the mirror's backfill, last event, last
+/// reconcile).
+pub async fn store_freshness(
+    State(state): State<AppState>,
+    RequireUser { user_id, .. }: RequireUser,
+    Path(requested): Path<String>,
+) -> AppResult<Response> {
+    same_user(&user_id, &requested)?;
+    let user = state
+        .store
+        .user(&user_id)
+        .await?
+        .ok_or(AppError::NotFound("user"))?;
+    let connected = state
+        .store
+        .integration_for_user(&user_id, crate::shopify::PROVIDER)
+        .await?
+        .is_some_and(|i| i.status == IntegrationStatus::Active);
+    let mirror = state.mirror.sync(&user.shop_domain).await?.map(|s| {
+        json!({
+            "backfill": s.state.as_str(),
+            "orders_mirrored": s.orders_mirrored,
+            "objects_mirrored": s.objects_mirrored,
+            "backfill_started_at": s.started_at,
+            "backfill_completed_at": s.completed_at,
+            "covers_since": s.covers_since,
+            "last_event_at": s.last_event_at,
+            "last_reconcile_at": s.last_reconcile_at,
+            "time_zone": s.time_zone.name(),
+            "currency": s.currency,
+        })
+    });
+    Ok((
+        [NO_STORE],
+        Json(json!({
+            "shop_domain": user.shop_domain,
+            "store_connected": connected,
+            "mirror": mirror,
+        })),
+    )
+        .into_response())
+}
+
 /// `GET /api/v1/users/{user_id}/facts`: what CJ remembers, oldest first.
 pub async fn list_facts(
     State(state): State<AppState>,

@@ -45,6 +45,10 @@ pub fn routes() -> Router<AppState> {
             get(history::export_conversation),
         )
         .route("/api/v1/users/{user_id}/profile", get(history::profile))
+        .route(
+            "/api/v1/users/{user_id}/store",
+            get(history::store_freshness),
+        )
         .route("/api/v1/users/{user_id}/facts", get(history::list_facts))
         .route(
             "/api/v1/users/{user_id}/facts/{fact_id}",

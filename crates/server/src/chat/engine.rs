@@ -18,6 +18,7 @@ use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
 use super::protocol::ServerFrame;
+use crate::mirror::MirroredStore;
 use crate::shopify::ShopifyRuntime;
 use crate::shopify::service::{AccessError, fetcher_for};
 
@@ -92,7 +93,8 @@ impl Engine {
         match fetcher_for(&self.store, &self.shopify, &user.id).await {
             Ok(fetcher) => {
                 merchant.connected = true;
-                (merchant, ToolContext::connected(Arc::new(fetcher)))
+                let data = MirroredStore::new(self.store.clone(), fetcher).await;
+                (merchant, ToolContext::connected(Arc::new(data)))
             }
             Err(AccessError::NeedsReconnect) => {
                 merchant.needs_reconnect = true;

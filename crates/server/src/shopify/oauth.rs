@@ -242,6 +242,11 @@ pub async fn callback(
                 Some(c) => format!("/chat?conversation_id={c}"),
                 None => "/chat".to_owned(),
             };
+            // The mirror's backfill runs in the background: the prepared
+            // message above came from a few live queries, not from it.
+            let mirror = state.mirror.clone();
+            let user_id = done.user_id.clone();
+            tokio::spawn(async move { mirror.installed(&user_id).await });
             tracing::info!(user = %done.user_id, "Shopify install complete");
             found(&location, vec![done.new_session_cookie, clear_state])
         }

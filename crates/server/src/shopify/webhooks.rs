@@ -28,7 +28,10 @@
 //!    processed.
 //! 5. Topics (what each deletes is documented in `docs/shopify.md`):
 //!    `app/uninstalled`, `customers/data_request`, `customers/redact`,
-//!    `shop/redact`; others are acknowledged and ignored.
+//!    `shop/redact`; the store mirror's topics (orders, refunds, products,
+//!    customers, `bulk_operations/finish`: see [`mirror_topics`]), applied
+//!    in `updated_at` order whatever order they arrive in; others are
+//!    acknowledged and ignored.
 
 use axum::Json;
 use axum::body::Bytes;
@@ -37,6 +40,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use hirecj_domain::IntegrationStatus;
+use hirecj_shopify::payloads::{self, PayloadError};
 use hirecj_shopify::{ShopDomain, clear_shop, signing};
 use hirecj_store::{WEBHOOK_FUTURE_SKEW, WEBHOOK_REPLAY_WINDOW, WebhookDelivery};
 use serde_json::{Value, json};
@@ -73,6 +77,8 @@ fn error(status: StatusCode, code: &str, message: &str) -> Response {
 enum ProcessError {
     #[error("the payload is not JSON: {0}")]
     Payload(#[from] serde_json::Error),
+    #[error(transparent)]
+    Resource(#[from] PayloadError),
     #[error(transparent)]
     Store(#[from] hirecj_store::StoreError),
 }
@@ -171,7 +177,10 @@ pub async fn receive(State(state): State<AppState>, headers: HeaderMap, body: By
             return error(StatusCode::INTERNAL_SERVER_ERROR, "internal", "try again");
         }
     }
-    match process(&state, &topic, &shop, &body).await {
+    let at = triggered_at
+        .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+        .map_or_else(Utc::now, |t| t.with_timezone(&Utc));
+    match process(&state, &topic, &shop, &body, at).await {
         Ok(status) => {
             tracing::info!(%shop, topic, webhook_id, status, "webhook processed");
             reply(StatusCode::OK, json!({"status": status}))
@@ -187,6 +196,9 @@ pub async fn receive(State(state): State<AppState>, headers: HeaderMap, body: By
                     "invalid_payload",
                     "payload is not JSON",
                 ),
+                ProcessError::Resource(e) => {
+                    error(StatusCode::BAD_REQUEST, "invalid_payload", &e.to_string())
+                }
                 ProcessError::Store(_) => {
                     error(StatusCode::INTERNAL_SERVER_ERROR, "internal", "try again")
                 }
@@ -274,14 +286,21 @@ async fn process(
     topic: &str,
     shop: &ShopDomain,
     body: &[u8],
+    at: DateTime<Utc>,
 ) -> Result<&'static str, ProcessError> {
     let store = &state.store;
+    if let Some(change) = MirrorChange::of(topic) {
+        return mirror(state, shop, change, body, at).await;
+    }
     match topic {
         APP_UNINSTALLED => {
             let found = store
                 .set_integration_status(PROVIDER, shop.as_str(), IntegrationStatus::Uninstalled)
                 .await?;
             clear_cache(state, shop).await;
+            // The mirror is rebuilt by the backfill of a reinstall.
+            let mirrored = store.mirror_delete_shop(shop.as_str()).await?;
+            tracing::info!(%shop, rows = mirrored, "store mirror deleted on uninstall");
             if let Some(user) = store.user_by_shop(shop.as_str()).await? {
                 store
                     .log_user_event(&user.id, "app_uninstalled", json!({"shop": shop.as_str()}))
@@ -307,6 +326,16 @@ async fn process(
             let needles = customer_needles(&payload);
             let refs: Vec<&str> = needles.iter().map(String::as_str).collect();
             let counts = store.redact_customer(shop.as_str(), &refs).await?;
+            if let Some(customer) = payload.pointer("/customer/id").and_then(Value::as_i64) {
+                let orders: Vec<i64> = payload
+                    .get("orders_to_redact")
+                    .and_then(Value::as_array)
+                    .map(|a| a.iter().filter_map(Value::as_i64).collect())
+                    .unwrap_or_default();
+                store
+                    .mirror_redact_customer(shop.as_str(), customer, &orders)
+                    .await?;
+            }
             // Cached tool results may name the customer too.
             clear_cache(state, shop).await;
             tracing::info!(%shop, records = counts.total(), "customer redacted");
@@ -314,6 +343,7 @@ async fn process(
         }
         "shop/redact" => {
             let deleted = store.delete_shop_data(shop.as_str()).await?;
+            store.mirror_delete_shop(shop.as_str()).await?;
             clear_cache(state, shop).await;
             Ok(if deleted { "deleted" } else { "nothing_stored" })
         }
@@ -322,6 +352,115 @@ async fn process(
             Ok("ignored")
         }
     }
+}
+
+/// A webhook topic that changes the store mirror.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum MirrorChange {
+    Order,
+    Product,
+    ProductDeleted,
+    Customer,
+    CustomerDeleted,
+    /// A refund: the order's own `orders/updated` (which Shopify sends
+    /// too) carries it; the reconcile repairs the order should that one
+    /// be lost.
+    Refund,
+    /// A bulk operation finished: the backfill need not wait for its poll.
+    BulkFinished,
+}
+
+impl MirrorChange {
+    /// The topics the mirror subscribes to at install, with what each does.
+    const TOPICS: &'static [(&'static str, MirrorChange)] = &[
+        ("orders/create", MirrorChange::Order),
+        ("orders/updated", MirrorChange::Order),
+        ("orders/cancelled", MirrorChange::Order),
+        ("orders/paid", MirrorChange::Order),
+        ("orders/fulfilled", MirrorChange::Order),
+        ("refunds/create", MirrorChange::Refund),
+        ("products/create", MirrorChange::Product),
+        ("products/update", MirrorChange::Product),
+        ("products/delete", MirrorChange::ProductDeleted),
+        ("customers/create", MirrorChange::Customer),
+        ("customers/update", MirrorChange::Customer),
+        ("customers/delete", MirrorChange::CustomerDeleted),
+        ("bulk_operations/finish", MirrorChange::BulkFinished),
+    ];
+
+    fn of(topic: &str) -> Option<Self> {
+        Self::TOPICS
+            .iter()
+            .find(|(t, _)| *t == topic)
+            .map(|(_, c)| *c)
+    }
+}
+
+/// The topics the store mirror is kept current by (subscribed at install,
+/// with `app/uninstalled`).
+pub fn mirror_topics() -> impl Iterator<Item = &'static str> {
+    MirrorChange::TOPICS.iter().map(|(t, _)| *t)
+}
+
+/// Applies one change to the shop's mirror. Idempotent and order-safe: an
+/// older record never overwrites a newer one, a deletion stays deleted.
+/// A shop without a mirror (not registered yet, or uninstalled) is
+/// acknowledged and left alone: its backfill will read the store.
+async fn mirror(
+    state: &AppState,
+    shop: &ShopDomain,
+    change: MirrorChange,
+    body: &[u8],
+    at: DateTime<Utc>,
+) -> Result<&'static str, ProcessError> {
+    let store = &state.store;
+    if change == MirrorChange::BulkFinished {
+        state.mirror.wake();
+        return Ok("noted");
+    }
+    if store.mirror_sync(shop.as_str()).await?.is_none() {
+        return Ok("not_mirrored");
+    }
+    let shop_name = shop.as_str();
+    let applied = match change {
+        MirrorChange::Order => {
+            let order = payloads::order_from_webhook(body)?;
+            store
+                .mirror_upsert_orders(shop_name, &[order])
+                .await?
+                .applied
+                > 0
+        }
+        MirrorChange::Product => {
+            let product = payloads::product_from_webhook(body)?;
+            store
+                .mirror_upsert_products(shop_name, &[product])
+                .await?
+                .applied
+                > 0
+        }
+        MirrorChange::Customer => {
+            let customer = payloads::customer_from_webhook(body)?;
+            store
+                .mirror_upsert_customers(shop_name, &[customer])
+                .await?
+                .applied
+                > 0
+        }
+        MirrorChange::ProductDeleted => {
+            let id = payloads::deleted_id(body)?;
+            store.mirror_delete_product(shop_name, id, at).await?;
+            true
+        }
+        MirrorChange::CustomerDeleted => {
+            let id = payloads::deleted_id(body)?;
+            store.mirror_delete_customer(shop_name, id, at).await?;
+            true
+        }
+        MirrorChange::Refund | MirrorChange::BulkFinished => false,
+    };
+    store.record_mirror_event(shop_name, at).await?;
+    Ok(if applied { "mirrored" } else { "stale" })
 }
 
 async fn clear_cache(state: &AppState, shop: &ShopDomain) {

@@ -293,3 +293,71 @@ pub fn webhook_request(
         .header("X-Shopify-Hmac-Sha256", hmac)
         .body(bytes)
 }
+
+pub fn unescape(s: &str) -> String {
+    s.replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
+}
+
+/// The hidden inputs of the consent form.
+pub fn hidden_inputs(page: &str) -> Vec<(String, String)> {
+    page.split("<input")
+        .skip(1)
+        .filter_map(|tag| {
+            let tag = &tag[..tag.find('>')?];
+            let attr = |name: &str| {
+                let start = tag.find(&format!("{name}=\""))? + name.len() + 2;
+                let end = start + tag[start..].find('"')?;
+                Some(unescape(&tag[start..end]))
+            };
+            Some((attr("name")?, attr("value")?))
+        })
+        .collect()
+}
+
+/// Starts an install of the development store's shop `handle` in
+/// `browser`, opens the consent page and submits `decision`; returns the
+/// callback URL the development store redirects to.
+pub async fn consent(
+    app: &TestApp,
+    browser: &reqwest::Client,
+    handle: &str,
+    decision: &str,
+) -> String {
+    let shop = format!("{handle}.myshopify.com");
+    let r = browser
+        .get(format!("{}/api/v1/shopify/install", app.base))
+        .query(&[("shop", handle)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 302);
+    let authorize = location(&r);
+    assert!(
+        authorize.starts_with(&format!(
+            "{}/devstore/{shop}/admin/oauth/authorize?",
+            app.base
+        )),
+        "{authorize}"
+    );
+    let r = browser.get(&authorize).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let page = r.text().await.unwrap();
+    assert!(page.contains("Install") && page.contains("Cancel") && page.contains(&shop));
+    assert!(page.contains("read_orders"), "the scopes are shown");
+    let mut form = hidden_inputs(&page);
+    assert!(form.iter().any(|(k, _)| k == "state"), "{page}");
+    form.push(("decision".into(), decision.into()));
+    let action = authorize.split('?').next().unwrap().to_owned();
+    let r = browser.post(&action).form(&form).send().await.unwrap();
+    assert_eq!(r.status(), 302);
+    let callback = location(&r);
+    assert!(
+        callback.starts_with(&format!("{}/api/v1/shopify/callback?", app.base)),
+        "{callback}"
+    );
+    callback
+}

@@ -1,0 +1,519 @@
+//! The store mirror: each merchant's orders, line items, refunds, products
+//! and customers, copied into our store so that CJ's tools answer by SQL
+//! (DESIGN.md §9).
+//!
+//! * **Backfill** ([`Mirror::run`]): after an install the shop is
+//!   registered (its time zone and currency) and a backfill is owed. Any
+//!   replica may take it: [`hirecj_store::Store::claim_backfill`] is one
+//!   atomic statement, so exactly one replica runs a shop's backfill, under
+//!   a lease it renews while it works. It reads the store with Shopify's
+//!   Bulk Operations — orders (with line items and refunds), then products,
+//!   then customers — polling each operation, streaming its JSONL file and
+//!   upserting in batches. Progress (the resource, the running operation's
+//!   id, the counts) is stored after every step, so a replica that dies
+//!   mid-backfill leaves it to the next one, which resumes polling the same
+//!   operation rather than starting over.
+//! * **Answers** ([`MirroredStore`]): once the backfill is complete the
+//!   tools read the mirror; until then they read live and say the figures
+//!   may be partial.
+
+mod data;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::Duration;
+
+use chrono::Utc;
+use hirecj_domain::UserId;
+use hirecj_domain::mirror::{MirrorSync, ShopTimeZone};
+use hirecj_shopify::bulk::{
+    BulkError, BulkOperation, BulkOperationStatus, CUSTOMERS_BULK_QUERY, CustomerParser,
+    DownloadLimits, OrderParser, PRODUCTS_BULK_QUERY, ProductParser, orders_bulk_query,
+    orders_visible_since,
+};
+use hirecj_store::Store;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+pub use data::MirroredStore;
+
+use crate::shopify::ShopifyRuntime;
+use crate::shopify::service::{AccessError, ShopAccess, access_token_for, fetcher_for};
+
+/// How long a claimed backfill is a replica's without renewal.
+const LEASE: Duration = Duration::from_secs(60);
+/// How often the runner looks for owed backfills when not woken.
+const SCAN_EVERY: Duration = Duration::from_secs(15);
+/// Records per upsert.
+const BATCH: usize = 500;
+/// First and longest wait between two polls of a bulk operation.
+const POLL_FIRST: Duration = Duration::from_millis(100);
+const POLL_MAX: Duration = Duration::from_secs(5);
+/// A bulk operation that runs longer than this is abandoned (and the
+/// backfill tried again later).
+const OPERATION_DEADLINE: Duration = Duration::from_secs(6 * 60 * 60);
+
+/// What a backfill reads, in order: one bulk operation each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Orders,
+    Products,
+    Customers,
+}
+
+impl Phase {
+    const ALL: [Phase; 3] = [Phase::Orders, Phase::Products, Phase::Customers];
+
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Orders => "orders",
+            Self::Products => "products",
+            Self::Customers => "customers",
+        }
+    }
+}
+
+/// The mirror's service: registers shops and runs their backfills.
+#[derive(Clone)]
+pub struct Mirror {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Store,
+    shopify: ShopifyRuntime,
+    /// This replica, as a lease owner.
+    owner: String,
+    wake: Notify,
+}
+
+impl std::fmt::Debug for Mirror {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Mirror")
+            .field("owner", &self.inner.owner)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why a backfill stopped before completing.
+#[derive(Debug, thiserror::Error)]
+enum BackfillError {
+    #[error("store: {0}")]
+    Store(#[from] hirecj_store::StoreError),
+    #[error("shop access: {0}")]
+    Access(#[from] AccessError),
+    #[error("Shopify: {0}")]
+    Bulk(#[from] BulkError),
+    #[error("the bulk operation did not finish in time")]
+    Deadline,
+    #[error("the shop has no merchant")]
+    NoMerchant,
+    #[error("another replica took the backfill over")]
+    LeaseLost,
+    #[error("shutting down")]
+    Shutdown,
+}
+
+impl Mirror {
+    /// The mirror over `store`, reading Shopify through `shopify`.
+    pub fn new(store: Store, shopify: ShopifyRuntime) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                store,
+                shopify,
+                owner: format!("replica-{}", uuid::Uuid::new_v4().simple()),
+                wake: Notify::new(),
+            }),
+        }
+    }
+
+    /// After an install: registers the shop (its time zone and currency,
+    /// read live) so that a backfill is owed, and wakes the runner. Never
+    /// fails the install: problems are logged and the next install or scan
+    /// tries again.
+    pub async fn installed(&self, user: &UserId) {
+        let inner = &self.inner;
+        let fetcher = match fetcher_for(&inner.store, &inner.shopify, user).await {
+            Ok(f) => f,
+            Err(e) => {
+                tracing::warn!(user_id = %user, error = %e, "cannot register the store mirror");
+                return;
+            }
+        };
+        let shop = fetcher.shop().as_str().to_owned();
+        let (zone, currency) = match fetcher.shop_info().await {
+            Ok(info) => (
+                info.timezone
+                    .as_deref()
+                    .and_then(|z| z.parse::<ShopTimeZone>().ok())
+                    .unwrap_or(ShopTimeZone::UTC),
+                Some(info.currency),
+            ),
+            Err(e) => {
+                tracing::warn!(%shop, error = %e, "shop details unavailable; mirror registered in UTC");
+                (ShopTimeZone::UTC, None)
+            }
+        };
+        let registered = inner
+            .store
+            .mirror_register_shop(&shop, zone, currency.as_deref())
+            .await;
+        match registered {
+            Ok(()) => {
+                tracing::info!(%shop, time_zone = %zone, "store mirror registered; backfill owed");
+                inner.wake.notify_one();
+            }
+            Err(e) => tracing::error!(%shop, error = %e, "could not register the store mirror"),
+        }
+    }
+
+    /// Wakes the runner (a bulk operation finished, a shop was registered).
+    pub fn wake(&self) {
+        self.inner.wake.notify_one();
+    }
+
+    /// The mirror's state for `shop`.
+    pub async fn sync(&self, shop: &str) -> Result<Option<MirrorSync>, hirecj_store::StoreError> {
+        self.inner.store.mirror_sync(shop).await
+    }
+
+    /// Runs owed backfills, one at a time, until `shutdown`.
+    pub async fn run(self, shutdown: CancellationToken) {
+        let inner = &self.inner;
+        loop {
+            let owed = match inner.store.shops_awaiting_backfill(8).await {
+                Ok(owed) => owed,
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not list owed backfills");
+                    Vec::new()
+                }
+            };
+            for shop in owed {
+                if shutdown.is_cancelled() {
+                    return;
+                }
+                let claimed = match inner.store.claim_backfill(&shop, &inner.owner, LEASE).await {
+                    Ok(Some(sync)) => sync,
+                    Ok(None) => continue,
+                    Err(e) => {
+                        tracing::warn!(%shop, error = %e, "could not claim a backfill");
+                        continue;
+                    }
+                };
+                let started = std::time::Instant::now();
+                tracing::info!(%shop, phase = claimed.phase.as_deref(), "store mirror backfill claimed");
+                match self.backfill(&shop, claimed, &shutdown).await {
+                    Ok(orders) => tracing::info!(
+                        %shop,
+                        orders,
+                        elapsed_ms = started.elapsed().as_millis() as u64,
+                        "store mirror backfill complete"
+                    ),
+                    Err(BackfillError::Shutdown) => return,
+                    Err(BackfillError::LeaseLost) => {
+                        tracing::warn!(%shop, "backfill lease lost; another replica continues it");
+                    }
+                    Err(e) => {
+                        tracing::warn!(%shop, error = %e, "store mirror backfill failed; it will be retried");
+                        if let Err(e2) = inner
+                            .store
+                            .fail_backfill(&shop, &inner.owner, &e.to_string())
+                            .await
+                        {
+                            tracing::warn!(%shop, error = %e2, "could not record the failed backfill");
+                        }
+                    }
+                }
+            }
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                () = inner.wake.notified() => {}
+                () = tokio::time::sleep(SCAN_EVERY) => {}
+            }
+        }
+    }
+
+    /// One shop's backfill, from where `sync` says it stands. Returns the
+    /// orders mirrored.
+    async fn backfill(
+        &self,
+        shop: &str,
+        sync: MirrorSync,
+        shutdown: &CancellationToken,
+    ) -> Result<i64, BackfillError> {
+        let inner = &self.inner;
+        let user = inner
+            .store
+            .user_by_shop(shop)
+            .await?
+            .ok_or(BackfillError::NoMerchant)?;
+        let access = access_token_for(&inner.store, &inner.shopify, &user.id).await?;
+        // Without read_all_orders Shopify shows the last 60 days: the
+        // mirror covers exactly what the live path could see.
+        let covers_since = orders_visible_since(Utc::now(), sync.time_zone, &access.scopes);
+        let start = Phase::ALL
+            .iter()
+            .position(|p| Some(p.as_str()) == sync.phase.as_deref())
+            .unwrap_or(0);
+        let progress = Progress {
+            orders: AtomicI64::new(sync.orders_mirrored),
+            objects: AtomicI64::new(sync.objects_mirrored),
+        };
+        for (i, phase) in Phase::ALL.iter().copied().enumerate().skip(start) {
+            let resumed = (i == start)
+                .then(|| sync.bulk_operation_id.clone())
+                .flatten();
+            let id = match resumed {
+                Some(id) => id,
+                None => {
+                    let op = self.start_operation(&access, phase, covers_since).await?;
+                    self.step(shop, phase, Some(&op.id), &progress).await?;
+                    op.id
+                }
+            };
+            let done = match self.wait_for(&access, &id, shutdown).await {
+                Ok(done) => Some(done),
+                // A recorded operation that no longer exists (or expired)
+                // is read again from the start of this phase.
+                Err(BackfillError::Bulk(BulkError::NotFound(_)))
+                | Err(BackfillError::Bulk(BulkError::Failed {
+                    status: BulkOperationStatus::Expired,
+                    ..
+                })) if i == start => None,
+                Err(e) => return Err(e),
+            };
+            let done = match done {
+                Some(done) => done,
+                None => {
+                    let op = self.start_operation(&access, phase, covers_since).await?;
+                    self.step(shop, phase, Some(&op.id), &progress).await?;
+                    self.wait_for(&access, &op.id, shutdown).await?
+                }
+            };
+            if let Some(url) = done.url.as_deref() {
+                self.load(shop, phase, url, &progress).await?;
+            }
+            // The next phase starts with no operation.
+            let next = Phase::ALL.get(i + 1).copied().unwrap_or(phase);
+            self.step(shop, next, None, &progress).await?;
+        }
+        inner
+            .store
+            .complete_backfill(shop, &inner.owner, covers_since)
+            .await?;
+        Ok(progress.orders.load(Ordering::Relaxed))
+    }
+
+    /// Starts the bulk query of `phase`. A bulk query already running for
+    /// the shop (one at a time per app and shop) is waited for first.
+    async fn start_operation(
+        &self,
+        access: &ShopAccess,
+        phase: Phase,
+        covers_since: Option<chrono::DateTime<Utc>>,
+    ) -> Result<BulkOperation, BackfillError> {
+        let admin = &self.inner.shopify.admin;
+        let query = match phase {
+            Phase::Orders => orders_bulk_query(covers_since),
+            Phase::Products => PRODUCTS_BULK_QUERY.to_owned(),
+            Phase::Customers => CUSTOMERS_BULK_QUERY.to_owned(),
+        };
+        match admin
+            .run_bulk_query(&access.shop, &access.token, &query)
+            .await
+        {
+            Err(e) if e.is_in_progress() => {
+                if let Some(running) = admin
+                    .current_bulk_operation(&access.shop, &access.token)
+                    .await?
+                {
+                    tracing::info!(shop = %access.shop, operation = %running.id, "waiting for a bulk query already running");
+                    let never = CancellationToken::new();
+                    let _ = self.wait_for(access, &running.id, &never).await;
+                }
+                Ok(admin
+                    .run_bulk_query(&access.shop, &access.token, &query)
+                    .await?)
+            }
+            other => Ok(other?),
+        }
+    }
+
+    async fn step(
+        &self,
+        shop: &str,
+        phase: Phase,
+        operation: Option<&str>,
+        progress: &Progress,
+    ) -> Result<(), BackfillError> {
+        let inner = &self.inner;
+        let held = inner
+            .store
+            .record_backfill_step(
+                shop,
+                &inner.owner,
+                operation,
+                phase.as_str(),
+                progress.orders.load(Ordering::Relaxed),
+                progress.objects.load(Ordering::Relaxed),
+            )
+            .await?;
+        if held {
+            Ok(())
+        } else {
+            Err(BackfillError::LeaseLost)
+        }
+    }
+
+    /// Polls the operation until it ends, renewing the lease.
+    async fn wait_for(
+        &self,
+        access: &ShopAccess,
+        id: &str,
+        shutdown: &CancellationToken,
+    ) -> Result<BulkOperation, BackfillError> {
+        let inner = &self.inner;
+        let deadline = tokio::time::Instant::now() + OPERATION_DEADLINE;
+        let mut wait = POLL_FIRST;
+        loop {
+            let op = inner
+                .shopify
+                .admin
+                .bulk_operation(&access.shop, &access.token, id)
+                .await?
+                .ok_or_else(|| BulkError::NotFound(id.to_owned()))?;
+            if op.status == BulkOperationStatus::Completed {
+                return Ok(op);
+            }
+            if op.status.is_finished() {
+                return Err(BulkError::Failed {
+                    id: op.id,
+                    status: op.status,
+                    error_code: op.error_code,
+                }
+                .into());
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(BackfillError::Deadline);
+            }
+            if !inner
+                .store
+                .renew_backfill(access.shop.as_str(), &inner.owner, LEASE)
+                .await?
+            {
+                return Err(BackfillError::LeaseLost);
+            }
+            tokio::select! {
+                () = shutdown.cancelled() => return Err(BackfillError::Shutdown),
+                () = tokio::time::sleep(wait) => {}
+            }
+            wait = (wait * 2).min(POLL_MAX);
+        }
+    }
+
+    /// Streams one finished operation's file into the mirror, in batches,
+    /// storing progress (and renewing the lease) after each.
+    async fn load(
+        &self,
+        shop: &str,
+        phase: Phase,
+        url: &str,
+        progress: &Progress,
+    ) -> Result<(), BackfillError> {
+        let inner = &self.inner;
+        let admin = &inner.shopify.admin;
+        let limits = DownloadLimits::default();
+        let store = &inner.store;
+        let after_batch = |orders: i64, objects: i64| async move {
+            progress.orders.fetch_add(orders, Ordering::Relaxed);
+            progress.objects.fetch_add(objects, Ordering::Relaxed);
+            let held = store
+                .record_backfill_step(
+                    shop,
+                    &inner.owner,
+                    None,
+                    phase.as_str(),
+                    progress.orders.load(Ordering::Relaxed),
+                    progress.objects.load(Ordering::Relaxed),
+                )
+                .await
+                .map_err(|e| BulkError::Sink(e.to_string()))?;
+            let renewed = store
+                .renew_backfill(shop, &inner.owner, LEASE)
+                .await
+                .map_err(|e| BulkError::Sink(e.to_string()))?;
+            if held && renewed {
+                Ok(())
+            } else {
+                Err(BulkError::Sink("the backfill lease was lost".to_owned()))
+            }
+        };
+        match phase {
+            Phase::Orders => {
+                let mut parser = OrderParser::new();
+                admin
+                    .download_jsonl(url, &mut parser, BATCH, limits, |batch| async move {
+                        let items: usize = batch.iter().map(|o| 1 + o.line_items.len()).sum();
+                        store
+                            .mirror_upsert_orders(shop, &batch)
+                            .await
+                            .map_err(|e| BulkError::Sink(e.to_string()))?;
+                        after_batch(batch.len() as i64, items as i64).await
+                    })
+                    .await?;
+                // Line items that came apart from their order (Shopify's
+                // grouped output never does this): added to their order.
+                let late = parser.late_line_items();
+                if !late.is_empty() {
+                    tracing::warn!(
+                        shop,
+                        items = late.len(),
+                        "bulk line items apart from their order"
+                    );
+                    for (order_id, item) in late {
+                        if let Some(mut order) = store.mirror_order(shop, *order_id).await? {
+                            order.line_items.push(item.clone());
+                            store.mirror_upsert_orders(shop, &[order]).await?;
+                        }
+                    }
+                }
+            }
+            Phase::Products => {
+                admin
+                    .download_jsonl(url, &mut ProductParser, BATCH, limits, |batch| async move {
+                        store
+                            .mirror_upsert_products(shop, &batch)
+                            .await
+                            .map_err(|e| BulkError::Sink(e.to_string()))?;
+                        after_batch(0, batch.len() as i64).await
+                    })
+                    .await?;
+            }
+            Phase::Customers => {
+                admin
+                    .download_jsonl(
+                        url,
+                        &mut CustomerParser,
+                        BATCH,
+                        limits,
+                        |batch| async move {
+                            store
+                                .mirror_upsert_customers(shop, &batch)
+                                .await
+                                .map_err(|e| BulkError::Sink(e.to_string()))?;
+                            after_batch(0, batch.len() as i64).await
+                        },
+                    )
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Counts stored with each step.
+#[derive(Debug)]
+struct Progress {
+    orders: AtomicI64,
+    objects: AtomicI64,
+}
