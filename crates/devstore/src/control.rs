@@ -60,9 +60,8 @@ pub(crate) async fn index(
         .iter()
         .map(|i| {
             let shop = esc(&i.shop);
-            let buttons: String = WebhookTopic::ALL
+            let buttons: String = WebhookTopic::COMPLIANCE
                 .iter()
-                .filter(|t| **t != WebhookTopic::AppUninstalled)
                 .map(|t| {
                     format!(
                         "<form method=\"post\" action=\"{prefix}/_control/webhook\">\
@@ -74,6 +73,13 @@ pub(crate) async fn index(
                     )
                 })
                 .collect();
+            let subscriptions = store.webhook_subscriptions(&i.shop).len();
+            let buttons = format!(
+                "{buttons}<form method=\"post\" action=\"{prefix}/_control/orders\">\
+<input type=\"hidden\" name=\"shop\" value=\"{shop}\">\
+<button type=\"submit\">Create a random order ({subscriptions} webhook subscriptions)</button></form>",
+                prefix = esc(&prefix),
+            );
             format!(
                 "<tr><td><b>{shop}</b><br><span class=\"muted\">{scope}</span></td><td>{buttons}\
 <form method=\"post\" action=\"{prefix}/_control/uninstall\">\

@@ -27,7 +27,19 @@
 //!   ([`is_large_shop`]).
 //! * **Webhooks out**: signed `app/uninstalled`, `customers/data_request`,
 //!   `customers/redact` and `shop/redact` deliveries to the app.
-//! * **Deterministic data** per shop name ([`Dataset`]).
+//! * **Deterministic data** per shop name ([`Dataset`]), which **changes at
+//!   run time** like a real store's: orders created, updated, cancelled and
+//!   refunded, products and customers created, updated and deleted
+//!   ([`DevStore::create_order`] and the others, or the control endpoints;
+//!   copy on write, so a snapshot from [`DevStore::dataset`] never changes
+//!   under its reader). Every change bumps the object's `updated_at`.
+//! * **Webhook subscriptions** (`webhookSubscriptionCreate`,
+//!   `webhookSubscriptions`, `webhookSubscriptionDelete`, per shop) and
+//!   their **deliveries** when the data changes: Shopify's topics with its
+//!   REST payloads (`payloads.rs` documents each), signed like the webhooks
+//!   above, queued per shop and sent in order without holding up the
+//!   change, with **fault controls** for tests of a receiving app
+//!   (duplicate, reorder, drop: [`Delivery`], [`DeliveryFaults`]).
 //!
 //! # Routes
 //!
@@ -49,6 +61,19 @@
 //! | POST | `/devstore/_control/expire_tokens?shop=` | expire the shop's expiring access tokens now |
 //! | POST | `/devstore/_control/webhook` (form `shop`, `topic`) | send a webhook |
 //! | POST | `/devstore/_control/uninstall` (form `shop`) | revoke tokens and send `app/uninstalled` |
+//! | POST | `/devstore/_control/orders` (form `shop`, `line=VARIANT_ID[:QTY]`…, `customer_id`, `financial_status`, `fulfillment_status`, `tags`, `note`, `seed`) | create an order (no lines: a random one) |
+//! | POST | `/devstore/_control/orders/update` (form `shop`, `id`, `tags`, `note`, `email`, `financial_status`, `fulfillment_status`) | update an order |
+//! | POST | `/devstore/_control/orders/cancel` (form `shop`, `id`, `reason`, `refund`) | cancel an order |
+//! | POST | `/devstore/_control/orders/refund` (form `shop`, `id`, `amount`, `note`, `line=LINE_ITEM_ID[:QTY]`…) | refund an order |
+//! | POST | `/devstore/_control/products[/update\|/delete]` (form `shop`, `id`, `title`, `price`, `vendor`, `product_type`, `status`) | create, update, delete a product |
+//! | POST | `/devstore/_control/customers[/update\|/delete]` (form `shop`, `id`, `email`, `first_name`, `last_name`, `phone`) | create, update, delete a customer |
+//! | POST | `/devstore/_control/deliveries` (form `shop`, `delivery`…, `duplicate`/`hold`/`drop` rates with `seed`, `faults=off`, `release`) | delivery fault controls; answers the shop's subscriptions and recent deliveries |
+//!
+//! The data-change routes answer the changed object as its webhook payload
+//! (400 malformed form, 404 unknown object, 422 refused change); each also
+//! takes `delivery=send|duplicate|hold|drop` (repeated or comma-separated):
+//! the fault plan for the webhooks that change causes. An order `id` may be
+//! its numeric id, its GID or its name (`#1042`).
 //!
 //! The `_control` POSTs and the consent decision refuse cross-site form posts
 //! with 403 (an `Origin` other than the development store's, or
