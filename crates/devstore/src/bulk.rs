@@ -34,7 +34,9 @@ use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, SubsecRound, Utc};
 use serde_json::{Map, Value as Json};
 
-use crate::graphql::{ApiContext, DateTimeScalar, UnsignedInt64, gid, parse_gid};
+use crate::changes::Event;
+use crate::graphql::{ApiContext, DateTimeScalar, UnsignedInt64, Url, gid, parse_gid};
+use crate::webhooks::WebhookTopic;
 use crate::{DevStore, lock, random_token};
 
 /// Root objects fetched per page while running an operation.
@@ -188,10 +190,10 @@ impl BulkOperationObject {
     async fn file_size(&self) -> Option<UnsignedInt64> {
         self.0.file_size.map(UnsignedInt64)
     }
-    async fn url(&self) -> Option<&str> {
-        self.0.url.as_deref()
+    async fn url(&self) -> Option<Url> {
+        self.0.url.clone().map(Url)
     }
-    async fn partial_data_url(&self) -> Option<&str> {
+    async fn partial_data_url(&self) -> Option<Url> {
         None
     }
     async fn query(&self) -> &str {
@@ -237,25 +239,31 @@ pub(crate) fn current(
         .map(BulkOperationObject))
 }
 
-/// The `Mutation` root.
-pub struct MutationRoot;
+/// The bulk operation mutations (part of the `Mutation` root).
+#[derive(Default)]
+pub struct BulkMutation;
 
-#[Object(name = "Mutation")]
-impl MutationRoot {
+#[Object]
+impl BulkMutation {
     /// Starts a bulk query; poll `bulkOperation(id:)` for its result.
     async fn bulk_operation_run_query(
         &self,
         ctx: &Context<'_>,
         query: String,
         #[graphql(default = false)] group_objects: bool,
-    ) -> Result<BulkOperationRunQueryPayload> {
+    ) -> Result<Option<BulkOperationRunQueryPayload>> {
         let req = ctx.data::<BulkRequest>()?.clone();
         let mut api = ctx.data::<ApiContext>()?.clone();
         // One consistent snapshot, at whole seconds like `createdAt`.
         api.now = api.now.trunc_subsecs(0);
         let plan = match Plan::new(&query) {
             Ok(plan) => plan,
-            Err(message) => return Ok(user_error(message, BulkOperationUserErrorCode::Invalid)),
+            Err(message) => {
+                return Ok(Some(user_error(
+                    message,
+                    BulkOperationUserErrorCode::Invalid,
+                )));
+            }
         };
         // Validate now (unknown fields are user errors, as on Shopify); a
         // missing scope fails the operation with ACCESS_DENIED instead.
@@ -267,10 +275,10 @@ impl MutationRoot {
             .await;
         let denied = access_denied(&dry.errors);
         if !denied && let Some(e) = dry.errors.first() {
-            return Ok(user_error(
+            return Ok(Some(user_error(
                 format!("Invalid bulk query: {}", e.message),
                 BulkOperationUserErrorCode::Invalid,
-            ));
+            )));
         }
         let op = {
             let mut state = lock(&req.store.inner.bulk);
@@ -284,11 +292,11 @@ impl MutationRoot {
                     )
             });
             if busy {
-                return Ok(user_error(
+                return Ok(Some(user_error(
                     "A bulk query operation for this app and shop is already in progress."
                         .to_string(),
                     BulkOperationUserErrorCode::OperationInProgress,
-                ));
+                )));
             }
             state.next_id += 1;
             let op = Op {
@@ -312,13 +320,15 @@ impl MutationRoot {
             state.ops.insert(op.id, op.clone());
             op
         };
-        if !denied {
+        if denied {
+            finished(&req.store, &op);
+        } else {
             tokio::spawn(run(req, api, plan, op.id, group_objects));
         }
-        Ok(BulkOperationRunQueryPayload {
+        Ok(Some(BulkOperationRunQueryPayload {
             bulk_operation: Some(BulkOperationObject(op)),
             user_errors: Vec::new(),
-        })
+        }))
     }
 }
 
@@ -345,6 +355,55 @@ async fn run(req: BulkRequest, api: ApiContext, plan: Plan, id: u64, group: bool
     });
     let result = produce(&req.store, id, &api, &plan, group).await;
     let now = Utc::now();
+    store_result(&req, id, result, now);
+    let op = lock(&req.store.inner.bulk).ops.get(&id).cloned();
+    if let Some(op) = op {
+        finished(&req.store, &op);
+    }
+}
+
+/// Sends `bulk_operations/finish` for a finished operation to the shop's
+/// subscriptions.
+fn finished(store: &DevStore, op: &Op) {
+    let status = match op.status {
+        BulkOperationStatus::Canceled => "canceled",
+        BulkOperationStatus::Canceling => "canceling",
+        BulkOperationStatus::Completed => "completed",
+        BulkOperationStatus::Created => "created",
+        BulkOperationStatus::Expired => "expired",
+        BulkOperationStatus::Failed => "failed",
+        BulkOperationStatus::Running => "running",
+    };
+    let error_code = op.error_code.map(|c| match c {
+        BulkOperationErrorCode::AccessDenied => "access_denied",
+        BulkOperationErrorCode::InternalServerError => "internal_server_error",
+        BulkOperationErrorCode::Timeout => "timeout",
+    });
+    let ds = store.dataset(&op.shop);
+    let payload = serde_json::json!({
+        "admin_graphql_api_id": gid("BulkOperation", op.id).0,
+        "completed_at": op.completed_at.map(|t| crate::payloads::shop_time(&ds, t)),
+        "created_at": crate::payloads::shop_time(&ds, op.created_at),
+        "error_code": error_code,
+        "status": status,
+        "type": "query",
+    });
+    store.dispatch(
+        &op.shop,
+        vec![Event {
+            topic: WebhookTopic::BulkOperationsFinish,
+            payload,
+        }],
+    );
+}
+
+/// Stores the outcome of operation `id`.
+fn store_result(
+    req: &BulkRequest,
+    id: u64,
+    result: std::result::Result<Output, BulkOperationErrorCode>,
+    now: DateTime<Utc>,
+) {
     let mut state = lock(&req.store.inner.bulk);
     match result {
         Ok(out) => {

@@ -10,6 +10,9 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::shop::{normalize_shop, shop_handle};
 
+#[path = "changes.rs"]
+pub(crate) mod changes;
+
 /// Number of days of orders, ending with (and including) the anchor date.
 pub const ORDER_DAYS: i64 = 90;
 
@@ -159,6 +162,10 @@ pub struct Customer {
     pub phone: Option<String>,
     /// Creation time (never after the customer's first order).
     pub created_at: DateTime<Utc>,
+    /// Last change to the customer record itself (its creation until it is
+    /// changed). The API's `updatedAt` is the later of this and the
+    /// customer's latest order ([`Dataset::customer_updated_at`]).
+    pub updated_at: DateTime<Utc>,
 }
 
 impl Customer {
@@ -228,7 +235,26 @@ pub struct Refund {
     pub note: Option<String>,
     /// Amount refunded, cents.
     pub amount: Cents,
+    /// The lines refunded (empty for a refund of an amount only, as every
+    /// generated refund is).
+    pub line_items: Vec<RefundLineItem>,
 }
+
+/// One line of a [`Refund`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefundLineItem {
+    /// Numeric id of the refund line.
+    pub id: u64,
+    /// The order line refunded ([`LineItem::id`]).
+    pub line_item_id: u64,
+    /// Units refunded.
+    pub quantity: i64,
+    /// The refunded units' price after their share of the discounts, cents.
+    pub subtotal: Cents,
+}
+
+/// A refund's id is its order's id plus this (plus the refund's index).
+pub(crate) const REFUND_ID_OFFSET: u64 = 4_000_000_000_000;
 
 /// Reasons merchants write on refunds.
 const REFUND_NOTES: &[Option<&str>] = &[
@@ -293,6 +319,17 @@ pub struct Order {
     pub total: Cents,
     /// Refunded so far (`totalRefundedSet`).
     pub total_refunded: Cents,
+    /// Why it was cancelled (`customer`, `fraud`, `inventory`, `declined`,
+    /// `other`), when cancelled through the simulator's controls.
+    pub cancel_reason: Option<String>,
+    /// The merchant's note on the order.
+    pub note: Option<String>,
+    /// Tags ([`Order::tags`]).
+    tags: Vec<String>,
+    /// Where it was placed ([`Order::source_name`]).
+    source_name: String,
+    /// Refunds ([`Order::refunds`]).
+    refunds: Vec<Refund>,
 }
 
 impl Order {
@@ -315,45 +352,64 @@ impl Order {
         fnv1a(&bytes)
     }
 
-    /// The refunds of the order: one refund of [`Order::total_refunded`]
-    /// when that is not zero (at the cancellation for cancelled orders, else
-    /// 1 to 48 hours after the order), none otherwise. Derived from the
-    /// order alone, so the generator's random sequence is untouched.
+    /// The refunds of the order, oldest first. A generated order has one
+    /// refund of [`Order::total_refunded`] when that is not zero (at the
+    /// cancellation for cancelled orders, else 1 to 48 hours after the
+    /// order), none otherwise, derived from the order alone so the
+    /// generator's random sequence is untouched; refunds made through the
+    /// simulator's controls follow.
     pub fn refunds(&self) -> Vec<Refund> {
-        if self.total_refunded == 0 {
-            return Vec::new();
-        }
-        let h = self.hash(1);
-        let created_at = self
-            .cancelled_at
-            .unwrap_or(self.created_at + Duration::hours(1 + (h % 48) as i64));
-        let note = REFUND_NOTES[(h / 48) as usize % REFUND_NOTES.len()].map(str::to_string);
-        vec![Refund {
-            id: self.id + 4_000_000_000_000,
-            created_at,
-            note,
-            amount: self.total_refunded,
-        }]
+        self.refunds.clone()
     }
 
-    /// The order's tags (a few are `gift`, `wholesale`, `vip`,
-    /// `subscription`), derived from its id.
+    /// The refunds, borrowed.
+    pub fn refund_list(&self) -> &[Refund] {
+        &self.refunds
+    }
+
+    /// The order's tags (generated: a few are `gift`, `wholesale`, `vip`,
+    /// `subscription`, derived from its id).
     pub fn tags(&self) -> Vec<String> {
-        ORDER_TAGS[(self.hash(2) % ORDER_TAGS.len() as u64) as usize]
+        self.tags.clone()
+    }
+
+    /// Where the order was placed (Shopify's `sourceName`): generated
+    /// orders are mostly `web`, some `pos`, `shopify_draft_order` and
+    /// `iphone`, derived from its id.
+    pub fn source_name(&self) -> &str {
+        &self.source_name
+    }
+
+    /// Fills in what is derived from the id (tags, source, the generated
+    /// refund), once the id is known.
+    fn derive_from_id(&mut self) {
+        self.tags = ORDER_TAGS[(self.hash(2) % ORDER_TAGS.len() as u64) as usize]
             .iter()
             .map(|t| (*t).to_string())
-            .collect()
-    }
-
-    /// Where the order was placed (Shopify's `sourceName`): mostly `web`,
-    /// some `pos`, `shopify_draft_order` and `iphone`; derived from its id.
-    pub fn source_name(&self) -> &'static str {
-        match self.hash(3) % 100 {
+            .collect();
+        self.source_name = match self.hash(3) % 100 {
             0..=79 => "web",
             80..=91 => "pos",
             92..=96 => "shopify_draft_order",
             _ => "iphone",
         }
+        .to_string();
+        self.refunds = if self.total_refunded == 0 {
+            Vec::new()
+        } else {
+            let h = self.hash(1);
+            let created_at = self
+                .cancelled_at
+                .unwrap_or(self.created_at + Duration::hours(1 + (h % 48) as i64));
+            let note = REFUND_NOTES[(h / 48) as usize % REFUND_NOTES.len()].map(str::to_string);
+            vec![Refund {
+                id: self.id + REFUND_ID_OFFSET,
+                created_at,
+                note,
+                amount: self.total_refunded,
+                line_items: Vec::new(),
+            }]
+        };
     }
 
     /// The order's discount allocated to each line, in line order:
@@ -428,6 +484,8 @@ pub struct Dataset {
     /// the module docs.
     pub orders: Vec<Order>,
     customer_orders: HashMap<u64, Vec<usize>>,
+    /// The shop's tax rate (what new orders are taxed at).
+    pub(crate) tax_rate: f64,
 }
 
 /// FNV-1a, 64 bits: a stable hash for seeds.
@@ -1028,6 +1086,7 @@ impl Dataset {
                 line_id += rng.gen_range(1_000..40_000);
                 line.id = line_id;
             }
+            order.derive_from_id();
         }
 
         // Customers exist before their first order.
@@ -1044,6 +1103,7 @@ impl Dataset {
                     customer.created_at = before;
                 }
             }
+            customer.updated_at = customer.created_at;
         }
 
         Dataset {
@@ -1053,6 +1113,7 @@ impl Dataset {
             customers,
             orders,
             customer_orders,
+            tax_rate,
         }
     }
 
@@ -1299,6 +1360,7 @@ fn gen_customers<R: Rng>(
             last_name: last.to_string(),
             phone,
             created_at,
+            updated_at: created_at,
         });
     }
     customers
@@ -1492,6 +1554,11 @@ fn gen_order<R: Rng>(rng: &mut R, cx: OrderContext<'_>) -> Option<Order> {
         tax,
         total,
         total_refunded,
+        cancel_reason: None,
+        note: None,
+        tags: Vec::new(),
+        source_name: String::new(),
+        refunds: Vec::new(),
     })
 }
 

@@ -3,12 +3,16 @@
 
 use std::sync::Arc;
 
-pub(crate) use crate::bulk::MutationRoot;
-use crate::bulk::{BulkOperationObject, BulkOperationType};
+use crate::bulk::{BulkMutation, BulkOperationObject, BulkOperationType};
+use crate::subscriptions::{
+    ListArgs, WebhookMutation, WebhookSubscriptionFormat, WebhookSubscriptionObject,
+    WebhookSubscriptionSortKeys, WebhookSubscriptionTopic,
+};
 use async_graphql::connection::{Connection, Edge};
 use async_graphql::{
     Context, EmptySubscription, Enum, ErrorExtensions, ID, InputValueError, InputValueResult,
-    MaybeUndefined, Object, OutputType, Result, Scalar, ScalarType, Schema, SimpleObject, Value,
+    MaybeUndefined, MergedObject, Object, OutputType, Result, Scalar, ScalarType, Schema,
+    SimpleObject, Value,
 };
 use base64::Engine as _;
 use chrono::{DateTime, Duration, SecondsFormat, Utc};
@@ -18,12 +22,17 @@ use crate::data::{
 };
 use crate::search::{FieldValue, SearchQuery};
 
+/// The `Mutation` root: bulk operations and webhook subscriptions.
+#[derive(MergedObject, Default)]
+#[graphql(name = "Mutation")]
+pub struct MutationRoot(BulkMutation, WebhookMutation);
+
 /// The executable schema.
 pub(crate) type AdminSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
 
 /// Builds the schema (once per [`crate::DevStore`]).
 pub(crate) fn schema() -> AdminSchema {
-    Schema::build(QueryRoot, MutationRoot, EmptySubscription).finish()
+    Schema::build(QueryRoot, MutationRoot::default(), EmptySubscription).finish()
 }
 
 /// Largest page Shopify serves.
@@ -108,6 +117,38 @@ impl ScalarType for Decimal {
     }
     fn to_value(&self) -> Value {
         Value::String(format_cents(self.0))
+    }
+}
+
+/// Shopify's `Money`: a decimal amount string without currency
+/// (`"24.99"`).
+#[derive(Clone, Copy, Debug)]
+pub struct MoneyScalar(pub Cents);
+
+#[Scalar(name = "Money")]
+impl ScalarType for MoneyScalar {
+    fn parse(value: Value) -> InputValueResult<Self> {
+        Err(InputValueError::expected_type(value))
+    }
+    fn to_value(&self) -> Value {
+        Value::String(format_cents(self.0))
+    }
+}
+
+/// Shopify's `URL`: an RFC 3986 URI string.
+#[derive(Clone, Debug)]
+pub struct Url(pub String);
+
+#[Scalar(name = "URL")]
+impl ScalarType for Url {
+    fn parse(value: Value) -> InputValueResult<Self> {
+        match &value {
+            Value::String(s) => Ok(Url(s.clone())),
+            _ => Err(InputValueError::expected_type(value)),
+        }
+    }
+    fn to_value(&self) -> Value {
+        Value::String(self.0.clone())
     }
 }
 
@@ -418,7 +459,7 @@ struct CursorData {
     last_id: u64,
 }
 
-fn encode_cursor(id: u64) -> String {
+pub(crate) fn encode_cursor(id: u64) -> String {
     let json = serde_json::json!({ "last_id": id, "last_value": id.to_string() }).to_string();
     base64::engine::general_purpose::STANDARD.encode(json)
 }
@@ -437,17 +478,17 @@ fn bad_request(message: &str) -> async_graphql::Error {
 }
 
 /// Connection arguments.
-struct Page {
-    first: Option<i32>,
-    last: Option<i32>,
-    after: Option<String>,
-    before: Option<String>,
+pub(crate) struct Page {
+    pub first: Option<i32>,
+    pub last: Option<i32>,
+    pub after: Option<String>,
+    pub before: Option<String>,
 }
 
 /// Picks the window of `ids` (already filtered and sorted) a page shows,
 /// relay-style; `hasPreviousPage`/`hasNextPage` tell whether anything lies
 /// before/after the window.
-fn window(ids: &[u64], page: &Page) -> Result<(usize, usize)> {
+pub(crate) fn window(ids: &[u64], page: &Page) -> Result<(usize, usize)> {
     if page.first.is_none() && page.last.is_none() {
         return Err(bad_request("you must provide one of first or last"));
     }
@@ -672,7 +713,8 @@ fn select_customers(
                     "first_name" => FieldValue::Keyword(vec![c.first_name.clone()]),
                     "last_name" => FieldValue::Keyword(vec![c.last_name.clone()]),
                     "phone" => FieldValue::Keyword(c.phone.iter().cloned().collect()),
-                    "created_at" | "updated_at" => FieldValue::Date(Some(c.created_at)),
+                    "created_at" => FieldValue::Date(Some(c.created_at)),
+                    "updated_at" => FieldValue::Date(Some(ds.customer_updated_at(c, api.now))),
                     "id" => FieldValue::Number(c.id as i64),
                     "orders_count" => FieldValue::Number(customer_order_count(api, c.id) as i64),
                     "" => FieldValue::Text(format!("{} {}", c.display_name(), c.email)),
@@ -683,8 +725,9 @@ fn select_customers(
         .collect();
     let c = |i: usize| &ds.customers[i];
     match sort {
-        CustomerSortKeys::CreatedAt | CustomerSortKeys::UpdatedAt => {
-            v.sort_by_key(|&i| (c(i).created_at, c(i).id))
+        CustomerSortKeys::CreatedAt => v.sort_by_key(|&i| (c(i).created_at, c(i).id)),
+        CustomerSortKeys::UpdatedAt => {
+            v.sort_by_key(|&i| (ds.customer_updated_at(c(i), api.now), c(i).id))
         }
         CustomerSortKeys::Id | CustomerSortKeys::Relevance => v.sort_by_key(|&i| c(i).id),
         CustomerSortKeys::Name => v.sort_by_cached_key(|&i| (c(i).display_name(), c(i).id)),
@@ -715,13 +758,13 @@ impl QueryRoot {
         ctx: &Context<'_>,
         query: Option<String>,
         limit: MaybeUndefined<i32>,
-    ) -> Result<Count> {
+    ) -> Result<Option<Count>> {
         let api = api(ctx)?;
         api.require("productsCount", "products")?;
-        Ok(count(
+        Ok(Some(count(
             select_products(api, query.as_deref(), ProductSortKeys::Id, false).len(),
             &limit,
-        ))
+        )))
     }
 
     /// Number of orders matching `query`.
@@ -730,7 +773,7 @@ impl QueryRoot {
         ctx: &Context<'_>,
         query: Option<String>,
         limit: MaybeUndefined<i32>,
-    ) -> Result<Count> {
+    ) -> Result<Option<Count>> {
         let api = api(ctx)?;
         api.require("ordersCount", "orders")?;
         let n = select_orders(
@@ -741,7 +784,7 @@ impl QueryRoot {
             false,
         )
         .len();
-        Ok(count(n, &limit))
+        Ok(Some(count(n, &limit)))
     }
 
     /// Number of customers matching `query`.
@@ -750,13 +793,13 @@ impl QueryRoot {
         ctx: &Context<'_>,
         query: Option<String>,
         limit: MaybeUndefined<i32>,
-    ) -> Result<Count> {
+    ) -> Result<Option<Count>> {
         let api = api(ctx)?;
         api.require("customersCount", "customers")?;
-        Ok(count(
+        Ok(Some(count(
             select_customers(api, query.as_deref(), CustomerSortKeys::Id, false).len(),
             &limit,
-        ))
+        )))
     }
 
     /// Orders.
@@ -769,11 +812,15 @@ impl QueryRoot {
         last: Option<i32>,
         before: Option<String>,
         query: Option<String>,
-        #[graphql(default = false)] reverse: bool,
-        #[graphql(default_with = "OrderSortKeys::Id")] sort_key: OrderSortKeys,
+        #[graphql(default_with = "Some(false)")] reverse: Option<bool>,
+        #[graphql(default_with = "Some(OrderSortKeys::ProcessedAt)")] sort_key: Option<
+            OrderSortKeys,
+        >,
     ) -> Result<Connection<String, OrderObject>> {
         let api = api(ctx)?;
         api.require("orders", "orders")?;
+        let reverse = reverse.unwrap_or(false);
+        let sort_key = sort_key.unwrap_or(OrderSortKeys::ProcessedAt);
         let v = select_orders(
             api,
             0..api.dataset.orders.len(),
@@ -818,11 +865,13 @@ impl QueryRoot {
         last: Option<i32>,
         before: Option<String>,
         query: Option<String>,
-        #[graphql(default = false)] reverse: bool,
-        #[graphql(default_with = "ProductSortKeys::Id")] sort_key: ProductSortKeys,
+        #[graphql(default_with = "Some(false)")] reverse: Option<bool>,
+        #[graphql(default_with = "Some(ProductSortKeys::Id)")] sort_key: Option<ProductSortKeys>,
     ) -> Result<Connection<String, ProductObject>> {
         let api = api(ctx)?;
         api.require("products", "products")?;
+        let reverse = reverse.unwrap_or(false);
+        let sort_key = sort_key.unwrap_or(ProductSortKeys::Id);
         let v = select_products(api, query.as_deref(), sort_key, reverse);
         let ids: Vec<u64> = v.iter().map(|&i| api.dataset.products[i].id).collect();
         connect(
@@ -860,11 +909,13 @@ impl QueryRoot {
         last: Option<i32>,
         before: Option<String>,
         query: Option<String>,
-        #[graphql(default = false)] reverse: bool,
-        #[graphql(default_with = "CustomerSortKeys::Id")] sort_key: CustomerSortKeys,
+        #[graphql(default_with = "Some(false)")] reverse: Option<bool>,
+        #[graphql(default_with = "Some(CustomerSortKeys::Id)")] sort_key: Option<CustomerSortKeys>,
     ) -> Result<Connection<String, CustomerObject>> {
         let api = api(ctx)?;
         api.require("customers", "customers")?;
+        let reverse = reverse.unwrap_or(false);
+        let sort_key = sort_key.unwrap_or(CustomerSortKeys::Id);
         let v = select_customers(api, query.as_deref(), sort_key, reverse);
         let ids: Vec<u64> = v.iter().map(|&i| api.dataset.customers[i].id).collect();
         connect(
@@ -895,10 +946,54 @@ impl QueryRoot {
     async fn current_bulk_operation(
         &self,
         ctx: &Context<'_>,
-        #[graphql(name = "type", default_with = "BulkOperationType::Query")]
-        kind: BulkOperationType,
+        #[graphql(name = "type", default_with = "Some(BulkOperationType::Query)")] kind: Option<
+            BulkOperationType,
+        >,
     ) -> Result<Option<BulkOperationObject>> {
-        crate::bulk::current(ctx, kind)
+        crate::bulk::current(ctx, kind.unwrap_or(BulkOperationType::Query))
+    }
+
+    /// The shop's webhook subscriptions.
+    #[allow(clippy::too_many_arguments)]
+    async fn webhook_subscriptions(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+        #[graphql(default_with = "Some(false)")] reverse: Option<bool>,
+        #[graphql(default_with = "Some(WebhookSubscriptionSortKeys::CreatedAt)")] sort_key: Option<
+            WebhookSubscriptionSortKeys,
+        >,
+        topics: Option<Vec<WebhookSubscriptionTopic>>,
+        uri: Option<String>,
+        format: Option<WebhookSubscriptionFormat>,
+        query: Option<String>,
+    ) -> Result<Connection<String, WebhookSubscriptionObject>> {
+        // Ids grow with creation: both sort keys give the same order.
+        let _ = (sort_key, format, query);
+        crate::subscriptions::list(
+            ctx,
+            ListArgs {
+                first,
+                after,
+                last,
+                before,
+                reverse: reverse.unwrap_or(false),
+                topics,
+                uri,
+            },
+        )
+    }
+
+    /// One webhook subscription of this shop by GID.
+    async fn webhook_subscription(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+    ) -> Result<Option<WebhookSubscriptionObject>> {
+        crate::subscriptions::find(ctx, &id)
     }
 
     /// One customer by GID.
@@ -936,8 +1031,8 @@ impl ShopObject {
     async fn myshopify_domain(&self) -> &str {
         &self.ds.shop.myshopify_domain
     }
-    async fn url(&self) -> String {
-        format!("https://{}", self.ds.shop.myshopify_domain)
+    async fn url(&self) -> Url {
+        Url(format!("https://{}", self.ds.shop.myshopify_domain))
     }
     async fn currency_code(&self) -> CurrencyCode {
         CurrencyCode::from_code(&self.ds.shop.currency_code)
@@ -1050,6 +1145,9 @@ impl OrderObject {
     async fn tags(&self) -> Vec<String> {
         self.o().tags()
     }
+    async fn note(&self) -> Option<&str> {
+        self.o().note.as_deref()
+    }
     async fn source_name(&self) -> Option<&str> {
         Some(self.o().source_name())
     }
@@ -1081,10 +1179,10 @@ impl OrderObject {
         after: Option<String>,
         last: Option<i32>,
         before: Option<String>,
-        #[graphql(default = false)] reverse: bool,
+        #[graphql(default_with = "Some(false)")] reverse: Option<bool>,
     ) -> Result<Connection<String, LineItemObject>> {
         let mut idx: Vec<usize> = (0..self.o().line_items.len()).collect();
-        if reverse {
+        if reverse.unwrap_or(false) {
             idx.reverse();
         }
         let ids: Vec<u64> = idx.iter().map(|&k| self.o().line_items[k].id).collect();
@@ -1320,8 +1418,8 @@ impl VariantObject {
         Some(&self.v().sku)
     }
     /// The price, a `Money` string like `"24.99"`.
-    async fn price(&self) -> String {
-        format_cents(self.v().price)
+    async fn price(&self) -> MoneyScalar {
+        MoneyScalar(self.v().price)
     }
     async fn inventory_quantity(&self) -> Option<i64> {
         Some(self.v().inventory_quantity)
@@ -1381,15 +1479,9 @@ impl CustomerObject {
     /// their creation.
     async fn updated_at(&self, ctx: &Context<'_>) -> Result<DateTimeScalar> {
         let api = api(ctx)?;
-        let latest = self
-            .ds
-            .orders_of_customer(self.c().id)
-            .filter(|o| o.created_at <= api.now)
-            .map(|o| o.created_at)
-            .next_back();
-        Ok(DateTimeScalar(latest.map_or(self.c().created_at, |t| {
-            t.max(self.c().created_at)
-        })))
+        Ok(DateTimeScalar(
+            self.ds.customer_updated_at(self.c(), api.now),
+        ))
     }
     async fn number_of_orders(&self, ctx: &Context<'_>) -> Result<UnsignedInt64> {
         Ok(UnsignedInt64(
@@ -1415,11 +1507,13 @@ impl CustomerObject {
         last: Option<i32>,
         before: Option<String>,
         query: Option<String>,
-        #[graphql(default = false)] reverse: bool,
-        #[graphql(default_with = "OrderSortKeys::Id")] sort_key: OrderSortKeys,
+        #[graphql(default_with = "Some(false)")] reverse: Option<bool>,
+        #[graphql(default_with = "Some(OrderSortKeys::Id)")] sort_key: Option<OrderSortKeys>,
     ) -> Result<Connection<String, OrderObject>> {
         let api = api(ctx)?;
         let id = self.c().id;
+        let reverse = reverse.unwrap_or(false);
+        let sort_key = sort_key.unwrap_or(OrderSortKeys::Id);
         let candidates =
             (0..self.ds.orders.len()).filter(|&i| self.ds.orders[i].customer_id == Some(id));
         let v = select_orders(api, candidates, query.as_deref(), sort_key, reverse);

@@ -27,7 +27,19 @@
 //!   ([`is_large_shop`]).
 //! * **Webhooks out**: signed `app/uninstalled`, `customers/data_request`,
 //!   `customers/redact` and `shop/redact` deliveries to the app.
-//! * **Deterministic data** per shop name ([`Dataset`]).
+//! * **Deterministic data** per shop name ([`Dataset`]), which **changes at
+//!   run time** like a real store's: orders created, updated, cancelled and
+//!   refunded, products and customers created, updated and deleted
+//!   ([`DevStore::create_order`] and the others, or the control endpoints;
+//!   copy on write, so a snapshot from [`DevStore::dataset`] never changes
+//!   under its reader). Every change bumps the object's `updated_at`.
+//! * **Webhook subscriptions** (`webhookSubscriptionCreate`,
+//!   `webhookSubscriptions`, `webhookSubscriptionDelete`, per shop) and
+//!   their **deliveries** when the data changes: Shopify's topics with its
+//!   REST payloads (`payloads.rs` documents each), signed like the webhooks
+//!   above, queued per shop and sent in order without holding up the
+//!   change, with **fault controls** for tests of a receiving app
+//!   (duplicate, reorder, drop: [`Delivery`], [`DeliveryFaults`]).
 //!
 //! # Routes
 //!
@@ -49,6 +61,19 @@
 //! | POST | `/devstore/_control/expire_tokens?shop=` | expire the shop's expiring access tokens now |
 //! | POST | `/devstore/_control/webhook` (form `shop`, `topic`) | send a webhook |
 //! | POST | `/devstore/_control/uninstall` (form `shop`) | revoke tokens and send `app/uninstalled` |
+//! | POST | `/devstore/_control/orders` (form `shop`, `line=VARIANT_ID[:QTY]`…, `customer_id`, `financial_status`, `fulfillment_status`, `tags`, `note`, `seed`) | create an order (no lines: a random one) |
+//! | POST | `/devstore/_control/orders/update` (form `shop`, `id`, `tags`, `note`, `email`, `financial_status`, `fulfillment_status`) | update an order |
+//! | POST | `/devstore/_control/orders/cancel` (form `shop`, `id`, `reason`, `refund`) | cancel an order |
+//! | POST | `/devstore/_control/orders/refund` (form `shop`, `id`, `amount`, `note`, `line=LINE_ITEM_ID[:QTY]`…) | refund an order |
+//! | POST | `/devstore/_control/products[/update\|/delete]` (form `shop`, `id`, `title`, `price`, `vendor`, `product_type`, `status`) | create, update, delete a product |
+//! | POST | `/devstore/_control/customers[/update\|/delete]` (form `shop`, `id`, `email`, `first_name`, `last_name`, `phone`) | create, update, delete a customer |
+//! | POST | `/devstore/_control/deliveries` (form `shop`, `delivery`…, `duplicate`/`hold`/`drop` rates with `seed`, `faults=off`, `release`) | delivery fault controls; answers the shop's subscriptions and recent deliveries |
+//!
+//! The data-change routes answer the changed object as its webhook payload
+//! (400 malformed form, 404 unknown object, 422 refused change); each also
+//! takes `delivery=send|duplicate|hold|drop` (repeated or comma-separated):
+//! the fault plan for the webhooks that change causes. An order `id` may be
+//! its numeric id, its GID or its name (`#1042`).
 //!
 //! The `_control` POSTs and the consent decision refuse cross-site form posts
 //! with 403 (an `Origin` other than the development store's, or
@@ -71,16 +96,22 @@
 
 mod api;
 mod bulk;
+mod client;
 mod control;
 mod cost;
 mod data;
 mod graphql;
+mod hooks;
 mod oauth;
 mod origin;
 mod pages;
+mod payloads;
 mod search;
 mod shop;
+mod subscriptions;
 mod webhooks;
+
+pub(crate) use data::changes;
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
@@ -91,11 +122,17 @@ use axum::routing::{get, post};
 use chrono::{DateTime, Utc};
 use rand::Rng;
 
+pub use client::{ControlClient, ControlError};
+pub use data::changes::{
+    CancelOrder, ChangeError, CustomerUpdate, NewCustomer, NewLineItem, NewOrder, NewProduct,
+    NewRefund, OrderUpdate, ProductUpdate, RefundLine,
+};
 pub use data::{
     Cents, Customer, Dataset, FinancialStatus, FulfillmentStatus, LARGE_CUSTOMERS,
     LARGE_ORDER_DAYS, LARGE_ORDERS_PER_DAY, LineItem, ORDER_DAYS, Order, Product, ProductStatus,
-    Refund, ShopInfo, Variant, format_cents, is_large_shop,
+    Refund, RefundLineItem, ShopInfo, Variant, format_cents, is_large_shop,
 };
+pub use hooks::{Delivery, DeliveryFaults, DeliveryOutcome, DeliveryRecord, WebhookSubscription};
 pub use shop::normalize_shop;
 
 /// The development store's GraphQL Admin schema, as SDL: what CI checks
@@ -126,6 +163,13 @@ pub enum DevStoreError {
     /// A webhook payload could not be serialised.
     #[error("webhook payload: {0}")]
     Payload(#[from] serde_json::Error),
+    /// A change to the shop's data was refused (no such object, or not
+    /// allowed).
+    #[error(transparent)]
+    Change(#[from] ChangeError),
+    /// A webhook subscription was refused (Shopify's user error message).
+    #[error("{0}")]
+    Subscription(String),
 }
 
 /// How the simulator sees the app it serves.
@@ -235,6 +279,9 @@ pub(crate) struct Inner {
     pub buckets: Mutex<Buckets>,
     pub datasets: Mutex<HashMap<String, Arc<Dataset>>>,
     pub bulk: Mutex<bulk::BulkState>,
+    pub hooks: Mutex<hooks::HookState>,
+    /// Woken after every webhook delivery (see [`DevStore::wait_for_deliveries`]).
+    pub delivered: tokio::sync::Notify,
 }
 
 /// The simulator. Cheap to clone (shared state); all state is in memory.
@@ -287,6 +334,8 @@ impl DevStore {
                 buckets: Mutex::new(Buckets::default()),
                 datasets: Mutex::new(HashMap::new()),
                 bulk: Mutex::new(bulk::BulkState::default()),
+                hooks: Mutex::new(hooks::HookState::default()),
+                delivered: tokio::sync::Notify::new(),
             }),
         }
     }
@@ -311,6 +360,17 @@ impl DevStore {
             .route("/_control/expire_tokens", post(control::expire_tokens))
             .route("/_control/webhook", post(control::webhook))
             .route("/_control/uninstall", post(control::uninstall))
+            .route("/_control/orders", post(control::create_order))
+            .route("/_control/orders/update", post(control::update_order))
+            .route("/_control/orders/cancel", post(control::cancel_order))
+            .route("/_control/orders/refund", post(control::refund_order))
+            .route("/_control/products", post(control::create_product))
+            .route("/_control/products/update", post(control::update_product))
+            .route("/_control/products/delete", post(control::delete_product))
+            .route("/_control/customers", post(control::create_customer))
+            .route("/_control/customers/update", post(control::update_customer))
+            .route("/_control/customers/delete", post(control::delete_customer))
+            .route("/_control/deliveries", post(control::deliveries))
             .route(
                 "/{shop}/admin/oauth/authorize",
                 get(oauth::authorize_page).post(oauth::authorize_decision),
@@ -335,13 +395,191 @@ impl DevStore {
     }
 
     /// The store of `shop` (`name.myshopify.com` or a bare name), generated
-    /// on first use for today's UTC date and kept in memory.
+    /// on first use for today's UTC date and kept in memory: a snapshot,
+    /// with every change made so far (later changes do not alter it).
     pub fn dataset(&self, shop: &str) -> Arc<Dataset> {
         let key = normalize_shop(shop).unwrap_or_else(|| shop.to_ascii_lowercase());
         let mut map = lock(&self.inner.datasets);
         map.entry(key.clone())
             .or_insert_with(|| Arc::new(Dataset::generate(&key, Utc::now().date_naive())))
             .clone()
+    }
+
+    /// Applies one change to the data of `shop` (copy on write: snapshots
+    /// already handed out stay as they were), then queues its webhooks.
+    fn change<T>(
+        &self,
+        shop: &str,
+        f: impl FnOnce(&mut Dataset, DateTime<Utc>) -> Result<(T, Vec<changes::Event>), ChangeError>,
+    ) -> Result<T, DevStoreError> {
+        let key = normalize_shop(shop).ok_or_else(|| DevStoreError::InvalidShop(shop.into()))?;
+        let (value, events) = {
+            let mut map = lock(&self.inner.datasets);
+            let entry = map
+                .entry(key.clone())
+                .or_insert_with(|| Arc::new(Dataset::generate(&key, Utc::now().date_naive())));
+            f(Arc::make_mut(entry), Utc::now())?
+        };
+        self.dispatch(&key, events);
+        Ok(value)
+    }
+
+    /// Creates an order in `shop` (see [`NewOrder`]; `NewOrder::default()`
+    /// is a random plausible one) and sends `orders/create` (and
+    /// `orders/paid`, `orders/fulfilled` as they apply) to the shop's
+    /// subscriptions.
+    pub fn create_order(&self, shop: &str, order: NewOrder) -> Result<Order, DevStoreError> {
+        self.change(shop, |ds, now| ds.create_order(order, now))
+    }
+
+    /// Changes order `id` of `shop` (tags, note, email, payment or
+    /// shipping state); sends `orders/updated` (and `orders/paid`,
+    /// `orders/fulfilled` when it became so).
+    pub fn update_order(
+        &self,
+        shop: &str,
+        id: u64,
+        update: OrderUpdate,
+    ) -> Result<Order, DevStoreError> {
+        self.change(shop, |ds, now| ds.update_order(id, update, now))
+    }
+
+    /// Cancels order `id` of `shop`, refunding it when asked; sends
+    /// `refunds/create` (when refunded), `orders/cancelled` and
+    /// `orders/updated`.
+    pub fn cancel_order(
+        &self,
+        shop: &str,
+        id: u64,
+        cancel: CancelOrder,
+    ) -> Result<Order, DevStoreError> {
+        self.change(shop, |ds, now| ds.cancel_order(id, cancel, now))
+    }
+
+    /// Refunds order `id` of `shop` (an amount, with a note and lines);
+    /// the order becomes `PARTIALLY_REFUNDED` or `REFUNDED`; sends
+    /// `refunds/create` and `orders/updated`. Returns the order and the
+    /// new refund.
+    pub fn refund_order(
+        &self,
+        shop: &str,
+        id: u64,
+        refund: NewRefund,
+    ) -> Result<(Order, Refund), DevStoreError> {
+        self.change(shop, |ds, now| {
+            ds.refund_order(id, refund, now)
+                .map(|(o, r, events)| ((o, r), events))
+        })
+    }
+
+    /// Creates a product; sends `products/create`.
+    pub fn create_product(
+        &self,
+        shop: &str,
+        product: NewProduct,
+    ) -> Result<Product, DevStoreError> {
+        self.change(shop, |ds, now| ds.create_product(product, now))
+    }
+
+    /// Changes product `id`; sends `products/update`.
+    pub fn update_product(
+        &self,
+        shop: &str,
+        id: u64,
+        update: ProductUpdate,
+    ) -> Result<Product, DevStoreError> {
+        self.change(shop, |ds, now| ds.update_product(id, update, now))
+    }
+
+    /// Deletes product `id` (its order lines stay); sends
+    /// `products/delete`. Returns the deleted product.
+    pub fn delete_product(&self, shop: &str, id: u64) -> Result<Product, DevStoreError> {
+        self.change(shop, |ds, _| ds.delete_product(id))
+    }
+
+    /// Creates a customer; sends `customers/create`.
+    pub fn create_customer(
+        &self,
+        shop: &str,
+        customer: NewCustomer,
+    ) -> Result<Customer, DevStoreError> {
+        self.change(shop, |ds, now| ds.create_customer(customer, now))
+    }
+
+    /// Changes customer `id`; sends `customers/update`.
+    pub fn update_customer(
+        &self,
+        shop: &str,
+        id: u64,
+        update: CustomerUpdate,
+    ) -> Result<Customer, DevStoreError> {
+        self.change(shop, |ds, now| ds.update_customer(id, update, now))
+    }
+
+    /// Deletes customer `id` (refused, as on Shopify, when they have
+    /// orders); sends `customers/delete`. Returns the deleted customer.
+    pub fn delete_customer(&self, shop: &str, id: u64) -> Result<Customer, DevStoreError> {
+        self.change(shop, |ds, _| ds.delete_customer(id))
+    }
+
+    /// Subscribes `topic` of `shop` at `uri`, as `webhookSubscriptionCreate`
+    /// does (the same topic and address twice is refused with Shopify's
+    /// "Address for this topic has already been taken").
+    pub fn create_webhook_subscription(
+        &self,
+        shop: &str,
+        topic: WebhookTopic,
+        uri: &str,
+    ) -> Result<WebhookSubscription, DevStoreError> {
+        let key = normalize_shop(shop).ok_or_else(|| DevStoreError::InvalidShop(shop.into()))?;
+        lock(&self.inner.hooks)
+            .subscribe(&key, topic, uri, None, Vec::new())
+            .map_err(|e| DevStoreError::Subscription(e.message))
+    }
+
+    /// The webhook subscriptions of `shop`, oldest first.
+    pub fn webhook_subscriptions(&self, shop: &str) -> Vec<WebhookSubscription> {
+        normalize_shop(shop).map_or_else(Vec::new, |key| lock(&self.inner.hooks).of_shop(&key))
+    }
+
+    /// What to do with the next deliveries of `shop`, one step per
+    /// delivery (see [`Delivery`]); replaces any plan left. Once the plan
+    /// is used up, the random faults (if any) apply, else deliveries are
+    /// sent once, in order.
+    pub fn plan_deliveries(&self, shop: &str, plan: impl IntoIterator<Item = Delivery>) {
+        if let Some(key) = normalize_shop(shop) {
+            self.set_plan(&key, plan.into_iter().collect());
+        }
+    }
+
+    /// Random delivery faults for `shop` from now on (`None`: none).
+    pub fn set_delivery_faults(&self, shop: &str, faults: Option<DeliveryFaults>) {
+        if let Some(key) = normalize_shop(shop) {
+            self.set_faults(&key, faults);
+        }
+    }
+
+    /// Sends the deliveries of `shop` held back by [`Delivery::Hold`] now.
+    pub fn release_held_deliveries(&self, shop: &str) {
+        if let Some(key) = normalize_shop(shop) {
+            self.release_held(&key);
+        }
+    }
+
+    /// Waits until every delivery of `shop` queued so far has been sent
+    /// (or has failed), at most `timeout`; whether they all were. Held
+    /// deliveries do not count until released.
+    pub async fn wait_for_deliveries(&self, shop: &str, timeout: std::time::Duration) -> bool {
+        match normalize_shop(shop) {
+            Some(key) => self.settle(&key, timeout).await,
+            None => true,
+        }
+    }
+
+    /// The recent deliveries of `shop` (oldest first; the simulator keeps
+    /// the last few thousand of all shops).
+    pub fn delivery_log(&self, shop: &str) -> Vec<DeliveryRecord> {
+        normalize_shop(shop).map_or_else(Vec::new, |key| self.log_of(&key))
     }
 
     fn limits(&self) -> BucketLimits {
@@ -429,9 +667,37 @@ impl DevStore {
 
     /// Uninstalls the app from `shop`: revokes its tokens, then sends the
     /// signed `app/uninstalled` webhook.
+    ///
+    /// Subscriptions of `app/uninstalled` at other addresses than the app's
+    /// configured webhook URL get it too; then the shop's subscriptions
+    /// are removed, as Shopify removes them.
     pub async fn uninstall(&self, shop: &str) -> Result<WebhookDelivery, DevStoreError> {
         self.revoke_tokens(shop);
-        self.send_webhook(WebhookTopic::AppUninstalled, shop, None)
+        let domain = normalize_shop(shop).ok_or_else(|| DevStoreError::InvalidShop(shop.into()))?;
+        let ds = self.dataset(&domain);
+        let payload = webhooks::default_payload(WebhookTopic::AppUninstalled, &ds);
+        {
+            let mut hooks = lock(&self.inner.hooks);
+            let app_url = self.inner.config.app_webhook_url.clone();
+            let others: Vec<u64> = hooks
+                .of_shop(&domain)
+                .into_iter()
+                .filter(|s| s.topic == WebhookTopic::AppUninstalled && s.uri == app_url)
+                .map(|s| s.id)
+                .collect();
+            for id in others {
+                hooks.unsubscribe(&domain, id);
+            }
+        }
+        self.dispatch(
+            &domain,
+            vec![changes::Event {
+                topic: WebhookTopic::AppUninstalled,
+                payload: payload.clone(),
+            }],
+        );
+        lock(&self.inner.hooks).forget_shop(&domain);
+        self.send_webhook(WebhookTopic::AppUninstalled, &domain, Some(payload))
             .await
     }
 

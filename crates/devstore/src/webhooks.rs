@@ -10,11 +10,19 @@ use rand::seq::SliceRandom;
 use serde_json::{Value as Json, json};
 
 use crate::data::Dataset;
+use crate::payloads;
 use crate::shop::normalize_shop;
 use crate::{DevStoreConfig, DevStoreError};
 
 /// The topics the simulator can send.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+///
+/// The compliance topics (`customers/data_request`, `customers/redact`,
+/// `shop/redact`) and `app/uninstalled` go to the app's configured webhook
+/// URL ([`crate::DevStoreConfig::app_webhook_url`]), as the app's
+/// configuration file subscribes them on Shopify; the others go to the
+/// URIs subscribed with `webhookSubscriptionCreate` when the store's data
+/// changes (payloads: `payloads.rs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum WebhookTopic {
     /// `app/uninstalled`: payload is the shop resource.
     AppUninstalled,
@@ -24,12 +32,58 @@ pub enum WebhookTopic {
     CustomersRedact,
     /// `shop/redact` (mandatory compliance topic, 48 h after uninstall).
     ShopRedact,
+    /// `orders/create`: the order.
+    OrdersCreate,
+    /// `orders/updated`: the order.
+    OrdersUpdated,
+    /// `orders/cancelled`: the order.
+    OrdersCancelled,
+    /// `orders/paid`: the order.
+    OrdersPaid,
+    /// `orders/fulfilled`: the order.
+    OrdersFulfilled,
+    /// `refunds/create`: the refund, with `order_id`.
+    RefundsCreate,
+    /// `products/create`: the product.
+    ProductsCreate,
+    /// `products/update`: the product.
+    ProductsUpdate,
+    /// `products/delete`: `{"id"}`.
+    ProductsDelete,
+    /// `customers/create`: the customer.
+    CustomersCreate,
+    /// `customers/update`: the customer.
+    CustomersUpdate,
+    /// `customers/delete`: `{"id"}`.
+    CustomersDelete,
+    /// `bulk_operations/finish`: the finished bulk operation.
+    BulkOperationsFinish,
 }
 
 impl WebhookTopic {
     /// Every topic.
-    pub const ALL: [WebhookTopic; 4] = [
+    pub const ALL: [WebhookTopic; 17] = [
         WebhookTopic::AppUninstalled,
+        WebhookTopic::CustomersDataRequest,
+        WebhookTopic::CustomersRedact,
+        WebhookTopic::ShopRedact,
+        WebhookTopic::OrdersCreate,
+        WebhookTopic::OrdersUpdated,
+        WebhookTopic::OrdersCancelled,
+        WebhookTopic::OrdersPaid,
+        WebhookTopic::OrdersFulfilled,
+        WebhookTopic::RefundsCreate,
+        WebhookTopic::ProductsCreate,
+        WebhookTopic::ProductsUpdate,
+        WebhookTopic::ProductsDelete,
+        WebhookTopic::CustomersCreate,
+        WebhookTopic::CustomersUpdate,
+        WebhookTopic::CustomersDelete,
+        WebhookTopic::BulkOperationsFinish,
+    ];
+
+    /// The mandatory compliance topics (not subscribable through the API).
+    pub const COMPLIANCE: [WebhookTopic; 3] = [
         WebhookTopic::CustomersDataRequest,
         WebhookTopic::CustomersRedact,
         WebhookTopic::ShopRedact,
@@ -42,7 +96,30 @@ impl WebhookTopic {
             WebhookTopic::CustomersDataRequest => "customers/data_request",
             WebhookTopic::CustomersRedact => "customers/redact",
             WebhookTopic::ShopRedact => "shop/redact",
+            WebhookTopic::OrdersCreate => "orders/create",
+            WebhookTopic::OrdersUpdated => "orders/updated",
+            WebhookTopic::OrdersCancelled => "orders/cancelled",
+            WebhookTopic::OrdersPaid => "orders/paid",
+            WebhookTopic::OrdersFulfilled => "orders/fulfilled",
+            WebhookTopic::RefundsCreate => "refunds/create",
+            WebhookTopic::ProductsCreate => "products/create",
+            WebhookTopic::ProductsUpdate => "products/update",
+            WebhookTopic::ProductsDelete => "products/delete",
+            WebhookTopic::CustomersCreate => "customers/create",
+            WebhookTopic::CustomersUpdate => "customers/update",
+            WebhookTopic::CustomersDelete => "customers/delete",
+            WebhookTopic::BulkOperationsFinish => "bulk_operations/finish",
         }
+    }
+
+    /// The GraphQL `WebhookSubscriptionTopic` value, e.g. `ORDERS_CREATE`.
+    pub fn graphql_name(self) -> String {
+        self.as_str().replace('/', "_").to_ascii_uppercase()
+    }
+
+    /// Whether the app may subscribe it with `webhookSubscriptionCreate`.
+    pub fn subscribable(self) -> bool {
+        !WebhookTopic::COMPLIANCE.contains(&self)
     }
 }
 
@@ -57,10 +134,10 @@ impl FromStr for WebhookTopic {
 
     /// Accepts `app/uninstalled` and `APP_UNINSTALLED` styles.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let norm = s.trim().to_ascii_lowercase().replace('_', "/");
+        let norm = s.trim().to_ascii_uppercase().replace('/', "_");
         WebhookTopic::ALL
             .into_iter()
-            .find(|t| t.as_str().replace('_', "/") == norm)
+            .find(|t| t.graphql_name() == norm)
             .ok_or_else(|| {
                 format!(
                     "unknown webhook topic {s:?} (expected one of: {})",
@@ -159,10 +236,106 @@ pub(crate) fn default_payload(topic: WebhookTopic, ds: &Dataset) -> Json {
             "shop_id": shop.id,
             "shop_domain": shop.myshopify_domain,
         }),
+        // The data topics: the newest object the API shows.
+        WebhookTopic::OrdersCreate
+        | WebhookTopic::OrdersUpdated
+        | WebhookTopic::OrdersCancelled
+        | WebhookTopic::OrdersPaid
+        | WebhookTopic::OrdersFulfilled => ds
+            .visible_orders(now)
+            .next_back()
+            .map_or_else(|| json!({}), |o| payloads::order(ds, o)),
+        WebhookTopic::RefundsCreate => ds
+            .visible_orders(now)
+            .rev()
+            .find_map(|o| o.refund_list().last().map(|r| payloads::refund(ds, o, r)))
+            .unwrap_or_else(|| json!({})),
+        WebhookTopic::ProductsCreate | WebhookTopic::ProductsUpdate => ds
+            .products
+            .last()
+            .map_or_else(|| json!({}), |p| payloads::product(ds, p)),
+        WebhookTopic::ProductsDelete => payloads::deleted(ds.products.last().map_or(0, |p| p.id)),
+        WebhookTopic::CustomersCreate | WebhookTopic::CustomersUpdate => ds
+            .customers
+            .last()
+            .map_or_else(|| json!({}), |c| payloads::customer(ds, c)),
+        WebhookTopic::CustomersDelete => payloads::deleted(ds.customers.last().map_or(0, |c| c.id)),
+        WebhookTopic::BulkOperationsFinish => json!({
+            "admin_graphql_api_id": "gid://shopify/BulkOperation/4100000001",
+            "completed_at": payloads::shop_time(ds, now),
+            "created_at": payloads::shop_time(ds, now),
+            "error_code": null,
+            "status": "completed",
+            "type": "query",
+        }),
     }
 }
 
-/// Builds, signs and POSTs one webhook.
+/// One signed webhook to send: what goes on the wire.
+#[derive(Debug, Clone)]
+pub(crate) struct Outgoing {
+    pub topic: WebhookTopic,
+    /// `name.myshopify.com`.
+    pub shop: String,
+    /// Where it goes.
+    pub uri: String,
+    /// The exact body bytes (JSON).
+    pub body: String,
+    /// `X-Shopify-Webhook-Id` (the same on a retried or duplicated delivery).
+    pub webhook_id: String,
+    /// `X-Shopify-Event-Id`.
+    pub event_id: String,
+    /// `X-Shopify-Triggered-At` (when the change happened).
+    pub triggered_at: String,
+}
+
+impl Outgoing {
+    /// A new delivery of `payload` about `shop` to `uri`, with fresh ids.
+    pub(crate) fn new(
+        topic: WebhookTopic,
+        shop: &str,
+        uri: &str,
+        payload: &Json,
+    ) -> Result<Outgoing, serde_json::Error> {
+        Ok(Outgoing {
+            topic,
+            shop: shop.to_string(),
+            uri: uri.to_string(),
+            body: serde_json::to_string(payload)?,
+            webhook_id: uuid::Uuid::new_v4().to_string(),
+            event_id: uuid::Uuid::new_v4().to_string(),
+            triggered_at: Utc::now().to_rfc3339_opts(SecondsFormat::Nanos, true),
+        })
+    }
+}
+
+/// Signs and POSTs `out` (the HTTP client carries the timeout); returns
+/// the HTTP status the receiver answered.
+pub(crate) async fn post(
+    http: &reqwest::Client,
+    config: &DevStoreConfig,
+    out: &Outgoing,
+) -> Result<u16, reqwest::Error> {
+    let response = http
+        .post(&out.uri)
+        .header("content-type", "application/json")
+        .header("x-shopify-topic", out.topic.as_str())
+        .header("x-shopify-shop-domain", &out.shop)
+        .header("x-shopify-api-version", &config.api_version)
+        .header("x-shopify-webhook-id", &out.webhook_id)
+        .header("x-shopify-triggered-at", &out.triggered_at)
+        .header("x-shopify-event-id", &out.event_id)
+        .header(
+            "x-shopify-hmac-sha256",
+            sign_webhook(out.body.as_bytes(), &config.client_secret),
+        )
+        .body(out.body.clone())
+        .send()
+        .await?;
+    Ok(response.status().as_u16())
+}
+
+/// Builds, signs and POSTs one webhook to the app's configured webhook URL.
 pub(crate) async fn deliver(
     http: &reqwest::Client,
     config: &DevStoreConfig,
@@ -171,41 +344,25 @@ pub(crate) async fn deliver(
     payload: Option<Json>,
 ) -> Result<WebhookDelivery, DevStoreError> {
     let payload = payload.unwrap_or_else(|| default_payload(topic, ds));
-    let body = serde_json::to_string(&payload)?;
-    let webhook_id = uuid::Uuid::new_v4().to_string();
-    let event_id = uuid::Uuid::new_v4().to_string();
-    let shop = ds.shop.myshopify_domain.clone();
-    let response = http
-        .post(&config.app_webhook_url)
-        .header("content-type", "application/json")
-        .header("x-shopify-topic", topic.as_str())
-        .header("x-shopify-shop-domain", &shop)
-        .header("x-shopify-api-version", &config.api_version)
-        .header("x-shopify-webhook-id", &webhook_id)
-        .header(
-            "x-shopify-triggered-at",
-            Utc::now().to_rfc3339_opts(SecondsFormat::Nanos, true),
-        )
-        .header("x-shopify-event-id", &event_id)
-        .header(
-            "x-shopify-hmac-sha256",
-            sign_webhook(body.as_bytes(), &config.client_secret),
-        )
-        .body(body.clone())
-        .send()
+    let out = Outgoing::new(
+        topic,
+        &ds.shop.myshopify_domain,
+        &config.app_webhook_url,
+        &payload,
+    )?;
+    let status = post(http, config, &out)
         .await
         .map_err(|source| DevStoreError::Webhook {
             url: config.app_webhook_url.clone(),
             source,
         })?;
-    let status = response.status().as_u16();
-    tracing::info!(topic = topic.as_str(), %shop, status, "development store sent a webhook");
+    tracing::info!(topic = topic.as_str(), shop = %out.shop, status, "development store sent a webhook");
     Ok(WebhookDelivery {
         topic,
-        shop,
-        webhook_id,
-        event_id,
-        body,
+        shop: out.shop,
+        webhook_id: out.webhook_id,
+        event_id: out.event_id,
+        body: out.body,
         status,
     })
 }
@@ -238,7 +395,15 @@ mod tests {
             "CUSTOMERS_DATA_REQUEST".parse::<WebhookTopic>().unwrap(),
             WebhookTopic::CustomersDataRequest
         );
-        assert!("orders/create".parse::<WebhookTopic>().is_err());
+        assert_eq!(
+            "ORDERS_CREATE".parse::<WebhookTopic>().unwrap(),
+            WebhookTopic::OrdersCreate
+        );
+        assert_eq!(
+            "bulk_operations/finish".parse::<WebhookTopic>().unwrap(),
+            WebhookTopic::BulkOperationsFinish
+        );
+        assert!("orders/deleted".parse::<WebhookTopic>().is_err());
     }
 
     #[test]

@@ -30,8 +30,9 @@ enum Command {
     Migrate,
     /// Print the effective configuration, secrets masked, with where each value came from.
     Config,
-    /// Run the development store (a Shopify simulator) on its own port, or
-    /// send one of its signed webhooks to the app.
+    /// Run the development store (a Shopify simulator) on its own port, send
+    /// one of its signed webhooks to the app, or change a running store's
+    /// orders (which sends the subscribed webhooks).
     Devstore(DevstoreArgs),
 }
 
@@ -57,6 +58,114 @@ enum DevstoreAction {
         /// The app's base URL (default: HIRECJ_PUBLIC_URL).
         #[arg(long)]
         app_url: Option<String>,
+    },
+    /// Create, update, cancel or refund orders in a running development
+    /// store (through its control endpoints); the store sends the webhooks
+    /// the app subscribed (orders/create, orders/updated, refunds/create, …).
+    Orders {
+        #[command(subcommand)]
+        action: Box<OrderAction>,
+    },
+}
+
+/// Which store and shop an order command changes.
+#[derive(Debug, clap::Args)]
+struct StoreTarget {
+    /// The shop, e.g. cool-shop.myshopify.com (or cool-shop).
+    #[arg(long)]
+    shop: String,
+    /// The development store's URL (default: HIRECJ_PUBLIC_URL/devstore, the
+    /// store mounted in the running app; a standalone one is
+    /// http://127.0.0.1:8001/devstore).
+    #[arg(long)]
+    url: Option<String>,
+    /// Delivery faults for this change's webhooks, in order: send,
+    /// duplicate, hold (sent after the next one) or drop (repeatable or
+    /// comma-separated).
+    #[arg(long, value_name = "FAULT")]
+    delivery: Vec<String>,
+}
+
+#[derive(Debug, Subcommand)]
+enum OrderAction {
+    /// Create an order: from --line VARIANT_ID[:QTY] items, or a random
+    /// plausible one.
+    Create {
+        #[command(flatten)]
+        target: StoreTarget,
+        /// A line, VARIANT_ID or VARIANT_ID:QUANTITY (repeatable).
+        #[arg(long = "line", value_name = "VARIANT_ID[:QTY]")]
+        lines: Vec<String>,
+        /// The customer's numeric id (default: a random customer).
+        #[arg(long)]
+        customer: Option<String>,
+        /// paid (default), pending or authorized.
+        #[arg(long)]
+        financial_status: Option<String>,
+        /// unfulfilled (default), partial or fulfilled.
+        #[arg(long)]
+        fulfillment_status: Option<String>,
+        /// Comma-separated tags.
+        #[arg(long)]
+        tags: Option<String>,
+        /// A note.
+        #[arg(long)]
+        note: Option<String>,
+    },
+    /// Update an order's tags, note, email, payment or shipping state.
+    Update {
+        #[command(flatten)]
+        target: StoreTarget,
+        /// The order: its id, GID or name (#1042).
+        #[arg(long)]
+        order: String,
+        /// Comma-separated tags (replace the order's; "" clears them).
+        #[arg(long)]
+        tags: Option<String>,
+        /// A note ("" clears it).
+        #[arg(long)]
+        note: Option<String>,
+        /// The contact email.
+        #[arg(long)]
+        email: Option<String>,
+        /// e.g. paid.
+        #[arg(long)]
+        financial_status: Option<String>,
+        /// unfulfilled, partial or fulfilled.
+        #[arg(long)]
+        fulfillment_status: Option<String>,
+    },
+    /// Cancel an order.
+    Cancel {
+        #[command(flatten)]
+        target: StoreTarget,
+        /// The order: its id, GID or name (#1042).
+        #[arg(long)]
+        order: String,
+        /// customer, fraud, inventory, declined or other (default).
+        #[arg(long)]
+        reason: Option<String>,
+        /// Also refund what is left to refund.
+        #[arg(long)]
+        refund: bool,
+    },
+    /// Refund an order: an amount, or lines, or everything left.
+    Refund {
+        #[command(flatten)]
+        target: StoreTarget,
+        /// The order: its id, GID or name (#1042).
+        #[arg(long)]
+        order: String,
+        /// The amount, e.g. 12.50 (default: the lines' subtotals, or all
+        /// that is left).
+        #[arg(long)]
+        amount: Option<String>,
+        /// The reason.
+        #[arg(long)]
+        note: Option<String>,
+        /// A refunded line, LINE_ITEM_ID or LINE_ITEM_ID:QUANTITY (repeatable).
+        #[arg(long = "line", value_name = "LINE_ITEM_ID[:QTY]")]
+        lines: Vec<String>,
     },
 }
 
@@ -147,5 +256,133 @@ async fn devstore(settings: Settings, args: DevstoreArgs) -> Result<(), String> 
                 Err(format!("the app answered HTTP {}", delivery.status))
             }
         }
+        Some(DevstoreAction::Orders { action }) => orders(&settings, *action).await,
     }
+}
+
+/// `hirecj devstore orders …`: one control call to a running store.
+async fn orders(settings: &Settings, action: OrderAction) -> Result<(), String> {
+    let some = |k: &'static str, v: Option<String>| v.map(|v| (k, v));
+    let (target, path, mut form): (StoreTarget, &str, Vec<(&str, String)>) = match action {
+        OrderAction::Create {
+            target,
+            lines,
+            customer,
+            financial_status,
+            fulfillment_status,
+            tags,
+            note,
+        } => {
+            let mut form: Vec<(&str, String)> = lines.into_iter().map(|l| ("line", l)).collect();
+            form.extend(
+                [
+                    some("customer_id", customer),
+                    some("financial_status", financial_status),
+                    some("fulfillment_status", fulfillment_status),
+                    some("tags", tags),
+                    some("note", note),
+                ]
+                .into_iter()
+                .flatten(),
+            );
+            (target, "orders", form)
+        }
+        OrderAction::Update {
+            target,
+            order,
+            tags,
+            note,
+            email,
+            financial_status,
+            fulfillment_status,
+        } => {
+            let form = [
+                Some(("id", order)),
+                some("tags", tags),
+                some("note", note),
+                some("email", email),
+                some("financial_status", financial_status),
+                some("fulfillment_status", fulfillment_status),
+            ]
+            .into_iter()
+            .flatten()
+            .collect();
+            (target, "orders/update", form)
+        }
+        OrderAction::Cancel {
+            target,
+            order,
+            reason,
+            refund,
+        } => {
+            let form = [
+                Some(("id", order)),
+                some("reason", reason),
+                Some(("refund", refund.to_string())),
+            ]
+            .into_iter()
+            .flatten()
+            .collect();
+            (target, "orders/cancel", form)
+        }
+        OrderAction::Refund {
+            target,
+            order,
+            amount,
+            note,
+            lines,
+        } => {
+            let mut form: Vec<(&str, String)> = [
+                Some(("id", order)),
+                some("amount", amount),
+                some("note", note),
+            ]
+            .into_iter()
+            .flatten()
+            .collect();
+            form.extend(lines.into_iter().map(|l| ("line", l)));
+            (target, "orders/refund", form)
+        }
+    };
+    form.push(("shop", target.shop));
+    form.extend(target.delivery.into_iter().map(|d| ("delivery", d)));
+    let url = target
+        .url
+        .unwrap_or_else(|| format!("{}/devstore", settings.public_base()));
+    let client = hirecj_devstore::ControlClient::new(&url).map_err(|e| e.to_string())?;
+    let answer = client.post(path, &form).await.map_err(|e| e.to_string())?;
+    let order = &answer["order"];
+    let mut line = format!(
+        "{} ({}): {} {}, {}, fulfillment {}, updated {}",
+        order["name"].as_str().unwrap_or("?"),
+        order["id"],
+        order["total_price"].as_str().unwrap_or("?"),
+        order["currency"].as_str().unwrap_or(""),
+        order["financial_status"].as_str().unwrap_or("?"),
+        order["fulfillment_status"].as_str().unwrap_or("none"),
+        order["updated_at"].as_str().unwrap_or("?"),
+    );
+    if let Some(at) = order["cancelled_at"].as_str() {
+        line.push_str(&format!(", cancelled {at}"));
+    }
+    if let Some(refund) = answer.get("refund") {
+        line.push_str(&format!(
+            "; refund {} of {}",
+            refund["id"],
+            refund["transactions"][0]["amount"].as_str().unwrap_or("?")
+        ));
+    }
+    if let Some(lines) = order["line_items"].as_array() {
+        for l in lines {
+            line.push_str(&format!(
+                "\n  line {}: {} x {} at {}",
+                l["id"],
+                l["quantity"],
+                l["name"].as_str().unwrap_or("?"),
+                l["price"].as_str().unwrap_or("?")
+            ));
+        }
+    }
+    println!("{line}");
+    Ok(())
 }

@@ -236,3 +236,69 @@ fn sigterm_during_a_request_lets_it_complete_then_exits_0() {
     );
     assert_eq!(child.wait().unwrap().code(), Some(0));
 }
+
+/// `hirecj devstore orders …` changes the orders of a running development
+/// store through its control endpoints, and says plainly when it cannot.
+#[test]
+fn devstore_orders_create_refund_and_cancel_in_a_running_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = hirecj(dir.path())
+        .args(["devstore", "--port", "0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(store.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    let url = first
+        .split_whitespace()
+        .find(|w| w.starts_with("http://") && w.ends_with("/devstore"))
+        .unwrap_or_else(|| panic!("no URL in {first:?}"))
+        .to_string();
+    let run = |args: &[&str]| {
+        let mut cmd = hirecj(dir.path());
+        cmd.args(["devstore", "orders"])
+            .args(args)
+            .args(["--shop", "cli-shop", "--url", &url]);
+        cmd.output().unwrap()
+    };
+    let out = run(&["create", "--tags", "vip"]);
+    let created = String::from_utf8(out.stdout).unwrap();
+    assert!(out.status.success(), "{created}");
+    assert!(
+        created.starts_with('#') && created.contains(", paid,"),
+        "{created}"
+    );
+    let name = created.split_whitespace().next().unwrap().to_string();
+
+    let out = run(&[
+        "refund", "--order", &name, "--amount", "1.00", "--note", "late",
+    ]);
+    let refunded = String::from_utf8(out.stdout).unwrap();
+    assert!(out.status.success(), "{refunded}");
+    assert!(
+        refunded.contains("partially_refunded") && refunded.contains("of 1.00"),
+        "{refunded}"
+    );
+
+    let out = run(&["cancel", "--order", &name, "--refund"]);
+    let cancelled = String::from_utf8(out.stdout).unwrap();
+    assert!(out.status.success(), "{cancelled}");
+    assert!(
+        cancelled.contains("refunded") && cancelled.contains("cancelled"),
+        "{cancelled}"
+    );
+
+    let out = run(&["cancel", "--order", &name]);
+    assert!(!out.status.success());
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        err.contains("422") && err.contains("already been cancelled"),
+        "{err}"
+    );
+
+    store.kill().unwrap();
+    store.wait().unwrap();
+}

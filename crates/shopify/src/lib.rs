@@ -22,6 +22,9 @@
 //!   queries, running and polling them, and a streaming JSONL parser into
 //!   the mirror's records (`MirrorOrder`, `MirrorProduct`, `MirrorCustomer`),
 //!   delivered in batches.
+//! * [`webhook_subscriptions`]: the topics the mirror subscribes at install
+//!   and [`AdminClient::create_webhook_subscription`] (an existing
+//!   subscription is not an error).
 //!
 //! No token or secret is ever logged: they travel as [`Secret`], whose
 //! `Debug` prints `Secret(***)`.
@@ -65,6 +68,7 @@ pub mod oauth;
 pub mod payloads;
 pub mod queries;
 pub mod signing;
+pub mod webhook_subscriptions;
 
 pub use bulk::{
     BulkError, BulkOperation, BulkOperationStatus, BulkUserError, BulkWait, CustomerParser,
@@ -87,3 +91,4 @@ pub use oauth::{
     CallbackError, TokenGrant, VerifiedCallback, exchange_code, random_state, refresh_token,
     verify_callback,
 };
+pub use webhook_subscriptions::{MIRROR_TOPICS, Subscribed, WebhookSubscription};

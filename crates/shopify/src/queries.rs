@@ -86,6 +86,7 @@ pub const CUSTOMER_BY_EMAIL: &str = concat!(
 /// the simulator validating each against its schema).
 pub const ALL: &[(&str, &str)] = &[
     ("Shop", SHOP),
+    ("ShopIdentity", SHOP_IDENTITY),
     ("ShopTimezone", SHOP_TIMEZONE),
     ("StoreCounts", STORE_COUNTS),
     ("StoreOverview", STORE_OVERVIEW),
