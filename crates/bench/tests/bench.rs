@@ -19,6 +19,10 @@ fn bench_runs_at_a_small_size_and_prints_the_headline_metrics() {
         "50",
         "--installs",
         "5",
+        "--store-shop",
+        "bench-mirror",
+        "--store-asks",
+        "3",
     ])
     .args(["--phase-timeout-secs", "60"])
     .current_dir(dir.path())
@@ -45,6 +49,9 @@ fn bench_runs_at_a_small_size_and_prints_the_headline_metrics() {
         "server overhead per turn p50 / p99",
         "memory per connected conversation",
         "prepared message p50 / p99",
+        "store backfill",
+        "store tool time p99",
+        "\"What sells best?\" p50 / p99",
     ] {
         let line = stdout
             .lines()

@@ -501,7 +501,8 @@ mod tests {
     #[test]
     fn days_are_cut_at_the_shops_own_midnight() {
         let ny: ShopTimeZone = "America/New_York".parse().unwrap();
-        // 03:30 UTC on 2 Nov is still 1 Nov in New York (EDT, UTC-4)...
+        // 03:30 UTC on 2 Nov is still 1 Nov in New York (EST, UTC-5, since
+        // daylight saving time ended on 1 Nov)...
         let at = Utc.with_ymd_and_hms(2026, 11, 2, 3, 30, 0).unwrap();
         assert_eq!(ny.day_of(at), NaiveDate::from_ymd_opt(2026, 11, 1).unwrap());
         // ...and the day after the switch to EST begins at 05:00 UTC.
@@ -514,7 +515,7 @@ mod tests {
         assert_eq!((end - start).num_hours(), 24);
         assert!("Mars/Olympus".parse::<ShopTimeZone>().is_err());
         assert_eq!(ShopTimeZone::UTC.name(), "UTC");
-        assert_eq!(ny.label(at), "America/New_York (UTC-04:00)");
+        assert_eq!(ny.label(at), "America/New_York (UTC-05:00)");
         assert_eq!(ShopTimeZone::UTC.label(at), "UTC");
     }
 

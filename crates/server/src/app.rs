@@ -216,7 +216,12 @@ impl App {
             None => TurnBudget::in_process(settings.limits.clone()),
         };
         let max_connections = net::fit_connections(settings.limits.max_connections);
-        let mirror = Mirror::new(store.clone(), shopify.clone());
+        let mirror = Mirror::new(
+            store.clone(),
+            shopify.clone(),
+            format!("{}{}", settings.public_base(), shopify::WEBHOOKS_PATH),
+            settings.mirror_reconcile,
+        );
         let state = AppState {
             settings: Arc::new(settings),
             mirror,

@@ -110,6 +110,12 @@ pub static KEYS: &[KeyDef] = &[
         "A conversation with no activity for this long is marked ended (archived).",
     ),
     key(
+        "HIRECJ_MIRROR_RECONCILE_SECS",
+        Some("900"),
+        "How often each store mirror is reconciled with Shopify (what changed since the last \
+         reconcile, read again): a lost webhook is repaired within this time.",
+    ),
+    key(
         "HIRECJ_PREPARE_BUDGET_MS",
         Some("10000"),
         "How long the OAuth callback waits for CJ's first message before redirecting anyway.",
@@ -355,6 +361,8 @@ pub struct Settings {
     pub body_limit: usize,
     pub shutdown_timeout: Duration,
     pub conversation_idle: Duration,
+    /// How often each store mirror is reconciled with Shopify.
+    pub mirror_reconcile: Duration,
     pub prepare_budget: Duration,
     pub debug: bool,
     pub internal_token: Option<Secret>,
@@ -753,6 +761,11 @@ impl Settings {
             Ok(n) if (1..=10_080).contains(&n) => Ok(Duration::from_secs(n * 60)),
             _ => Err("expected a whole number of minutes from 1 to 10080".to_owned()),
         })?;
+        let mirror_reconcile =
+            layers.required("HIRECJ_MIRROR_RECONCILE_SECS", |v| match v.parse::<u64>() {
+                Ok(n) if (1..=86_400).contains(&n) => Ok(Duration::from_secs(n)),
+                _ => Err("expected seconds from 1 to 86400".to_owned()),
+            })?;
         let prepare_budget =
             layers.required("HIRECJ_PREPARE_BUDGET_MS", |v| match v.parse::<u64>() {
                 Ok(n) if (1..=120_000).contains(&n) => Ok(Duration::from_millis(n)),
@@ -905,6 +918,7 @@ impl Settings {
             body_limit,
             shutdown_timeout,
             conversation_idle,
+            mirror_reconcile,
             prepare_budget,
             debug,
             internal_token,

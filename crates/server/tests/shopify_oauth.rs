@@ -587,7 +587,7 @@ async fn webhooks_verify_deduplicate_and_apply_each_topic() {
     let r = webhook_request(
         &http,
         base,
-        "orders/create",
+        "carts/create",
         SHOP,
         "w-3",
         &json!({}),

@@ -12,10 +12,15 @@ use std::time::{Duration, Instant};
 
 use chrono::{Days, NaiveDate, Utc};
 use hirecj_agent::tools::StoreData;
+use hirecj_devstore::{
+    CancelOrder, Delivery, DeliveryFaults, FulfillmentStatus, NewOrder, NewRefund, OrderUpdate,
+};
 use hirecj_domain::mirror::{BackfillState, MirrorSync, ShopTimeZone};
 use hirecj_server::mirror::MirroredStore;
 use hirecj_server::shopify::service;
 use hirecj_shopify::Amount;
+use rand::rngs::StdRng;
+use rand::{Rng as _, SeedableRng as _};
 use shopify_support::*;
 
 /// Installs the development store's shop `handle`; returns the merchant's
@@ -61,7 +66,18 @@ fn expected(
     from: NaiveDate,
     to: NaiveDate,
 ) -> Expected {
-    let until = sync.completed_at.unwrap();
+    expected_until(ds, zone, sync, sync.completed_at.unwrap(), from, to)
+}
+
+/// [`expected`] with the orders created up to `until`.
+fn expected_until(
+    ds: &hirecj_devstore::Dataset,
+    zone: ShopTimeZone,
+    sync: &MirrorSync,
+    until: chrono::DateTime<Utc>,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> Expected {
     let since = sync.covers_since;
     let orders: Vec<_> = ds
         .orders
@@ -212,6 +228,25 @@ async fn an_installed_store_is_mirrored_and_the_tools_answer_from_it_exactly() {
     assert_eq!(body["mirror"]["orders_mirrored"], sync.orders_mirrored);
     assert_eq!(body["mirror"]["time_zone"], zone.name());
 
+    // A reconcile reads again what changed since the backfill: nothing
+    // moves, and it is recorded.
+    let before = data.sales_summary(days_ago(29), today).await.unwrap();
+    app.state.mirror.reconcile_now(&shop).await.unwrap();
+    let after_sync = app.state.mirror.sync(&shop).await.unwrap().unwrap();
+    assert!(after_sync.last_reconcile_at.is_some(), "{after_sync:?}");
+    let data = MirroredStore::new(
+        store.clone(),
+        service::fetcher_for(store, &app.state.shopify, &user.id)
+            .await
+            .unwrap(),
+    )
+    .await;
+    let after = data.sales_summary(days_ago(29), today).await.unwrap();
+    assert_eq!(
+        (after.orders, after.revenue),
+        (before.orders, before.revenue)
+    );
+
     // Uninstalling from the development store deletes every mirrored row.
     let r = browser()
         .post(format!("{}/devstore/_control/uninstall", app.base))
@@ -227,4 +262,244 @@ async fn an_installed_store_is_mirrored_and_the_tools_answer_from_it_exactly() {
         (counts.orders, counts.products, counts.customers),
         (0, 0, 0)
     );
+}
+
+/// Waits until the mirror holds order `id` as updated at `updated_at` (or
+/// later); returns how long that took.
+async fn mirrored(
+    app: &TestApp,
+    shop: &str,
+    id: u64,
+    updated_at: chrono::DateTime<Utc>,
+) -> Duration {
+    let start = Instant::now();
+    let deadline = start + Duration::from_secs(30);
+    loop {
+        let order = app.state.store.mirror_order(shop, id as i64).await.unwrap();
+        if order.is_some_and(|o| o.updated_at >= updated_at) {
+            return start.elapsed();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "order {id} never reached the mirror"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// Every tool's answer over `data` equals the development store's own
+/// computation from its current data.
+async fn assert_tools_equal_the_source(
+    app: &TestApp,
+    shop: &str,
+    data: &MirroredStore,
+    sync: &MirrorSync,
+) {
+    let ds = app.state.shopify.devstore.clone().unwrap().dataset(shop);
+    let zone = sync.time_zone;
+    let now = Utc::now();
+    let today = zone.day_of(now);
+    let days_ago = |n: u64| today.checked_sub_days(Days::new(n)).unwrap();
+    for (from, to) in [
+        (today, today),
+        (days_ago(6), today),
+        (days_ago(29), today),
+        (days_ago(58), days_ago(1)),
+    ] {
+        let want = expected_until(&ds, zone, sync, now, from, to);
+        let got = data.sales_summary(from, to).await.unwrap();
+        assert_eq!(
+            (got.orders, got.cancelled_orders, got.revenue, got.refunded),
+            (want.orders, want.cancelled, want.revenue, want.refunded),
+            "{from}..={to}"
+        );
+        let got_top: Vec<(u64, i64, u64)> = got
+            .top_products
+            .iter()
+            .map(|p| (product_id(p.product_id.as_deref()), p.units, p.orders))
+            .collect();
+        assert_eq!(got_top[..], want.top[..got_top.len()], "{from}..={to}");
+    }
+    let best = data.top_products(30, 10).await.unwrap();
+    let want = expected_until(&ds, zone, sync, now, days_ago(29), today);
+    assert_eq!(best.orders_considered, want.orders);
+    let got: Vec<(u64, i64, u64)> = best
+        .products
+        .iter()
+        .map(|p| (product_id(p.product_id.as_deref()), p.units, p.orders))
+        .collect();
+    assert_eq!(got[..], want.top[..got.len()]);
+    let recent = data.recent_orders(10).await.unwrap();
+    let newest: Vec<String> = ds
+        .orders
+        .iter()
+        .filter(|o| o.created_at <= now)
+        .rev()
+        .take(10)
+        .map(|o| format!("gid://shopify/Order/{}", o.id))
+        .collect();
+    let got: Vec<String> = recent.iter().map(|o| o.id.clone()).collect();
+    assert_eq!(got, newest);
+    for (o, src) in recent
+        .iter()
+        .zip(ds.orders.iter().filter(|o| o.created_at <= now).rev())
+    {
+        assert_eq!(o.total, Amount::from_cents(src.total), "{}", o.name);
+        assert_eq!(
+            o.refunded,
+            Amount::from_cents(src.total_refunded),
+            "{}",
+            o.name
+        );
+        assert_eq!(
+            o.cancelled_at.is_some(),
+            src.cancelled_at.is_some(),
+            "{}",
+            o.name
+        );
+    }
+}
+
+/// The mirror equals the source: after the backfill, a random sequence of
+/// new orders, updates, cancellations and refunds in the development
+/// store, their webhooks delivered with duplicates, reordering and a few
+/// dropped, then one reconcile, every tool answers exactly what the
+/// development store computes from its own data. (Fixed seed.)
+#[tokio::test]
+async fn the_mirror_equals_the_source_after_faulty_webhooks_and_one_reconcile() {
+    let app = start_app(&[]).await;
+    let handle = "faulty-shop";
+    let shop = format!("{handle}.myshopify.com");
+    install(&app, handle).await;
+    backfilled(&app, &shop).await;
+    let devstore = app.state.shopify.devstore.clone().unwrap();
+    assert!(
+        devstore.webhook_subscriptions(&shop).len() >= 13,
+        "the install subscribed the mirror's topics: {:?}",
+        devstore.webhook_subscriptions(&shop)
+    );
+
+    // A new order reaches CJ's tools through its webhook.
+    let order = devstore.create_order(&shop, NewOrder::default()).unwrap();
+    let took = mirrored(&app, &shop, order.id, order.updated_at).await;
+    eprintln!("a new order reached the mirror {took:?} after it was created");
+
+    // An order whose every webhook is lost stays unknown to the mirror...
+    devstore.plan_deliveries(&shop, [Delivery::Drop, Delivery::Drop, Delivery::Drop]);
+    let lost = devstore.create_order(&shop, NewOrder::default()).unwrap();
+    assert!(
+        devstore
+            .wait_for_deliveries(&shop, Duration::from_secs(30))
+            .await
+    );
+    let store = &app.state.store;
+    assert!(
+        store
+            .mirror_order(&shop, lost.id as i64)
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    // Then a storm of changes, delivered badly.
+    devstore.set_delivery_faults(
+        &shop,
+        Some(DeliveryFaults {
+            duplicate: 0.15,
+            hold: 0.15,
+            drop: 0.08,
+            seed: 11,
+        }),
+    );
+    let mut rng = StdRng::seed_from_u64(42);
+    let mut touched = 0;
+    for _ in 0..60 {
+        let ds = devstore.dataset(&shop);
+        let now = Utc::now();
+        let recent: Vec<&hirecj_devstore::Order> = ds
+            .orders
+            .iter()
+            .filter(|o| o.created_at <= now && o.created_at > now - chrono::Duration::days(20))
+            .collect();
+        let pick = recent[rng.gen_range(0..recent.len())];
+        let changed = match rng.gen_range(0..10) {
+            0..=3 => devstore
+                .create_order(&shop, NewOrder::default())
+                .map(|_| ()),
+            4..=5 => devstore
+                .update_order(
+                    &shop,
+                    pick.id,
+                    OrderUpdate {
+                        tags: Some(vec![format!("t{}", rng.gen_range(0..5))]),
+                        fulfillment_status: Some(FulfillmentStatus::Fulfilled),
+                        ..OrderUpdate::default()
+                    },
+                )
+                .map(|_| ()),
+            6 => devstore
+                .cancel_order(
+                    &shop,
+                    pick.id,
+                    CancelOrder {
+                        reason: Some("customer".into()),
+                        refund: rng.gen_bool(0.5),
+                    },
+                )
+                .map(|_| ()),
+            _ => devstore
+                .refund_order(
+                    &shop,
+                    pick.id,
+                    NewRefund {
+                        amount: Some(
+                            rng.gen_range(100..1500)
+                                .min(pick.total - pick.total_refunded),
+                        ),
+                        note: Some("damaged in transit".into()),
+                        line_items: Vec::new(),
+                    },
+                )
+                .map(|_| ()),
+        };
+        // Some changes are refused, as Shopify would (refunding a fully
+        // refunded order, cancelling a cancelled one): they send nothing.
+        if changed.is_ok() {
+            touched += 1;
+        }
+    }
+    assert!(touched > 30, "{touched} changes made");
+    devstore.release_held_deliveries(&shop);
+    assert!(
+        devstore
+            .wait_for_deliveries(&shop, Duration::from_secs(60))
+            .await
+    );
+    let log = devstore.delivery_log(&shop);
+    let dropped = log
+        .iter()
+        .filter(|d| d.outcome == hirecj_devstore::DeliveryOutcome::Dropped)
+        .count();
+    assert!(dropped > 0, "some deliveries were dropped: {log:?}");
+
+    // One reconcile repairs what the dropped deliveries would have brought.
+    app.state.mirror.reconcile_now(&shop).await.unwrap();
+    // ...until the reconcile reads it.
+    assert!(
+        store
+            .mirror_order(&shop, lost.id as i64)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    let sync = app.state.mirror.sync(&shop).await.unwrap().unwrap();
+    let user = store.user_by_shop(&shop).await.unwrap().unwrap();
+    let data = MirroredStore::new(
+        store.clone(),
+        service::fetcher_for(store, &app.state.shopify, &user.id)
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_tools_equal_the_source(&app, &shop, &data, &sync).await;
 }

@@ -96,6 +96,43 @@ pub fn orders_bulk_query(since: Option<DateTime<Utc>>) -> String {
     )
 }
 
+/// The search that selects what changed at or after `since` (a
+/// reconcile's window).
+fn updated_since(since: DateTime<Utc>) -> String {
+    format!(
+        "updated_at:>='{}'",
+        since.to_rfc3339_opts(SecondsFormat::Secs, true)
+    )
+}
+
+/// The bulk query for the orders updated at or after `since` (a
+/// reconcile: what a lost webhook would have brought).
+pub fn orders_updated_bulk_query(since: DateTime<Utc>) -> String {
+    format!(
+        "{{ orders(query: \"{}\") {{ edges {{ node {{ {} }} }} }} }}",
+        updated_since(since),
+        bulk_order_node!()
+    )
+}
+
+/// [`PRODUCTS_BULK_QUERY`] for the products updated at or after `since`.
+pub fn products_updated_bulk_query(since: DateTime<Utc>) -> String {
+    PRODUCTS_BULK_QUERY.replacen(
+        "{ products {",
+        &format!("{{ products(query: \"{}\") {{", updated_since(since)),
+        1,
+    )
+}
+
+/// [`CUSTOMERS_BULK_QUERY`] for the customers updated at or after `since`.
+pub fn customers_updated_bulk_query(since: DateTime<Utc>) -> String {
+    CUSTOMERS_BULK_QUERY.replacen(
+        "{ customers {",
+        &format!("{{ customers(query: \"{}\") {{", updated_since(since)),
+        1,
+    )
+}
+
 /// Where the orders an app may read begin: `None` when `read_all_orders`
 /// is among `granted_scopes` (everything), else the shop's midnight 60
 /// days before today, the same cut the fetcher uses. Shopify hides older
@@ -1007,6 +1044,23 @@ mod tests {
         );
         assert_eq!(gid_number("gid://shopify/Order/1", "LineItem"), None);
         assert_eq!(gid_number("gid://shopify/Order/x", "Order"), None);
+    }
+
+    #[test]
+    fn reconcile_queries_select_what_changed() {
+        let t = DateTime::parse_from_rfc3339("2026-11-01T10:00:00Z")
+            .map(|t| t.with_timezone(&Utc))
+            .unwrap_or_default();
+        for q in [
+            orders_updated_bulk_query(t),
+            products_updated_bulk_query(t),
+            customers_updated_bulk_query(t),
+        ] {
+            assert!(
+                q.contains("(query: \"updated_at:>='2026-11-01T10:00:00Z'\")"),
+                "{q}"
+            );
+        }
     }
 
     #[test]

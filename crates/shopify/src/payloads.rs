@@ -281,18 +281,33 @@ struct RestCustomer {
     total_spent: Option<Amount>,
 }
 
+/// A `customers/create` or `customers/update` payload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CustomerPayload {
+    /// The customer; its order count and amount spent are zero when the
+    /// payload omits them (see [`CustomerPayload::totals_given`]).
+    pub customer: MirrorCustomer,
+    /// Whether the payload carried `orders_count` and `total_spent`
+    /// (current API versions leave them out: keep what the mirror knows).
+    pub totals_given: bool,
+}
+
 /// A `customers/create` or `customers/update` payload as the mirror's
 /// customer.
-pub fn customer_from_webhook(body: &[u8]) -> Result<MirrorCustomer, PayloadError> {
+pub fn customer_from_webhook(body: &[u8]) -> Result<CustomerPayload, PayloadError> {
     let c: RestCustomer = parse(body, "customer")?;
-    Ok(MirrorCustomer {
-        id: c.id,
-        name: full_name(c.first_name, c.last_name),
-        email: non_empty(c.email),
-        created_at: c.created_at,
-        updated_at: c.updated_at,
-        orders_count: c.orders_count.unwrap_or(0),
-        amount_spent: money(c.total_spent)?,
+    let totals_given = c.orders_count.is_some() && c.total_spent.is_some();
+    Ok(CustomerPayload {
+        customer: MirrorCustomer {
+            id: c.id,
+            name: full_name(c.first_name, c.last_name),
+            email: non_empty(c.email),
+            created_at: c.created_at,
+            updated_at: c.updated_at,
+            orders_count: c.orders_count.unwrap_or(0),
+            amount_spent: money(c.total_spent)?,
+        },
+        totals_given,
     })
 }
 
@@ -370,6 +385,8 @@ mod tests {
                 "orders_count": 3, "total_spent": "120.50"}"##,
         )
         .unwrap();
+        assert!(c.totals_given);
+        let c = c.customer;
         assert_eq!(c.name.as_deref(), Some("Ann"));
         assert_eq!(c.amount_spent, Money::from_cents(12050));
         assert_eq!(deleted_id(br##"{"id": 632910392}"##).unwrap(), 632_910_392);

@@ -659,6 +659,115 @@ impl Store {
         Ok(n > 0)
     }
 
+    /// Shops whose backfill is complete and whose mirror was last
+    /// reconciled (or, never reconciled, backfilled) before `due_before`,
+    /// and whose reconcile no replica holds: oldest first.
+    pub async fn shops_due_for_reconcile(
+        &self,
+        due_before: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<String>> {
+        let now = us(crate::now());
+        on_pool!(self, |p| {
+            Ok(sqlx::query_scalar(
+                "SELECT shop FROM mirror_shops
+                 WHERE state = 'complete'
+                   AND COALESCE(last_reconcile_at, completed_at, 0) < $1
+                   AND (reconcile_lease_until IS NULL OR reconcile_lease_until < $2)
+                 ORDER BY COALESCE(last_reconcile_at, completed_at, 0), shop LIMIT $3",
+            )
+            .bind(us(due_before))
+            .bind(now)
+            .bind(i64::from(limit))
+            .fetch_all(p)
+            .await?)
+        })
+    }
+
+    /// Takes the shop's reconcile for `owner` for `lease` when it is due
+    /// (as in [`Store::shops_due_for_reconcile`]). One atomic statement:
+    /// of replicas claiming together, exactly one gets `Some`.
+    pub async fn claim_reconcile(
+        &self,
+        shop: &str,
+        owner: &str,
+        lease: Duration,
+        due_before: DateTime<Utc>,
+    ) -> Result<Option<MirrorSync>> {
+        let now = us(crate::now());
+        let until = now.saturating_add(i64::try_from(lease.as_micros()).unwrap_or(i64::MAX));
+        let sql = format!(
+            "UPDATE mirror_shops SET reconcile_owner = $2, reconcile_lease_until = $3,
+               updated_at = $4
+             WHERE shop = $1 AND state = 'complete'
+               AND COALESCE(last_reconcile_at, completed_at, 0) < $5
+               AND (reconcile_lease_until IS NULL OR reconcile_lease_until < $4)
+             RETURNING {SYNC_COLUMNS}"
+        );
+        on_pool!(self, |p| {
+            sqlx::query(&sql)
+                .bind(shop)
+                .bind(owner)
+                .bind(until)
+                .bind(now)
+                .bind(us(due_before))
+                .fetch_optional(p)
+                .await?
+                .map(|r| sync_from(&r))
+                .transpose()
+        })
+    }
+
+    /// Extends `owner`'s lease on the shop's reconcile; `false` when it no
+    /// longer holds it.
+    pub async fn renew_reconcile(&self, shop: &str, owner: &str, lease: Duration) -> Result<bool> {
+        let now = us(crate::now());
+        let until = now.saturating_add(i64::try_from(lease.as_micros()).unwrap_or(i64::MAX));
+        let n = on_pool!(self, |p| {
+            sqlx::query(
+                "UPDATE mirror_shops SET reconcile_lease_until = $3
+                 WHERE shop = $1 AND reconcile_owner = $2
+                   AND reconcile_lease_until IS NOT NULL",
+            )
+            .bind(shop)
+            .bind(owner)
+            .bind(until)
+            .execute(p)
+            .await?
+            .rows_affected()
+        });
+        Ok(n > 0)
+    }
+
+    /// Ends `owner`'s reconcile: releases it and, when it succeeded,
+    /// records `read_from` (the time its reads began: what changed after
+    /// it is read by the next one) as the last reconcile.
+    pub async fn finish_reconcile(
+        &self,
+        shop: &str,
+        owner: &str,
+        read_from: Option<DateTime<Utc>>,
+    ) -> Result<bool> {
+        let n = on_pool!(self, |p| {
+            sqlx::query(
+                "UPDATE mirror_shops SET reconcile_owner = NULL, reconcile_lease_until = NULL,
+                   last_reconcile_at = CASE WHEN $3 IS NULL THEN last_reconcile_at
+                     WHEN last_reconcile_at IS NULL OR last_reconcile_at < $3 THEN $3
+                     ELSE last_reconcile_at END,
+                   updated_at = $4
+                 WHERE shop = $1 AND reconcile_owner = $2",
+            )
+            .bind(shop)
+            .bind(owner)
+            .bind(read_from.map(us))
+            .bind(us(crate::now()))
+            .execute(p)
+            .await?
+            .rows_affected()
+        });
+        Ok(n > 0)
+    }
+
     /// Stores a running backfill's progress so a restart resumes it: the
     /// bulk operation being read (`None` between operations), the resource
     /// or phase it is on, and the totals mirrored so far (absolute, not
@@ -1584,6 +1693,22 @@ impl Store {
         self.attach_children(shop, &mut orders).await?;
         let [order] = orders;
         Ok(Some(order))
+    }
+
+    /// The mirrored customer `id` (not deleted).
+    pub async fn mirror_customer(&self, shop: &str, id: i64) -> Result<Option<MirrorCustomer>> {
+        on_pool!(self, |p| {
+            sqlx::query(
+                "SELECT * FROM mirror_customers
+                 WHERE shop = $1 AND id = $2 AND deleted_at IS NULL",
+            )
+            .bind(shop)
+            .bind(id)
+            .fetch_optional(p)
+            .await?
+            .map(|r| customer_from(&r))
+            .transpose()
+        })
     }
 
     /// A customer by email (compared case-insensitively, trimmed), with

@@ -13,6 +13,13 @@
 //!   id, the counts) is stored after every step, so a replica that dies
 //!   mid-backfill leaves it to the next one, which resumes polling the same
 //!   operation rather than starting over.
+//! * **Kept current** by webhooks (`shopify/webhooks.rs`: orders,
+//!   products, customers, deletions, applied newest-wins) and by a
+//!   **reconcile** every `HIRECJ_MIRROR_RECONCILE_SECS`: one replica per
+//!   shop (a second lease) reads again, with bulk queries, everything
+//!   updated since shortly before the previous reconcile, so a lost
+//!   webhook is repaired within one interval. Deletions are only seen by
+//!   webhook (Shopify's searches do not return deleted objects).
 //! * **Answers** ([`MirroredStore`]): once the backfill is complete the
 //!   tools read the mirror; until then they read live and say the figures
 //!   may be partial.
@@ -28,9 +35,11 @@ use hirecj_domain::UserId;
 use hirecj_domain::mirror::{MirrorSync, ShopTimeZone};
 use hirecj_shopify::bulk::{
     BulkError, BulkOperation, BulkOperationStatus, CUSTOMERS_BULK_QUERY, CustomerParser,
-    DownloadLimits, OrderParser, PRODUCTS_BULK_QUERY, ProductParser, orders_bulk_query,
-    orders_visible_since,
+    DownloadLimits, OrderParser, PRODUCTS_BULK_QUERY, ProductParser, customers_updated_bulk_query,
+    orders_bulk_query, orders_updated_bulk_query, orders_visible_since,
+    products_updated_bulk_query,
 };
+use hirecj_shopify::webhook_subscriptions::MIRROR_TOPICS;
 use hirecj_store::Store;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
@@ -52,6 +61,16 @@ const POLL_MAX: Duration = Duration::from_secs(5);
 /// A bulk operation that runs longer than this is abandoned (and the
 /// backfill tried again later).
 const OPERATION_DEADLINE: Duration = Duration::from_secs(6 * 60 * 60);
+/// A reconcile reads from this long before the previous one began, so a
+/// change that raced it (or a clock a little off) is read again.
+const RECONCILE_OVERLAP: chrono::TimeDelta = chrono::TimeDelta::minutes(10);
+
+/// Which lease a step holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Lease {
+    Backfill,
+    Reconcile,
+}
 
 /// What a backfill reads, in order: one bulk operation each.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,6 +101,10 @@ pub struct Mirror {
 struct Inner {
     store: Store,
     shopify: ShopifyRuntime,
+    /// Where Shopify sends the mirror's webhooks.
+    webhook_uri: String,
+    /// How often each complete mirror is reconciled.
+    reconcile_every: Duration,
     /// This replica, as a lease owner.
     owner: String,
     wake: Notify,
@@ -115,12 +138,21 @@ enum BackfillError {
 }
 
 impl Mirror {
-    /// The mirror over `store`, reading Shopify through `shopify`.
-    pub fn new(store: Store, shopify: ShopifyRuntime) -> Self {
+    /// The mirror over `store`, reading Shopify through `shopify`,
+    /// subscribing its webhooks at `webhook_uri` and reconciling each shop
+    /// every `reconcile_every`.
+    pub fn new(
+        store: Store,
+        shopify: ShopifyRuntime,
+        webhook_uri: String,
+        reconcile_every: Duration,
+    ) -> Self {
         Self {
             inner: Arc::new(Inner {
                 store,
                 shopify,
+                webhook_uri,
+                reconcile_every,
                 owner: format!("replica-{}", uuid::Uuid::new_v4().simple()),
                 wake: Notify::new(),
             }),
@@ -154,6 +186,7 @@ impl Mirror {
                 (ShopTimeZone::UTC, None)
             }
         };
+        self.subscribe(user).await;
         let registered = inner
             .store
             .mirror_register_shop(&shop, zone, currency.as_deref())
@@ -165,6 +198,36 @@ impl Mirror {
             }
             Err(e) => tracing::error!(%shop, error = %e, "could not register the store mirror"),
         }
+    }
+
+    /// Subscribes the shop's webhooks that keep its mirror current (and
+    /// `app/uninstalled`). Subscribing again is not an error. A topic that
+    /// cannot be subscribed is logged: the reconcile repairs what its
+    /// webhooks would have brought.
+    async fn subscribe(&self, user: &UserId) {
+        let inner = &self.inner;
+        let access = match access_token_for(&inner.store, &inner.shopify, user).await {
+            Ok(access) => access,
+            Err(e) => {
+                tracing::warn!(user_id = %user, error = %e, "cannot subscribe the store's webhooks");
+                return;
+            }
+        };
+        let mut subscribed = 0;
+        for topic in MIRROR_TOPICS {
+            match inner
+                .shopify
+                .admin
+                .create_webhook_subscription(&access.shop, &access.token, topic, &inner.webhook_uri)
+                .await
+            {
+                Ok(_) => subscribed += 1,
+                Err(e) => {
+                    tracing::warn!(shop = %access.shop, topic, error = %e, "webhook subscription failed")
+                }
+            }
+        }
+        tracing::info!(shop = %access.shop, subscribed, "store webhooks subscribed");
     }
 
     /// Wakes the runner (a bulk operation finished, a shop was registered).
@@ -225,11 +288,146 @@ impl Mirror {
                     }
                 }
             }
+            if shutdown.is_cancelled() {
+                return;
+            }
+            self.reconcile_due(&shutdown).await;
+            let scan = SCAN_EVERY.min(inner.reconcile_every);
             tokio::select! {
                 () = shutdown.cancelled() => return,
                 () = inner.wake.notified() => {}
-                () = tokio::time::sleep(SCAN_EVERY) => {}
+                () = tokio::time::sleep(scan) => {}
             }
+        }
+    }
+
+    /// Reconciles every shop whose last reconcile is older than the
+    /// interval (each claimed by one replica).
+    async fn reconcile_due(&self, shutdown: &CancellationToken) {
+        let inner = &self.inner;
+        let every = chrono::TimeDelta::from_std(inner.reconcile_every)
+            .unwrap_or(chrono::TimeDelta::minutes(15));
+        let due_before = Utc::now() - every;
+        let due = match inner.store.shops_due_for_reconcile(due_before, 8).await {
+            Ok(due) => due,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not list the mirrors due for a reconcile");
+                return;
+            }
+        };
+        for shop in due {
+            if shutdown.is_cancelled() {
+                return;
+            }
+            match inner
+                .store
+                .claim_reconcile(&shop, &inner.owner, LEASE, due_before)
+                .await
+            {
+                Ok(Some(sync)) => {
+                    if let Err(e) = self.reconcile(&shop, &sync, shutdown).await {
+                        tracing::warn!(%shop, error = %e, "store mirror reconcile failed; it will be retried");
+                    }
+                }
+                Ok(None) => {}
+                Err(e) => tracing::warn!(%shop, error = %e, "could not claim a reconcile"),
+            }
+        }
+    }
+
+    /// Reconciles `shop` now, whenever it was last reconciled: reads again
+    /// every order, product and customer changed since shortly before the
+    /// last reconcile (or the backfill) and applies them (older records
+    /// never overwrite newer ones). Returns the orders read. This is what
+    /// repairs a lost webhook.
+    pub async fn reconcile_now(&self, shop: &str) -> Result<u64, String> {
+        let inner = &self.inner;
+        let far_future = Utc::now() + chrono::TimeDelta::days(365 * 100);
+        let sync = inner
+            .store
+            .claim_reconcile(shop, &inner.owner, LEASE, far_future)
+            .await
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| {
+                format!("{shop} has no complete mirror, or another replica is reconciling it")
+            })?;
+        self.reconcile(shop, &sync, &CancellationToken::new())
+            .await
+            .map_err(|e| e.to_string())
+    }
+
+    /// One reconcile under a claimed lease; releases it either way.
+    async fn reconcile(
+        &self,
+        shop: &str,
+        sync: &MirrorSync,
+        shutdown: &CancellationToken,
+    ) -> Result<u64, BackfillError> {
+        let inner = &self.inner;
+        let read_from = Utc::now();
+        let result = self.reconcile_inner(shop, sync, shutdown).await;
+        let recorded = match &result {
+            Ok(orders) => {
+                tracing::info!(shop, orders, "store mirror reconciled");
+                inner
+                    .store
+                    .finish_reconcile(shop, &inner.owner, Some(read_from))
+                    .await
+            }
+            Err(_) => inner.store.finish_reconcile(shop, &inner.owner, None).await,
+        };
+        if let Err(e) = recorded {
+            tracing::warn!(shop, error = %e, "could not record the reconcile");
+        }
+        result
+    }
+
+    async fn reconcile_inner(
+        &self,
+        shop: &str,
+        sync: &MirrorSync,
+        shutdown: &CancellationToken,
+    ) -> Result<u64, BackfillError> {
+        let inner = &self.inner;
+        let user = inner
+            .store
+            .user_by_shop(shop)
+            .await?
+            .ok_or(BackfillError::NoMerchant)?;
+        let access = access_token_for(&inner.store, &inner.shopify, &user.id).await?;
+        let since = sync
+            .last_reconcile_at
+            .or(sync.started_at)
+            .unwrap_or_else(Utc::now)
+            - RECONCILE_OVERLAP;
+        let progress = Progress {
+            orders: AtomicI64::new(0),
+            objects: AtomicI64::new(0),
+        };
+        for phase in Phase::ALL {
+            let query = match phase {
+                Phase::Orders => orders_updated_bulk_query(since),
+                Phase::Products => products_updated_bulk_query(since),
+                Phase::Customers => customers_updated_bulk_query(since),
+            };
+            let op = self.run_query(&access, &query, Lease::Reconcile).await?;
+            let done = self
+                .wait_for(&access, &op.id, shutdown, Lease::Reconcile)
+                .await?;
+            if let Some(url) = done.url.as_deref() {
+                self.load(shop, phase, url, &progress, Lease::Reconcile)
+                    .await?;
+            }
+        }
+        Ok(progress.orders.load(Ordering::Relaxed).unsigned_abs())
+    }
+
+    /// Renews this replica's lease of `lease` on `shop`.
+    async fn renew(&self, shop: &str, lease: Lease) -> Result<bool, hirecj_store::StoreError> {
+        let inner = &self.inner;
+        match lease {
+            Lease::Backfill => inner.store.renew_backfill(shop, &inner.owner, LEASE).await,
+            Lease::Reconcile => inner.store.renew_reconcile(shop, &inner.owner, LEASE).await,
         }
     }
 
@@ -271,7 +469,7 @@ impl Mirror {
                     op.id
                 }
             };
-            let done = match self.wait_for(&access, &id, shutdown).await {
+            let done = match self.wait_for(&access, &id, shutdown, Lease::Backfill).await {
                 Ok(done) => Some(done),
                 // A recorded operation that no longer exists (or expired)
                 // is read again from the start of this phase.
@@ -287,11 +485,13 @@ impl Mirror {
                 None => {
                     let op = self.start_operation(&access, phase, covers_since).await?;
                     self.step(shop, phase, Some(&op.id), &progress).await?;
-                    self.wait_for(&access, &op.id, shutdown).await?
+                    self.wait_for(&access, &op.id, shutdown, Lease::Backfill)
+                        .await?
                 }
             };
             if let Some(url) = done.url.as_deref() {
-                self.load(shop, phase, url, &progress).await?;
+                self.load(shop, phase, url, &progress, Lease::Backfill)
+                    .await?;
             }
             // The next phase starts with no operation.
             let next = Phase::ALL.get(i + 1).copied().unwrap_or(phase);
@@ -304,22 +504,33 @@ impl Mirror {
         Ok(progress.orders.load(Ordering::Relaxed))
     }
 
-    /// Starts the bulk query of `phase`. A bulk query already running for
-    /// the shop (one at a time per app and shop) is waited for first.
+    /// Starts the backfill's bulk query of `phase`.
     async fn start_operation(
         &self,
         access: &ShopAccess,
         phase: Phase,
         covers_since: Option<chrono::DateTime<Utc>>,
     ) -> Result<BulkOperation, BackfillError> {
-        let admin = &self.inner.shopify.admin;
         let query = match phase {
             Phase::Orders => orders_bulk_query(covers_since),
             Phase::Products => PRODUCTS_BULK_QUERY.to_owned(),
             Phase::Customers => CUSTOMERS_BULK_QUERY.to_owned(),
         };
+        self.run_query(access, &query, Lease::Backfill).await
+    }
+
+    /// Starts bulk query `query`. A bulk query already running for the
+    /// shop (Shopify runs one at a time per app and shop) is waited for
+    /// first.
+    async fn run_query(
+        &self,
+        access: &ShopAccess,
+        query: &str,
+        lease: Lease,
+    ) -> Result<BulkOperation, BackfillError> {
+        let admin = &self.inner.shopify.admin;
         match admin
-            .run_bulk_query(&access.shop, &access.token, &query)
+            .run_bulk_query(&access.shop, &access.token, query)
             .await
         {
             Err(e) if e.is_in_progress() => {
@@ -329,10 +540,10 @@ impl Mirror {
                 {
                     tracing::info!(shop = %access.shop, operation = %running.id, "waiting for a bulk query already running");
                     let never = CancellationToken::new();
-                    let _ = self.wait_for(access, &running.id, &never).await;
+                    let _ = self.wait_for(access, &running.id, &never, lease).await;
                 }
                 Ok(admin
-                    .run_bulk_query(&access.shop, &access.token, &query)
+                    .run_bulk_query(&access.shop, &access.token, query)
                     .await?)
             }
             other => Ok(other?),
@@ -371,6 +582,7 @@ impl Mirror {
         access: &ShopAccess,
         id: &str,
         shutdown: &CancellationToken,
+        lease: Lease,
     ) -> Result<BulkOperation, BackfillError> {
         let inner = &self.inner;
         let deadline = tokio::time::Instant::now() + OPERATION_DEADLINE;
@@ -396,11 +608,7 @@ impl Mirror {
             if tokio::time::Instant::now() >= deadline {
                 return Err(BackfillError::Deadline);
             }
-            if !inner
-                .store
-                .renew_backfill(access.shop.as_str(), &inner.owner, LEASE)
-                .await?
-            {
+            if !self.renew(access.shop.as_str(), lease).await? {
                 return Err(BackfillError::LeaseLost);
             }
             tokio::select! {
@@ -419,6 +627,7 @@ impl Mirror {
         phase: Phase,
         url: &str,
         progress: &Progress,
+        lease: Lease,
     ) -> Result<(), BackfillError> {
         let inner = &self.inner;
         let admin = &inner.shopify.admin;
@@ -427,19 +636,22 @@ impl Mirror {
         let after_batch = |orders: i64, objects: i64| async move {
             progress.orders.fetch_add(orders, Ordering::Relaxed);
             progress.objects.fetch_add(objects, Ordering::Relaxed);
-            let held = store
-                .record_backfill_step(
-                    shop,
-                    &inner.owner,
-                    None,
-                    phase.as_str(),
-                    progress.orders.load(Ordering::Relaxed),
-                    progress.objects.load(Ordering::Relaxed),
-                )
-                .await
-                .map_err(|e| BulkError::Sink(e.to_string()))?;
-            let renewed = store
-                .renew_backfill(shop, &inner.owner, LEASE)
+            let held = match lease {
+                Lease::Backfill => store
+                    .record_backfill_step(
+                        shop,
+                        &inner.owner,
+                        None,
+                        phase.as_str(),
+                        progress.orders.load(Ordering::Relaxed),
+                        progress.objects.load(Ordering::Relaxed),
+                    )
+                    .await
+                    .map_err(|e| BulkError::Sink(e.to_string()))?,
+                Lease::Reconcile => true,
+            };
+            let renewed = self
+                .renew(shop, lease)
                 .await
                 .map_err(|e| BulkError::Sink(e.to_string()))?;
             if held && renewed {

@@ -396,12 +396,6 @@ impl MirrorChange {
     }
 }
 
-/// The topics the store mirror is kept current by (subscribed at install,
-/// with `app/uninstalled`).
-pub fn mirror_topics() -> impl Iterator<Item = &'static str> {
-    MirrorChange::TOPICS.iter().map(|(t, _)| *t)
-}
-
 /// Applies one change to the shop's mirror. Idempotent and order-safe: an
 /// older record never overwrites a newer one, a deletion stays deleted.
 /// A shop without a mirror (not registered yet, or uninstalled) is
@@ -440,7 +434,17 @@ async fn mirror(
                 > 0
         }
         MirrorChange::Customer => {
-            let customer = payloads::customer_from_webhook(body)?;
+            let payload = payloads::customer_from_webhook(body)?;
+            let mut customer = payload.customer;
+            // Current API versions leave a customer's totals out of the
+            // payload: keep what the mirror knows (the reconcile and the
+            // backfill read them).
+            if !payload.totals_given
+                && let Some(known) = store.mirror_customer(shop_name, customer.id).await?
+            {
+                customer.orders_count = known.orders_count;
+                customer.amount_spent = known.amount_spent;
+            }
             store
                 .mirror_upsert_customers(shop_name, &[customer])
                 .await?
@@ -491,6 +495,26 @@ fn customer_needles(payload: &Value) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_subscribed_topic_is_handled() {
+        use hirecj_shopify::webhook_subscriptions::MIRROR_TOPICS;
+        // `ORDERS_CREATE` arrives as `X-Shopify-Topic: orders/create`.
+        for topic in MIRROR_TOPICS {
+            let header = match topic.rsplit_once('_') {
+                Some((resource, event)) => format!("{resource}/{event}").to_lowercase(),
+                None => topic.to_lowercase(),
+            };
+            assert!(
+                MirrorChange::of(&header).is_some() || header == APP_UNINSTALLED,
+                "{topic} is subscribed but {header} is not handled"
+            );
+        }
+        for (topic, _) in MirrorChange::TOPICS {
+            let subscribed = topic.replace('/', "_").to_uppercase();
+            assert!(MIRROR_TOPICS.contains(&subscribed.as_str()), "{topic}");
+        }
+    }
 
     #[test]
     fn the_shop_header_must_agree_with_the_signed_payload() {

@@ -34,6 +34,8 @@ CREATE TABLE mirror_shops (
     covers_since BIGINT,
     last_event_at BIGINT,
     last_reconcile_at BIGINT,
+    reconcile_owner TEXT,
+    reconcile_lease_until BIGINT,
     last_error TEXT,
     last_write_at BIGINT,
     updated_at BIGINT NOT NULL
