@@ -232,3 +232,190 @@ async fn two_processes_on_one_postgres_database_act_as_one_app() {
         .await
         .unwrap();
 }
+
+/// A free port on 127.0.0.1 (bound, then released for a child to take).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// `hirecj devstore --port N`: the development store on its own, as every
+/// replica's Shopify. Killed on drop.
+struct StandaloneStore(std::process::Child);
+
+impl Drop for StandaloneStore {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn standalone_store(dir: &Path, port: u16, env: &[(&str, &str)]) -> StandaloneStore {
+    use std::io::BufRead as _;
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_hirecj"));
+    cmd.args(["devstore", "--port", &port.to_string()])
+        .current_dir(dir)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HIRECJ_LOG", "warn")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut lines = std::io::BufReader::new(stdout).lines();
+        let _ = tx.send(lines.next());
+        for _ in lines {}
+    });
+    let store = StandaloneStore(child);
+    let line = rx.recv_timeout(WAIT).unwrap().unwrap().unwrap();
+    assert!(line.contains("development store on http://"), "{line}");
+    store
+}
+
+/// Two replicas on one PostgreSQL database and one Shopify (the
+/// development store on its own): the install on one registers the store
+/// mirror, exactly one replica runs its backfill, and the other answers
+/// from the mirror it did not fill.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_replicas_on_one_postgres_database_share_one_store_mirror() {
+    let Ok(admin_url) = std::env::var("TEST_DATABASE_URL") else {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "TEST_DATABASE_URL must be set in CI"
+        );
+        eprintln!("TEST_DATABASE_URL not set: skipping");
+        return;
+    };
+    let name = format!("hirecj_mirror_{}", uuid::Uuid::new_v4().simple());
+    let mut admin = sqlx::PgConnection::connect(&admin_url).await.unwrap();
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    let mut db = url::Url::parse(&admin_url).unwrap();
+    db.set_path(&format!("/{name}"));
+
+    let key = "mirror-replicas-secret-key-0123456789abcdef";
+    let (port_a, port_store) = (free_port(), free_port());
+    let a_url = format!("http://127.0.0.1:{port_a}");
+    let dirs = [(); 3].map(|()| tempfile::tempdir().unwrap());
+    let dir_of = |i: usize| dirs[i].path().display().to_string();
+    // The store sends the merchant back to replica A (its app URL).
+    let (store_dir, a_dir, b_dir) = (dir_of(0), dir_of(1), dir_of(2));
+    let _shopify = standalone_store(
+        dirs[0].path(),
+        port_store,
+        &[
+            ("HIRECJ_SECRET_KEY", key),
+            ("HIRECJ_DATA_DIR", &store_dir),
+            ("HIRECJ_PUBLIC_URL", &a_url),
+        ],
+    );
+    let admin_base = format!("http://127.0.0.1:{port_store}/devstore/{{shop}}");
+    let replica = |dir: &tempfile::TempDir, data: &str, extra: &[(&str, &str)]| {
+        let mut env = vec![
+            ("DATABASE_URL", db.as_str()),
+            ("HIRECJ_SECRET_KEY", key),
+            ("HIRECJ_DATA_DIR", data),
+            ("SHOPIFY_ADMIN_BASE_URL", admin_base.as_str()),
+        ];
+        env.extend_from_slice(extra);
+        serve(dir.path(), &env)
+    };
+    let bind_a = format!("127.0.0.1:{port_a}");
+    let a = replica(
+        &dirs[1],
+        &a_dir,
+        &[("HIRECJ_BIND", &bind_a), ("HIRECJ_PUBLIC_URL", &a_url)],
+    );
+    let b = replica(&dirs[2], &b_dir, &[]);
+
+    // The merchant installs through A.
+    let jar = Arc::new(Jar::default());
+    let visitor = session(&a, &jar).await;
+    let mut ws = chat(&a, &visitor).await;
+    let id = ws.start_ad_hoc().await.unwrap().to_string();
+    drop(ws);
+    let landed = install(&a, &browser(jar.clone()), "shared-mirror", &id).await;
+    assert!(landed.starts_with("/chat"), "{landed}");
+    let merchant = jar
+        .cookies(&url::Url::parse(&a.url("/")).unwrap())
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let http = reqwest::Client::new();
+    let me: serde_json::Value = http
+        .get(b.url("/api/v1/me"))
+        .header("Cookie", &merchant)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let user = me["user_id"].as_str().unwrap().to_owned();
+
+    // One backfill, seen the same from both replicas.
+    let deadline = std::time::Instant::now() + WAIT;
+    let freshness = loop {
+        let body: serde_json::Value = http
+            .get(b.url(&format!("/api/v1/users/{user}/store")))
+            .header("Cookie", &merchant)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        match body["mirror"]["backfill"].as_str() {
+            Some("complete") => break body,
+            Some("failed") => panic!("the backfill failed: {body}"),
+            _ => {}
+        }
+        assert!(std::time::Instant::now() < deadline, "no backfill: {body}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    let orders = freshness["mirror"]["orders_mirrored"].as_i64().unwrap();
+    assert!(orders > 100, "{freshness}");
+    let mut conn = sqlx::PgConnection::connect(db.as_str()).await.unwrap();
+    let (mirrored, claims): (i64, i64) = sqlx::query_as(
+        "SELECT (SELECT COUNT(*) FROM mirror_orders WHERE shop = $1),
+                (SELECT COUNT(*) FROM mirror_shops WHERE shop = $1)",
+    )
+    .bind("shared-mirror.myshopify.com")
+    .fetch_one(&mut conn)
+    .await
+    .unwrap();
+    assert_eq!((mirrored, claims), (orders, 1));
+
+    // B answers "What sells best?" from the mirror A's backfill filled.
+    let mut ws = chat(&b, &merchant).await;
+    ws.start_ad_hoc().await.unwrap();
+    ws.send(&ClientFrame::Message {
+        text: "What sells best?".into(),
+        client_id: "best-1".into(),
+    })
+    .await
+    .unwrap();
+    let reply = ws.until("cj_message").await.unwrap();
+    let text = reply.json()["content"].as_str().unwrap().to_owned();
+    assert!(text.contains("Best sellers"), "{text}");
+    assert!(!text.contains("partial"), "{text}");
+    drop(ws);
+
+    drop(conn);
+    drop((a, b));
+    sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+}

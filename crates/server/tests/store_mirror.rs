@@ -503,3 +503,45 @@ async fn the_mirror_equals_the_source_after_faulty_webhooks_and_one_reconcile() 
     .await;
     assert_tools_equal_the_source(&app, &shop, &data, &sync).await;
 }
+
+/// A backfill whose replica died mid-way is taken over once its lease
+/// lapses and resumes where the dead replica stood (its phase and counts),
+/// not from the start.
+#[tokio::test]
+async fn a_backfill_left_by_a_dead_replica_resumes_where_it_stood() {
+    let app = start_app(&[]).await;
+    let handle = "resumed-shop";
+    let shop = format!("{handle}.myshopify.com");
+    install(&app, handle).await;
+    backfilled(&app, &shop).await;
+    let store = &app.state.store;
+
+    // A replica claimed the backfill again, read the orders (123 of them,
+    // it says), moved on to products and died there.
+    assert!(store.mirror_request_backfill(&shop).await.unwrap());
+    let dead = "replica-dead";
+    let claimed = store
+        .claim_backfill(&shop, dead, Duration::ZERO)
+        .await
+        .unwrap();
+    assert!(claimed.is_some(), "the dead replica's claim");
+    assert!(
+        store
+            .record_backfill_step(&shop, dead, None, "products", 123, 456)
+            .await
+            .unwrap()
+    );
+    // Its lease has lapsed (it was for no time at all): a live replica
+    // takes the backfill over.
+    app.state.mirror.wake();
+    let sync = backfilled(&app, &shop).await;
+    assert_ne!(sync.owner.as_deref(), Some(dead));
+    assert_eq!(
+        sync.orders_mirrored, 123,
+        "the orders phase was not read again: {sync:?}"
+    );
+    assert!(
+        sync.objects_mirrored > 456,
+        "products and customers were read: {sync:?}"
+    );
+}
