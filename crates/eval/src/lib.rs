@@ -35,6 +35,7 @@
 //! `agent::workflow` (`open_workflow`, `complete_initial_action`).
 
 pub mod devstore;
+pub mod expected;
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
