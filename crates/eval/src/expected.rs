@@ -90,6 +90,11 @@ impl<'a> Source<'a> {
         }
     }
 
+    /// The shop's data.
+    pub fn dataset(&self) -> &'a Dataset {
+        self.ds
+    }
+
     /// The shop's zone.
     pub fn zone(&self) -> ShopTimeZone {
         self.zone
@@ -260,6 +265,26 @@ impl<'a> Source<'a> {
             amount,
             refunds: all,
         }
+    }
+
+    /// Best sellers over `from..=to`: units and orders per product,
+    /// ranked by units, then orders, then title (as CJ ranks them).
+    pub fn top_products(
+        &self,
+        from: NaiveDate,
+        to: NaiveDate,
+        limit: usize,
+    ) -> Vec<MirrorProductSales> {
+        let mut list = self.product_performance(from, to, usize::MAX);
+        list.sort_by(|a, b| {
+            b.units
+                .cmp(&a.units)
+                .then(b.orders.cmp(&a.orders))
+                .then_with(|| a.title.cmp(&b.title))
+                .then(a.product_id.cmp(&b.product_id))
+        });
+        list.truncate(limit);
+        list
     }
 
     /// Units, orders and line revenue (price × quantity − the line's share
