@@ -674,14 +674,18 @@ impl NumberKey {
         match truth {
             Truth::Dataset { data, since, until } => {
                 let source = expected::Source::new(data, *since, *until);
-                self.from_source(&source, today)
+                self.figure_from_source(&source, today)
             }
-            Truth::DataSource => self.from_data(data, today).await,
+            Truth::DataSource => self.figure_from_data(data, today).await,
         }
     }
 
     /// The figure computed from the development store's own data.
-    fn from_source(&self, src: &expected::Source<'_>, today: NaiveDate) -> Result<String, String> {
+    fn figure_from_source(
+        &self,
+        src: &expected::Source<'_>,
+        today: NaiveDate,
+    ) -> Result<String, String> {
         let ds = src.dataset();
         // The tools' own "today" is the shop's.
         let shop_today = src.day_of(chrono::Utc::now());
@@ -823,7 +827,11 @@ impl NumberKey {
     }
 
     /// The figure as the data source itself reports it.
-    async fn from_data(&self, data: &dyn StoreData, today: NaiveDate) -> Result<String, String> {
+    async fn figure_from_data(
+        &self,
+        data: &dyn StoreData,
+        today: NaiveDate,
+    ) -> Result<String, String> {
         let e = |e: hirecj_shopify::ShopifyError| e.to_string();
         let summary = |s: &hirecj_shopify::SalesSummary, f: &str| -> Result<String, String> {
             Ok(match f {

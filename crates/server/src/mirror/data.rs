@@ -270,7 +270,12 @@ impl MirroredStore {
 
     /// Answers a history question from the mirror by `query`, once the
     /// backfill is complete; a failing mirror says so rather than guess.
-    async fn from_mirror<T, F, Fut>(&self, from: NaiveDate, to: NaiveDate, query: F) -> Mirrored<T>
+    async fn answer_from_mirror<T, F, Fut>(
+        &self,
+        from: NaiveDate,
+        to: NaiveDate,
+        query: F,
+    ) -> Mirrored<T>
     where
         F: FnOnce(Store, String) -> Fut,
         Fut: std::future::Future<Output = Result<T, hirecj_store::StoreError>>,
@@ -431,7 +436,7 @@ impl StoreData for MirroredStore {
         to: NaiveDate,
     ) -> Result<Mirrored<MirrorRepeatCustomers>, ShopifyError> {
         Ok(self
-            .from_mirror(from, to, |store, shop| async move {
+            .answer_from_mirror(from, to, |store, shop| async move {
                 store.mirror_repeat_customers(&shop, from, to).await
             })
             .await)
@@ -444,7 +449,7 @@ impl StoreData for MirroredStore {
         limit: u32,
     ) -> Result<Mirrored<Vec<MirrorTopCustomer>>, ShopifyError> {
         Ok(self
-            .from_mirror(from, to, |store, shop| async move {
+            .answer_from_mirror(from, to, |store, shop| async move {
                 store.mirror_top_customers(&shop, from, to, limit).await
             })
             .await)
@@ -457,7 +462,7 @@ impl StoreData for MirroredStore {
         limit: u32,
     ) -> Result<Mirrored<MirrorRefunds>, ShopifyError> {
         Ok(self
-            .from_mirror(from, to, |store, shop| async move {
+            .answer_from_mirror(from, to, |store, shop| async move {
                 store.mirror_refunds(&shop, from, to, limit).await
             })
             .await)
@@ -470,7 +475,7 @@ impl StoreData for MirroredStore {
         limit: u32,
     ) -> Result<Mirrored<MirrorTopProducts>, ShopifyError> {
         Ok(self
-            .from_mirror(from, to, |store, shop| async move {
+            .answer_from_mirror(from, to, |store, shop| async move {
                 store
                     .mirror_product_performance(&shop, from, to, limit as usize)
                     .await
@@ -484,7 +489,7 @@ impl StoreData for MirroredStore {
         to: NaiveDate,
     ) -> Result<Mirrored<MirrorOrdersByStatus>, ShopifyError> {
         Ok(self
-            .from_mirror(from, to, |store, shop| async move {
+            .answer_from_mirror(from, to, |store, shop| async move {
                 store.mirror_orders_by_status(&shop, from, to).await
             })
             .await)
