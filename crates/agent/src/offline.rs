@@ -28,11 +28,19 @@ use crate::model::{
     Role, StopReason, ToolCall, Usage,
 };
 use crate::tools::lookup_customer::{LookupCustomer, valid_email};
+use crate::tools::orders_by_status::OrdersByStatus;
 use crate::tools::orders_last_week::OrdersLastWeek;
+use crate::tools::product_performance::ProductPerformance;
 use crate::tools::recent_orders::RecentOrders;
+use crate::tools::refunds::Refunds;
+use crate::tools::repeat_customers::RepeatCustomers;
+use crate::tools::sales_comparison::SalesComparison;
+use crate::tools::sales_series::{Bucket, MAX_DAILY_DAYS, SalesSeries as SalesSeriesTool};
 use crate::tools::sales_summary::SalesSummary;
 use crate::tools::store_counts::StoreCounts;
 use crate::tools::store_overview::StoreOverview;
+use crate::tools::sync_status::SyncStatus;
+use crate::tools::top_customers::TopCustomers;
 use crate::tools::top_products::TopProducts;
 use crate::tools::{Tool, ToolName, ToolResult};
 use crate::turn::{
@@ -374,9 +382,11 @@ impl Ctx {
     }
 
     fn capabilities(&self) -> String {
-        "I can tell you about your orders and revenue (last week or any date range), your \
-         most recent orders, your best sellers, your product and customer counts, and look up \
-         a customer by email."
+        "I can tell you about your orders and revenue (last week or any date range), compare \
+         two periods, chart sales by day or week, show your most recent orders, your best \
+         sellers and which products make the most money, your refunds and their reasons, \
+         repeat and top customers, orders by status, your product and customer counts, look up \
+         a customer by email, and say how fresh my numbers are."
             .to_owned()
     }
 
@@ -608,10 +618,21 @@ impl Ctx {
                 "last seven days",
             ],
         );
-        if last_week && (salesy || !has_any(&lower, &["best", "top", "popular"])) {
-            push(&mut calls, Tool::OrdersLastWeek(OrdersLastWeek {}));
-        } else if let Some((from, to)) = range {
-            push(&mut calls, sales_summary(from, to));
+
+        // The questions a dedicated tool answers; each one replaces the
+        // general sales summary.
+        let special = self.special_intents(&lower, range, last_week);
+        let specific = !special.is_empty();
+        for tool in special {
+            push(&mut calls, tool);
+        }
+
+        if !specific {
+            if last_week && (salesy || !has_any(&lower, &["best", "top", "popular"])) {
+                push(&mut calls, Tool::OrdersLastWeek(OrdersLastWeek {}));
+            } else if let Some((from, to)) = range {
+                push(&mut calls, sales_summary(from, to));
+            }
         }
         if has_any(
             &lower,
@@ -642,7 +663,10 @@ impl Ctx {
                 "sold the most",
                 "sells the most",
             ],
-        ) {
+        ) && !calls
+            .iter()
+            .any(|c| c.name() == ToolName::ProductPerformance)
+        {
             let days = if last_week { 7 } else { 30 };
             push(
                 &mut calls,
@@ -664,7 +688,7 @@ impl Ctx {
                 "products do i have",
             ],
         ) || (lower.contains("how many") && has_any(&lower, &["customer", "product"]));
-        if counts {
+        if counts && !specific {
             push(&mut calls, Tool::StoreCounts(StoreCounts {}));
         }
         if has_any(
@@ -686,6 +710,267 @@ impl Ctx {
             push(&mut calls, Tool::StoreCounts(StoreCounts {}));
         }
         calls
+    }
+
+    /// Questions one of the dedicated tools answers: comparisons, series,
+    /// repeat and top customers, refunds, product revenue, order statuses,
+    /// freshness. Without a stated period they cover the last 30 days
+    /// (customers: 90 days, weekly series: the last 12 weeks from a Monday).
+    fn special_intents(
+        &self,
+        lower: &str,
+        range: Option<(NaiveDate, NaiveDate)>,
+        last_week: bool,
+    ) -> Vec<Tool> {
+        let mut out = Vec::new();
+        let period = |default_days: u64| -> Option<(NaiveDate, NaiveDate)> {
+            if let Some(r) = range {
+                return Some(r);
+            }
+            let today = self.today?;
+            let days = if last_week { 7 } else { default_days };
+            Some((today.checked_sub_days(Days::new(days - 1))?, today))
+        };
+        if has_any(
+            lower,
+            &[
+                "how fresh",
+                "up to date",
+                "up-to-date",
+                "sync",
+                "how current",
+                "how old is your data",
+                "still reading",
+                "backfill",
+                "how complete",
+                "are your numbers",
+                "is your data",
+            ],
+        ) {
+            out.push(Tool::SyncStatus(SyncStatus {}));
+        }
+        if has_any(
+            lower,
+            &[
+                "compare",
+                "compared",
+                " vs",
+                "versus",
+                "than last",
+                "than the previous",
+                "than the week before",
+                "than the month before",
+                "up or down",
+            ],
+        ) && let Some(tool) = self.comparison(lower)
+        {
+            out.push(tool);
+        }
+        let weekly = has_any(
+            lower,
+            &["by week", "per week", "weekly", "each week", "week by week"],
+        );
+        let daily = has_any(
+            lower,
+            &[
+                "by day",
+                "per day",
+                "daily",
+                "each day",
+                "day by day",
+                "chart",
+                "graph",
+                "trend",
+                "over time",
+            ],
+        );
+        // Weeks without a period: the last 12 whole weeks, this one included.
+        let twelve_weeks = || -> Option<(NaiveDate, NaiveDate)> {
+            let today = self.today?;
+            let monday = today
+                .checked_sub_days(Days::new(u64::from(today.weekday().num_days_from_monday())))?;
+            Some((monday.checked_sub_days(Days::new(77))?, today))
+        };
+        let series_period = if weekly && range.is_none() && !last_week {
+            twelve_weeks()
+        } else {
+            period(30)
+        };
+        if (weekly || daily)
+            && let Some((from, to)) = series_period
+        {
+            let long = (to - from).num_days() >= MAX_DAILY_DAYS;
+            out.push(Tool::SalesSeries(SalesSeriesTool {
+                start_date: from,
+                end_date: to,
+                bucket: if weekly || long {
+                    Bucket::Week
+                } else {
+                    Bucket::Day
+                },
+            }));
+        }
+        if has_any(
+            lower,
+            &[
+                "repeat customer",
+                "returning customer",
+                "repeat rate",
+                "repeat purchase",
+                "repeat buyer",
+                "come back",
+                "came back",
+                "customer loyalty",
+                "loyal customer",
+                "retention",
+            ],
+        ) && let Some((from, to)) = period(90)
+        {
+            out.push(Tool::RepeatCustomers(RepeatCustomers {
+                start_date: from,
+                end_date: to,
+            }));
+        }
+        if has_any(
+            lower,
+            &[
+                "best customer",
+                "top customer",
+                "biggest customer",
+                "most valuable customer",
+                "who buys the most",
+                "who spends the most",
+                "who spent the most",
+                "vip customer",
+            ],
+        ) && let Some((from, to)) = period(90)
+        {
+            out.push(Tool::TopCustomers(TopCustomers {
+                start_date: from,
+                end_date: to,
+                limit: 5,
+            }));
+        }
+        if lower.contains("refund")
+            && let Some((from, to)) = period(30)
+        {
+            out.push(Tool::Refunds(Refunds {
+                start_date: from,
+                end_date: to,
+                limit: 5,
+            }));
+        }
+        if has_any(
+            lower,
+            &[
+                "product performance",
+                "products perform",
+                "performing product",
+                "most money",
+                "most revenue",
+                "revenue by product",
+                "sales by product",
+                "by revenue",
+                "highest revenue",
+                "top earning",
+                "top-earning",
+                "earns the most",
+                "earn the most",
+                "makes the most",
+                "make the most",
+            ],
+        ) && let Some((from, to)) = period(30)
+        {
+            out.push(Tool::ProductPerformance(ProductPerformance {
+                start_date: from,
+                end_date: to,
+                limit: 5,
+            }));
+        }
+        if has_any(
+            lower,
+            &[
+                "by status",
+                "order status",
+                "orders status",
+                "unfulfilled",
+                "not fulfilled",
+                "not shipped",
+                "unshipped",
+                "awaiting fulfil",
+                "pending payment",
+                "payment status",
+                "fulfillment status",
+                "fulfilment status",
+                "unpaid",
+            ],
+        ) && let Some((from, to)) = period(30)
+        {
+            out.push(Tool::OrdersByStatus(OrdersByStatus {
+                start_date: from,
+                end_date: to,
+            }));
+        }
+        out
+    }
+
+    /// The two periods of a comparison: four dates as two ranges; two
+    /// dates against the same number of days before; else the month so
+    /// far against the same days of last month, the last 7 days against
+    /// the 7 before, yesterday or today against the day before, the year so
+    /// far against the same days of last year, the last N days against the
+    /// N before (30 when nothing says).
+    fn comparison(&self, lower: &str) -> Option<Tool> {
+        let ordered = |a: NaiveDate, b: NaiveDate| if a <= b { (a, b) } else { (b, a) };
+        let before = |(from, to): (NaiveDate, NaiveDate)| -> Option<(NaiveDate, NaiveDate)> {
+            let len = u64::try_from((to - from).num_days()).ok()? + 1;
+            Some((
+                from.checked_sub_days(Days::new(len))?,
+                from.checked_sub_days(Days::new(1))?,
+            ))
+        };
+        let dates = find_dates(lower);
+        let (period, compared) = if dates.len() >= 4 {
+            (ordered(dates[0], dates[1]), ordered(dates[2], dates[3]))
+        } else if dates.len() >= 2 {
+            let period = ordered(dates[0], dates[1]);
+            (period, before(period)?)
+        } else {
+            let today = self.today?;
+            if lower.contains("month") {
+                let first = today.with_day(1)?;
+                let prev_first = first.checked_sub_months(Months::new(1))?;
+                let prev_end = first.pred_opt()?;
+                let same_day = prev_first
+                    .checked_add_days(Days::new(u64::from(today.day() - 1)))?
+                    .min(prev_end);
+                ((first, today), (prev_first, same_day))
+            } else if lower.contains("week") || lower.contains("7 days") {
+                let period = (today.checked_sub_days(Days::new(6))?, today);
+                (period, before(period)?)
+            } else if lower.contains("yesterday") {
+                let y = today.pred_opt()?;
+                ((y, y), before((y, y))?)
+            } else if lower.contains("today") {
+                ((today, today), before((today, today))?)
+            } else if lower.contains("year") {
+                let first = NaiveDate::from_ymd_opt(today.year(), 1, 1)?;
+                let prev_first = NaiveDate::from_ymd_opt(today.year() - 1, 1, 1)?;
+                let prev_same =
+                    prev_first.checked_add_days(Days::new(u64::from(today.ordinal0())))?;
+                ((first, today), (prev_first, prev_same))
+            } else {
+                let n = u64::from(last_n_days(lower).unwrap_or(30).clamp(1, 366));
+                let period = (today.checked_sub_days(Days::new(n - 1))?, today);
+                (period, before(period)?)
+            }
+        };
+        Some(Tool::SalesComparison(SalesComparison {
+            start_date: period.0,
+            end_date: period.1,
+            compare_start_date: compared.0,
+            compare_end_date: compared.1,
+        }))
     }
 
     /// A date range in the question, resolved against today.
@@ -834,7 +1119,15 @@ impl Ctx {
             | ToolResult::RecentOrders(_)
             | ToolResult::StoreCounts(_)
             | ToolResult::TopProducts(_)
-            | ToolResult::LookupCustomer(_) => result.text(),
+            | ToolResult::LookupCustomer(_)
+            | ToolResult::SalesComparison(_)
+            | ToolResult::SalesSeries(_)
+            | ToolResult::RepeatCustomers(_)
+            | ToolResult::TopCustomers(_)
+            | ToolResult::Refunds(_)
+            | ToolResult::ProductPerformance(_)
+            | ToolResult::OrdersByStatus(_)
+            | ToolResult::SyncStatus(_) => result.text(),
         }
     }
 }

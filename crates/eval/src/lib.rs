@@ -2,7 +2,7 @@
 //!
 //! A scenario (`evals/*.yaml`, a `scenarios:` list per file) names a
 //! workflow, a store (a development-store shop such as
-//! `eval-candles.myshopify.com`, or `none` for a merchant without a
+//! `eval-coffee-roasters.myshopify.com`, or `none` for a merchant without a
 //! connected store), optional remembered facts, and turns: merchant
 //! messages and/or system events (`event: initial_action` runs the
 //! workflow's initial action). Each turn has expectations:
@@ -11,7 +11,7 @@
 //! scenarios:
 //!   - name: post_auth_summary
 //!     workflow: shopify_post_auth
-//!     store: eval-candles.myshopify.com
+//!     store: eval-coffee-roasters.myshopify.com
 //!     turns:
 //!       - event: initial_action
 //!         expect:
@@ -22,32 +22,53 @@
 //!           marker: absent
 //! ```
 //!
-//! `numbers_from` values are computed by calling the same data source the
-//! tools use, so they are the store's real figures; the answer must contain
-//! each one as the tool reports it. Keys: `orders_last_week.{count,revenue,
-//! aov,net_revenue,top_product}`, `store_overview.{shop_name,top_product}`,
+//! `numbers_from` values are the store's real figures, written as the tool
+//! reports them; the answer must contain each one. `hirecj-eval` runs the
+//! scenarios over the store mirror of a development shop installed and
+//! backfilled through the real path ([`mirror`]) and computes every figure
+//! from the development store's own data ([`expected`], never from the
+//! mirror), so an eval proves the mirror equals the source; over a fixed
+//! fake store the figures are the store's own answers ([`Truth`]). Keys:
+//! `orders_last_week.{count,revenue,aov,net_revenue,top_product}`,
+//! `store_overview.{shop_name,top_product}`,
 //! `store_counts.{products,customers,orders,open_orders}`,
 //! `sales_summary(FROM,TO).{count,revenue,aov}`,
 //! `top_products(DAYS,LIMIT).{first,first_units}`,
-//! `recent_orders(N).{latest_name,latest_total}`, `customer(EMAIL).name`.
+//! `recent_orders(N).{latest_name,latest_total}`, `customer(EMAIL).name`,
+//! and over a period `P` (`30d`: the last 30 days, today included; `12w`:
+//! the last 12 weeks from a Monday; `this_month`; `last_month`;
+//! `FROM:TO`): `comparison(month|week).{orders,revenue,aov,previous_orders,
+//! previous_revenue,previous_aov}` (the month so far against the same days
+//! of last month; the last 7 days against the 7 before),
+//! `series(P,day|week).{orders,revenue,last_orders,last_revenue}`,
+//! `repeat_customers(P).{customers,repeat,returning}`,
+//! `refunds(P).{count,total,top_reason}`,
+//! `top_customers(P).{first_name,first_revenue}`,
+//! `product_performance(P).{first,first_revenue}`,
+//! `orders_by_status(P).{orders,unfulfilled,paid}`, `sync_status.orders_read`.
+//! The report prints each scenario's time.
 //!
 //! Workflow transitions are the app's own: the workflow state machine in
 //! `agent::workflow` (`open_workflow`, `complete_initial_action`).
 
 pub mod devstore;
+pub mod expected;
+pub mod mirror;
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use chrono::NaiveDate;
+use chrono::{Datelike, Days, Months, NaiveDate};
+use hirecj_domain::mirror::{MirrorOrdersByStatus, MirrorProductSales, Money, SeriesBucket};
+use hirecj_shopify::Amount;
 use serde::Deserialize;
 use tokio_util::sync::CancellationToken;
 
 use hirecj_agent::memory::{ProviderKind, extract_facts};
 use hirecj_agent::model::ModelProvider;
-use hirecj_agent::tools::{StoreData, ToolContext, ToolName};
+use hirecj_agent::tools::{Mirrored, StoreData, ToolContext, ToolName};
 use hirecj_agent::turn::{HistoryEntry, MerchantContext, TurnConfig, TurnInput, run_turn};
 use hirecj_agent::workflow::{Catalog, ConversationState, Standing};
 
@@ -76,6 +97,10 @@ pub const EMBEDDED_EVALS: &[(&str, &str)] = &[
     (
         "evals/crisis_response.yaml",
         include_str!("../../../evals/crisis_response.yaml"),
+    ),
+    (
+        "evals/store_history.yaml",
+        include_str!("../../../evals/store_history.yaml"),
     ),
 ];
 
@@ -284,8 +309,32 @@ pub fn validate_scenarios(
 /// Opens the data source of a development-store shop for a scenario.
 #[async_trait]
 pub trait DataSourceFactory: Send + Sync {
-    /// The data source for `shop` (e.g. `eval-candles.myshopify.com`).
+    /// The data source for `shop` (e.g. `eval-coffee-roasters.myshopify.com`).
     async fn open(&self, shop: &str) -> Result<Arc<dyn StoreData>, String>;
+
+    /// Where the expected figures of `shop` come from: the data source's
+    /// own answers unless the factory knows the shop's source data.
+    async fn truth(&self, _shop: &str) -> Truth {
+        Truth::DataSource
+    }
+}
+
+/// Where `numbers_from` figures come from.
+#[derive(Debug, Clone)]
+pub enum Truth {
+    /// The data source's own answers (a fixed fake store is its own truth).
+    DataSource,
+    /// The development store's data: the figures are computed from it
+    /// ([`expected::Source`]), so a mirror that lost or changed an order
+    /// fails the eval.
+    Dataset {
+        /// The shop's data.
+        data: Arc<hirecj_devstore::Dataset>,
+        /// The first order time CJ can have read (`None`: all history).
+        since: Option<chrono::DateTime<chrono::Utc>>,
+        /// The last order time CJ can have read (the backfill's end).
+        until: chrono::DateTime<chrono::Utc>,
+    },
 }
 
 /// One checked expectation.
@@ -310,6 +359,8 @@ pub struct EvalReport {
     pub rows: Vec<EvalRow>,
     /// Each turn's answer: (scenario, turn, text), for debugging.
     pub answers: Vec<(String, usize, String)>,
+    /// How long each scenario took (its turns, tools included).
+    pub durations: Vec<(String, std::time::Duration)>,
 }
 
 impl EvalReport {
@@ -360,6 +411,13 @@ impl EvalReport {
                 r.scenario, r.turn, exp
             );
         }
+        if !self.durations.is_empty() {
+            let _ = writeln!(out, "\n{:<w0$}  time", "scenario");
+            let _ = writeln!(out, "{}", "-".repeat(w0 + 12));
+            for (name, d) in &self.durations {
+                let _ = writeln!(out, "{name:<w0$}  {:>7.1} ms", d.as_secs_f64() * 1000.0);
+            }
+        }
         let failed = self.failures().count();
         let scenarios: std::collections::BTreeSet<_> =
             self.rows.iter().map(|r| &r.scenario).collect();
@@ -406,6 +464,92 @@ enum NumberKey {
     Top(u32, u32, String),
     Recent(u32, String),
     Customer(String, String),
+    Compare(Pair, String),
+    Series(Period, SeriesBucket, String),
+    Repeat(Period, String),
+    Refunds(Period, String),
+    TopCustomers(Period, String),
+    Performance(Period, String),
+    Status(Period, String),
+    Sync(String),
+}
+
+/// A period of a key, resolved against the eval's today: `Nd` (the last N
+/// days, today included), `12w` (the last 12 weeks from a Monday),
+/// `this_month`, `last_month`, or `FROM:TO`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Period {
+    Days(u32),
+    TwelveWeeks,
+    ThisMonth,
+    LastMonth,
+    Range(NaiveDate, NaiveDate),
+}
+
+impl Period {
+    fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "12w" => Self::TwelveWeeks,
+            "this_month" => Self::ThisMonth,
+            "last_month" => Self::LastMonth,
+            _ => match s.split_once(':') {
+                Some((a, b)) => Self::Range(
+                    NaiveDate::parse_from_str(a, "%Y-%m-%d").ok()?,
+                    NaiveDate::parse_from_str(b, "%Y-%m-%d").ok()?,
+                ),
+                None => Self::Days(s.strip_suffix('d')?.parse().ok().filter(|n| *n > 0)?),
+            },
+        })
+    }
+
+    fn resolve(self, today: NaiveDate) -> (NaiveDate, NaiveDate) {
+        let back = |d: NaiveDate, n: u64| d.checked_sub_days(Days::new(n)).unwrap_or(d);
+        let first = today.with_day(1).unwrap_or(today);
+        match self {
+            Self::Days(n) => (back(today, u64::from(n) - 1), today),
+            Self::TwelveWeeks => {
+                let monday = back(today, u64::from(today.weekday().num_days_from_monday()));
+                (back(monday, 77), today)
+            }
+            Self::ThisMonth => (first, today),
+            Self::LastMonth => {
+                let prev = first.checked_sub_months(Months::new(1)).unwrap_or(first);
+                (prev, back(first, 1))
+            }
+            Self::Range(a, b) => (a, b),
+        }
+    }
+}
+
+/// The two periods of a comparison, as the offline brain reads "this month
+/// vs last month" (the month so far against the same days of last month)
+/// and "this week vs last week" (the last 7 days against the 7 before).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Pair {
+    Month,
+    Week,
+}
+
+impl Pair {
+    fn resolve(self, today: NaiveDate) -> [(NaiveDate, NaiveDate); 2] {
+        let back = |d: NaiveDate, n: u64| d.checked_sub_days(Days::new(n)).unwrap_or(d);
+        match self {
+            Self::Month => {
+                let first = today.with_day(1).unwrap_or(today);
+                let prev = first.checked_sub_months(Months::new(1)).unwrap_or(first);
+                let same = prev
+                    .checked_add_days(Days::new(u64::from(today.day() - 1)))
+                    .unwrap_or(prev)
+                    .min(back(first, 1));
+                [(first, today), (prev, same)]
+            }
+            Self::Week => [(back(today, 6), today), (back(today, 13), back(today, 7))],
+        }
+    }
+}
+
+fn money(m: Money) -> String {
+    Amount::from(m).to_string()
 }
 
 impl NumberKey {
@@ -436,6 +580,7 @@ impl NumberKey {
         };
         let num = |s: &str| s.parse::<u32>().map_err(|_| bad());
         let date = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| bad());
+        let period = |s: &str| Period::parse(s).ok_or_else(bad);
         Ok(match (name, args.as_slice()) {
             ("orders_last_week", []) => {
                 ok_field(&["count", "revenue", "aov", "net_revenue", "top_product"])?;
@@ -465,12 +610,228 @@ impl NumberKey {
                 ok_field(&["name"])?;
                 Self::Customer((*email).to_owned(), field)
             }
+            ("comparison", [pair]) => {
+                ok_field(&[
+                    "orders",
+                    "revenue",
+                    "aov",
+                    "previous_orders",
+                    "previous_revenue",
+                    "previous_aov",
+                ])?;
+                let pair = match *pair {
+                    "month" => Pair::Month,
+                    "week" => Pair::Week,
+                    _ => return Err(bad()),
+                };
+                Self::Compare(pair, field)
+            }
+            ("series", [p, b]) => {
+                ok_field(&["orders", "revenue", "last_orders", "last_revenue"])?;
+                let bucket = match *b {
+                    "day" => SeriesBucket::Day,
+                    "week" => SeriesBucket::Week,
+                    _ => return Err(bad()),
+                };
+                Self::Series(period(p)?, bucket, field)
+            }
+            ("repeat_customers", [p]) => {
+                ok_field(&["customers", "repeat", "returning"])?;
+                Self::Repeat(period(p)?, field)
+            }
+            ("refunds", [p]) => {
+                ok_field(&["count", "total", "top_reason"])?;
+                Self::Refunds(period(p)?, field)
+            }
+            ("top_customers", [p]) => {
+                ok_field(&["first_name", "first_revenue"])?;
+                Self::TopCustomers(period(p)?, field)
+            }
+            ("product_performance", [p]) => {
+                ok_field(&["first", "first_revenue"])?;
+                Self::Performance(period(p)?, field)
+            }
+            ("orders_by_status", [p]) => {
+                ok_field(&["orders", "unfulfilled", "paid"])?;
+                Self::Status(period(p)?, field)
+            }
+            ("sync_status", []) => {
+                ok_field(&["orders_read"])?;
+                Self::Sync(field)
+            }
             _ => return Err(bad()),
         })
     }
 
-    /// The figure as the tool reports it, from the data source itself.
-    async fn resolve(&self, data: &dyn StoreData) -> Result<String, String> {
+    /// The figure as the tool reports it: from the development store's
+    /// data when `truth` has it, else from the data source itself.
+    async fn resolve(
+        &self,
+        data: &dyn StoreData,
+        truth: &Truth,
+        today: NaiveDate,
+    ) -> Result<String, String> {
+        match truth {
+            Truth::Dataset { data, since, until } => {
+                let source = expected::Source::new(data, *since, *until);
+                self.figure_from_source(&source, today)
+            }
+            Truth::DataSource => self.figure_from_data(data, today).await,
+        }
+    }
+
+    /// The figure computed from the development store's own data.
+    fn figure_from_source(
+        &self,
+        src: &expected::Source<'_>,
+        today: NaiveDate,
+    ) -> Result<String, String> {
+        let ds = src.dataset();
+        // The tools' own "today" is the shop's.
+        let shop_today = src.day_of(chrono::Utc::now());
+        let back = |d: NaiveDate, n: u32| d.checked_sub_days(Days::new(u64::from(n))).unwrap_or(d);
+        let aov =
+            |s: &expected::Sales| Amount::from_cents(s.average_order_value_cents()).to_string();
+        let title = |v: Vec<MirrorProductSales>| -> Result<MirrorProductSales, String> {
+            v.into_iter()
+                .next()
+                .ok_or_else(|| "no products sold".to_owned())
+        };
+        Ok(match self {
+            Self::LastWeek(f) => {
+                let (from, to) = (back(shop_today, 6), shop_today);
+                let s = src.sales(from, to);
+                match f.as_str() {
+                    "count" => s.orders.to_string(),
+                    "revenue" => money(s.revenue),
+                    "aov" => aov(&s),
+                    "net_revenue" => {
+                        (Amount::from(s.revenue) - Amount::from(s.refunded)).to_string()
+                    }
+                    _ => title(src.top_products(from, to, 1))?.title,
+                }
+            }
+            Self::Sales(from, to, f) => {
+                let s = src.sales(*from, *to);
+                match f.as_str() {
+                    "count" => s.orders.to_string(),
+                    "revenue" => money(s.revenue),
+                    _ => aov(&s),
+                }
+            }
+            Self::Overview(f) => match f.as_str() {
+                "shop_name" => ds.shop.name.clone(),
+                _ => title(src.top_products(back(shop_today, 29), shop_today, 1))?.title,
+            },
+            Self::Counts(f) => match f.as_str() {
+                "products" => ds.products.len().to_string(),
+                "customers" => ds.customers.len().to_string(),
+                "orders" => src.all_orders().count().to_string(),
+                _ => src.all_orders().filter(|o| o.is_open()).count().to_string(),
+            },
+            Self::Top(days, limit, f) => {
+                let p = title(src.top_products(
+                    back(shop_today, days.clamp(&1, &365) - 1),
+                    shop_today,
+                    *limit as usize,
+                ))?;
+                if f == "first" {
+                    p.title
+                } else {
+                    p.units.to_string()
+                }
+            }
+            Self::Recent(_, f) => {
+                let o = src.all_orders().last().ok_or("no orders")?;
+                if f == "latest_name" {
+                    o.name()
+                } else {
+                    hirecj_devstore::format_cents(o.total)
+                }
+            }
+            Self::Customer(email, _) => ds
+                .customer_by_email(email)
+                .map(|c| c.display_name())
+                .ok_or("no such customer")?,
+            Self::Compare(pair, f) => {
+                let [now, before] = pair.resolve(today);
+                let (a, b) = (src.sales(now.0, now.1), src.sales(before.0, before.1));
+                match f.as_str() {
+                    "orders" => a.orders.to_string(),
+                    "revenue" => money(a.revenue),
+                    "aov" => aov(&a),
+                    "previous_orders" => b.orders.to_string(),
+                    "previous_revenue" => money(b.revenue),
+                    _ => aov(&b),
+                }
+            }
+            Self::Series(p, bucket, f) => {
+                let (from, to) = p.resolve(today);
+                let points = src.series(from, to, *bucket);
+                let last = points.last().ok_or("no points")?;
+                match f.as_str() {
+                    "orders" => points.iter().map(|p| p.orders).sum::<u64>().to_string(),
+                    "revenue" => money(points.iter().map(|p| p.revenue).sum()),
+                    "last_orders" => last.orders.to_string(),
+                    _ => money(last.revenue),
+                }
+            }
+            Self::Repeat(p, f) => {
+                let (from, to) = p.resolve(today);
+                let r = src.repeat_customers(from, to);
+                match f.as_str() {
+                    "customers" => r.customers,
+                    "repeat" => r.repeat_customers,
+                    _ => r.returning_customers,
+                }
+                .to_string()
+            }
+            Self::Refunds(p, f) => {
+                let (from, to) = p.resolve(today);
+                let r = src.refunds(from, to, usize::MAX);
+                match f.as_str() {
+                    "count" => r.count.to_string(),
+                    "total" => money(r.amount),
+                    _ => top_reason(r.refunds.iter().map(|e| e.refund.note.as_deref()))?,
+                }
+            }
+            Self::TopCustomers(p, f) => {
+                let (from, to) = p.resolve(today);
+                let c = src
+                    .top_customers(from, to, 1)
+                    .into_iter()
+                    .next()
+                    .ok_or("no customers")?;
+                if f == "first_name" {
+                    c.name.or(c.email).ok_or("a customer without a name")?
+                } else {
+                    money(c.revenue)
+                }
+            }
+            Self::Performance(p, f) => {
+                let (from, to) = p.resolve(today);
+                let first = title(src.product_performance(from, to, 1))?;
+                if f == "first" {
+                    first.title
+                } else {
+                    money(first.revenue)
+                }
+            }
+            Self::Status(p, f) => {
+                let (from, to) = p.resolve(today);
+                let s = src.orders_by_status(from, to);
+                status_figure(&s, f)
+            }
+            Self::Sync(_) => src.all_orders().count().to_string(),
+        })
+    }
+
+    /// The figure as the data source itself reports it.
+    async fn figure_from_data(
+        &self,
+        data: &dyn StoreData,
+        today: NaiveDate,
+    ) -> Result<String, String> {
         let e = |e: hirecj_shopify::ShopifyError| e.to_string();
         let summary = |s: &hirecj_shopify::SalesSummary, f: &str| -> Result<String, String> {
             Ok(match f {
@@ -486,6 +847,13 @@ impl NumberKey {
                 _ => return Err(format!("unknown field {f}")),
             })
         };
+        fn ready<T>(m: Mirrored<T>) -> Result<T, String> {
+            match m {
+                Mirrored::Ready { figures, .. } => Ok(figures),
+                Mirrored::Reading { .. } => Err("the store is still being read".to_owned()),
+                Mirrored::Unavailable => Err("the mirror is unavailable".to_owned()),
+            }
+        }
         match self {
             Self::LastWeek(f) => summary(&data.orders_last_week().await.map_err(e)?, f),
             Self::Sales(from, to, f) => {
@@ -536,8 +904,119 @@ impl NumberKey {
                 .map_err(e)?
                 .and_then(|c| c.name)
                 .ok_or_else(|| "no such customer".to_owned()),
+            Self::Compare(pair, f) => {
+                let [now, before] = pair.resolve(today);
+                let (s, when) = match f.strip_prefix("previous_") {
+                    Some(f) => (f, before),
+                    None => (f.as_str(), now),
+                };
+                let s = if s == "orders" { "count" } else { s };
+                summary(&data.sales_summary(when.0, when.1).await.map_err(e)?, s)
+            }
+            Self::Series(p, bucket, f) => {
+                let (from, to) = p.resolve(today);
+                let series = data.sales_series(from, to, *bucket).await.map_err(e)?;
+                let last = series.points.last().ok_or("no points")?;
+                Ok(match f.as_str() {
+                    "orders" => series
+                        .points
+                        .iter()
+                        .map(|p| p.orders)
+                        .sum::<u64>()
+                        .to_string(),
+                    "revenue" => money(series.points.iter().map(|p| p.revenue).sum()),
+                    "last_orders" => last.orders.to_string(),
+                    _ => money(last.revenue),
+                })
+            }
+            Self::Repeat(p, f) => {
+                let (from, to) = p.resolve(today);
+                let r = ready(data.repeat_customers(from, to).await.map_err(e)?)?;
+                Ok(match f.as_str() {
+                    "customers" => r.customers,
+                    "repeat" => r.repeat_customers,
+                    _ => r.returning_customers,
+                }
+                .to_string())
+            }
+            Self::Refunds(p, f) => {
+                let (from, to) = p.resolve(today);
+                let r = ready(data.refunds(from, to, 2_000).await.map_err(e)?)?;
+                Ok(match f.as_str() {
+                    "count" => r.count.to_string(),
+                    "total" => money(r.amount),
+                    _ => top_reason(r.refunds.iter().map(|e| e.refund.note.as_deref()))?,
+                })
+            }
+            Self::TopCustomers(p, f) => {
+                let (from, to) = p.resolve(today);
+                let list = ready(data.top_customers(from, to, 1).await.map_err(e)?)?;
+                let c = list.into_iter().next().ok_or("no customers")?;
+                if f == "first_name" {
+                    c.name
+                        .or(c.email)
+                        .ok_or_else(|| "a customer without a name".to_owned())
+                } else {
+                    Ok(money(c.revenue))
+                }
+            }
+            Self::Performance(p, f) => {
+                let (from, to) = p.resolve(today);
+                let t = ready(data.product_performance(from, to, 1).await.map_err(e)?)?;
+                let first = t.products.into_iter().next().ok_or("no products sold")?;
+                Ok(if f == "first" {
+                    first.title
+                } else {
+                    money(first.revenue)
+                })
+            }
+            Self::Status(p, f) => {
+                let (from, to) = p.resolve(today);
+                let s = ready(data.orders_by_status(from, to).await.map_err(e)?)?;
+                Ok(status_figure(&s, f))
+            }
+            Self::Sync(_) => {
+                let sync = data.sync_status().await.map_err(e)?;
+                let sync = sync.ok_or("no copy of the store")?;
+                Ok(sync.orders_mirrored.to_string())
+            }
         }
     }
+}
+
+/// `orders`, or the orders with one status, from a status count.
+fn status_figure(s: &MirrorOrdersByStatus, field: &str) -> String {
+    let of = |list: &[hirecj_domain::mirror::MirrorStatusCount], word: &str| {
+        list.iter()
+            .filter(|c| c.status.as_deref() == Some(word))
+            .map(|c| c.orders)
+            .sum::<u64>()
+    };
+    match field {
+        "unfulfilled" => of(&s.fulfillment, "UNFULFILLED"),
+        "paid" => of(&s.financial, "PAID"),
+        _ => s.orders,
+    }
+    .to_string()
+}
+
+/// The most frequent refund reason (ties: the first in `notes`), as the
+/// refunds tool tallies them.
+fn top_reason<'a>(notes: impl Iterator<Item = Option<&'a str>>) -> Result<String, String> {
+    let mut counts: Vec<(Option<&str>, u64)> = Vec::new();
+    for n in notes {
+        let n = n.map(str::trim).filter(|n| !n.is_empty());
+        match counts.iter_mut().find(|(r, _)| *r == n) {
+            Some(c) => c.1 += 1,
+            None => counts.push((n, 1)),
+        }
+    }
+    counts
+        .into_iter()
+        .filter_map(|(r, n)| r.map(|r| (r, n)))
+        .max_by(|a, b| a.1.cmp(&b.1).then_with(|| b.0.cmp(a.0)))
+        .map(|(r, _)| r.to_owned())
+        .ok_or_else(|| "no refund with a reason".to_owned())
 }
 
 /// Runs `scenarios` with `provider`, opening each scenario's store through
@@ -563,15 +1042,21 @@ pub async fn run_evals(
         return report;
     }
     for s in scenarios {
+        let started = std::time::Instant::now();
         run_scenario(provider, catalog, s, factory, options, &mut report).await;
+        report.durations.push((s.name.clone(), started.elapsed()));
     }
     report
 }
 
 /// `hirecj-eval [files]`: loads the scenarios (the embedded ones when
-/// `files` is empty), validates them, starts an in-process development
-/// store, runs every scenario with `provider` over the real Shopify fetcher,
-/// writes the table to `out` and returns whether everything passed.
+/// `files` is empty), validates them, starts the app in process with its
+/// development store ([`mirror::MirrorSource`]), installs each scenario's
+/// shop through OAuth and waits for its backfill, runs every scenario with
+/// `provider` over the mirror, with the expected figures computed from the
+/// development store's own data, writes the table (with each backfill's
+/// and each scenario's time) to `out` and returns whether everything
+/// passed.
 pub async fn run_command(
     provider: &dyn ModelProvider,
     catalog: &Catalog,
@@ -586,17 +1071,11 @@ pub async fn run_command(
             .collect::<Vec<_>>()
             .join("\n")
     })?;
-    let source = devstore::DevStoreSource::start()
+    let source = mirror::MirrorSource::start()
         .await
-        .map_err(|e| format!("could not start the development store: {e}"))?;
-    let report = run_evals(
-        provider,
-        catalog,
-        &scenarios,
-        &source,
-        &EvalOptions::default(),
-    )
-    .await;
+        .map_err(|e| format!("could not start the app with its development store: {e}"))?;
+    let options = mirror_options(&source, &scenarios).await?;
+    let report = run_evals(provider, catalog, &scenarios, &source, &options).await;
     let _ = writeln!(
         out,
         "provider {} (model {}), {} scenarios\n",
@@ -604,6 +1083,16 @@ pub async fn run_command(
         provider.model(),
         scenarios.len()
     );
+    for (shop, m) in source.shops().await {
+        let _ = writeln!(
+            out,
+            "{shop}: {} orders ({} objects) mirrored through OAuth and Bulk Operations in {:.2} s",
+            m.sync.orders_mirrored,
+            m.sync.objects_mirrored,
+            m.backfill.as_secs_f64()
+        );
+    }
+    let _ = writeln!(out);
     let _ = write!(out, "{}", report.table());
     if !report.passed() {
         let _ = writeln!(out, "\nAnswers of failed scenarios:");
@@ -614,6 +1103,28 @@ pub async fn run_command(
         }
     }
     Ok(report.passed())
+}
+
+/// Mirrors every shop the scenarios use (before any scenario runs, so no
+/// scenario's time includes a backfill) and takes "today" as the first
+/// shop's own day, as its tools count days.
+pub async fn mirror_options(
+    source: &mirror::MirrorSource,
+    scenarios: &[Scenario],
+) -> Result<EvalOptions, String> {
+    let mut options = EvalOptions::default();
+    let mut first = true;
+    for s in scenarios {
+        if s.store.eq_ignore_ascii_case(NO_STORE) {
+            continue;
+        }
+        let m = source.mirrored(&s.store).await?;
+        if first {
+            options.today = m.sync.time_zone.day_of(chrono::Utc::now());
+            first = false;
+        }
+    }
+    Ok(options)
 }
 
 async fn run_scenario(
@@ -648,6 +1159,11 @@ async fn run_scenario(
     let tools = match &data {
         Some(d) => ToolContext::connected(d.clone()),
         None => ToolContext::disconnected(),
+    };
+    let truth = if connected {
+        factory.truth(&s.store).await
+    } else {
+        Truth::DataSource
     };
     // Where the conversation opens: the app's own rules.
     // A scenario is a signed-in merchant, with or without a connected store
@@ -752,7 +1268,7 @@ async fn run_scenario(
         }
         for key in &e.numbers_from {
             let (passed, detail) = match (&data, NumberKey::parse(key)) {
-                (Some(d), Ok(k)) => match k.resolve(d.as_ref()).await {
+                (Some(d), Ok(k)) => match k.resolve(d.as_ref(), &truth, options.today).await {
                     Ok(v) => (
                         out.text.contains(&v),
                         format!("expected {v:?} in the answer"),

@@ -145,6 +145,41 @@ fn invalid_scenarios_are_rejected_with_file_and_key() {
 
 #[test]
 fn number_keys() {
+    for key in [
+        "comparison(month).previous_revenue",
+        "series(12w,week).last_revenue",
+        "series(2026-10-01:2026-10-31,day).orders",
+        "repeat_customers(90d).returning",
+        "refunds(last_month).top_reason",
+        "top_customers(this_month).first_name",
+        "product_performance(30d).first_revenue",
+        "orders_by_status(7d).unfulfilled",
+        "sync_status.orders_read",
+    ] {
+        assert!(NumberKey::parse(key).is_ok(), "{key}");
+    }
+    for key in [
+        "comparison(year).revenue",
+        "series(30d,hour).orders",
+        "series(0d,day).orders",
+        "refunds(30).count",
+        "sync_status.bananas",
+    ] {
+        assert!(NumberKey::parse(key).is_err(), "{key}");
+    }
+    let today = NaiveDate::from_ymd_opt(2026, 11, 26).unwrap();
+    let d = |m, day| NaiveDate::from_ymd_opt(2026, m, day).unwrap();
+    assert_eq!(Period::Days(30).resolve(today), (d(10, 28), today));
+    assert_eq!(Period::TwelveWeeks.resolve(today), (d(9, 7), today));
+    assert_eq!(Period::LastMonth.resolve(today), (d(10, 1), d(10, 31)));
+    assert_eq!(
+        Pair::Month.resolve(today),
+        [(d(11, 1), today), (d(10, 1), d(10, 26))]
+    );
+    assert_eq!(
+        Pair::Week.resolve(today),
+        [(d(11, 20), today), (d(11, 13), d(11, 19))]
+    );
     assert!(NumberKey::parse("orders_last_week.count").is_ok());
     assert!(NumberKey::parse("sales_summary(2026-10-01, 2026-10-15).revenue").is_ok());
     assert!(NumberKey::parse("top_products(30,5).first_units").is_ok());
@@ -153,21 +188,31 @@ fn number_keys() {
     assert!(NumberKey::parse("nothing").is_err());
 }
 
-/// The offline brain over the real fetcher and an in-process development
-/// store: every scenario passes with the store's real figures.
+/// The offline brain over the store mirror of a development shop installed
+/// and backfilled in process: every scenario passes with the figures the
+/// development store's own data gives.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn offline_brain_passes_every_scenario_on_the_development_store() {
     let catalog = Catalog::embedded().unwrap();
     let scenarios = embedded_scenarios().unwrap();
-    let source = devstore::DevStoreSource::start().await.unwrap();
+    let source = mirror::MirrorSource::start().await.unwrap();
+    let options = mirror_options(&source, &scenarios).await.unwrap();
+    let shops = source.shops().await;
+    assert!(!shops.is_empty());
+    for (shop, m) in &shops {
+        assert!(m.sync.orders_mirrored > 1_000, "{shop}: {:?}", m.sync);
+        assert_eq!(m.sync.covers_since, None, "{shop}: the whole history");
+    }
     let report = run_evals(
         &OfflineProvider::new(),
         &catalog,
         &scenarios,
         &source,
-        &EvalOptions::default(),
+        &options,
     )
     .await;
+    assert_eq!(report.durations.len(), scenarios.len());
+    assert!(report.table().contains(" ms\n"), "each scenario's time");
     if !report.passed() {
         for (s, t, text) in &report.answers {
             if report.failures().any(|r| &r.scenario == s) {

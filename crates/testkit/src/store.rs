@@ -8,22 +8,46 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::NaiveDate;
-use hirecj_agent::tools::StoreData;
+use hirecj_agent::tools::{Basis, Mirrored, SalesSeriesData, StoreData, series_from_summary};
+use hirecj_domain::mirror::{
+    BackfillState, MirrorOrdersByStatus, MirrorProductSales, MirrorRefund, MirrorRefundEntry,
+    MirrorRefunds, MirrorRepeatCustomers, MirrorStatusCount, MirrorSync, MirrorTopCustomer,
+    MirrorTopProducts, Money, SeriesBucket, ShopTimeZone,
+};
 use hirecj_shopify::{
     Amount, Count, CustomerDetails, CustomerRef, LineItem, OrderSummary, ProductSales,
     SalesSummary, ShopInfo, ShopifyError, StoreCounts, StoreOverview, TopProducts,
 };
 
 /// Fixed numbers; `unauthorized` makes every call answer 401, `slow` makes
-/// every call take an hour.
+/// every call take an hour; `reading` is a store whose history CJ is still
+/// reading (4210 orders so far).
 #[derive(Debug, Clone, Default)]
 pub struct FakeStore {
     pub unauthorized: bool,
     pub slow: bool,
+    pub reading: bool,
 }
 
 fn amount(s: &str) -> Amount {
     s.parse().unwrap_or_default()
+}
+
+fn basis() -> Basis {
+    Basis {
+        timezone: "America/New_York (UTC-05:00)".into(),
+        currency: Some("USD".into()),
+        beyond_visibility_window: false,
+        note: None,
+    }
+}
+
+fn at(day: u32, hour: u32) -> chrono::DateTime<chrono::Utc> {
+    use chrono::TimeZone as _;
+    chrono::Utc
+        .with_ymd_and_hms(2026, 11, day, hour, 0, 0)
+        .single()
+        .unwrap_or_default()
 }
 
 fn order(n: u32) -> OrderSummary {
@@ -89,6 +113,19 @@ pub fn summary(from: NaiveDate, to: NaiveDate) -> SalesSummary {
 }
 
 impl FakeStore {
+    fn mirrored<T>(&self, figures: T) -> Mirrored<T> {
+        if self.reading {
+            Mirrored::Reading {
+                orders_read: Some(4210),
+            }
+        } else {
+            Mirrored::Ready {
+                figures,
+                basis: basis(),
+            }
+        }
+    }
+
     async fn gate(&self) -> Result<(), ShopifyError> {
         if self.slow {
             tokio::time::sleep(Duration::from_secs(3600)).await;
@@ -186,5 +223,156 @@ impl StoreData for FakeStore {
         } else {
             Ok(None)
         }
+    }
+    async fn sales_series(
+        &self,
+        from: NaiveDate,
+        to: NaiveDate,
+        bucket: SeriesBucket,
+    ) -> Result<SalesSeriesData, ShopifyError> {
+        self.gate().await?;
+        let mut s = summary(from, to);
+        s.per_day = from
+            .iter_days()
+            .take_while(|d| *d <= to)
+            .map(|date| hirecj_shopify::DaySales {
+                date,
+                orders: 3,
+                revenue: amount("150.00"),
+            })
+            .collect();
+        Ok(series_from_summary(&s, bucket))
+    }
+    async fn repeat_customers(
+        &self,
+        _from: NaiveDate,
+        _to: NaiveDate,
+    ) -> Result<Mirrored<MirrorRepeatCustomers>, ShopifyError> {
+        self.gate().await?;
+        Ok(self.mirrored(MirrorRepeatCustomers {
+            customers: 80,
+            repeat_customers: 12,
+            returning_customers: 30,
+            orders_without_customer: 2,
+        }))
+    }
+    async fn top_customers(
+        &self,
+        _from: NaiveDate,
+        _to: NaiveDate,
+        limit: u32,
+    ) -> Result<Mirrored<Vec<MirrorTopCustomer>>, ShopifyError> {
+        self.gate().await?;
+        let all = vec![
+            MirrorTopCustomer {
+                customer_id: 7,
+                name: Some("Ada Lovelace".into()),
+                email: Some("ada@example.com".into()),
+                orders: 4,
+                revenue: Money::from_cents(61_250),
+            },
+            MirrorTopCustomer {
+                customer_id: 9,
+                name: None,
+                email: Some("grace@example.com".into()),
+                orders: 1,
+                revenue: Money::from_cents(9_900),
+            },
+        ];
+        Ok(self.mirrored(all.into_iter().take(limit as usize).collect()))
+    }
+    async fn refunds(
+        &self,
+        _from: NaiveDate,
+        _to: NaiveDate,
+        limit: u32,
+    ) -> Result<Mirrored<MirrorRefunds>, ShopifyError> {
+        self.gate().await?;
+        let entry = |n: i64, day: u32, cents: i64, note: Option<&str>| MirrorRefundEntry {
+            order_id: n,
+            order_name: format!("#{n}"),
+            refund: MirrorRefund {
+                id: 100 + n,
+                created_at: at(day, 12),
+                amount: Money::from_cents(cents),
+                note: note.map(str::to_owned),
+            },
+        };
+        let all = vec![
+            entry(1012, 25, 2_000, Some("Damaged in transit")),
+            entry(1009, 22, 4_850, Some("Wrong size")),
+            entry(1004, 20, 1_000, Some("Damaged in transit")),
+        ];
+        Ok(self.mirrored(MirrorRefunds {
+            count: 3,
+            amount: Money::from_cents(7_850),
+            refunds: all.into_iter().take(limit as usize).collect(),
+        }))
+    }
+    async fn product_performance(
+        &self,
+        _from: NaiveDate,
+        _to: NaiveDate,
+        limit: u32,
+    ) -> Result<Mirrored<MirrorTopProducts>, ShopifyError> {
+        self.gate().await?;
+        let p = |title: &str, units, orders, cents| MirrorProductSales {
+            product_id: None,
+            title: title.into(),
+            units,
+            orders,
+            revenue: Money::from_cents(cents),
+        };
+        let all = vec![
+            p("Cedar Wick Set", 23, 17, 103_500),
+            p("Lavender Candle", 58, 31, 81_200),
+        ];
+        Ok(self.mirrored(MirrorTopProducts {
+            orders_considered: 120,
+            products: all.into_iter().take(limit as usize).collect(),
+        }))
+    }
+    async fn orders_by_status(
+        &self,
+        _from: NaiveDate,
+        _to: NaiveDate,
+    ) -> Result<Mirrored<MirrorOrdersByStatus>, ShopifyError> {
+        self.gate().await?;
+        let c = |s: &str, orders| MirrorStatusCount {
+            status: Some(s.into()),
+            orders,
+        };
+        Ok(self.mirrored(MirrorOrdersByStatus {
+            orders: 120,
+            financial: vec![c("PAID", 110), c("PARTIALLY_REFUNDED", 6), c("PENDING", 4)],
+            fulfillment: vec![c("FULFILLED", 101), c("UNFULFILLED", 19)],
+        }))
+    }
+    async fn sync_status(&self) -> Result<Option<MirrorSync>, ShopifyError> {
+        self.gate().await?;
+        let zone: ShopTimeZone = "America/New_York".parse().unwrap_or(ShopTimeZone::UTC);
+        Ok(Some(MirrorSync {
+            shop: "eval-candles.myshopify.com".into(),
+            time_zone: zone,
+            currency: Some("USD".into()),
+            state: if self.reading {
+                BackfillState::Running
+            } else {
+                BackfillState::Complete
+            },
+            owner: None,
+            lease_until: None,
+            bulk_operation_id: None,
+            phase: None,
+            orders_mirrored: if self.reading { 4210 } else { 12_840 },
+            objects_mirrored: 40_000,
+            started_at: Some(at(26, 9)),
+            completed_at: (!self.reading).then(|| at(26, 10)),
+            covers_since: None,
+            last_event_at: (!self.reading).then(|| at(26, 14)),
+            last_reconcile_at: (!self.reading).then(|| at(26, 13)),
+            last_error: None,
+            updated_at: at(26, 14),
+        }))
     }
 }

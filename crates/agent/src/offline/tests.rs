@@ -172,6 +172,154 @@ async fn questions_choose_tools() {
 }
 
 #[tokio::test]
+async fn history_questions_choose_the_new_tools() {
+    let cases: &[(&str, &[&str], &[&str])] = &[
+        (
+            "Compare this month with last month",
+            &[ToolName::SalesComparison.as_str()],
+            &[
+                "2026-11-01 to 2026-11-26 vs 2026-10-01 to 2026-10-26",
+                "Average order value: 82.30 USD",
+            ],
+        ),
+        (
+            "How are sales this week vs last week?",
+            &[ToolName::SalesComparison.as_str()],
+            &["2026-11-20 to 2026-11-26 vs 2026-11-13 to 2026-11-19"],
+        ),
+        (
+            "Compare 2026-11-01 to 2026-11-10 with 2026-10-01 to 2026-10-10",
+            &[ToolName::SalesComparison.as_str()],
+            &["2026-11-01 to 2026-11-10 vs 2026-10-01 to 2026-10-10"],
+        ),
+        (
+            "Show me sales by week",
+            &[ToolName::SalesSeries.as_str()],
+            &[
+                "**Sales by week** (2026-09-07 to 2026-11-26)",
+                "Week of 2026-11-23",
+            ],
+        ),
+        (
+            "Can I see a daily sales chart?",
+            &[ToolName::SalesSeries.as_str()],
+            &[
+                "**Sales by day** (2026-10-28 to 2026-11-26)",
+                "2026-11-26 (Thu): 3 orders, 150.00 USD",
+            ],
+        ),
+        (
+            "What's my repeat customer rate?",
+            &[ToolName::RepeatCustomers.as_str()],
+            &["2026-08-29 to 2026-11-26", "repeat rate 15.0%"],
+        ),
+        (
+            "How many returning customers did I have last month?",
+            &[ToolName::RepeatCustomers.as_str()],
+            &["2026-10-01 to 2026-10-31", "returning 37.5%"],
+        ),
+        (
+            "Why were orders refunded?",
+            &[ToolName::Refunds.as_str()],
+            &["3 refunds, 78.50 USD", "Damaged in transit: 2"],
+        ),
+        (
+            "Who are my best customers?",
+            &[ToolName::TopCustomers.as_str()],
+            &["Ada Lovelace: 612.50 USD in 4 orders"],
+        ),
+        (
+            "Which products make the most money?",
+            &[ToolName::ProductPerformance.as_str()],
+            &["Cedar Wick Set: 1035.00 USD from 23 units"],
+        ),
+        (
+            "Product performance last week",
+            &[ToolName::ProductPerformance.as_str()],
+            &["2026-11-20 to 2026-11-26"],
+        ),
+        (
+            "Show my orders by status",
+            &[ToolName::OrdersByStatus.as_str()],
+            &["Payment: paid 110"],
+        ),
+        (
+            "How many unfulfilled orders do I have?",
+            &[ToolName::OrdersByStatus.as_str()],
+            &["unfulfilled 19"],
+        ),
+        (
+            "How fresh are your numbers?",
+            &[ToolName::SyncStatus.as_str()],
+            &[
+                "I've read 12840 orders",
+                "Last updated: 2026-11-26 14:00 UTC",
+            ],
+        ),
+        (
+            "When did you last sync?",
+            &[ToolName::SyncStatus.as_str()],
+            &["complete"],
+        ),
+    ];
+    for (q, tools, needles) in cases {
+        let out = ask(AD_HOC_SUPPORT, q).await;
+        assert_eq!(out.error, None, "{q}");
+        assert_eq!(&out.tools_called, tools, "{q}");
+        for n in *needles {
+            assert!(out.text.contains(n), "{q}: missing {n} in {}", out.text);
+        }
+    }
+}
+
+/// While CJ is still reading the store, history answers say so and carry
+/// no invented figures.
+#[tokio::test]
+async fn history_answers_wait_for_the_full_read() {
+    let c = Catalog::embedded().unwrap();
+    let tools = ToolContext::connected(Arc::new(FakeStore {
+        reading: true,
+        ..FakeStore::default()
+    }));
+    for q in [
+        "Who are my best customers?",
+        "What's my repeat customer rate?",
+        "How fresh are your numbers?",
+    ] {
+        let input = TurnInput {
+            conversation_id: "c".into(),
+            workflow: c.workflow(AD_HOC_SUPPORT).unwrap(),
+            persona: c.persona(),
+            merchant: MerchantContext {
+                connected: true,
+                ..MerchantContext::default()
+            },
+            facts: vec![],
+            history: vec![HistoryEntry::merchant(q)],
+            system_event: None,
+            today: today(),
+        };
+        let out = run_turn(
+            &OfflineProvider::new(),
+            &tools,
+            input,
+            &TurnConfig::default(),
+            &|_| {},
+            CancellationToken::new(),
+        )
+        .await;
+        assert_eq!(out.error, None, "{q}");
+        assert!(
+            out.text.contains("still reading your store"),
+            "{q}: {}",
+            out.text
+        );
+        assert!(out.text.contains("4210"), "{q}: {}", out.text);
+        assert!(!out.text.contains("USD"), "{q}: {}", out.text);
+    }
+}
+
+#[tokio::test]
 async fn unknown_question_says_what_it_can_do() {
     let out = ask(AD_HOC_SUPPORT, "What's the meaning of life?").await;
     assert!(out.tools_called.is_empty());

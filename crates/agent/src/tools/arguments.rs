@@ -69,3 +69,42 @@ pub(crate) fn date_arg(
         ))),
     }
 }
+
+/// A required inclusive range of days `start_key..=end_key` spanning at
+/// most `max_days` days.
+pub(crate) fn range_args(
+    args: &Map<String, Value>,
+    start_key: &str,
+    end_key: &str,
+    max_days: i64,
+) -> Result<(NaiveDate, NaiveDate), InvalidArguments> {
+    let from = date_arg(args, start_key)?;
+    let to = date_arg(args, end_key)?;
+    if from > to {
+        return Err(InvalidArguments::new(format!(
+            "{start_key} {from} is after {end_key} {to}"
+        )));
+    }
+    if (to - from).num_days() >= max_days {
+        return Err(InvalidArguments::new(format!(
+            "the range may span at most {max_days} days"
+        )));
+    }
+    Ok((from, to))
+}
+
+/// The JSON Schema properties of a range of days.
+pub(crate) fn range_properties(start_key: &str, end_key: &str) -> Map<String, Value> {
+    let mut m = Map::new();
+    m.insert(
+        start_key.to_owned(),
+        serde_json::json!({"type": "string", "format": "date",
+                           "description": "First day, YYYY-MM-DD."}),
+    );
+    m.insert(
+        end_key.to_owned(),
+        serde_json::json!({"type": "string", "format": "date",
+                           "description": "Last day, YYYY-MM-DD (inclusive)."}),
+    );
+    m
+}

@@ -47,7 +47,7 @@ mod shared;
 mod store_data;
 
 pub(crate) use arguments::InvalidArguments;
-pub use store_data::StoreData;
+pub use store_data::{Basis, Mirrored, SalesSeriesData, StoreData, series_from_summary};
 
 /// Default time one tool call may take.
 pub const DEFAULT_TOOL_TIMEOUT: Duration = Duration::from_secs(30);
@@ -233,12 +233,20 @@ macro_rules! tool_registry {
 
 // The registry: one line per tool (`module::Type`), in name order.
 tool_registry! {
+    orders_by_status::OrdersByStatus,
     orders_last_week::OrdersLastWeek,
+    product_performance::ProductPerformance,
     recent_orders::RecentOrders,
+    refunds::Refunds,
+    repeat_customers::RepeatCustomers,
+    sales_comparison::SalesComparison,
+    sales_series::SalesSeries,
     sales_summary::SalesSummary,
     store_counts::StoreCounts,
     store_overview::StoreOverview,
+    top_customers::TopCustomers,
     top_products::TopProducts,
+    sync_status::SyncStatus,
     lookup_customer::LookupCustomer,
 }
 

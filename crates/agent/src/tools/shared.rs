@@ -5,8 +5,11 @@
 //! different prompt.
 
 use chrono::{DateTime, NaiveDate, Utc};
+use hirecj_domain::mirror::Money;
 use hirecj_shopify::Amount;
 use serde::{Deserialize, Serialize};
+
+use super::store_data::{Basis, Mirrored};
 
 /// One order, as the model sees it in lists of orders.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -256,4 +259,126 @@ impl From<hirecj_shopify::SalesSummary> for SalesReport {
             truncated: s.truncated,
         }
     }
+}
+
+/// What a tool that needs the store's whole history returns: the figures
+/// from CJ's copy of the store, or why there are none yet. Tagged by
+/// `status` (`ready`, `still_reading`, `unavailable`), the figures' fields
+/// next to it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub(crate) enum FromMirror<T> {
+    /// The figures.
+    Ready(T),
+    /// CJ is still reading the store's history: no figures yet.
+    StillReading(StillReading),
+    /// CJ's copy of the store could not be read just now.
+    Unavailable(Unavailable),
+}
+
+/// Why a history question has no figures yet.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct StillReading {
+    /// Orders read so far, when a backfill is under way.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub orders_read: Option<u64>,
+    /// What to tell the merchant.
+    pub message: String,
+}
+
+/// CJ's copy of the store failed to answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Unavailable {
+    /// What to tell the merchant.
+    pub message: String,
+}
+
+impl<T> FromMirror<T> {
+    /// The tool's result from what the store data answered: `ready` builds
+    /// the figures.
+    pub(crate) fn from_answer<X>(answer: Mirrored<X>, ready: impl FnOnce(X, Basis) -> T) -> Self {
+        match answer {
+            Mirrored::Ready { figures, basis } => Self::Ready(ready(figures, basis)),
+            Mirrored::Reading { orders_read } => Self::StillReading(StillReading {
+                orders_read,
+                message: match orders_read {
+                    Some(n) => format!(
+                        "CJ is still reading this store's order history ({n} orders so far) and \
+                         gives this figure only once it has read all of it. Tell the merchant; \
+                         do not estimate."
+                    ),
+                    None => "CJ is still reading this store's order history and gives this \
+                             figure only once it has read all of it. Tell the merchant; do not \
+                             estimate."
+                        .to_owned(),
+                },
+            }),
+            Mirrored::Unavailable => Self::Unavailable(Unavailable {
+                message: "CJ's copy of this store could not be read just now; try again in a \
+                          moment."
+                    .to_owned(),
+            }),
+        }
+    }
+
+    /// The merchant-facing text: `ready`'s for figures, else why there are
+    /// none.
+    pub(crate) fn text(&self, what: &str, ready: impl FnOnce(&T) -> String) -> String {
+        match self {
+            Self::Ready(figures) => ready(figures),
+            Self::StillReading(r) => match r.orders_read {
+                Some(n) if n > 0 => format!(
+                    "I'm still reading your store's order history: {n} orders so far. I'll have \
+                     {what} once I've read all of it, and I'd rather not guess before then."
+                ),
+                _ => format!(
+                    "I'm still reading your store's order history. I'll have {what} once I've \
+                     read all of it, and I'd rather not guess before then."
+                ),
+            },
+            Self::Unavailable(_) => {
+                format!("I couldn't load {what} just now; please try again in a moment.")
+            }
+        }
+    }
+}
+
+/// `new` against `old` in percent, to one decimal (`None` when `old` is 0).
+pub(crate) fn percent_change(new: f64, old: f64) -> Option<f64> {
+    (old != 0.0).then(|| ((new - old) / old * 1000.0).round() / 10.0)
+}
+
+/// `part` of `whole` in percent, to one decimal (`None` when `whole` is 0).
+pub(crate) fn percent_of(part: u64, whole: u64) -> Option<f64> {
+    (whole != 0).then(|| (part as f64 / whole as f64 * 1000.0).round() / 10.0)
+}
+
+/// `12.5%`, or `n/a`.
+pub(crate) fn percent_text(p: Option<f64>) -> String {
+    p.map_or_else(|| "n/a".to_owned(), |p| format!("{p:.1}%"))
+}
+
+/// The mirror's exact money as the amount the model reads.
+pub(crate) fn amount(m: Money) -> Amount {
+    Amount::from(m)
+}
+
+/// Shopify's global id of a numeric id.
+pub(crate) fn gid(kind: &str, id: i64) -> String {
+    format!("gid://shopify/{kind}/{id}")
+}
+
+/// `" (note)"`-style suffix line for a note, or nothing.
+pub(crate) fn note_line(note: Option<&str>) -> String {
+    note.map(|n| format!("\n- Note: {n}")).unwrap_or_default()
+}
+
+/// `PARTIALLY_REFUNDED` as `partially refunded`; `none` for no status.
+pub(crate) fn status_words(status: Option<&str>) -> String {
+    status.map_or_else(|| "none".to_owned(), |s| s.to_lowercase().replace('_', " "))
+}
+
+/// ` USD`, or nothing without a currency.
+pub(crate) fn currency_suffix(currency: Option<&str>) -> String {
+    currency.map(|c| format!(" {c}")).unwrap_or_default()
 }

@@ -1,10 +1,18 @@
 use super::fake::FakeStore;
 use super::lookup_customer::{LookupCustomer, valid_email};
+use super::orders_by_status::OrdersByStatus;
 use super::orders_last_week::OrdersLastWeek;
+use super::product_performance::ProductPerformance;
 use super::recent_orders::RecentOrders;
+use super::refunds::Refunds;
+use super::repeat_customers::RepeatCustomers;
+use super::sales_comparison::SalesComparison;
+use super::sales_series::{Bucket, SalesSeries};
 use super::sales_summary::SalesSummary;
 use super::store_counts::StoreCounts;
 use super::store_overview::StoreOverview;
+use super::sync_status::SyncStatus;
+use super::top_customers::TopCustomers;
 use super::top_products::TopProducts;
 use super::*;
 use crate::workflow::{AD_HOC_SUPPORT, Catalog, SHOPIFY_ONBOARDING};
@@ -52,6 +60,14 @@ fn tool_names_are_stable() {
         "get_shopify_sales_summary",
         "get_shopify_top_products",
         "lookup_shopify_customer",
+        "get_shopify_sales_comparison",
+        "get_shopify_sales_series",
+        "get_shopify_repeat_customers",
+        "get_shopify_top_customers",
+        "get_shopify_refunds",
+        "get_shopify_product_performance",
+        "get_shopify_orders_by_status",
+        "get_store_sync_status",
     ] {
         assert_eq!(ToolName::from_name(name).map(ToolName::as_str), Some(name));
     }
@@ -229,6 +245,46 @@ fn arguments_round_trip() {
         Tool::LookupCustomer(LookupCustomer {
             email: "ada@example.com".into(),
         }),
+        Tool::SalesComparison(SalesComparison {
+            start_date: day(16),
+            end_date: day(31),
+            compare_start_date: day(1),
+            compare_end_date: day(15),
+        }),
+        Tool::SalesSeries(SalesSeries {
+            start_date: day(1),
+            end_date: day(31),
+            bucket: Bucket::Week,
+        }),
+        Tool::SalesSeries(SalesSeries {
+            start_date: day(1),
+            end_date: day(31),
+            bucket: Bucket::Day,
+        }),
+        Tool::RepeatCustomers(RepeatCustomers {
+            start_date: day(1),
+            end_date: day(31),
+        }),
+        Tool::TopCustomers(TopCustomers {
+            start_date: day(1),
+            end_date: day(31),
+            limit: 3,
+        }),
+        Tool::Refunds(Refunds {
+            start_date: day(1),
+            end_date: day(31),
+            limit: 7,
+        }),
+        Tool::ProductPerformance(ProductPerformance {
+            start_date: day(1),
+            end_date: day(31),
+            limit: 4,
+        }),
+        Tool::OrdersByStatus(OrdersByStatus {
+            start_date: day(1),
+            end_date: day(31),
+        }),
+        Tool::SyncStatus(SyncStatus {}),
     ];
     for tool in tools {
         let args = tool.arguments();
@@ -252,11 +308,7 @@ fn arguments_round_trip() {
 async fn results_read_back_into_their_types() {
     let ctx = ToolContext::connected(Arc::new(FakeStore::default()));
     for name in ToolName::ALL {
-        let input = match name {
-            ToolName::SalesSummary => json!({"start_date": "2026-10-01", "end_date": "2026-10-15"}),
-            ToolName::LookupCustomer => json!({"email": "ada@example.com"}),
-            _ => json!({}),
-        };
+        let input = input_for(*name);
         let out = ctx.execute(&call(name.as_str(), input), &all()).await;
         assert!(!out.is_error, "{name}: {out:?}");
         let result = ToolResult::from_model_text(*name, &out.content);
@@ -282,6 +334,312 @@ async fn results_read_back_into_their_types() {
         r#"{"count":3,"orders":[{"#
     );
     assert!(ToolResult::from_model_text(ToolName::RecentOrders, &cut).is_err());
+}
+
+/// Arguments every tool accepts.
+fn input_for(name: ToolName) -> Value {
+    let range = json!({"start_date": "2026-10-01", "end_date": "2026-10-15"});
+    match name {
+        ToolName::LookupCustomer => json!({"email": "ada@example.com"}),
+        ToolName::SalesComparison => json!({
+            "start_date": "2026-11-01", "end_date": "2026-11-15",
+            "compare_start_date": "2026-10-01", "compare_end_date": "2026-10-15"
+        }),
+        ToolName::SalesSummary
+        | ToolName::SalesSeries
+        | ToolName::RepeatCustomers
+        | ToolName::TopCustomers
+        | ToolName::Refunds
+        | ToolName::ProductPerformance
+        | ToolName::OrdersByStatus => range,
+        ToolName::OrdersLastWeek
+        | ToolName::RecentOrders
+        | ToolName::StoreCounts
+        | ToolName::StoreOverview
+        | ToolName::TopProducts
+        | ToolName::SyncStatus => json!({}),
+    }
+}
+
+/// Every range tool refuses bad ranges the same way.
+#[tokio::test]
+async fn range_tools_validate_their_dates() {
+    let ctx = ToolContext::connected(Arc::new(FakeStore::default()));
+    for name in [
+        SalesSeries::NAME,
+        RepeatCustomers::NAME,
+        TopCustomers::NAME,
+        Refunds::NAME,
+        ProductPerformance::NAME,
+        OrdersByStatus::NAME,
+    ] {
+        for input in [
+            json!({"start_date": "2026-10-05", "end_date": "2026-10-01"}),
+            json!({"start_date": "2025-01-01", "end_date": "2026-10-01"}),
+            json!({"start_date": "2026-10-01"}),
+            json!({"start_date": "yesterday", "end_date": "2026-10-01"}),
+        ] {
+            let out = ctx.execute(&call(name, input.clone()), &all()).await;
+            assert_eq!(
+                out.error_code.as_deref(),
+                Some("invalid_arguments"),
+                "{name} {input}: {out:?}"
+            );
+        }
+    }
+    let bad = [
+        call(
+            TopCustomers::NAME,
+            json!({"start_date": "2026-10-01", "end_date": "2026-10-02", "limit": 21}),
+        ),
+        call(
+            Refunds::NAME,
+            json!({"start_date": "2026-10-01", "end_date": "2026-10-02", "limit": 0}),
+        ),
+        call(
+            ProductPerformance::NAME,
+            json!({"start_date": "2026-10-01", "end_date": "2026-10-02", "limit": 51}),
+        ),
+        call(
+            SalesSeries::NAME,
+            json!({"start_date": "2026-01-01", "end_date": "2026-10-01", "bucket": "day"}),
+        ),
+        call(
+            SalesSeries::NAME,
+            json!({"start_date": "2026-10-01", "end_date": "2026-10-02", "bucket": "hour"}),
+        ),
+        call(
+            SalesComparison::NAME,
+            json!({"start_date": "2026-10-01", "end_date": "2026-10-02"}),
+        ),
+        call(
+            SalesComparison::NAME,
+            json!({
+                "start_date": "2026-10-01", "end_date": "2026-10-02",
+                "compare_start_date": "2026-09-03", "compare_end_date": "2026-09-01"
+            }),
+        ),
+    ];
+    for c in bad {
+        let out = ctx.execute(&c, &all()).await;
+        assert_eq!(
+            out.error_code.as_deref(),
+            Some("invalid_arguments"),
+            "{c:?}"
+        );
+    }
+    // A long series without a bucket goes by week; a short one by day.
+    let map = |v: Value| v.as_object().cloned().unwrap_or_default();
+    let long = SalesSeries::parse(&map(
+        json!({"start_date": "2026-01-01", "end_date": "2026-10-01"}),
+    ));
+    assert_eq!(long.map(|s| s.bucket), Ok(Bucket::Week));
+    let short = SalesSeries::parse(&map(
+        json!({"start_date": "2026-10-01", "end_date": "2026-10-31", "bucket": "Weekly"}),
+    ));
+    assert_eq!(short.map(|s| s.bucket), Ok(Bucket::Week));
+    let short = SalesSeries::parse(&map(
+        json!({"start_date": "2026-10-01", "end_date": "2026-10-31"}),
+    ));
+    assert_eq!(short.map(|s| s.bucket), Ok(Bucket::Day));
+}
+
+#[tokio::test]
+async fn comparison_has_both_periods_and_the_change() {
+    let ctx = ToolContext::connected(Arc::new(FakeStore::default()));
+    let out = ctx
+        .execute(
+            &call(SalesComparison::NAME, input_for(ToolName::SalesComparison)),
+            &all(),
+        )
+        .await;
+    assert!(!out.is_error, "{out:?}");
+    let v: Value = serde_json::from_str(&out.content).unwrap();
+    assert_eq!(v["period"]["from"], "2026-11-01");
+    assert_eq!(v["compared_with"]["to"], "2026-10-15");
+    assert_eq!(v["period"]["average_order_value"], "82.30");
+    assert_eq!(v["change"]["orders"]["change"], 0);
+    assert_eq!(v["change"]["orders"]["percent"], 0.0);
+    let Ok(ToolResult::SalesComparison(r)) =
+        ToolResult::from_model_text(ToolName::SalesComparison, &out.content)
+    else {
+        panic!("{}", out.content);
+    };
+    let text = SalesComparison::text(&r);
+    assert!(
+        text.contains("2026-11-01 to 2026-11-15 vs 2026-10-01 to 2026-10-15"),
+        "{text}"
+    );
+    assert!(text.contains("Orders: 120 vs 120 (+0, 0.0%)"), "{text}");
+    assert!(
+        text.contains("Revenue: 9876.50 USD vs 9876.50 USD (0.00 USD, 0.0%)"),
+        "{text}"
+    );
+    assert!(text.contains("Average order value: 82.30 USD"), "{text}");
+}
+
+#[tokio::test]
+async fn series_buckets_weeks_from_live_days() {
+    let ctx = ToolContext::connected(Arc::new(FakeStore::default()));
+    // 2026-10-01 is a Thursday: the first week is cut by the range.
+    let out = ctx
+        .execute(
+            &call(
+                SalesSeries::NAME,
+                json!({"start_date": "2026-10-01", "end_date": "2026-10-14", "bucket": "week"}),
+            ),
+            &all(),
+        )
+        .await;
+    let v: Value = serde_json::from_str(&out.content).unwrap();
+    let points = v["points"].as_array().unwrap();
+    let starts: Vec<_> = points
+        .iter()
+        .map(|p| p["start"].as_str().unwrap())
+        .collect();
+    assert_eq!(starts, ["2026-10-01", "2026-10-05", "2026-10-12"]);
+    let orders: Vec<_> = points
+        .iter()
+        .map(|p| p["orders"].as_u64().unwrap())
+        .collect();
+    assert_eq!(orders, [12, 21, 9]);
+    assert_eq!(points[1]["revenue"], "1050.00");
+    assert_eq!(points[1]["average_order_value"], "50.00");
+    assert!(
+        points[0].get("refunded").is_none(),
+        "live: no refunds per point"
+    );
+    assert_eq!(v["orders"], 42);
+    assert!(v["note"].as_str().unwrap().contains("whole range"));
+    let Ok(result) = ToolResult::from_model_text(ToolName::SalesSeries, &out.content) else {
+        panic!()
+    };
+    let text = result.text();
+    assert!(
+        text.contains("**Sales by week** (2026-10-01 to 2026-10-14): 42 orders, 2100.00 USD"),
+        "{text}"
+    );
+    assert!(
+        text.contains("Week of 2026-10-05: 21 orders, 1050.00 USD"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn history_tools_answer_from_the_copy_with_their_figures() {
+    let ctx = ToolContext::connected(Arc::new(FakeStore::default()));
+    let cases: &[(&str, &[&str])] = &[
+        (
+            RepeatCustomers::NAME,
+            &[
+                "Customers who ordered: 80",
+                "Ordered more than once: 12 (repeat rate 15.0%)",
+                "Had ordered before: 30 (returning 37.5%)",
+                "New customers: 50",
+            ],
+        ),
+        (
+            TopCustomers::NAME,
+            &[
+                "Ada Lovelace: 612.50 USD in 4 orders",
+                "grace@example.com: 99.00 USD in 1 order",
+            ],
+        ),
+        (
+            Refunds::NAME,
+            &[
+                "3 refunds, 78.50 USD in total",
+                "Damaged in transit: 2 (30.00 USD)",
+                "Wrong size: 1 (48.50 USD)",
+                "Latest: #1012 on 2026-11-25, 20.00 USD (Damaged in transit)",
+            ],
+        ),
+        (
+            ProductPerformance::NAME,
+            &[
+                "from 120 orders",
+                "Cedar Wick Set: 1035.00 USD from 23 units in 17 orders",
+            ],
+        ),
+        (
+            OrdersByStatus::NAME,
+            &[
+                "120 orders",
+                "Payment: paid 110, partially refunded 6, pending 4",
+                "Fulfillment: fulfilled 101, unfulfilled 19",
+            ],
+        ),
+        (
+            SyncStatus::NAME,
+            &[
+                "complete: I've read 12840 orders, your whole order history",
+                "Last updated: 2026-11-26 14:00 UTC",
+                "Last check for missed changes: 2026-11-26 13:00 UTC",
+            ],
+        ),
+    ];
+    for (name, needles) in cases {
+        let tool = ToolName::from_name(name).unwrap();
+        let out = ctx.execute(&call(name, input_for(tool)), &all()).await;
+        assert!(!out.is_error, "{name}: {out:?}");
+        if *name != SyncStatus::NAME {
+            let v: Value = serde_json::from_str(&out.content).unwrap();
+            assert_eq!(v["status"], "ready", "{name}: {}", out.content);
+        }
+        let text = ToolResult::from_model_text(tool, &out.content)
+            .unwrap()
+            .text();
+        for n in *needles {
+            assert!(text.contains(n), "{name}: missing {n} in {text}");
+        }
+    }
+}
+
+/// Before the copy is complete, history tools say so and give no figures.
+#[tokio::test]
+async fn history_tools_never_guess_while_reading() {
+    let ctx = ToolContext::connected(Arc::new(FakeStore {
+        reading: true,
+        ..FakeStore::default()
+    }));
+    for name in [
+        RepeatCustomers::NAME,
+        TopCustomers::NAME,
+        Refunds::NAME,
+        ProductPerformance::NAME,
+        OrdersByStatus::NAME,
+    ] {
+        let tool = ToolName::from_name(name).unwrap();
+        let out = ctx.execute(&call(name, input_for(tool)), &all()).await;
+        assert!(!out.is_error, "{name}: {out:?}");
+        let v: Value = serde_json::from_str(&out.content).unwrap();
+        assert_eq!(v["status"], "still_reading", "{name}");
+        assert_eq!(v["orders_read"], 4210, "{name}");
+        assert!(v["message"].as_str().unwrap().contains("do not estimate"));
+        let result = ToolResult::from_model_text(tool, &out.content).unwrap();
+        assert_eq!(compact(&result), out.content);
+        let text = result.text();
+        assert!(
+            text.contains("still reading your store's order history: 4210 orders so far"),
+            "{text}"
+        );
+        assert!(!text.contains("USD"), "{text}");
+    }
+    let out = ctx
+        .execute(&call(SyncStatus::NAME, json!({})), &all())
+        .await;
+    let text = ToolResult::from_model_text(ToolName::SyncStatus, &out.content)
+        .unwrap()
+        .text();
+    assert!(
+        text.contains("I've read 4210 of your orders so far (started 2026-11-26 09:00 UTC)"),
+        "{text}"
+    );
+    assert!(
+        out.content.contains(r#""state":"reading""#),
+        "{}",
+        out.content
+    );
 }
 
 #[test]

@@ -289,7 +289,7 @@ async fn tool_round_runs_calls_concurrently_and_feeds_results_back() {
     assert_eq!(out.trace.rounds.len(), 2);
     assert_eq!(out.trace.tool_calls.len(), 2);
     assert_eq!(out.trace.usage.input_tokens, 20);
-    assert_eq!(out.trace.tools_offered.len(), 4);
+    assert_eq!(out.trace.tools_offered.len(), 5);
     let j = out.trace.to_json();
     assert_eq!(j["workflow"], SHOPIFY_POST_AUTH);
     assert!(j["rounds"][0]["request"]["system"].is_array());
@@ -582,7 +582,7 @@ fn needs_reconnect_offers_no_tools_and_says_so() {
     assert!(req.system[2].text.contains(CONNECT_BUTTON_AVAILABLE));
     inp.merchant.needs_reconnect = false;
     let req = build_request(&inp, &connected_tools(), &TurnConfig::default());
-    assert_eq!(req.tools.len(), 7);
+    assert_eq!(req.tools.len(), ToolName::ALL.len());
     assert!(!req.system[2].text.contains(CONNECT_BUTTON_AVAILABLE));
 }
 

@@ -6,9 +6,11 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Days, NaiveDate, Utc};
-use hirecj_agent::tools::StoreData;
+use hirecj_agent::tools::{Basis, Mirrored, SalesSeriesData, StoreData, series_from_summary};
 use hirecj_domain::mirror::{
-    BackfillState, MirrorOrder, MirrorProductSales, MirrorSync, Money, ShopTimeZone,
+    BackfillState, MirrorOrder, MirrorOrdersByStatus, MirrorProductSales, MirrorRefunds,
+    MirrorRepeatCustomers, MirrorSync, MirrorTopCustomer, MirrorTopProducts, Money, SeriesBucket,
+    ShopTimeZone,
 };
 use hirecj_shopify::fetcher::{
     OVERVIEW_RECENT_ORDERS, SUMMARY_TOP_PRODUCTS, VISIBILITY_WINDOW_DAYS,
@@ -243,6 +245,80 @@ impl MirroredStore {
             recent_orders: orders.into_iter().map(order_summary).collect(),
         }))
     }
+
+    /// How to read the mirror's figures over `from..=to`.
+    fn basis(&self, sync: &MirrorSync, from: NaiveDate, to: NaiveDate) -> Basis {
+        let (beyond, note) = self.visibility(sync, from, to);
+        Basis {
+            timezone: self.zone_label(),
+            currency: sync.currency.clone(),
+            beyond_visibility_window: beyond,
+            note,
+        }
+    }
+
+    /// What a question that needs the whole history gets before the
+    /// backfill is complete: the orders read so far, never a guess.
+    fn still_reading<T>(&self) -> Mirrored<T> {
+        Mirrored::Reading {
+            orders_read: self
+                .sync
+                .as_ref()
+                .map(|s| u64::try_from(s.orders_mirrored).unwrap_or(0)),
+        }
+    }
+
+    /// Answers a history question from the mirror by `query`, once the
+    /// backfill is complete; a failing mirror says so rather than guess.
+    async fn answer_from_mirror<T, F, Fut>(
+        &self,
+        from: NaiveDate,
+        to: NaiveDate,
+        query: F,
+    ) -> Mirrored<T>
+    where
+        F: FnOnce(Store, String) -> Fut,
+        Fut: std::future::Future<Output = Result<T, hirecj_store::StoreError>>,
+    {
+        let Some(sync) = self.ready() else {
+            return self.still_reading();
+        };
+        match query(self.store.clone(), self.shop().to_owned()).await {
+            Ok(figures) => Mirrored::Ready {
+                figures,
+                basis: self.basis(sync, from, to),
+            },
+            Err(e) => {
+                store_error(e);
+                Mirrored::Unavailable
+            }
+        }
+    }
+
+    async fn mirror_series(
+        &self,
+        sync: &MirrorSync,
+        from: NaiveDate,
+        to: NaiveDate,
+        bucket: SeriesBucket,
+    ) -> Result<SalesSeriesData, MirrorFailed> {
+        let points = self
+            .store
+            .mirror_series(self.shop(), from, to, bucket)
+            .await
+            .map_err(store_error)?;
+        let refunded = points.iter().map(|p| p.refunded).sum();
+        Ok(SalesSeriesData {
+            from,
+            to,
+            bucket,
+            points,
+            refunds_per_point: true,
+            refunded,
+            basis: self.basis(sync, from, to),
+            truncated: false,
+        })
+    }
 }
 
 #[async_trait]
@@ -331,6 +407,103 @@ impl StoreData for MirroredStore {
             return Ok(found);
         }
         self.live.customer_by_email(email).await
+    }
+
+    async fn sales_series(
+        &self,
+        from: NaiveDate,
+        to: NaiveDate,
+        bucket: SeriesBucket,
+    ) -> Result<SalesSeriesData, ShopifyError> {
+        if from > to {
+            return Err(ShopifyError::InvalidInput(format!(
+                "the range starts ({from}) after it ends ({to})"
+            )));
+        }
+        if let Some(sync) = self.ready()
+            && let Ok(series) = self.mirror_series(sync, from, to, bucket).await
+        {
+            return Ok(series);
+        }
+        let mut live = self.live.sales_summary(from, to).await?;
+        live.note = self.with_reading_note(live.note.take());
+        Ok(series_from_summary(&live, bucket))
+    }
+
+    async fn repeat_customers(
+        &self,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<Mirrored<MirrorRepeatCustomers>, ShopifyError> {
+        Ok(self
+            .answer_from_mirror(from, to, |store, shop| async move {
+                store.mirror_repeat_customers(&shop, from, to).await
+            })
+            .await)
+    }
+
+    async fn top_customers(
+        &self,
+        from: NaiveDate,
+        to: NaiveDate,
+        limit: u32,
+    ) -> Result<Mirrored<Vec<MirrorTopCustomer>>, ShopifyError> {
+        Ok(self
+            .answer_from_mirror(from, to, |store, shop| async move {
+                store.mirror_top_customers(&shop, from, to, limit).await
+            })
+            .await)
+    }
+
+    async fn refunds(
+        &self,
+        from: NaiveDate,
+        to: NaiveDate,
+        limit: u32,
+    ) -> Result<Mirrored<MirrorRefunds>, ShopifyError> {
+        Ok(self
+            .answer_from_mirror(from, to, |store, shop| async move {
+                store.mirror_refunds(&shop, from, to, limit).await
+            })
+            .await)
+    }
+
+    async fn product_performance(
+        &self,
+        from: NaiveDate,
+        to: NaiveDate,
+        limit: u32,
+    ) -> Result<Mirrored<MirrorTopProducts>, ShopifyError> {
+        Ok(self
+            .answer_from_mirror(from, to, |store, shop| async move {
+                store
+                    .mirror_product_performance(&shop, from, to, limit as usize)
+                    .await
+            })
+            .await)
+    }
+
+    async fn orders_by_status(
+        &self,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<Mirrored<MirrorOrdersByStatus>, ShopifyError> {
+        Ok(self
+            .answer_from_mirror(from, to, |store, shop| async move {
+                store.mirror_orders_by_status(&shop, from, to).await
+            })
+            .await)
+    }
+
+    async fn sync_status(&self) -> Result<Option<MirrorSync>, ShopifyError> {
+        // Fresh, not the turn's first read: "how fresh" wants the latest.
+        match self.store.mirror_sync(self.shop()).await {
+            Ok(sync) => Ok(sync),
+            Err(e) => {
+                store_error(e);
+                Ok(self.sync.clone())
+            }
+        }
     }
 }
 
