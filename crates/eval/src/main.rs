@@ -33,7 +33,13 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    telemetry::init(settings.log_format, &settings.log_filter);
+    // The scenarios' report is the output; the app the evals start in
+    // process logs only warnings unless HIRECJ_LOG says otherwise.
+    let filter = match std::env::var_os("HIRECJ_LOG") {
+        Some(_) => settings.log_filter.clone(),
+        None => "warn".to_owned(),
+    };
+    telemetry::init(settings.log_format, &filter);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

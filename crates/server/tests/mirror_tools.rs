@@ -61,11 +61,13 @@ async fn the_history_tools_answer_from_the_mirror_as_the_source_computes() {
     let ds = app.state.shopify.devstore.clone().unwrap().dataset(&shop);
     // What the development store showed the backfill: without
     // read_all_orders, the 60 days before the moment it was read (a
-    // rolling cut, as Shopify's; the mirror records the start of that
-    // first day as `covers_since`).
+    // rolling cut, as Shopify's), which the mirror records as
+    // `covers_since`.
     let read_at = sync.started_at.unwrap();
-    let visible_since = read_at - chrono::Duration::days(60);
-    assert!(sync.covers_since.unwrap() <= visible_since);
+    let visible_since = sync.covers_since.unwrap();
+    // (Shopify's operation times are whole seconds.)
+    assert!(visible_since >= read_at - chrono::Duration::days(60) - chrono::Duration::seconds(1));
+    assert!(visible_since <= sync.completed_at.unwrap() - chrono::Duration::days(60));
     let source = Source::new(&ds, Some(visible_since), sync.completed_at.unwrap());
     let today = source.day_of(Utc::now());
     let ago = |n: u64| today.checked_sub_days(Days::new(n)).unwrap();

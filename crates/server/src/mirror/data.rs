@@ -72,7 +72,16 @@ impl MirroredStore {
 
     /// The first day the mirror holds every order of (`None`: all history).
     fn first_covered_day(&self, sync: &MirrorSync) -> Option<NaiveDate> {
-        sync.covers_since.map(|at| self.zone().day_of(at))
+        sync.covers_since.map(|at| {
+            let zone = self.zone();
+            let day = zone.day_of(at);
+            // A day that began before the cut is only partly held.
+            if zone.start_of(day) < at {
+                day.succ_opt().unwrap_or(day)
+            } else {
+                day
+            }
+        })
     }
 
     /// The note a live answer carries while the backfill runs.

@@ -57,7 +57,7 @@ const SCAN_EVERY: Duration = Duration::from_secs(15);
 const BATCH: usize = 500;
 /// First and longest wait between two polls of a bulk operation.
 const POLL_FIRST: Duration = Duration::from_millis(100);
-const POLL_MAX: Duration = Duration::from_secs(5);
+const POLL_MAX: Duration = Duration::from_secs(2);
 /// A bulk operation that runs longer than this is abandoned (and the
 /// backfill tried again later).
 const OPERATION_DEADLINE: Duration = Duration::from_secs(6 * 60 * 60);
@@ -108,6 +108,9 @@ struct Inner {
     /// This replica, as a lease owner.
     owner: String,
     wake: Notify,
+    /// A bulk operation finished (its webhook came): stop waiting for the
+    /// next poll.
+    bulk_finished: Notify,
 }
 
 impl std::fmt::Debug for Mirror {
@@ -155,6 +158,7 @@ impl Mirror {
                 reconcile_every,
                 owner: format!("replica-{}", uuid::Uuid::new_v4().simple()),
                 wake: Notify::new(),
+                bulk_finished: Notify::new(),
             }),
         }
     }
@@ -230,8 +234,15 @@ impl Mirror {
         tracing::info!(shop = %access.shop, subscribed, "store webhooks subscribed");
     }
 
-    /// Wakes the runner (a bulk operation finished, a shop was registered).
+    /// Wakes the runner (a shop was registered, a backfill is owed).
     pub fn wake(&self) {
+        self.inner.wake.notify_one();
+    }
+
+    /// A bulk operation finished (`bulk_operations/finish`): whatever
+    /// waits for one polls now.
+    pub fn bulk_finished(&self) {
+        self.inner.bulk_finished.notify_waiters();
         self.inner.wake.notify_one();
     }
 
@@ -447,8 +458,16 @@ impl Mirror {
             .ok_or(BackfillError::NoMerchant)?;
         let access = access_token_for(&inner.store, &inner.shopify, &user.id).await?;
         // Without read_all_orders Shopify shows the last 60 days: the
-        // mirror covers exactly what the live path could see.
-        let covers_since = orders_visible_since(Utc::now(), sync.time_zone, &access.scopes);
+        // query asks from the shop's midnight 60 days back, and Shopify
+        // answers from 60 days before the operation began (a rolling
+        // cut): that is what the mirror covers. (Resumed after the orders,
+        // the backfill's start stands in for the operation's.)
+        let query_since = orders_visible_since(Utc::now(), sync.time_zone, &access.scopes);
+        let window =
+            chrono::TimeDelta::days(hirecj_shopify::fetcher::VISIBILITY_WINDOW_DAYS as i64);
+        let rolling_cut =
+            |read_at: chrono::DateTime<Utc>| query_since.map(|q| q.max(read_at - window));
+        let mut covers_since = rolling_cut(sync.started_at.unwrap_or_else(Utc::now));
         let start = Phase::ALL
             .iter()
             .position(|p| Some(p.as_str()) == sync.phase.as_deref())
@@ -464,7 +483,7 @@ impl Mirror {
             let id = match resumed {
                 Some(id) => id,
                 None => {
-                    let op = self.start_operation(&access, phase, covers_since).await?;
+                    let op = self.start_operation(&access, phase, query_since).await?;
                     self.step(shop, phase, Some(&op.id), &progress).await?;
                     op.id
                 }
@@ -483,12 +502,15 @@ impl Mirror {
             let done = match done {
                 Some(done) => done,
                 None => {
-                    let op = self.start_operation(&access, phase, covers_since).await?;
+                    let op = self.start_operation(&access, phase, query_since).await?;
                     self.step(shop, phase, Some(&op.id), &progress).await?;
                     self.wait_for(&access, &op.id, shutdown, Lease::Backfill)
                         .await?
                 }
             };
+            if phase == Phase::Orders {
+                covers_since = rolling_cut(done.created_at);
+            }
             if let Some(url) = done.url.as_deref() {
                 self.load(shop, phase, url, &progress, Lease::Backfill)
                     .await?;
@@ -613,6 +635,7 @@ impl Mirror {
             }
             tokio::select! {
                 () = shutdown.cancelled() => return Err(BackfillError::Shutdown),
+                () = inner.bulk_finished.notified() => {}
                 () = tokio::time::sleep(wait) => {}
             }
             wait = (wait * 2).min(POLL_MAX);

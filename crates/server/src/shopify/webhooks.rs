@@ -409,7 +409,7 @@ async fn mirror(
 ) -> Result<&'static str, ProcessError> {
     let store = &state.store;
     if change == MirrorChange::BulkFinished {
-        state.mirror.wake();
+        state.mirror.bulk_finished();
         return Ok("noted");
     }
     if store.mirror_sync(shop.as_str()).await?.is_none() {
