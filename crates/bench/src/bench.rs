@@ -1,8 +1,9 @@
 //! `hirecj-bench`: drives the app over real sockets (loopback only) and
 //! prints what it measures — turns per second and the server's own overhead
-//! per turn, memory per connected conversation, and the time to open the
+//! per turn, memory per connected conversation, the time to open the
 //! conversation whose post-OAuth message was prepared during the OAuth
-//! callback. It asserts nothing about timings; it exits 1 only when a phase
+//! callback, and the store mirror (backfill time, tool time, a new order's
+//! webhook reaching the mirror, store questions end to end). It asserts nothing about timings; it exits 1 only when a phase
 //! could not run or a request failed.
 //!
 //! By default it spawns its own server (`hirecj-bench serve`: `hirecj
@@ -1122,6 +1123,9 @@ struct StoreReport {
     questions: Vec<(String, Vec<f64>)>,
     /// Tool time of every store turn (from the turn traces).
     tool_ms: Vec<f64>,
+    /// An order created in the development store → its webhook applied to
+    /// the mirror (the store's last event moves).
+    webhook_ms: Vec<f64>,
     errors: Vec<String>,
 }
 
@@ -1161,6 +1165,7 @@ async fn phase_store(server: &Target, p: &Params) -> Res<StoreReport> {
         orders: 0,
         questions: Vec::new(),
         tool_ms: Vec::new(),
+        webhook_ms: Vec::new(),
         errors: Vec::new(),
     };
     loop {
@@ -1204,6 +1209,57 @@ async fn phase_store(server: &Target, p: &Params) -> Res<StoreReport> {
         report
             .server_backfill
             .map_or("n/a".into(), |d| format!("{:.2} s", d.as_secs_f64())),
+    );
+
+    // New orders in the development store reach the mirror by webhook.
+    let freshness = format!("{}/api/v1/users/{user}/store", server.base);
+    let last_event = || async {
+        let body: serde_json::Value = http
+            .get(&freshness)
+            .header(reqwest::header::COOKIE, &cookie)
+            .send()
+            .await
+            .map_err(|e| e.to_string())?
+            .json()
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok::<_, String>(body["mirror"]["last_event_at"].as_str().map(str::to_owned))
+    };
+    for n in 0..p.store_asks.min(10) {
+        let before = last_event().await?;
+        let r = http
+            .post(format!("{}/devstore/_control/orders", server.base))
+            .form(&[("shop", format!("{}.myshopify.com", p.store_shop))])
+            .send()
+            .await
+            .map_err(|e| format!("creating order {n}: {e}"))?;
+        if !r.status().is_success() {
+            report
+                .errors
+                .push(format!("creating order {n}: HTTP {}", r.status()));
+            continue;
+        }
+        let created = Instant::now();
+        loop {
+            if last_event().await? != before {
+                report.webhook_ms.push(ms(created.elapsed()));
+                break;
+            }
+            if created.elapsed() > FRAME_WAIT {
+                report
+                    .errors
+                    .push(format!("order {n}: its webhook never reached the mirror"));
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    }
+    report.webhook_ms = sorted(std::mem::take(&mut report.webhook_ms));
+    println!(
+        "  new order → its webhook applied to the mirror: p50 {} p99 {} ({} orders)",
+        pct(&report.webhook_ms, 0.50),
+        pct(&report.webhook_ms, 0.99),
+        report.webhook_ms.len()
     );
 
     let today = chrono::Utc::now().date_naive();
@@ -1378,6 +1434,11 @@ fn print_summary(
                 "store tool time p99".into(),
                 pct(&m.tool_ms, 0.99),
                 "< 50 ms".into(),
+            ]);
+            rows.push([
+                "new order → mirror (webhook) p99".into(),
+                pct(&m.webhook_ms, 0.99),
+                "< 1 s".into(),
             ]);
             for (question, samples) in &m.questions {
                 rows.push([

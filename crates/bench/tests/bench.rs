@@ -51,6 +51,7 @@ fn bench_runs_at_a_small_size_and_prints_the_headline_metrics() {
         "prepared message p50 / p99",
         "store backfill",
         "store tool time p99",
+        "new order → mirror (webhook) p99",
         "\"What sells best?\" p50 / p99",
     ] {
         let line = stdout
