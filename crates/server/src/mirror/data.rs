@@ -370,6 +370,13 @@ impl StoreData for MirroredStore {
     }
 
     async fn orders_last_week(&self) -> Result<SalesSummary, ShopifyError> {
+        // Before the mirror knows the shop's time zone, "today" is the
+        // live path's (the shop's own, read from Shopify).
+        if self.ready().is_none() {
+            let mut live = self.live.orders_last_week().await?;
+            live.note = self.with_reading_note(live.note.take());
+            return Ok(live);
+        }
         let to = self.today();
         let from = to.checked_sub_days(Days::new(6)).unwrap_or(to);
         self.sales_summary(from, to).await
