@@ -78,7 +78,7 @@ pub struct BenchArgs {
     /// The memory phase needs a spawned server and is skipped otherwise.
     #[arg(long, value_name = "URL")]
     url: Option<String>,
-    /// Small sizes for CI: 20 conversations × 2 turns, 50 idle, 5 installs.
+    /// Small sizes for CI: 20 conversations × 2 turns, 50 idle, 5 installs, the store phase on a 1,300-order shop.
     #[arg(long)]
     quick: bool,
     /// Longest time any one phase may take.
