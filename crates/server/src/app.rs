@@ -470,25 +470,53 @@ async fn security_headers(
     response
 }
 
-/// Resolves on SIGINT or SIGTERM.
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        if tokio::signal::ctrl_c().await.is_err() {
-            std::future::pending::<()>().await;
-        }
-    };
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
+/// SIGINT and SIGTERM, listened for from the moment this is made: a signal
+/// that arrives before anything awaits it is kept, not fatal. (Make it
+/// before the server says it is listening: a supervisor may signal as soon
+/// as it does.)
+pub struct ShutdownSignals {
+    interrupt: Option<tokio::signal::unix::Signal>,
+    terminate: Option<tokio::signal::unix::Signal>,
+}
+
+impl ShutdownSignals {
+    /// Installs the handlers now.
+    pub fn install() -> Self {
+        use tokio::signal::unix::{SignalKind, signal};
+        let listen = |kind: SignalKind, name: &str| match signal(kind) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                tracing::warn!(signal = name, error = %e, "cannot listen for the signal");
+                None
             }
-            Err(_) => std::future::pending::<()>().await,
+        };
+        Self {
+            interrupt: listen(SignalKind::interrupt(), "SIGINT"),
+            terminate: listen(SignalKind::terminate(), "SIGTERM"),
         }
-    };
-    tokio::select! {
-        () = ctrl_c => tracing::info!("SIGINT received; shutting down"),
-        () = term => tracing::info!("SIGTERM received; shutting down"),
     }
+
+    /// Resolves on SIGINT or SIGTERM.
+    pub async fn recv(mut self) {
+        async fn next(s: Option<&mut tokio::signal::unix::Signal>) {
+            match s {
+                Some(s) => {
+                    s.recv().await;
+                }
+                None => std::future::pending::<()>().await,
+            }
+        }
+        tokio::select! {
+            () = next(self.interrupt.as_mut()) => tracing::info!("SIGINT received; shutting down"),
+            () = next(self.terminate.as_mut()) => tracing::info!("SIGTERM received; shutting down"),
+        }
+    }
+}
+
+/// Resolves on SIGINT or SIGTERM (listening from the first poll; see
+/// [`ShutdownSignals`] to listen from earlier).
+pub async fn shutdown_signal() {
+    ShutdownSignals::install().recv().await;
 }
 
 /// Why [`serve_until_signal`] ended with an error.
@@ -505,6 +533,9 @@ pub enum ServeError {
 /// SIGTERM. One function, so that the bench's own server runs exactly this.
 pub async fn serve_until_signal(settings: Settings) -> Result<(), ServeError> {
     let public_url = settings.public_base();
+    // Listening for signals before saying we listen: a SIGTERM that comes
+    // right after the address is printed shuts down gracefully.
+    let signals = ShutdownSignals::install();
     let app = App::build(settings).await?;
     let addr = app.local_addr();
     tracing::info!(%addr, database = app.state().store.backend().as_str(), "HireCJ is listening");
@@ -512,7 +543,7 @@ pub async fn serve_until_signal(settings: Settings) -> Result<(), ServeError> {
     let shutdown = CancellationToken::new();
     let trigger = shutdown.clone();
     tokio::spawn(async move {
-        shutdown_signal().await;
+        signals.recv().await;
         trigger.cancel();
     });
     app.run(shutdown).await?;

@@ -90,10 +90,39 @@ pub async fn serve(
             shutdown: shutdown.clone(),
             metrics: metrics.clone(),
             _open: open_rx.clone(),
+            last: false,
         };
         tokio::spawn(task.run(stream));
     }
-    drop(listener);
+    // Connections the kernel had already accepted when shutdown began are
+    // served their request (then closed), not reset with the listener.
+    if let Ok(queued) = listener.into_std() {
+        while let Ok((stream, peer)) = queued.accept() {
+            let stream = match stream
+                .set_nonblocking(true)
+                .and_then(|()| TcpStream::from_std(stream))
+            {
+                Ok(stream) => stream,
+                Err(_) => continue,
+            };
+            let _ = stream.set_nodelay(true);
+            let Ok(permit) = slots.clone().try_acquire_owned() else {
+                tokio::spawn(refuse(stream));
+                continue;
+            };
+            let task = Connection {
+                router: router.clone(),
+                peer,
+                slot: ConnectionSlot(Arc::new(permit)),
+                header_timeout: options.header_timeout,
+                shutdown: shutdown.clone(),
+                metrics: metrics.clone(),
+                _open: open_rx.clone(),
+                last: true,
+            };
+            tokio::spawn(task.run(stream));
+        }
+    }
     drop(open_rx);
     tokio::select! {
         () = open_tx.closed() => Ok(()),
@@ -104,6 +133,11 @@ pub async fn serve(
     }
 }
 
+/// How long a connection may go on as it was once shutdown has begun, so a
+/// request already sent is read (then the connection shuts down
+/// gracefully: what is in flight finishes, nothing new starts).
+const SHUTDOWN_SETTLE: Duration = Duration::from_millis(250);
+
 /// One accepted connection.
 struct Connection {
     router: Router,
@@ -113,6 +147,8 @@ struct Connection {
     shutdown: CancellationToken,
     metrics: Metrics,
     _open: watch::Receiver<()>,
+    /// Accepted as the server shuts down: one request, then closed.
+    last: bool,
 }
 
 impl Connection {
@@ -125,6 +161,7 @@ impl Connection {
             shutdown,
             metrics,
             _open,
+            last,
         } = self;
         let _gauge = metrics.connection_opened();
         let service = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
@@ -136,12 +173,19 @@ impl Connection {
         let mut builder = hyper::server::conn::http1::Builder::new();
         builder
             .timer(TokioTimer::new())
-            .header_read_timeout(header_timeout);
+            .header_read_timeout(header_timeout)
+            .keep_alive(!last);
         let mut connection = pin!(
             builder
                 .serve_connection(TokioIo::new(stream), service)
                 .with_upgrades()
         );
+        if last {
+            if let Err(e) = connection.await {
+                tracing::debug!(%peer, error = %e, "connection ended with an error");
+            }
+            return;
+        }
         tokio::select! {
             result = connection.as_mut() => {
                 if let Err(e) = result {
@@ -149,6 +193,19 @@ impl Connection {
                 }
             }
             () = shutdown.cancelled() => {
+                // A request whose bytes have arrived but that the
+                // connection has not read yet is read and served first:
+                // closing it now would reset a request the client already
+                // sent.
+                tokio::select! {
+                    result = connection.as_mut() => {
+                        if let Err(e) = result {
+                            tracing::debug!(%peer, error = %e, "connection ended with an error");
+                        }
+                        return;
+                    }
+                    () = tokio::time::sleep(SHUTDOWN_SETTLE) => {}
+                }
                 connection.as_mut().graceful_shutdown();
                 if let Err(e) = connection.await {
                     tracing::debug!(%peer, error = %e, "connection ended with an error");
