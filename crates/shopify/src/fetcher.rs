@@ -267,6 +267,9 @@ pub struct ShopifyDataFetcher {
     cache: Arc<dyn Cache>,
     ttl: Duration,
     max_pages: u32,
+    /// Longest time one aggregate keeps paging (see
+    /// [`Self::with_paging_budget`]).
+    paging_budget: Option<Duration>,
     granted_scopes: Option<Vec<String>>,
     fixed_now: Option<DateTime<Utc>>,
 }
@@ -287,6 +290,7 @@ impl ShopifyDataFetcher {
             cache,
             ttl: DEFAULT_TTL,
             max_pages: DEFAULT_MAX_PAGES,
+            paging_budget: None,
             granted_scopes: None,
             fixed_now: None,
         }
@@ -312,6 +316,17 @@ impl ShopifyDataFetcher {
     /// Cap on pages fetched for one aggregate (at least one).
     pub fn with_max_pages(mut self, max_pages: u32) -> Self {
         self.max_pages = max_pages.max(1);
+        self
+    }
+
+    /// Stops paging one aggregate once `budget` has passed: the pages read
+    /// so far answer, flagged `truncated` with a note. Shopify's rate limit
+    /// lets an app read only a few pages of orders a second, so on a busy
+    /// store this keeps a live answer (e.g. the prepared post-OAuth message)
+    /// within its time. Results read under a budget are cached apart from
+    /// complete ones.
+    pub fn with_paging_budget(mut self, budget: Duration) -> Self {
+        self.paging_budget = Some(budget);
         self
     }
 
@@ -543,7 +558,11 @@ impl ShopifyDataFetcher {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<T, ShopifyError>>,
     {
-        let key = CacheKey::new(&self.shop, format!("{CACHE_VERSION}:{item}"));
+        let budget = match self.paging_budget {
+            Some(b) => format!(":within-{}ms", b.as_millis()),
+            None => String::new(),
+        };
+        let key = CacheKey::new(&self.shop, format!("{CACHE_VERSION}:{item}{budget}"));
         if let Some(hit) = self.cache.get(&key).await {
             match serde_json::from_str(&hit) {
                 Ok(value) => return Ok(value),
@@ -604,6 +623,8 @@ impl ShopifyDataFetcher {
         let mut after: Option<String> = None;
         let mut pages = 0u32;
         let mut truncated = false;
+        let deadline = self.paging_budget.map(|b| tokio::time::Instant::now() + b);
+        let in_time = || deadline.is_none_or(|d| tokio::time::Instant::now() < d);
         loop {
             let page = self
                 .orders_page(
@@ -625,7 +646,7 @@ impl ShopifyDataFetcher {
             );
             match page.next {
                 Some(_) if reached_older => break,
-                Some(cursor) if pages < self.max_pages => after = Some(cursor),
+                Some(cursor) if pages < self.max_pages && in_time() => after = Some(cursor),
                 Some(_) => {
                     truncated = true;
                     break;
@@ -644,7 +665,7 @@ impl ShopifyDataFetcher {
             truncated,
             beyond_visibility_window: beyond,
             cutoff,
-            page_cap: self.max_pages,
+            pages,
             zone,
         })
     }
@@ -747,7 +768,8 @@ struct Window {
     truncated: bool,
     beyond_visibility_window: bool,
     cutoff: NaiveDate,
-    page_cap: u32,
+    /// Pages read.
+    pages: u32,
     zone: ShopZone,
 }
 
@@ -765,10 +787,11 @@ impl Window {
         }
         if self.truncated {
             notes.push(format!(
-                "Only the newest {} orders were read ({} pages): older orders in the range are \
-                 not included.",
+                "Only the newest {} orders were read ({} page{}): older orders in the range \
+                 are not included.",
                 self.orders.len(),
-                self.page_cap
+                self.pages,
+                if self.pages == 1 { "" } else { "s" }
             ));
         }
         (!notes.is_empty()).then(|| notes.join(" "))

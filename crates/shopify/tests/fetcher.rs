@@ -466,6 +466,32 @@ async fn the_page_cap_is_reported() {
 }
 
 #[tokio::test]
+async fn a_paging_budget_answers_with_the_pages_read_in_time() {
+    let (_fake, fetcher, _) = setup().await;
+    // No time at all: the first page answers, flagged.
+    let hurried = fetcher
+        .clone()
+        .with_paging_budget(std::time::Duration::ZERO);
+    let week = hurried.orders_last_week().await.unwrap();
+    assert!(week.truncated);
+    assert_eq!(week.orders, 30);
+    let note = week.note.unwrap();
+    assert!(
+        note.contains("newest 30 orders were read (1 page)"),
+        "{note}"
+    );
+    // Cached apart: a fetcher without a budget still reads the whole week.
+    let week = fetcher.orders_last_week().await.unwrap();
+    assert!(!week.truncated);
+    assert_eq!(week.orders, 45);
+    // Time enough: everything.
+    let patient = fetcher.with_paging_budget(std::time::Duration::from_secs(60));
+    let week = patient.orders_last_week().await.unwrap();
+    assert!(!week.truncated);
+    assert_eq!(week.orders, 45);
+}
+
+#[tokio::test]
 async fn top_products_over_days() {
     let (_fake, fetcher, _) = setup().await;
     let top = fetcher.top_products(7, 2).await.unwrap();

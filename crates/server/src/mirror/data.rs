@@ -21,6 +21,9 @@ use hirecj_shopify::{
 };
 use hirecj_store::Store;
 
+/// How long a live aggregate may page while the mirror's backfill runs.
+const LIVE_PAGING_WHILE_READING: std::time::Duration = std::time::Duration::from_secs(4);
+
 /// The store data behind CJ's tools for one merchant: the mirror when its
 /// backfill is complete, the live fetcher (with a note) before.
 pub struct MirroredStore {
@@ -32,7 +35,11 @@ pub struct MirroredStore {
 }
 
 impl MirroredStore {
-    /// The data of `live`'s shop, reading the mirror's state once.
+    /// The data of `live`'s shop, reading the mirror's state once. While
+    /// the backfill runs, a live aggregate pages for at most
+    /// `LIVE_PAGING_WHILE_READING`: on a busy store Shopify's rate limit
+    /// would otherwise hold an answer (the prepared post-OAuth message
+    /// first) for a minute, for figures the mirror has moments later.
     pub async fn new(store: Store, live: ShopifyDataFetcher) -> Self {
         let sync = match store.mirror_sync(live.shop().as_str()).await {
             Ok(sync) => sync,
@@ -40,6 +47,14 @@ impl MirroredStore {
                 tracing::warn!(shop = %live.shop(), error = %e, "could not read the mirror's state; answering live");
                 None
             }
+        };
+        let reading = sync
+            .as_ref()
+            .is_some_and(|s| s.state != BackfillState::Complete);
+        let live = if reading {
+            live.with_paging_budget(LIVE_PAGING_WHILE_READING)
+        } else {
+            live
         };
         Self {
             store,
@@ -370,8 +385,8 @@ impl StoreData for MirroredStore {
     }
 
     async fn orders_last_week(&self) -> Result<SalesSummary, ShopifyError> {
-        // Before the mirror knows the shop's time zone, "today" is the
-        // live path's (the shop's own, read from Shopify).
+        // Until the mirror is complete, last week is the live path's: its
+        // "today" is the shop's own, read from Shopify with the orders.
         if self.ready().is_none() {
             let mut live = self.live.orders_last_week().await?;
             live.note = self.with_reading_note(live.note.take());
