@@ -411,6 +411,7 @@ impl Ctx {
                     return self.calls_or_explain(vec![
                         Tool::StoreOverview(StoreOverview {}),
                         Tool::OrdersLastWeek(OrdersLastWeek {}),
+                        Tool::SyncStatus(SyncStatus {}),
                     ]);
                 }
                 DAILY_BRIEFING => {
@@ -441,6 +442,7 @@ impl Ctx {
                 return self.calls_or_explain(vec![
                     Tool::StoreOverview(StoreOverview {}),
                     Tool::OrdersLastWeek(OrdersLastWeek {}),
+                    Tool::SyncStatus(SyncStatus {}),
                 ]);
             }
             if !self.intents(&text, false).is_empty() && !lower.contains("system event:") {
@@ -1071,7 +1073,12 @@ impl Ctx {
                     parts.push(format!("I couldn't read the {} result.", r.subject()))
                 }
                 Outcome::Unknown => {}
-                Outcome::Read(result) => parts.push(self.result_text(result)),
+                Outcome::Read(result) => {
+                    let text = self.result_text(result);
+                    if !text.is_empty() {
+                        parts.push(text);
+                    }
+                }
             }
         }
         if reconnect {
@@ -1103,12 +1110,16 @@ impl Ctx {
     }
 
     /// One result in the answer: the tool's own text, except where the
-    /// workflow frames it. Every tool is listed, so a new one is a compile
-    /// error here until it is decided how the brain tells it.
+    /// workflow frames it (empty: nothing to say). Every tool is listed, so
+    /// a new one is a compile error here until it is decided how the brain
+    /// tells it.
     fn result_text(&self, result: &ToolResult) -> String {
         match result {
             ToolResult::StoreOverview(overview) if self.workflow == SHOPIFY_POST_AUTH => {
                 overview.connected_text()
+            }
+            ToolResult::SyncStatus(sync) if self.workflow == SHOPIFY_POST_AUTH => {
+                sync.connected_text().unwrap_or_default()
             }
             ToolResult::SalesSummary(report) if self.workflow == WEEKLY_REVIEW => {
                 report.text_labelled(Some("Previous 7 days"))

@@ -132,6 +132,14 @@ async fn the_first_message_after_install_is_waiting_with_the_stores_numbers() {
         week.revenue
     );
 
+    // It says how far CJ's reading of the whole history has come (the
+    // mirror was registered before the message was prepared; a small
+    // store may even be read already).
+    assert!(
+        text.contains("your full order history") || text.contains("I've read all"),
+        "{text}"
+    );
+
     // Nothing more is owed: no second summary arrives.
     ws.send_json(json!({"type": "ping"})).await.unwrap();
     ws.expect("pong").await.unwrap();

@@ -545,3 +545,55 @@ async fn a_backfill_left_by_a_dead_replica_resumes_where_it_stood() {
         "products and customers were read: {sync:?}"
     );
 }
+
+#[tokio::test]
+async fn granting_read_all_orders_reads_the_whole_history() {
+    let app = start_app(&[]).await;
+    let handle = "widening-shop";
+    let shop = format!("{handle}.myshopify.com");
+    install(&app, handle).await;
+    let first = backfilled(&app, &shop).await;
+    let cut = first.covers_since.expect("a 60-day mirror");
+    let devstore = app.state.shopify.devstore.clone().unwrap();
+    let ds = devstore.dataset(&shop);
+    assert!(
+        ds.orders.iter().any(|o| o.created_at < cut),
+        "the shop has orders older than Shopify's 60 days"
+    );
+
+    // The merchant approves the scope: a new token that sees everything.
+    let store = &app.state.store;
+    let user = store.user_by_shop(&shop).await.unwrap().unwrap();
+    let scopes = format!("{},read_all_orders", app.state.settings.shopify.scopes);
+    let token = devstore.issue_access_token(&shop, &scopes).unwrap();
+    store
+        .upsert_integration(&hirecj_domain::NewIntegration {
+            user_id: user.id.clone(),
+            provider: "shopify".into(),
+            shop_domain: shop.clone(),
+            access_token: token.into(),
+            refresh_token: None,
+            scopes,
+            token_expires_at: None,
+            refresh_expires_at: None,
+        })
+        .await
+        .unwrap();
+    app.state.mirror.register(&user.id).await;
+
+    // A second backfill reads the whole history.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let widened = loop {
+        let sync = app.state.mirror.sync(&shop).await.unwrap().unwrap();
+        assert_ne!(sync.state, BackfillState::Failed, "{sync:?}");
+        if sync.state == BackfillState::Complete && sync.covers_since.is_none() {
+            break sync;
+        }
+        assert!(Instant::now() < deadline, "no wider backfill: {sync:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let until = widened.completed_at.unwrap();
+    let all = ds.orders.iter().filter(|o| o.created_at <= until).count();
+    assert_eq!(widened.orders_mirrored, all as i64, "{widened:?}");
+    assert!(widened.orders_mirrored > first.orders_mirrored);
+}

@@ -17,9 +17,20 @@ async fn turn(
     event: Option<String>,
     facts: Vec<String>,
 ) -> TurnOutcome {
+    turn_over(FakeStore::default(), wf, connected, history, event, facts).await
+}
+
+async fn turn_over(
+    store: FakeStore,
+    wf: &str,
+    connected: bool,
+    history: Vec<HistoryEntry>,
+    event: Option<String>,
+    facts: Vec<String>,
+) -> TurnOutcome {
     let c = Catalog::embedded().unwrap();
     let tools = if connected {
-        ToolContext::connected(Arc::new(FakeStore::default()))
+        ToolContext::connected(Arc::new(store))
     } else {
         ToolContext::disconnected()
     };
@@ -92,7 +103,8 @@ async fn post_auth_summarises_tool_numbers() {
         out.tools_called,
         vec![
             ToolName::StoreOverview.as_str(),
-            ToolName::OrdersLastWeek.as_str()
+            ToolName::OrdersLastWeek.as_str(),
+            ToolName::SyncStatus.as_str(),
         ]
     );
     for needle in [
@@ -101,10 +113,36 @@ async fn post_auth_summarises_tool_numbers() {
         "3456.78 USD",
         "82.30 USD",
         "Lavender Candle",
+        "I've read all 12840 of your orders",
     ] {
         assert!(out.text.contains(needle), "missing {needle}: {}", out.text);
     }
     assert!(!out.text.contains("{{"));
+}
+
+#[tokio::test]
+async fn post_auth_says_how_far_the_reading_has_come() {
+    let out = turn_over(
+        FakeStore {
+            reading: true,
+            ..FakeStore::default()
+        },
+        SHOPIFY_POST_AUTH,
+        true,
+        vec![],
+        Some("the merchant has just connected their Shopify store".into()),
+        vec![],
+    )
+    .await;
+    assert_eq!(out.error, None);
+    assert!(
+        out.text
+            .contains("I've read 4210 of your orders so far. Until I'm done"),
+        "{}",
+        out.text
+    );
+    // The live figures it has are still given.
+    assert!(out.text.contains("Eval Candles"), "{}", out.text);
 }
 
 #[tokio::test]

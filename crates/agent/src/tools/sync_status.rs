@@ -95,6 +95,48 @@ impl ToolDefinition for SyncStatus {
     }
 }
 
+impl SyncStatusResult {
+    /// The line CJ's first message after the install gives it: how far
+    /// its reading of the store's history has come, from the stored
+    /// progress. `None` when CJ keeps no copy.
+    pub(crate) fn connected_text(&self) -> Option<String> {
+        let n = self.orders_read;
+        // A read that has not counted an order yet has only just begun.
+        let state = match self.state {
+            CopyState::Reading if n == 0 => CopyState::NotStarted,
+            state => state,
+        };
+        Some(match state {
+            CopyState::Live => return None,
+            CopyState::NotStarted => "I'm starting to read your full order history in the \
+                                      background, so that questions about any period get a quick \
+                                      answer. Until I'm done, answers about longer periods come \
+                                      from live queries and may be partial; ask me how far I've \
+                                      got any time."
+                .to_owned(),
+            CopyState::Reading => format!(
+                "I'm reading your full order history in the background: I've read {n} of your \
+                 orders so far. Until I'm done, answers about longer periods come from live \
+                 queries and may be partial; ask me how far I've got any time."
+            ),
+            CopyState::Complete => match self.covers_since {
+                Some(d) => format!(
+                    "I've read all {n} of your orders since {d} (as far back as Shopify lets me \
+                     see), so you can ask about any period since then."
+                ),
+                None => format!(
+                    "I've read all {n} of your orders, so you can ask about any period."
+                ),
+            },
+            CopyState::Retrying => format!(
+                "Reading your full order history ran into a problem; I'll try again \
+                 automatically ({n} orders read so far). Until then, answers about longer \
+                 periods come from live queries and may be partial."
+            ),
+        })
+    }
+}
+
 /// Where CJ's copy of the store stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -33,6 +33,7 @@ use std::time::Duration;
 use chrono::Utc;
 use hirecj_domain::UserId;
 use hirecj_domain::mirror::{MirrorSync, ShopTimeZone};
+use hirecj_shopify::ShopifyDataFetcher;
 use hirecj_shopify::bulk::{
     BulkError, BulkOperation, BulkOperationStatus, CUSTOMERS_BULK_QUERY, CustomerParser,
     DownloadLimits, OrderParser, PRODUCTS_BULK_QUERY, ProductParser, customers_updated_bulk_query,
@@ -47,7 +48,7 @@ use tokio_util::sync::CancellationToken;
 pub use data::MirroredStore;
 
 use crate::shopify::ShopifyRuntime;
-use crate::shopify::service::{AccessError, ShopAccess, access_token_for, fetcher_for};
+use crate::shopify::service::{AccessError, ShopAccess, access_token_for};
 
 /// How long a claimed backfill is a replica's without renewal.
 const LEASE: Duration = Duration::from_secs(60);
@@ -163,20 +164,29 @@ impl Mirror {
         }
     }
 
-    /// After an install: registers the shop (its time zone and currency,
-    /// read live) so that a backfill is owed, and wakes the runner. Never
-    /// fails the install: problems are logged and the next install or scan
-    /// tries again.
-    pub async fn installed(&self, user: &UserId) {
+    /// After an install, before CJ's first message is prepared: registers
+    /// the shop (its time zone and currency, read live) so that a backfill
+    /// is owed and the first message can say how far the reading has come,
+    /// and wakes the runner. An install that newly grants `read_all_orders`
+    /// to a mirror that holds only the last 60 days asks for a fresh
+    /// backfill, which reads the whole history. Never fails the install:
+    /// problems are logged and the next install or scan tries again.
+    pub async fn register(&self, user: &UserId) {
         let inner = &self.inner;
-        let fetcher = match fetcher_for(&inner.store, &inner.shopify, user).await {
-            Ok(f) => f,
+        let access = match access_token_for(&inner.store, &inner.shopify, user).await {
+            Ok(access) => access,
             Err(e) => {
                 tracing::warn!(user_id = %user, error = %e, "cannot register the store mirror");
                 return;
             }
         };
-        let shop = fetcher.shop().as_str().to_owned();
+        let shop = access.shop.as_str().to_owned();
+        let fetcher = ShopifyDataFetcher::new(
+            inner.shopify.admin.clone(),
+            access.shop.clone(),
+            access.token.clone(),
+            inner.shopify.cache.clone(),
+        );
         let (zone, currency) = match fetcher.shop_info().await {
             Ok(info) => (
                 info.timezone
@@ -190,25 +200,46 @@ impl Mirror {
                 (ShopTimeZone::UTC, None)
             }
         };
-        self.subscribe(user).await;
-        let registered = inner
+        let before = match inner.store.mirror_sync(&shop).await {
+            Ok(before) => before,
+            Err(e) => {
+                tracing::error!(%shop, error = %e, "could not read the store mirror's state");
+                return;
+            }
+        };
+        if let Err(e) = inner
             .store
             .mirror_register_shop(&shop, zone, currency.as_deref())
-            .await;
-        match registered {
-            Ok(()) => {
-                tracing::info!(%shop, time_zone = %zone, "store mirror registered; backfill owed");
-                inner.wake.notify_one();
-            }
-            Err(e) => tracing::error!(%shop, error = %e, "could not register the store mirror"),
+            .await
+        {
+            tracing::error!(%shop, error = %e, "could not register the store mirror");
+            return;
         }
+        tracing::info!(%shop, time_zone = %zone, "store mirror registered");
+        // A mirror cut at Shopify's 60-day window, now that the whole
+        // history is visible: read it all again.
+        let widened = orders_visible_since(Utc::now(), zone, &access.scopes).is_none();
+        if widened && let Some(before) = before.filter(|b| b.covers_since.is_some()) {
+            match inner.store.mirror_request_backfill(&shop).await {
+                Ok(true) => tracing::info!(
+                    %shop,
+                    orders_mirrored = before.orders_mirrored,
+                    "read_all_orders granted; the store mirror reads the whole history again"
+                ),
+                // Not complete yet: the running backfill keeps its window
+                // and the next install after it widens it.
+                Ok(false) => {}
+                Err(e) => tracing::error!(%shop, error = %e, "could not ask for a fresh backfill"),
+            }
+        }
+        inner.wake.notify_one();
     }
 
     /// Subscribes the shop's webhooks that keep its mirror current (and
-    /// `app/uninstalled`). Subscribing again is not an error. A topic that
-    /// cannot be subscribed is logged: the reconcile repairs what its
-    /// webhooks would have brought.
-    async fn subscribe(&self, user: &UserId) {
+    /// `app/uninstalled`), after an install, in the background. Subscribing
+    /// again is not an error. A topic that cannot be subscribed is logged:
+    /// the reconcile repairs what its webhooks would have brought.
+    pub async fn subscribe(&self, user: &UserId) {
         let inner = &self.inner;
         let access = match access_token_for(&inner.store, &inner.shopify, user).await {
             Ok(access) => access,

@@ -216,6 +216,10 @@ pub async fn callback(
     let clear_state = policy.clear_oauth_state();
     match complete_install(&state, &policy, &headers, raw.as_deref()).await {
         Ok(done) => {
+            // The store mirror is registered first, so CJ's first message
+            // can say how far its reading of the store has come; the
+            // backfill itself runs in the background.
+            state.mirror.register(&done.user_id).await;
             // CJ's first message after the install, prepared before the
             // redirect so it is waiting when the chat opens. Within its time
             // budget; on failure the turn runs live when the chat connects.
@@ -242,11 +246,12 @@ pub async fn callback(
                 Some(c) => format!("/chat?conversation_id={c}"),
                 None => "/chat".to_owned(),
             };
-            // The mirror's backfill runs in the background: the prepared
-            // message above came from a few live queries, not from it.
+            // The webhooks that keep the mirror current are subscribed in
+            // the background: the prepared message above came from a few
+            // live queries, not from the mirror.
             let mirror = state.mirror.clone();
             let user_id = done.user_id.clone();
-            tokio::spawn(async move { mirror.installed(&user_id).await });
+            tokio::spawn(async move { mirror.subscribe(&user_id).await });
             tracing::info!(user = %done.user_id, "Shopify install complete");
             found(&location, vec![done.new_session_cookie, clear_state])
         }
