@@ -21,7 +21,7 @@
 //! completes, the shop's older results expire (status `EXPIRED`, no URL),
 //! which bounds the memory the simulator holds.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use async_graphql::parser::types::{
     DocumentOperations, ExecutableDocument, Field, OperationType, Selection, SelectionSet,
@@ -159,6 +159,65 @@ pub(crate) struct BulkState {
     next_id: u64,
     ops: HashMap<u64, Op>,
     files: HashMap<String, Bytes>,
+    /// Shops whose operations stay `RUNNING` until released (see
+    /// [`DevStore::hold_bulk_operations`]).
+    pub(crate) held: HashSet<String>,
+}
+
+/// One bulk operation as [`DevStore::bulk_operations`] lists it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct BulkOperationSummary {
+    /// Its GraphQL id (`gid://shopify/BulkOperation/N`).
+    pub id: String,
+    /// `CREATED`, `RUNNING`, `COMPLETED`, …
+    pub status: String,
+    /// Root objects in its result (e.g. orders).
+    pub root_object_count: u64,
+    /// The inner query.
+    pub query: String,
+}
+
+impl DevStore {
+    /// Keeps `shop`'s bulk operations `RUNNING` (started ones included)
+    /// until [`Self::release_bulk_operations`]: a long export, to see an
+    /// app that stops in the middle of one.
+    pub fn hold_bulk_operations(&self, shop: &str) {
+        lock(&self.inner.bulk).held.insert(shop.to_owned());
+    }
+
+    /// Lets `shop`'s held bulk operations finish.
+    pub fn release_bulk_operations(&self, shop: &str) {
+        lock(&self.inner.bulk).held.remove(shop);
+        self.inner.bulk_released.notify_waiters();
+    }
+
+    /// `shop`'s bulk operations, oldest first (expired ones included).
+    pub fn bulk_operations(&self, shop: &str) -> Vec<BulkOperationSummary> {
+        let state = lock(&self.inner.bulk);
+        let mut ops: Vec<&Op> = state.ops.values().filter(|o| o.shop == shop).collect();
+        ops.sort_by_key(|o| o.id);
+        ops.into_iter()
+            .map(|o| BulkOperationSummary {
+                id: gid("BulkOperation", o.id).0,
+                status: format!("{:?}", o.status).to_uppercase(),
+                root_object_count: o.root_object_count,
+                query: o.query.clone(),
+            })
+            .collect()
+    }
+
+    /// Waits while `shop`'s operations are held.
+    async fn bulk_hold_lifted(&self, shop: &str) {
+        loop {
+            let released = self.inner.bulk_released.notified();
+            tokio::pin!(released);
+            released.as_mut().enable();
+            if !lock(&self.inner.bulk).held.contains(shop) {
+                return;
+            }
+            released.await;
+        }
+    }
 }
 
 /// `BulkOperation`.
@@ -353,6 +412,7 @@ async fn run(req: BulkRequest, api: ApiContext, plan: Plan, id: u64, group: bool
     update(&req.store, id, |op| {
         op.status = BulkOperationStatus::Running
     });
+    req.store.bulk_hold_lifted(&req.shop).await;
     let result = produce(&req.store, id, &api, &plan, group).await;
     let now = Utc::now();
     store_result(&req, id, result, now);

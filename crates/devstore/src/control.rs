@@ -153,6 +153,29 @@ pub(crate) async fn expire_tokens(
     Json(json!({"shop": shop, "expired": true})).into_response()
 }
 
+/// `POST /_control/bulk?shop=[&hold=true|false]`: holds the shop's bulk
+/// operations `RUNNING` (`true`) or lets them finish (`false`); answers
+/// the shop's operations.
+pub(crate) async fn bulk(State(store): State<DevStore>, RawQuery(query): RawQuery) -> Response {
+    let query = pairs(query.unwrap_or_default().as_bytes());
+    let Some(shop) = get(&query, "shop").and_then(normalize_shop) else {
+        return bad("missing or invalid shop");
+    };
+    match get(&query, "hold") {
+        None => {}
+        Some("true") => store.hold_bulk_operations(&shop),
+        Some("false") => store.release_bulk_operations(&shop),
+        Some(_) => return bad("hold must be true or false"),
+    }
+    let held = lock(&store.inner.bulk).held.contains(&shop);
+    Json(json!({
+        "shop": shop,
+        "held": held,
+        "operations": store.bulk_operations(&shop),
+    }))
+    .into_response()
+}
+
 /// `POST /_control/bucket?max=&restore_rate=`: changes the bucket limits.
 pub(crate) async fn bucket(State(store): State<DevStore>, RawQuery(query): RawQuery) -> Response {
     let query = pairs(query.unwrap_or_default().as_bytes());

@@ -67,6 +67,7 @@
 //! | POST | `/devstore/_control/orders/refund` (form `shop`, `id`, `amount`, `note`, `line=LINE_ITEM_ID[:QTY]`…) | refund an order |
 //! | POST | `/devstore/_control/products[/update\|/delete]` (form `shop`, `id`, `title`, `price`, `vendor`, `product_type`, `status`) | create, update, delete a product |
 //! | POST | `/devstore/_control/customers[/update\|/delete]` (form `shop`, `id`, `email`, `first_name`, `last_name`, `phone`) | create, update, delete a customer |
+//! | POST | `/devstore/_control/bulk?shop=[&hold=true\|false]` | hold a shop's bulk operations `RUNNING` (or release them); answers its operations |
 //! | POST | `/devstore/_control/deliveries` (form `shop`, `delivery`…, `duplicate`/`hold`/`drop` rates with `seed`, `faults=off`, `release`) | delivery fault controls; answers the shop's subscriptions and recent deliveries |
 //!
 //! The data-change routes answer the changed object as its webhook payload
@@ -122,6 +123,7 @@ use axum::routing::{get, post};
 use chrono::{DateTime, Utc};
 use rand::Rng;
 
+pub use bulk::BulkOperationSummary;
 pub use client::{ControlClient, ControlError};
 pub use data::changes::{
     CancelOrder, ChangeError, CustomerUpdate, NewCustomer, NewLineItem, NewOrder, NewProduct,
@@ -282,6 +284,8 @@ pub(crate) struct Inner {
     pub hooks: Mutex<hooks::HookState>,
     /// Woken after every webhook delivery (see [`DevStore::wait_for_deliveries`]).
     pub delivered: tokio::sync::Notify,
+    /// Woken when a shop's held bulk operations are released.
+    pub bulk_released: tokio::sync::Notify,
 }
 
 /// The simulator. Cheap to clone (shared state); all state is in memory.
@@ -336,6 +340,7 @@ impl DevStore {
                 bulk: Mutex::new(bulk::BulkState::default()),
                 hooks: Mutex::new(hooks::HookState::default()),
                 delivered: tokio::sync::Notify::new(),
+                bulk_released: tokio::sync::Notify::new(),
             }),
         }
     }
@@ -371,6 +376,7 @@ impl DevStore {
             .route("/_control/customers/update", post(control::update_customer))
             .route("/_control/customers/delete", post(control::delete_customer))
             .route("/_control/deliveries", post(control::deliveries))
+            .route("/_control/bulk", post(control::bulk))
             .route(
                 "/{shop}/admin/oauth/authorize",
                 get(oauth::authorize_page).post(oauth::authorize_decision),

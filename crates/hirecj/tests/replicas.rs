@@ -419,3 +419,145 @@ async fn two_replicas_on_one_postgres_database_share_one_store_mirror() {
         .await
         .unwrap();
 }
+
+/// The store mirror's state as `GET /api/v1/users/{id}/store` shows it.
+async fn mirror_state(server: &ServerProcess, user: &str, cookie: &str) -> serde_json::Value {
+    let body: serde_json::Value = reqwest::Client::new()
+        .get(server.url(&format!("/api/v1/users/{user}/store")))
+        .header("Cookie", cookie)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    body["mirror"].clone()
+}
+
+/// A `hirecj serve` killed with SIGKILL in the middle of a backfill (its
+/// orders export still running at Shopify): started again, it resumes the
+/// same export once its old claim lapses, and the mirror ends complete
+/// with every order the export held. Shopify ran three exports in all
+/// (orders, products, customers): none was started twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backfill_killed_mid_way_resumes_after_a_restart() {
+    let key = "mirror-restart-secret-key-0123456789abcdef";
+    let (port_app, port_store) = (free_port(), free_port());
+    let app_url = format!("http://127.0.0.1:{port_app}");
+    let bind = format!("127.0.0.1:{port_app}");
+    let store_dir = tempfile::tempdir().unwrap();
+    let app_dir = tempfile::tempdir().unwrap();
+    let store_data = store_dir.path().display().to_string();
+    let app_data = app_dir.path().display().to_string();
+    let _shopify = standalone_store(
+        store_dir.path(),
+        port_store,
+        &[
+            ("HIRECJ_SECRET_KEY", key),
+            ("HIRECJ_DATA_DIR", &store_data),
+            ("HIRECJ_PUBLIC_URL", &app_url),
+        ],
+    );
+    let admin_base = format!("http://127.0.0.1:{port_store}/devstore/{{shop}}");
+    let env = [
+        ("HIRECJ_SECRET_KEY", key),
+        ("HIRECJ_DATA_DIR", app_data.as_str()),
+        ("SHOPIFY_ADMIN_BASE_URL", admin_base.as_str()),
+        ("HIRECJ_BIND", bind.as_str()),
+        ("HIRECJ_PUBLIC_URL", app_url.as_str()),
+        ("HIRECJ_MIRROR_LEASE_SECS", "5"),
+    ];
+    let shop = "resumed-mirror";
+    let control = format!("http://127.0.0.1:{port_store}/devstore/_control/bulk?shop={shop}");
+    let http = reqwest::Client::new();
+    let bulk = |hold: Option<bool>| {
+        let url = match hold {
+            Some(h) => format!("{control}&hold={h}"),
+            None => control.clone(),
+        };
+        let http = http.clone();
+        async move {
+            let r = http.post(url).send().await.unwrap();
+            assert_eq!(r.status(), 200);
+            r.json::<serde_json::Value>().await.unwrap()
+        }
+    };
+    // Shopify takes its time over the export.
+    bulk(Some(true)).await;
+
+    let first = serve(app_dir.path(), &env);
+    let jar = Arc::new(Jar::default());
+    let visitor = session(&first, &jar).await;
+    let mut ws = chat(&first, &visitor).await;
+    let id = ws.start_ad_hoc().await.unwrap().to_string();
+    drop(ws);
+    let landed = install(&first, &browser(jar.clone()), shop, &id).await;
+    assert!(landed.starts_with("/chat"), "{landed}");
+    let merchant = jar
+        .cookies(&url::Url::parse(&first.url("/")).unwrap())
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let me: serde_json::Value = http
+        .get(first.url("/api/v1/me"))
+        .header("Cookie", &merchant)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let user = me["user_id"].as_str().unwrap().to_owned();
+
+    // The orders export runs and the backfill waits on it: kill the app.
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let mirror = mirror_state(&first, &user, &merchant).await;
+        let ops = bulk(None).await;
+        let running = ops["operations"]
+            .as_array()
+            .is_some_and(|o| o.len() == 1 && o[0]["status"] == "RUNNING");
+        if mirror["backfill"] == "running" && running {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{mirror} {ops}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let mut first = first;
+    first.kill().unwrap();
+
+    // Shopify finishes the export while the app is down; the app comes
+    // back and picks the backfill up where it stood.
+    bulk(Some(false)).await;
+    let second = serve(app_dir.path(), &env);
+    // The dead process's claim lapses first (5 s here, 60 by default).
+    let deadline = std::time::Instant::now() + 3 * WAIT;
+    let mirror = loop {
+        let mirror = mirror_state(&second, &user, &merchant).await;
+        match mirror["backfill"].as_str() {
+            Some("complete") => break mirror,
+            Some("failed") => panic!("the backfill failed: {mirror}"),
+            _ => {}
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no backfill: {mirror}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    let ops = bulk(None).await;
+    let ops = ops["operations"].as_array().unwrap().clone();
+    assert_eq!(ops.len(), 3, "one export each, none started twice: {ops:?}");
+    assert!(
+        ops[0]["query"].as_str().unwrap().contains("orders"),
+        "{ops:?}"
+    );
+    let exported = ops[0]["root_object_count"].as_i64().unwrap();
+    assert!(exported > 100, "{ops:?}");
+    assert_eq!(
+        mirror["orders_mirrored"].as_i64(),
+        Some(exported),
+        "{mirror}"
+    );
+}

@@ -221,6 +221,7 @@ impl App {
             shopify.clone(),
             format!("{}{}", settings.public_base(), shopify::WEBHOOKS_PATH),
             settings.mirror_reconcile,
+            settings.mirror_lease,
         );
         let state = AppState {
             settings: Arc::new(settings),

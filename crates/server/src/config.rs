@@ -116,6 +116,13 @@ pub static KEYS: &[KeyDef] = &[
          reconcile, read again): a lost webhook is repaired within this time.",
     ),
     key(
+        "HIRECJ_MIRROR_LEASE_SECS",
+        Some("60"),
+        "How long a replica's claim on a store mirror's backfill or reconcile lasts without \
+         renewal (it renews every few seconds while it works): a replica that dies mid-backfill \
+         leaves it to the next one after this.",
+    ),
+    key(
         "HIRECJ_PREPARE_BUDGET_MS",
         Some("10000"),
         "How long the OAuth callback waits for CJ's first message before redirecting anyway.",
@@ -363,6 +370,9 @@ pub struct Settings {
     pub conversation_idle: Duration,
     /// How often each store mirror is reconciled with Shopify.
     pub mirror_reconcile: Duration,
+    /// How long a replica's claim on a mirror's backfill or reconcile
+    /// lasts without renewal.
+    pub mirror_lease: Duration,
     pub prepare_budget: Duration,
     pub debug: bool,
     pub internal_token: Option<Secret>,
@@ -766,6 +776,11 @@ impl Settings {
                 Ok(n) if (1..=86_400).contains(&n) => Ok(Duration::from_secs(n)),
                 _ => Err("expected seconds from 1 to 86400".to_owned()),
             })?;
+        let mirror_lease =
+            layers.required("HIRECJ_MIRROR_LEASE_SECS", |v| match v.parse::<u64>() {
+                Ok(n) if (5..=3_600).contains(&n) => Ok(Duration::from_secs(n)),
+                _ => Err("expected seconds from 5 to 3600".to_owned()),
+            })?;
         let prepare_budget =
             layers.required("HIRECJ_PREPARE_BUDGET_MS", |v| match v.parse::<u64>() {
                 Ok(n) if (1..=120_000).contains(&n) => Ok(Duration::from_millis(n)),
@@ -919,6 +934,7 @@ impl Settings {
             shutdown_timeout,
             conversation_idle,
             mirror_reconcile,
+            mirror_lease,
             prepare_budget,
             debug,
             internal_token,

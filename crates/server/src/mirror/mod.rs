@@ -50,8 +50,9 @@ pub use data::MirroredStore;
 use crate::shopify::ShopifyRuntime;
 use crate::shopify::service::{AccessError, ShopAccess, access_token_for};
 
-/// How long a claimed backfill is a replica's without renewal.
-const LEASE: Duration = Duration::from_secs(60);
+/// The shortest lease: longer than the longest wait between two renewals
+/// (a poll).
+const MIN_LEASE: Duration = Duration::from_secs(5);
 /// How often the runner looks for owed backfills when not woken.
 const SCAN_EVERY: Duration = Duration::from_secs(15);
 /// Records per upsert.
@@ -106,6 +107,9 @@ struct Inner {
     webhook_uri: String,
     /// How often each complete mirror is reconciled.
     reconcile_every: Duration,
+    /// How long a claimed backfill or reconcile is this replica's without
+    /// renewal.
+    lease: Duration,
     /// This replica, as a lease owner.
     owner: String,
     wake: Notify,
@@ -143,13 +147,15 @@ enum BackfillError {
 
 impl Mirror {
     /// The mirror over `store`, reading Shopify through `shopify`,
-    /// subscribing its webhooks at `webhook_uri` and reconciling each shop
-    /// every `reconcile_every`.
+    /// subscribing its webhooks at `webhook_uri`, reconciling each shop
+    /// every `reconcile_every` and claiming work for `lease` at a time
+    /// (renewed at every poll and batch, so at least a few seconds).
     pub fn new(
         store: Store,
         shopify: ShopifyRuntime,
         webhook_uri: String,
         reconcile_every: Duration,
+        lease: Duration,
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
@@ -157,6 +163,7 @@ impl Mirror {
                 shopify,
                 webhook_uri,
                 reconcile_every,
+                lease: lease.max(MIN_LEASE),
                 owner: format!("replica-{}", uuid::Uuid::new_v4().simple()),
                 wake: Notify::new(),
                 bulk_finished: Notify::new(),
@@ -297,7 +304,11 @@ impl Mirror {
                 if shutdown.is_cancelled() {
                     return;
                 }
-                let claimed = match inner.store.claim_backfill(&shop, &inner.owner, LEASE).await {
+                let claimed = match inner
+                    .store
+                    .claim_backfill(&shop, &inner.owner, inner.lease)
+                    .await
+                {
                     Ok(Some(sync)) => sync,
                     Ok(None) => continue,
                     Err(e) => {
@@ -334,7 +345,9 @@ impl Mirror {
                 return;
             }
             self.reconcile_due(&shutdown).await;
-            let scan = SCAN_EVERY.min(inner.reconcile_every);
+            // A backfill left by a dead replica is owed again once its
+            // lease lapses: look again within a lease.
+            let scan = SCAN_EVERY.min(inner.reconcile_every).min(inner.lease);
             tokio::select! {
                 () = shutdown.cancelled() => return,
                 () = inner.wake.notified() => {}
@@ -363,7 +376,7 @@ impl Mirror {
             }
             match inner
                 .store
-                .claim_reconcile(&shop, &inner.owner, LEASE, due_before)
+                .claim_reconcile(&shop, &inner.owner, inner.lease, due_before)
                 .await
             {
                 Ok(Some(sync)) => {
@@ -387,7 +400,7 @@ impl Mirror {
         let far_future = Utc::now() + chrono::TimeDelta::days(365 * 100);
         let sync = inner
             .store
-            .claim_reconcile(shop, &inner.owner, LEASE, far_future)
+            .claim_reconcile(shop, &inner.owner, inner.lease, far_future)
             .await
             .map_err(|e| e.to_string())?
             .ok_or_else(|| {
@@ -468,8 +481,18 @@ impl Mirror {
     async fn renew(&self, shop: &str, lease: Lease) -> Result<bool, hirecj_store::StoreError> {
         let inner = &self.inner;
         match lease {
-            Lease::Backfill => inner.store.renew_backfill(shop, &inner.owner, LEASE).await,
-            Lease::Reconcile => inner.store.renew_reconcile(shop, &inner.owner, LEASE).await,
+            Lease::Backfill => {
+                inner
+                    .store
+                    .renew_backfill(shop, &inner.owner, inner.lease)
+                    .await
+            }
+            Lease::Reconcile => {
+                inner
+                    .store
+                    .renew_reconcile(shop, &inner.owner, inner.lease)
+                    .await
+            }
         }
     }
 
