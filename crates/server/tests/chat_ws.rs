@@ -279,6 +279,15 @@ async fn one_turn_at_a_time_and_stop_keeps_what_was_said() {
     assert_eq!(refused["code"], "turn_in_progress");
     assert_eq!(refused["retryable"], true);
 
+    // A resend of the message being answered (a client that lost the
+    // ack) gets its original ack, not a refusal.
+    ws.send_json(json!({"type": "message", "text": "Tell me a long story", "client_id": "m1"}))
+        .await
+        .unwrap();
+    let again = ws.expect("message_ack").await.unwrap();
+    assert_eq!(again["client_id"], "m1");
+    assert_eq!(again["seq"], 1);
+
     ws.send_json(json!({"type": "stop"})).await.unwrap();
     let stopped = ws.expect("cj_message").await.unwrap();
     assert_eq!(stopped["status"], "stopped");

@@ -281,7 +281,8 @@ impl Store {
         }
     }
 
-    async fn message_by_client_id(
+    /// The merchant message of `conversation` that carried `client_id`.
+    pub async fn message_by_client_id(
         &self,
         conversation: ConversationId,
         client_id: &str,

@@ -342,7 +342,14 @@ impl ChatService {
         }
         let _gate = self.gate(conversation).lock().await;
         if self.is_running(conversation) {
-            return Err(ChatError::TurnInProgress);
+            // A resend of a message already stored (its turn may be the
+            // one running) gets its original ack, as the protocol promises;
+            // only a new message waits for the turn to end.
+            let store = &self.inner.store;
+            return match store.message_by_client_id(conversation, client_id).await? {
+                Some(stored) => Ok((stored, false)),
+                None => Err(ChatError::TurnInProgress),
+            };
         }
         let mut message = NewMessage::new(Role::Merchant, text);
         message.client_id = Some(client_id.to_owned());

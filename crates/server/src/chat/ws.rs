@@ -451,13 +451,18 @@ impl Connection {
 
     async fn message(&mut self, text: &str, client_id: &str) -> Result<(), ChatError> {
         let id = self.current()?;
-        let (stored, _new) = self.chat.post_message(id, text, client_id).await?;
+        let (stored, new) = self.chat.post_message(id, text, client_id).await?;
         self.send(ServerFrame::MessageAck {
             client_id: client_id.to_owned(),
             seq: stored.seq,
         })
         .await;
-        self.follow(id, None);
+        // A resend while this connection follows the turn keeps following
+        // it (re-subscribing could drop a frame in between).
+        let following = self.forwarder.as_ref().is_some_and(|f| !f.is_finished());
+        if new || !following {
+            self.follow(id, None);
+        }
         Ok(())
     }
 
