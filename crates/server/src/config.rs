@@ -257,7 +257,7 @@ pub static KEYS: &[KeyDef] = &[
     key(
         "HIRECJ_MODEL_TIMEOUT_SECS",
         Some("60"),
-        "Longest wait for a model response to start or continue.",
+        "Longest wait for a model response to start (every retry included) or to continue.",
     ),
 ];
 

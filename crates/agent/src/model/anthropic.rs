@@ -134,6 +134,7 @@ impl ModelProvider for AnthropicProvider {
         let (client, url, key) = (self.client.clone(), self.url.clone(), self.key.clone());
         let sender = Sender {
             provider: PROVIDER,
+            first_event_by: Sender::first_event_by(&self.cfg.http),
             cfg: self.cfg.http.clone(),
             request_id_header: "request-id",
             parse_error: parse_error_body,

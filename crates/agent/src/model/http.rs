@@ -152,9 +152,34 @@ pub(crate) struct Sender {
     pub parse_error: fn(u16, &[u8]) -> ErrorBody,
     /// Builds the request; must produce the same bytes every time.
     pub build: BuildRequest,
+    /// When the wait for the model's first event ends, whatever the
+    /// attempts (see [`Sender::first_event_by`]).
+    pub first_event_by: tokio::time::Instant,
 }
 
 impl Sender {
+    /// The end of the wait for a call's first event when it starts now:
+    /// `response_timeout` covers every attempt together, so a model that
+    /// never starts answering keeps the merchant waiting that long, not
+    /// once per attempt.
+    pub fn first_event_by(cfg: &HttpConfig) -> tokio::time::Instant {
+        tokio::time::Instant::now() + cfg.response_timeout
+    }
+
+    /// What is left of the wait for the first event.
+    fn before_first_event(&self) -> Duration {
+        self.first_event_by
+            .saturating_duration_since(tokio::time::Instant::now())
+    }
+
+    fn first_event_timeout(&self, what: &'static str) -> ModelError {
+        ModelError::Timeout {
+            provider: self.provider.to_owned(),
+            what,
+            after: self.cfg.response_timeout,
+        }
+    }
+
     /// Sends the request until it succeeds, fails with a non-retryable
     /// error, or the attempts run out. `attempts_used` counts attempts
     /// already spent on this call (0 for a fresh call). Never logs request
@@ -169,7 +194,11 @@ impl Sender {
         let mut attempt = attempts_used;
         loop {
             attempt += 1;
-            let send = tokio::time::timeout(self.cfg.response_timeout, (self.build)().send());
+            let left = self.before_first_event();
+            if left.is_zero() {
+                return Err(self.first_event_timeout("response headers"));
+            }
+            let send = tokio::time::timeout(left, (self.build)().send());
             let outcome = tokio::select! {
                 biased;
                 () = cancel.cancelled() => return Err(ModelError::Cancelled),
@@ -233,6 +262,10 @@ impl Sender {
                 tracing::warn!(provider, attempt, error = %err, "model request failed");
                 return Err(err);
             };
+            if delay >= self.before_first_event() {
+                tracing::warn!(provider, attempt, error = %err, "model request failed; no time left to retry");
+                return Err(err);
+            }
             tracing::warn!(provider, attempt, ?delay, error = %err, "model request failed; retrying");
             tokio::select! {
                 biased;
@@ -336,6 +369,10 @@ impl<D: StreamDecoder + Default> DriverState<D> {
             self.queue.push_back(Err(err));
             return;
         };
+        if delay >= self.sender.before_first_event() {
+            self.queue.push_back(Err(err));
+            return;
+        }
         tokio::select! {
             biased;
             () = self.cancel.cancelled() => {
@@ -392,7 +429,15 @@ pub(crate) fn drive<D: StreamDecoder + Default>(
             if st.done {
                 return None;
             }
-            let idle = st.sender.cfg.idle_timeout;
+            // Until the first event, the call's own deadline also holds.
+            let mut idle = st.sender.cfg.idle_timeout;
+            let mut first_event_due = false;
+            if st.produced == 0 {
+                let left = st.sender.before_first_event();
+                if left < idle {
+                    (idle, first_event_due) = (left, true);
+                }
+            }
             let next = tokio::select! {
                 biased;
                 () = st.cancel.cancelled() => {
@@ -403,6 +448,10 @@ pub(crate) fn drive<D: StreamDecoder + Default>(
             };
             let provider = st.sender.provider;
             match next {
+                Err(_) if first_event_due => {
+                    let timeout = st.sender.first_event_timeout("first event");
+                    st.fail(timeout);
+                }
                 Err(_) => st.fail(ModelError::Timeout {
                     provider: provider.to_owned(),
                     what: "idle stream",

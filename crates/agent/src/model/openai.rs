@@ -171,6 +171,7 @@ impl ModelProvider for OpenAiProvider {
         let (client, url, auth) = (self.client.clone(), self.url.clone(), self.auth.clone());
         let sender = Sender {
             provider: PROVIDER,
+            first_event_by: Sender::first_event_by(&self.cfg.http),
             cfg: self.cfg.http.clone(),
             request_id_header: "x-request-id",
             parse_error: parse_error_body,

@@ -514,6 +514,30 @@ conformance!(
 );
 
 conformance!(
+    /// A model that never starts answering is given up on after the
+    /// response timeout once, not once per attempt: the merchant is not
+    /// kept on "Thinking…" for the attempts times the timeout.
+    the_wait_for_a_first_event_is_bounded_across_attempts, needs = [Network], |subject| {
+        let wire = subject.wire();
+        let mut http = test_http();
+        http.response_timeout = Duration::from_millis(300);
+        http.idle_timeout = Duration::from_secs(30);
+        let silent = || {
+            let body = wire.answer(&[Part::Text(&["late"])], Finish::EndTurn, USAGE);
+            MockResponse::sse(body).stall_before(0, Duration::from_secs(30))
+        };
+        let server = mock(vec![silent(), silent(), silent()]).await;
+        let (events, err) = collect(call(&wire.provider(&server, http)).await).await;
+        assert!(events.is_empty(), "{events:?}");
+        assert!(
+            matches!(err, Some(ModelError::Timeout { after, .. }) if after == Duration::from_millis(300)),
+            "{err:?}"
+        );
+        assert_eq!(server.requests().len(), 1, "no time was left for a retry");
+    }
+);
+
+conformance!(
     /// Failures before any event (an error inside the 200 stream, a stall)
     /// are retried transparently, within the attempt budget the HTTP
     /// retries share.
