@@ -1022,3 +1022,126 @@ async fn a_replayed_delivery_is_not_processed_again() {
     assert_eq!(r.json::<Value>().await.unwrap()["status"], "deleted");
     assert!(store.user_by_shop(SHOP).await.unwrap().is_none());
 }
+
+/// A TCP proxy to `target` that can be cut (every connection dropped,
+/// new ones refused) and restored: Redis going away and coming back.
+struct CuttableProxy {
+    addr: std::net::SocketAddr,
+    cut: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    kill: tokio::sync::broadcast::Sender<()>,
+}
+
+impl CuttableProxy {
+    async fn start(target: String) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let cut = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (kill, _) = tokio::sync::broadcast::channel(4);
+        let (is_cut, killer) = (cut.clone(), kill.clone());
+        tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                if is_cut.load(Ordering::SeqCst) {
+                    continue;
+                }
+                let mut stop = killer.subscribe();
+                let target = target.clone();
+                tokio::spawn(async move {
+                    let Ok(mut outbound) = tokio::net::TcpStream::connect(target).await else {
+                        return;
+                    };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
+                        _ = stop.recv() => {}
+                    }
+                });
+            }
+        });
+        Self { addr, cut, kill }
+    }
+
+    fn url(&self) -> String {
+        format!("redis://{}", self.addr)
+    }
+
+    fn cut(&self) {
+        self.cut.store(true, Ordering::SeqCst);
+        let _ = self.kill.send(());
+    }
+
+    fn restore(&self) {
+        self.cut.store(false, Ordering::SeqCst);
+    }
+}
+
+/// While Redis (the shop's cached data) is unreachable, a compliance
+/// webhook that must delete that data answers 503, so Shopify delivers it
+/// again; the redelivery once Redis is back is processed, not dropped as a
+/// duplicate.
+#[tokio::test]
+async fn a_compliance_webhook_fails_while_the_cache_cannot_be_cleared() {
+    let Ok(redis) = std::env::var("TEST_REDIS_URL") else {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "TEST_REDIS_URL must point at a Redis server in CI"
+        );
+        eprintln!("note: TEST_REDIS_URL is not set; skipping");
+        return;
+    };
+    let target = reqwest::Url::parse(&redis).unwrap();
+    let target = format!(
+        "{}:{}",
+        target.host_str().unwrap(),
+        target.port().unwrap_or(6379)
+    );
+    let proxy = CuttableProxy::start(target).await;
+    let fake = FakeShopify::start().await;
+    let template = fake.base_template();
+    let redis_url = proxy.url();
+    let app = start_app(&[
+        ("SHOPIFY_CLIENT_ID", CLIENT_ID),
+        ("SHOPIFY_CLIENT_SECRET", CLIENT_SECRET),
+        ("SHOPIFY_ADMIN_BASE_URL", &template),
+        ("REDIS_URL", &redis_url),
+    ])
+    .await;
+    install(&app, SHOP).await;
+    let store = &app.state.store;
+    let http = reqwest::Client::new();
+    let body = json!({"shop_id": 1, "shop_domain": SHOP});
+    let deliver = || {
+        webhook_request(
+            &http,
+            &app.base,
+            "shop/redact",
+            SHOP,
+            "w-redis",
+            &body,
+            CLIENT_SECRET,
+        )
+        .send()
+    };
+
+    proxy.cut();
+    let r = deliver().await.unwrap();
+    assert_eq!(r.status(), 503);
+    let refused: Value = r.json().await.unwrap();
+    assert_eq!(refused["error"]["code"], "cache_unavailable", "{refused}");
+
+    // Redis is back; Shopify delivers again (as it does, until a 2xx).
+    proxy.restore();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let answer = loop {
+        let r = deliver().await.unwrap();
+        if r.status() == 200 {
+            break r.json::<Value>().await.unwrap();
+        }
+        assert_eq!(r.status(), 503);
+        assert!(
+            std::time::Instant::now() < deadline,
+            "Redis never came back"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    assert_ne!(answer["status"], "duplicate", "{answer}");
+    assert!(store.user_by_shop(SHOP).await.unwrap().is_none());
+}

@@ -81,6 +81,10 @@ enum ProcessError {
     Resource(#[from] PayloadError),
     #[error(transparent)]
     Store(#[from] hirecj_store::StoreError),
+    /// The shop's cached data could not be deleted: Shopify must deliver
+    /// the webhook again (it does not retry a 200).
+    #[error("the shop's cached data could not be deleted: {0}")]
+    Cache(#[from] hirecj_shopify::CacheError),
 }
 
 /// Why a signed delivery is not bound to a shop it may act on.
@@ -202,6 +206,11 @@ pub async fn receive(State(state): State<AppState>, headers: HeaderMap, body: By
                 ProcessError::Store(_) => {
                     error(StatusCode::INTERNAL_SERVER_ERROR, "internal", "try again")
                 }
+                ProcessError::Cache(_) => error(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "cache_unavailable",
+                    "the shop's cached data could not be deleted; try again",
+                ),
             }
         }
     }
@@ -297,7 +306,7 @@ async fn process(
             let found = store
                 .set_integration_status(PROVIDER, shop.as_str(), IntegrationStatus::Uninstalled)
                 .await?;
-            clear_cache(state, shop).await;
+            clear_cache(state, shop).await?;
             // The mirror is rebuilt by the backfill of a reinstall.
             let mirrored = store.mirror_delete_shop(shop.as_str()).await?;
             tracing::info!(%shop, rows = mirrored, "store mirror deleted on uninstall");
@@ -337,14 +346,14 @@ async fn process(
                     .await?;
             }
             // Cached tool results may name the customer too.
-            clear_cache(state, shop).await;
+            clear_cache(state, shop).await?;
             tracing::info!(%shop, records = counts.total(), "customer redacted");
             Ok("redacted")
         }
         "shop/redact" => {
             let deleted = store.delete_shop_data(shop.as_str()).await?;
             store.mirror_delete_shop(shop.as_str()).await?;
-            clear_cache(state, shop).await;
+            clear_cache(state, shop).await?;
             Ok(if deleted { "deleted" } else { "nothing_stored" })
         }
         other => {
@@ -467,10 +476,13 @@ async fn mirror(
     Ok(if applied { "mirrored" } else { "stale" })
 }
 
-async fn clear_cache(state: &AppState, shop: &ShopDomain) {
-    if let Err(e) = clear_shop(state.shopify.cache.as_ref(), shop).await {
-        tracing::warn!(%shop, error = %e, "could not clear the shop's cache");
-    }
+/// Deletes the shop's cached data (tool results may hold customers'
+/// names). A failure fails the delivery, so Shopify sends it again: the
+/// steps before this one are idempotent.
+async fn clear_cache(state: &AppState, shop: &ShopDomain) -> Result<(), ProcessError> {
+    let cleared = clear_shop(state.shopify.cache.as_ref(), shop).await?;
+    tracing::debug!(%shop, cleared, "shop's cached data deleted");
+    Ok(())
 }
 
 /// The customer's email, phone and id (as a string; it also matches inside a GID) from a
