@@ -17,6 +17,7 @@ use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::HeaderMap;
 use axum::http::request::Parts;
 use hirecj_domain::UserId;
+use hirecj_shopify::RedisLink;
 
 use crate::app::AppState;
 use crate::config::Limits;
@@ -196,7 +197,7 @@ impl Rule {
 enum Counter {
     Memory(Arc<Mutex<HashMap<String, u64>>>),
     Redis {
-        conn: redis::aio::ConnectionManager,
+        conn: RedisLink,
         /// Used while Redis does not answer: each replica then counts alone.
         fallback: Arc<Mutex<HashMap<String, u64>>>,
     },
@@ -262,31 +263,21 @@ impl TurnBudget {
         }
     }
 
-    /// Budgets counted in Redis (shared by every replica). When Redis cannot
-    /// be reached now, counts in process and says so.
+    /// Budgets counted in Redis (shared by every replica). While Redis
+    /// cannot be reached (at start, or later), each replica counts in
+    /// process and says so; the connection is retried in the background.
+    /// An unusable URL counts in process for good.
     pub async fn connect(limits: Limits, redis_url: &str) -> Self {
-        let connected = async {
-            let client = redis::Client::open(redis_url)?;
-            let config = redis::aio::ConnectionManagerConfig::new()
-                .set_connection_timeout(Some(Duration::from_secs(2)))
-                .set_response_timeout(Some(REDIS_TIMEOUT))
-                .set_number_of_retries(1);
-            redis::aio::ConnectionManager::new_with_config(client, config).await
-        };
-        match tokio::time::timeout(Duration::from_secs(3), connected).await {
-            Ok(Ok(conn)) => Self {
+        match RedisLink::open(redis_url, REDIS_TIMEOUT, "turn budgets").await {
+            Ok(conn) => Self {
                 limits,
                 counter: Counter::Redis {
                     conn,
                     fallback: Arc::default(),
                 },
             },
-            Ok(Err(e)) => {
-                tracing::warn!(error = %e, "turn budgets: Redis unavailable; counting in this process");
-                Self::in_process(limits)
-            }
-            Err(_) => {
-                tracing::warn!("turn budgets: Redis did not answer; counting in this process");
+            Err(e) => {
+                tracing::warn!(error = %e, "turn budgets: unusable Redis URL; counting in this process");
                 Self::in_process(limits)
             }
         }
@@ -367,37 +358,40 @@ impl TurnBudget {
     async fn take(&self, buckets: &[(String, Rule)], now: u64) -> Option<(Rule, u64)> {
         let refused = match &self.counter {
             Counter::Memory(map) => take_in(map, buckets, now),
-            Counter::Redis { conn, fallback } => {
-                let mut eval = redis::cmd("EVAL");
-                eval.arg(GCRA_SCRIPT).arg(buckets.len());
-                for (key, _) in buckets {
-                    eval.arg(key);
-                }
-                eval.arg(now);
-                for (_, rule) in buckets {
-                    eval.arg(rule.interval_ms()).arg(rule.limit);
-                }
-                let mut conn = conn.clone();
-                match tokio::time::timeout(
-                    REDIS_TIMEOUT,
-                    eval.query_async::<(usize, u64)>(&mut conn),
-                )
-                .await
-                {
-                    Ok(Ok((0, _))) => None,
-                    Ok(Ok((i, wait))) => Some((i - 1, wait)),
-                    Ok(Err(e)) => {
-                        tracing::warn!(error = %e, "turn budgets: Redis failed; counting in this process");
-                        take_in(fallback, buckets, now)
+            // Not reached yet: each replica counts alone meanwhile.
+            Counter::Redis { conn, fallback } => match conn.get() {
+                None => take_in(fallback, buckets, now),
+                Some(mut conn) => {
+                    let mut eval = redis::cmd("EVAL");
+                    eval.arg(GCRA_SCRIPT).arg(buckets.len());
+                    for (key, _) in buckets {
+                        eval.arg(key);
                     }
-                    Err(_) => {
-                        tracing::warn!(
-                            "turn budgets: Redis did not answer; counting in this process"
-                        );
-                        take_in(fallback, buckets, now)
+                    eval.arg(now);
+                    for (_, rule) in buckets {
+                        eval.arg(rule.interval_ms()).arg(rule.limit);
+                    }
+                    match tokio::time::timeout(
+                        REDIS_TIMEOUT,
+                        eval.query_async::<(usize, u64)>(&mut conn),
+                    )
+                    .await
+                    {
+                        Ok(Ok((0, _))) => None,
+                        Ok(Ok((i, wait))) => Some((i - 1, wait)),
+                        Ok(Err(e)) => {
+                            tracing::warn!(error = %e, "turn budgets: Redis failed; counting in this process");
+                            take_in(fallback, buckets, now)
+                        }
+                        Err(_) => {
+                            tracing::warn!(
+                                "turn budgets: Redis did not answer; counting in this process"
+                            );
+                            take_in(fallback, buckets, now)
+                        }
                     }
                 }
-            }
+            },
         };
         refused.and_then(|(i, wait)| buckets.get(i).map(|(_, rule)| (*rule, wait)))
     }

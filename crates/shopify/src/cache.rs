@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -52,6 +52,89 @@ pub enum CacheError {
     /// Redis did not answer in time.
     #[error("redis did not answer within {0:?}")]
     Timeout(Duration),
+    /// Redis has not been reached since the app started (it keeps trying).
+    #[error("redis is not connected yet")]
+    NotConnected,
+}
+
+/// A Redis connection that is made in the background: the app starts
+/// whether or not Redis answers, and keeps trying (1 s, doubling to 30 s)
+/// until it does; then the [`redis::aio::ConnectionManager`] reconnects by
+/// itself. Cheap to clone.
+#[derive(Clone)]
+pub struct RedisLink {
+    conn: Arc<std::sync::OnceLock<redis::aio::ConnectionManager>>,
+}
+
+impl fmt::Debug for RedisLink {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisLink")
+            .field("connected", &self.conn.get().is_some())
+            .finish()
+    }
+}
+
+impl RedisLink {
+    /// Connects to `url` (`redis://…`), each attempt and later each
+    /// command bounded by `timeout`: waits for the first attempt only, and
+    /// on failure (logged for `what`) goes on in the background. Fails only
+    /// for a URL that is not a Redis URL.
+    pub async fn open(
+        url: &str,
+        timeout: Duration,
+        what: &'static str,
+    ) -> Result<Self, CacheError> {
+        let client = redis::Client::open(url)?;
+        let config = redis::aio::ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(timeout))
+            .set_response_timeout(Some(timeout))
+            .set_number_of_retries(2);
+        let link = Self {
+            conn: Arc::default(),
+        };
+        let attempt = move || {
+            let (client, config) = (client.clone(), config.clone());
+            async move {
+                tokio::time::timeout(
+                    timeout,
+                    redis::aio::ConnectionManager::new_with_config(client, config),
+                )
+                .await
+                .map_err(|_| CacheError::Timeout(timeout))?
+                .map_err(CacheError::from)
+            }
+        };
+        match attempt().await {
+            Ok(conn) => {
+                let _ = link.conn.set(conn);
+            }
+            Err(e) => {
+                tracing::warn!(what, error = %e, "Redis unavailable; running without it and retrying");
+                let slot = link.conn.clone();
+                tokio::spawn(async move {
+                    let mut wait = Duration::from_secs(1);
+                    loop {
+                        tokio::time::sleep(wait).await;
+                        match attempt().await {
+                            Ok(conn) => {
+                                let _ = slot.set(conn);
+                                tracing::info!(what, "Redis connected");
+                                return;
+                            }
+                            Err(e) => tracing::debug!(what, error = %e, "Redis still unavailable"),
+                        }
+                        wait = (wait * 2).min(Duration::from_secs(30));
+                    }
+                });
+            }
+        }
+        Ok(link)
+    }
+
+    /// The connection, once Redis has been reached.
+    pub fn get(&self) -> Option<redis::aio::ConnectionManager> {
+        self.conn.get().cloned()
+    }
 }
 
 /// A string cache with per-entry TTL, scoped by shop.
@@ -159,7 +242,7 @@ impl Cache for MemoryCache {
 /// bounded by a timeout.
 #[derive(Clone)]
 pub struct RedisCache {
-    conn: redis::aio::ConnectionManager,
+    conn: RedisLink,
     namespace: String,
     timeout: Duration,
 }
@@ -178,13 +261,21 @@ impl RedisCache {
     /// The default timeout of connecting and of each command.
     pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);
 
-    /// Connects to `url` (`redis://…`) with the default namespace.
+    /// Connects to `url` (`redis://…`) with the default namespace. An
+    /// unreachable Redis is not an error: until it answers (see
+    /// [`RedisLink`]) every read is a miss, writes are skipped and clearing
+    /// a shop fails with [`CacheError::NotConnected`].
     pub async fn connect(url: &str) -> Result<Self, CacheError> {
-        Self::connect_with(url, DEFAULT_REDIS_NAMESPACE, Self::DEFAULT_TIMEOUT).await
+        Ok(Self {
+            conn: RedisLink::open(url, Self::DEFAULT_TIMEOUT, "cache").await?,
+            namespace: DEFAULT_REDIS_NAMESPACE.to_owned(),
+            timeout: Self::DEFAULT_TIMEOUT,
+        })
     }
 
     /// Connects with a key namespace (e.g. a unique one per test run) and a
-    /// timeout for connecting and for each command.
+    /// timeout for connecting and for each command; fails when Redis does
+    /// not answer.
     pub async fn connect_with(
         url: &str,
         namespace: &str,
@@ -202,7 +293,9 @@ impl RedisCache {
         .await
         .map_err(|_| CacheError::Timeout(timeout))??;
         Ok(Self {
-            conn,
+            conn: RedisLink {
+                conn: Arc::new(std::sync::OnceLock::from(conn)),
+            },
             namespace: namespace.to_owned(),
             timeout,
         })
@@ -214,7 +307,7 @@ impl RedisCache {
     }
 
     async fn run<T: redis::FromRedisValue>(&self, cmd: &redis::Cmd) -> Result<T, CacheError> {
-        let mut conn = self.conn.clone();
+        let mut conn = self.conn.get().ok_or(CacheError::NotConnected)?;
         tokio::time::timeout(self.timeout, cmd.query_async(&mut conn))
             .await
             .map_err(|_| CacheError::Timeout(self.timeout))?
@@ -242,6 +335,7 @@ impl Cache for RedisCache {
             .await
         {
             Ok(value) => value,
+            Err(CacheError::NotConnected) => None,
             Err(e) => {
                 tracing::warn!(shop = %key.shop, error = %e, "redis cache read failed");
                 None
@@ -257,8 +351,9 @@ impl Cache for RedisCache {
             .arg("PX")
             .arg(millis)
             .to_owned();
-        if let Err(e) = self.run::<()>(&cmd).await {
-            tracing::warn!(shop = %key.shop, error = %e, "redis cache write failed");
+        match self.run::<()>(&cmd).await {
+            Ok(()) | Err(CacheError::NotConnected) => {}
+            Err(e) => tracing::warn!(shop = %key.shop, error = %e, "redis cache write failed"),
         }
     }
 

@@ -74,7 +74,7 @@ pub use bulk::{
     BulkError, BulkOperation, BulkOperationStatus, BulkUserError, BulkWait, CustomerParser,
     DownloadLimits, DownloadSummary, JsonlParser, OrderParser, ProductParser,
 };
-pub use cache::{Cache, CacheError, CacheKey, DEFAULT_TTL, MemoryCache, RedisCache};
+pub use cache::{Cache, CacheError, CacheKey, DEFAULT_TTL, MemoryCache, RedisCache, RedisLink};
 pub use client::{AdminClient, QueryCost, RetryPolicy, ThrottleStatus};
 pub use config::{ConfigError, ShopifyConfig, is_api_version};
 pub use domain::{ShopDomain, ShopDomainError};

@@ -71,7 +71,8 @@ impl fmt::Debug for ShopifyRuntime {
 impl ShopifyRuntime {
     /// Builds the runtime from the settings: the configuration (real app or
     /// development store), the HTTP client and the cache (Redis when
-    /// `REDIS_URL` is set, connecting with a timeout).
+    /// `REDIS_URL` is set; a Redis that does not answer yet is connected in
+    /// the background, the cache missing meanwhile).
     pub async fn from_settings(settings: &Settings, secret_key: &[u8]) -> Result<Self, StartError> {
         let (config, dev_store) = shopify_config(settings, secret_key);
         config
@@ -81,7 +82,7 @@ impl ShopifyRuntime {
             Some(url) => Arc::new(
                 RedisCache::connect(url.expose())
                     .await
-                    .map_err(|e| StartError::Shopify(format!("cannot connect to Redis: {e}")))?,
+                    .map_err(|e| StartError::Shopify(format!("unusable REDIS_URL: {e}")))?,
             ),
             None => Arc::new(MemoryCache::new()),
         };
