@@ -561,3 +561,82 @@ async fn a_backfill_killed_mid_way_resumes_after_a_restart() {
         "{mirror}"
     );
 }
+
+/// SIGTERM while CJ writes a reply: the reply is finished and sent, the
+/// socket then closes with 1001 (going away), the process exits 0, and the
+/// reply is stored once: nothing is regenerated on the next start.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_mid_reply_finishes_it_then_closes_with_1001() {
+    let model = held_model().await;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().display().to_string();
+    let base = model.openai_base_url();
+    let env = [
+        ("HIRECJ_DATA_DIR", data.as_str()),
+        ("HIRECJ_MODEL_PROVIDER", "openai"),
+        ("OPENAI_BASE_URL", base.as_str()),
+        ("HIRECJ_SHUTDOWN_TIMEOUT_SECS", "20"),
+    ];
+    let mut first = serve(dir.path(), &env);
+    let jar = Arc::new(Jar::default());
+    let cookie = session(&first, &jar).await;
+    let mut ws = chat(&first, &cookie).await;
+    let id = ws.start_ad_hoc().await.unwrap();
+    ws.send(&ClientFrame::Message {
+        text: "How are things?".into(),
+        client_id: "t1".into(),
+    })
+    .await
+    .unwrap();
+    ws.expect("message_ack").await.unwrap();
+    let delta = ws.expect("cj_delta").await.unwrap();
+    assert_eq!(delta["text"], "All ");
+
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &first.pid().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    model.release();
+    let (frames, code) = ws.until_closed().await.unwrap();
+    let reply = frames
+        .iter()
+        .find(|f| f.kind() == "cj_message")
+        .unwrap_or_else(|| panic!("no reply before the close: {frames:?}"));
+    assert_eq!(reply["content"], "All good.");
+    assert_eq!(code, Some(1001), "{frames:?}");
+    let deadline = std::time::Instant::now() + WAIT;
+    let exit = loop {
+        if let Some(exit) = first.exited() {
+            break exit;
+        }
+        assert!(std::time::Instant::now() < deadline, "still running");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    assert_eq!(exit.code(), Some(0));
+
+    let second = serve(dir.path(), &env);
+    let mut ws = chat(&second, &cookie).await;
+    let all = ws.resume(id, 0).await.unwrap();
+    let messages: Vec<(i64, String)> = all["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["seq"].as_i64().unwrap(),
+                m["content"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        messages,
+        vec![
+            (1, "How are things?".to_owned()),
+            (2, "All good.".to_owned())
+        ]
+    );
+    ws.send(&ClientFrame::Ping { nonce: None }).await.unwrap();
+    ws.expect("pong").await.unwrap();
+    assert_eq!(model.request_count(), 1, "the reply was not written twice");
+}

@@ -254,7 +254,8 @@ impl App {
     }
 
     /// Serves until `shutdown` is cancelled, then lets in-flight requests
-    /// finish within the configured shutdown timeout.
+    /// and the replies CJ is writing finish within the configured shutdown
+    /// timeout; chat WebSockets close with 1001 once their reply is out.
     pub async fn run(self, shutdown: CancellationToken) -> std::io::Result<()> {
         let options = ServeOptions {
             header_timeout: self.state.settings.limits.header_timeout,
@@ -269,6 +270,20 @@ impl App {
                 .clone()
                 .follow_store(self.state.store.clone(), shutdown.clone()),
         );
+        // Chat WebSockets are upgraded out of the HTTP connections that
+        // `net::serve` drains: the chat drains its own, in the same grace.
+        let chat = self.state.chat.clone();
+        let (grace, on_shutdown) = (options.grace, shutdown.clone());
+        let chat_drained = tokio::spawn(async move {
+            on_shutdown.cancelled().await;
+            chat.drain();
+            if tokio::time::timeout(grace, chat.drained()).await.is_err() {
+                tracing::warn!(
+                    grace_secs = grace.as_secs(),
+                    "replies still being written did not finish in time; stopping anyway"
+                );
+            }
+        });
         let result = net::serve(
             self.listener,
             self.router,
@@ -277,6 +292,7 @@ impl App {
             self.state.metrics.clone(),
         )
         .await;
+        let _ = chat_drained.await;
         housekeeping.abort();
         revocations.abort();
         // A backfill stopped here resumes on the next start (or on

@@ -22,6 +22,7 @@ use hirecj_store::{Store, StoreError};
 use serde_json::{Value, json};
 use tokio::sync::{broadcast, oneshot};
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use super::engine::{Engine, TurnContext, TurnOutput};
 use super::protocol::{ServerFrame, WireMessage};
@@ -82,6 +83,10 @@ pub enum ChatError {
     /// A budget of turns or frames is spent (see [`crate::limits`]).
     #[error(transparent)]
     RateLimited(#[from] crate::limits::BudgetExceeded),
+    /// This server is shutting down: it finishes the replies it is writing
+    /// and starts no new one; the page reconnects (to another replica).
+    #[error("CJ's server is restarting; reconnecting in a moment")]
+    Restarting,
 }
 
 impl ChatError {
@@ -97,13 +102,18 @@ impl ChatError {
             Self::Store(_) => "internal",
             Self::Turn(_) => "turn_failed",
             Self::RateLimited(_) => "rate_limited",
+            Self::Restarting => "server_restarting",
         }
     }
 
     pub fn retryable(&self) -> bool {
         matches!(
             self,
-            Self::TurnInProgress | Self::Store(_) | Self::Turn(_) | Self::RateLimited(_)
+            Self::TurnInProgress
+                | Self::Store(_)
+                | Self::Turn(_)
+                | Self::RateLimited(_)
+                | Self::Restarting
         )
     }
 
@@ -166,6 +176,13 @@ struct Inner {
     /// conversation id; a few conversations share one.)
     gates: Vec<tokio::sync::Mutex<()>>,
     generations: std::sync::atomic::AtomicU64,
+    /// Every turn's task, so a shutdown can wait for the replies being
+    /// written.
+    turns: TaskTracker,
+    /// Every chat WebSocket, so a shutdown can wait for them to close.
+    sockets: TaskTracker,
+    /// Cancelled when the server starts shutting down.
+    draining: CancellationToken,
 }
 
 /// The conversation service. Cheap to clone.
@@ -205,8 +222,40 @@ impl ChatService {
                 running: Mutex::new(HashMap::new()),
                 gates: (0..GATES).map(|_| tokio::sync::Mutex::new(())).collect(),
                 generations: std::sync::atomic::AtomicU64::new(0),
+                turns: TaskTracker::new(),
+                sockets: TaskTracker::new(),
+                draining: CancellationToken::new(),
             }),
         }
+    }
+
+    /// Starts the shutdown's drain: the replies being written finish, no
+    /// new turn starts ([`ChatError::Restarting`]), and each WebSocket
+    /// closes with 1001 once the reply it follows is out.
+    pub fn drain(&self) {
+        self.inner.draining.cancel();
+        self.inner.turns.close();
+        self.inner.sockets.close();
+    }
+
+    /// Cancelled when the drain starts.
+    pub fn draining(&self) -> CancellationToken {
+        self.inner.draining.clone()
+    }
+
+    /// Resolves once, after [`Self::drain`], every turn has ended and every
+    /// WebSocket has closed.
+    pub async fn drained(&self) {
+        self.inner.turns.wait().await;
+        self.inner.sockets.wait().await;
+    }
+
+    /// `socket` (a chat WebSocket's task), counted until it ends.
+    pub fn track_socket<F: std::future::Future>(
+        &self,
+        socket: F,
+    ) -> tokio_util::task::task_tracker::TrackedFuture<F> {
+        self.inner.sockets.track_future(socket)
     }
 
     /// The gate of `conversation` (see [`Inner::gates`]).
@@ -340,6 +389,9 @@ impl ChatService {
                 "client_id must be 1 to 100 characters".into(),
             ));
         }
+        if self.inner.draining.is_cancelled() {
+            return Err(ChatError::Restarting);
+        }
         let _gate = self.gate(conversation).lock().await;
         if self.is_running(conversation) {
             // A resend of a message already stored (its turn may be the
@@ -438,6 +490,10 @@ impl ChatService {
         if !owes_reply && !needs_initial {
             return Ok(None);
         }
+        // The reply stays owed: the next open (on any replica) writes it.
+        if self.inner.draining.is_cancelled() {
+            return Err(ChatError::Restarting);
+        }
 
         let (frames, receiver) = broadcast::channel(256);
         let abort = CancellationToken::new();
@@ -466,7 +522,7 @@ impl ChatService {
         }
         let (done_tx, done_rx) = oneshot::channel();
         let service = self.clone();
-        tokio::spawn(async move {
+        self.inner.turns.spawn(async move {
             let deregister = Deregister {
                 service: service.clone(),
                 id,

@@ -17,6 +17,7 @@ use futures::{SinkExt as _, StreamExt as _};
 use hirecj_domain::{ConversationId, WebSession};
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
 
 use super::protocol::{ClientFrame, PROTOCOL_VERSION, ServerFrame, WireMessage};
@@ -37,6 +38,10 @@ const PING_EVERY: Duration = Duration::from_secs(30);
 /// The close code of a socket whose session ended (signed out or expired),
 /// after an `error` frame with code `session_ended`.
 pub const SESSION_ENDED_CLOSE: u16 = 4401;
+
+/// The close code of every socket when the server shuts down (RFC 6455's
+/// "going away"): the page reconnects, to another replica if there is one.
+pub const GOING_AWAY_CLOSE: u16 = 1001;
 
 /// Is `origin` the app's own public origin?
 pub(crate) fn origin_allowed(headers: &HeaderMap, public: &url::Url) -> bool {
@@ -90,6 +95,7 @@ pub async fn upgrade(
         Err(e) => return AppError::from(e).into_response(),
     };
     let live = Live {
+        draining: state.chat.draining(),
         chat: state.chat.clone(),
         budget: state.budget.clone(),
         ended: state.sessions.subscribe(),
@@ -104,12 +110,15 @@ pub async fn upgrade(
         .max_message_size(MAX_FRAME_BYTES)
         .on_upgrade(move |socket| {
             let span = tracing::info_span!("ws", %peer, user_id = ?session.user_id.as_ref().map(|u| u.to_string()));
-            connection(socket, live, session).instrument(span)
+            let chat = live.chat.clone();
+            chat.track_socket(connection(socket, live, session).instrument(span))
         })
 }
 
 /// What a connection needs from the app, taken at the upgrade.
 struct Live {
+    /// Cancelled when the server starts shutting down.
+    draining: CancellationToken,
     chat: ChatService,
     budget: TurnBudget,
     ended: broadcast::Receiver<std::sync::Arc<str>>,
@@ -138,6 +147,9 @@ enum Ending {
     Client,
     /// The session was signed out or expired: the page is told so.
     SessionEnded(&'static str),
+    /// The server is shutting down: the reply being written is sent, then
+    /// the socket closes with 1001 (going away) and the page reconnects.
+    Restarting,
 }
 
 /// Serialises frames to the socket and never sends a stored CJ message the
@@ -222,6 +234,7 @@ async fn connection(socket: WebSocket, live: Live, session: WebSession) {
     let writer = tokio::spawn(write_frames(sink, outbox, close_rx));
 
     let Live {
+        draining,
         chat,
         budget,
         mut ended,
@@ -262,6 +275,7 @@ async fn connection(socket: WebSocket, live: Live, session: WebSession) {
                 break Ending::Client;
             }
             () = &mut expiry => break Ending::SessionEnded("Your session has expired."),
+            () = draining.cancelled() => break Ending::Restarting,
             id = ended.recv(), if watching_sessions => {
                 match id {
                     Ok(id) if *id == *session.id => break Ending::SessionEnded("You were signed out."),
@@ -317,9 +331,20 @@ async fn connection(socket: WebSocket, live: Live, session: WebSession) {
         }
     };
     if let Some(f) = conn.forwarder.take() {
-        f.abort();
+        if matches!(ending, Ending::Restarting) {
+            // The reply this page follows is finished and sent first.
+            let _ = f.await;
+        } else {
+            f.abort();
+        }
     }
-    if let Ending::SessionEnded(why) = ending {
+    if matches!(ending, Ending::Restarting) {
+        tracing::info!("closing a WebSocket: the server is shutting down");
+        let _ = close_tx.send(CloseFrame {
+            code: GOING_AWAY_CLOSE,
+            reason: "server restarting".into(),
+        });
+    } else if let Ending::SessionEnded(why) = ending {
         tracing::info!(reason = why, "closing a WebSocket whose session ended");
         conn.send(ServerFrame::error("session_ended", why, false))
             .await;
