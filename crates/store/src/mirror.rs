@@ -2299,12 +2299,18 @@ impl Store {
             .bind(to)
             .fetch_one(p)
             .await?;
+            // The newest `limit` from the day index first, then only
+            // their rows and orders.
             let refunds = sqlx::query(
                 "SELECT r.order_id, o.name AS order_name, r.id, r.created_at, r.amount, r.note
-                 FROM mirror_refunds r
-                 JOIN mirror_orders o ON o.shop = r.shop AND o.id = r.order_id
-                 WHERE r.shop = $1 AND r.created_day BETWEEN $2 AND $3
-                 ORDER BY r.created_at DESC, r.id DESC LIMIT $4",
+                 FROM (
+                   SELECT order_id, id, created_at FROM mirror_refunds
+                   WHERE shop = $1 AND created_day BETWEEN $2 AND $3
+                   ORDER BY created_at DESC, id DESC LIMIT $4
+                 ) n
+                 JOIN mirror_refunds r ON r.shop = $1 AND r.order_id = n.order_id AND r.id = n.id
+                 JOIN mirror_orders o ON o.shop = $1 AND o.id = n.order_id
+                 ORDER BY n.created_at DESC, n.id DESC",
             )
             .bind(shop)
             .bind(from)
