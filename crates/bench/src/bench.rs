@@ -44,6 +44,19 @@ const QUESTIONS: &[&str] = &[
     "What were my sales this month?",
 ];
 
+/// The bench's phases, in the order they run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Phase {
+    /// Memory per idle connection (needs a spawned server).
+    Memory,
+    /// Turns per second and server overhead per turn.
+    Turns,
+    /// The prepared post-OAuth message.
+    Prepared,
+    /// The store mirror: backfill, webhooks, store questions, tool time.
+    Store,
+}
+
 /// Which model the spawned server uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum ModelKind {
@@ -96,6 +109,18 @@ pub struct BenchArgs {
     /// Times each store question is asked in the store phase [default: 20, 5 with --quick].
     #[arg(long, value_name = "N")]
     store_asks: Option<usize>,
+    /// Run the spawned server on PostgreSQL: an administrative URL
+    /// (`postgres://user@host:port/db`, a role that may create databases).
+    /// The bench creates a fresh database `hirecj_bench_<random>` on that
+    /// server, runs the server on it and drops it at the end, so the
+    /// database named in the URL is only used to connect. By default the
+    /// server runs on SQLite in a temporary directory.
+    #[arg(long, value_name = "URL")]
+    database_url: Option<String>,
+    /// The phases to run, comma-separated, e.g. `--phases store`
+    /// [default: memory,turns,prepared,store].
+    #[arg(long, value_name = "PHASES", value_enum, value_delimiter = ',')]
+    phases: Vec<Phase>,
 }
 
 /// The resolved parameters.
@@ -111,6 +136,13 @@ struct Params {
     rate: Option<f64>,
     store_shop: String,
     store_asks: usize,
+    phases: Vec<Phase>,
+}
+
+impl Params {
+    fn runs(&self, phase: Phase) -> bool {
+        self.phases.contains(&phase)
+    }
 }
 
 impl Params {
@@ -136,6 +168,11 @@ impl Params {
                 .to_owned()
             }),
             store_asks: pick(a.store_asks, 20, 5).clamp(1, MAX_TURNS),
+            phases: if a.phases.is_empty() {
+                vec![Phase::Memory, Phase::Turns, Phase::Prepared, Phase::Store]
+            } else {
+                a.phases.clone()
+            },
         };
         if p.turns > MAX_TURNS {
             return Err(format!(
@@ -159,6 +196,71 @@ pub async fn run(args: BenchArgs) -> Result<(), String> {
                 .to_owned(),
         );
     }
+    let database = match (&args.database_url, &args.url) {
+        (Some(_), Some(_)) => {
+            return Err(
+                "--database-url configures the spawned server (omit --url); a running app uses its own database"
+                    .to_owned(),
+            );
+        }
+        (Some(admin), None) => Some(ScratchDatabase::create(admin).await?),
+        (None, _) => None,
+    };
+    let outcome = run_on(&args, &params, database.as_ref()).await;
+    if let Some(db) = database {
+        db.drop().await;
+    }
+    outcome
+}
+
+/// A PostgreSQL database of this run (`--database-url`), dropped at its end.
+struct ScratchDatabase {
+    admin_url: String,
+    name: String,
+    /// The URL the spawned server connects with.
+    url: String,
+}
+
+impl ScratchDatabase {
+    async fn create(admin_url: &str) -> Res<Self> {
+        let mut url =
+            url::Url::parse(admin_url).map_err(|e| format!("--database-url: not a URL ({e})"))?;
+        if !matches!(url.scheme(), "postgres" | "postgresql") {
+            return Err("--database-url: only postgres:// URLs (SQLite is the default)".to_owned());
+        }
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        let name = format!("hirecj_bench_{}_{nanos:x}", std::process::id());
+        url.set_path(&format!("/{name}"));
+        hirecj_store::scratch::create_postgres_database(admin_url, &name)
+            .await
+            .map_err(|e| format!("--database-url: cannot create the database {name}: {e}"))?;
+        Ok(Self {
+            admin_url: admin_url.to_owned(),
+            name,
+            url: url.to_string(),
+        })
+    }
+
+    async fn drop(self) {
+        if let Err(e) =
+            hirecj_store::scratch::drop_postgres_database(&self.admin_url, &self.name).await
+        {
+            eprintln!(
+                "hirecj-bench: could not drop the database {} (drop it by hand): {e}",
+                self.name
+            );
+        }
+    }
+}
+
+async fn run_on(
+    args: &BenchArgs,
+    params: &Params,
+    database: Option<&ScratchDatabase>,
+) -> Result<(), String> {
+    let params = params.clone();
     let spawned = args.url.is_none();
     // Client sockets: every connection, plus the mock model's side of the
     // server's model calls. The spawned server inherits this limit.
@@ -176,7 +278,10 @@ pub async fn run(args: BenchArgs) -> Result<(), String> {
     };
     let mut server = match &args.url {
         Some(url) => Target::external(url)?,
-        None => Target::spawn(mock.as_ref().map(MockModel::openai_base_url).as_deref())?,
+        None => Target::spawn(
+            mock.as_ref().map(MockModel::openai_base_url).as_deref(),
+            database.map(|d| d.url.as_str()),
+        )?,
     };
 
     let cores = std::thread::available_parallelism().map_or(0, std::num::NonZeroUsize::get);
@@ -190,13 +295,31 @@ pub async fn run(args: BenchArgs) -> Result<(), String> {
         server.base,
         match server.pid() {
             Some(pid) => format!(
-                "spawned `hirecj-bench serve` (`hirecj serve`), pid {pid}, SQLite in a temporary directory"
+                "spawned `hirecj-bench serve` (`hirecj serve`), pid {pid}, {}",
+                match database {
+                    Some(db) => format!(
+                        "PostgreSQL database {} (created for this run, dropped at its end)",
+                        db.name
+                    ),
+                    None => "SQLite in a temporary directory".to_owned(),
+                }
             ),
             None => "already running".to_owned(),
         }
     );
     println!(
-        "parameters: --conversations {} --turns {} --idle {} --installs {} --model {}{}{}",
+        "parameters: --phases {} --conversations {} --turns {} --idle {} --installs {} --model {}{}{}",
+        params
+            .phases
+            .iter()
+            .map(|p| match p {
+                Phase::Memory => "memory",
+                Phase::Turns => "turns",
+                Phase::Prepared => "prepared",
+                Phase::Store => "store",
+            })
+            .collect::<Vec<_>>()
+            .join(","),
         params.conversations,
         params.turns,
         params.idle,
@@ -226,25 +349,47 @@ pub async fn run(args: BenchArgs) -> Result<(), String> {
 
     // Memory first, on a fresh server: memory freed by the busier phases
     // would otherwise be reused and hide the cost of a connection.
-    let memory = bounded(
-        "memory",
-        params.phase_timeout,
-        phase_memory(&server, &http, &params),
-    )
-    .await;
-    let turns = bounded(
-        "turns",
-        params.phase_timeout,
-        phase_turns(&server, &http, &params),
-    )
-    .await;
-    let prepared = bounded(
-        "prepared",
-        params.phase_timeout,
-        phase_prepared(&server, &params),
-    )
-    .await;
-    let mirror = bounded("store", params.phase_timeout, phase_store(&server, &params)).await;
+    let memory = if params.runs(Phase::Memory) {
+        Some(
+            bounded(
+                "memory",
+                params.phase_timeout,
+                phase_memory(&server, &http, &params),
+            )
+            .await,
+        )
+    } else {
+        None
+    };
+    let turns = if params.runs(Phase::Turns) {
+        Some(
+            bounded(
+                "turns",
+                params.phase_timeout,
+                phase_turns(&server, &http, &params),
+            )
+            .await,
+        )
+    } else {
+        None
+    };
+    let prepared = if params.runs(Phase::Prepared) {
+        Some(
+            bounded(
+                "prepared",
+                params.phase_timeout,
+                phase_prepared(&server, &params),
+            )
+            .await,
+        )
+    } else {
+        None
+    };
+    let mirror = if params.runs(Phase::Store) {
+        Some(bounded("store", params.phase_timeout, phase_store(&server, &params)).await)
+    } else {
+        None
+    };
 
     if let Some(status) = server.exited() {
         println!("the server exited during the benchmark ({status})");
@@ -253,15 +398,38 @@ pub async fn run(args: BenchArgs) -> Result<(), String> {
     drop(mock);
 
     println!();
-    print_summary(&params, &turns, &memory, &prepared, &mirror);
+    print_summary(
+        &params,
+        turns.as_ref(),
+        memory.as_ref(),
+        prepared.as_ref(),
+        mirror.as_ref(),
+    );
 
     let mut problems = Vec::new();
     for (name, errors) in [
-        ("turns", turns.as_ref().map(|t| t.errors.len())),
-        ("memory", memory.as_ref().map(|m| m.errors.len())),
-        ("prepared", prepared.as_ref().map(|p| p.errors.len())),
-        ("store", mirror.as_ref().map(|m| m.errors.len())),
+        (
+            "turns",
+            turns.as_ref().map(|t| t.as_ref().map(|t| t.errors.len())),
+        ),
+        (
+            "memory",
+            memory.as_ref().map(|m| m.as_ref().map(|m| m.errors.len())),
+        ),
+        (
+            "prepared",
+            prepared
+                .as_ref()
+                .map(|p| p.as_ref().map(|p| p.errors.len())),
+        ),
+        (
+            "store",
+            mirror.as_ref().map(|m| m.as_ref().map(|m| m.errors.len())),
+        ),
     ] {
+        let Some(errors) = errors else {
+            continue;
+        };
         match errors {
             Err(e) => problems.push(format!("{name}: {e}")),
             Ok(0) => {}
@@ -388,9 +556,10 @@ impl Target {
         })
     }
 
-    /// `hirecj-bench serve` (this executable) on a temporary SQLite data
-    /// directory, with the model at `model_url` or the offline brain.
-    fn spawn(model_url: Option<&str>) -> Res<Self> {
+    /// `hirecj-bench serve` (this executable) on a temporary data directory
+    /// (SQLite there, or the PostgreSQL `database_url`), with the model at
+    /// `model_url` or the offline brain.
+    fn spawn(model_url: Option<&str>, database_url: Option<&str>) -> Res<Self> {
         let exe =
             std::env::current_exe().map_err(|e| format!("cannot find this executable: {e}"))?;
         let nanos = std::time::SystemTime::now()
@@ -418,6 +587,9 @@ impl Target {
             ("HIRECJ_TURNS_PER_MINUTE_MERCHANT", "1000000"),
             ("HIRECJ_CONVERSATIONS_PER_HOUR", "1000000"),
         ];
+        if let Some(url) = database_url {
+            env.push(("DATABASE_URL", url));
+        }
         match model_url {
             Some(url) => env.extend([
                 ("HIRECJ_MODEL_PROVIDER", "openai"),
@@ -753,15 +925,56 @@ async fn turn_times(ws: &mut ChatClient) -> Res<Option<HashMap<i64, Duration>>> 
 
 /// (model time, tool time) of each turn, by turn, from the conversation's
 /// debug traces. None when debug is off.
-async fn turn_traces(ws: &mut ChatClient) -> Res<Option<HashMap<i64, (Duration, Duration)>>> {
+/// Per turn of the open conversation: its tool time and each tool call's
+/// name and time (ms, whole milliseconds as traced). None when the server's
+/// debug traces are off.
+async fn tool_calls(ws: &mut ChatClient) -> Res<Option<HashMap<i64, ToolTimes>>> {
+    let Some(traces) = debug_traces(ws).await? else {
+        return Ok(None);
+    };
+    let mut times = HashMap::new();
+    for t in &traces {
+        let (Some(turn), Some(tool)) = (t["turn"].as_i64(), t["trace"]["tool_ms"].as_u64()) else {
+            continue;
+        };
+        let calls = t["trace"]["tool_calls"]
+            .as_array()
+            .map(|calls| {
+                calls
+                    .iter()
+                    .filter_map(|c| {
+                        Some((
+                            c["name"].as_str()?.to_owned(),
+                            c["duration_ms"].as_u64()? as f64,
+                        ))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        times.insert(turn, (tool as f64, calls));
+    }
+    Ok(Some(times))
+}
+
+/// A turn's tool time and its calls (name, ms).
+type ToolTimes = (f64, Vec<(String, f64)>);
+
+/// The open conversation's turn traces (None: debug traces are off).
+async fn debug_traces(ws: &mut ChatClient) -> Res<Option<Vec<serde_json::Value>>> {
     ws.send(&ClientFrame::DebugRequest { turn: None })
         .await
         .map_err(|e| e.to_string())?;
-    let traces = match ws.until("debug_response").await.map(|f| f.into_typed()) {
-        Ok(ServerFrame::DebugResponse { traces }) => traces,
-        Ok(other) => return Err(format!("expected debug_response, got {other:?}")),
-        Err(e) if e.error_code() == Some("debug_disabled") => return Ok(None),
-        Err(e) => return Err(e.to_string()),
+    match ws.until("debug_response").await.map(|f| f.into_typed()) {
+        Ok(ServerFrame::DebugResponse { traces }) => Ok(Some(traces)),
+        Ok(other) => Err(format!("expected debug_response, got {other:?}")),
+        Err(e) if e.error_code() == Some("debug_disabled") => Ok(None),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+async fn turn_traces(ws: &mut ChatClient) -> Res<Option<HashMap<i64, (Duration, Duration)>>> {
+    let Some(traces) = debug_traces(ws).await? else {
+        return Ok(None);
     };
     let mut times = HashMap::new();
     for t in &traces {
@@ -1123,6 +1336,8 @@ struct StoreReport {
     questions: Vec<(String, Vec<f64>)>,
     /// Tool time of every store turn (from the turn traces).
     tool_ms: Vec<f64>,
+    /// Each tool's own time per call (from the turn traces), by tool name.
+    per_tool_ms: Vec<(String, Vec<f64>)>,
     /// An order created in the development store → its webhook applied to
     /// the mirror (the store's last event moves).
     webhook_ms: Vec<f64>,
@@ -1165,6 +1380,7 @@ async fn phase_store(server: &Target, p: &Params) -> Res<StoreReport> {
         orders: 0,
         questions: Vec::new(),
         tool_ms: Vec::new(),
+        per_tool_ms: Vec::new(),
         webhook_ms: Vec::new(),
         errors: Vec::new(),
     };
@@ -1268,15 +1484,28 @@ async fn phase_store(server: &Target, p: &Params) -> Res<StoreReport> {
             .checked_sub_days(chrono::Days::new(n))
             .unwrap_or(today)
     };
+    // The questions the targets name, then one per remaining store tool
+    // over the whole year (the longest range a tool reads).
     let questions = [
         "What sells best?".to_owned(),
         format!("What were my sales between {} and {}?", day(40), day(26)),
         "What were my sales this month?".to_owned(),
+        "Compare this month with last month.".to_owned(),
+        "Who are my top customers in the last 365 days?".to_owned(),
+        "How many repeat customers did I have in the last 365 days?".to_owned(),
+        "How did my products perform in the last 365 days?".to_owned(),
+        "Show me my orders by status in the last 365 days.".to_owned(),
+        "What were my refunds in the last 365 days?".to_owned(),
+        "Show me my sales by week in the last 365 days.".to_owned(),
     ];
-    let mut ws = connect(&server.ws, &cookie).await?;
-    ws.start_ad_hoc().await.map_err(|e| e.to_string())?;
-    let mut seqs: Vec<(usize, i64)> = Vec::new();
+    // Each question in a conversation of its own, on its own connection
+    // (a connection may send 120 frames a minute).
+    let mut turn_tools: Vec<ToolTimes> = Vec::new();
+    let mut traced = true;
     for (qi, question) in questions.iter().enumerate() {
+        let mut ws = connect(&server.ws, &cookie).await?;
+        ws.start_ad_hoc().await.map_err(|e| e.to_string())?;
+        let mut seqs = Vec::new();
         let mut samples = Vec::new();
         for n in 0..p.store_asks {
             let frame = ClientFrame::Message {
@@ -1291,7 +1520,7 @@ async fn phase_store(server: &Target, p: &Params) -> Res<StoreReport> {
             match ws.until("cj_message").await.map(|f| f.into_typed()) {
                 Ok(ServerFrame::CjMessage { message }) => {
                     samples.push(ms(start.elapsed()));
-                    seqs.push((qi, message.seq));
+                    seqs.push(message.seq);
                 }
                 Ok(other) => report
                     .errors
@@ -1307,24 +1536,46 @@ async fn phase_store(server: &Target, p: &Params) -> Res<StoreReport> {
             samples.len()
         );
         report.questions.push((question.clone(), samples));
+        match tool_calls(&mut ws).await {
+            Ok(Some(mut traces)) => {
+                turn_tools.extend(seqs.iter().filter_map(|seq| traces.remove(seq)));
+            }
+            Ok(None) => traced = false,
+            Err(e) => report.errors.push(e),
+        }
     }
-    match turn_traces(&mut ws).await {
-        Ok(Some(traces)) => {
-            report.tool_ms = sorted(
-                seqs.iter()
-                    .filter_map(|(_, seq)| traces.get(seq))
-                    .map(|(_, tool)| ms(*tool))
-                    .collect(),
-            );
+    if traced {
+        let mut per_tool: std::collections::BTreeMap<String, Vec<f64>> =
+            std::collections::BTreeMap::new();
+        let mut tool_ms = Vec::new();
+        for (tool, calls) in turn_tools {
+            tool_ms.push(tool);
+            for (name, t) in calls {
+                per_tool.entry(name).or_default().push(t);
+            }
+        }
+        report.tool_ms = sorted(tool_ms);
+        report.per_tool_ms = per_tool
+            .into_iter()
+            .map(|(name, v)| (name, sorted(v)))
+            .collect();
+        println!(
+            "  tool time per store turn: p50 {} p99 {} max {}",
+            pct(&report.tool_ms, 0.50),
+            pct(&report.tool_ms, 0.99),
+            pct(&report.tool_ms, 1.0)
+        );
+        for (name, v) in &report.per_tool_ms {
             println!(
-                "  tool time per store turn: p50 {} p99 {} max {}",
-                pct(&report.tool_ms, 0.50),
-                pct(&report.tool_ms, 0.99),
-                pct(&report.tool_ms, 1.0)
+                "    {name}: p50 {} p99 {} max {} ({} calls)",
+                pct(v, 0.50),
+                pct(v, 0.99),
+                pct(v, 1.0),
+                v.len()
             );
         }
-        Ok(None) => println!("  tool time: n/a (the server's debug traces are off)"),
-        Err(e) => report.errors.push(e),
+    } else {
+        println!("  tool time: n/a (the server's debug traces are off)");
     }
     print_errors(&report.errors);
     Ok(report)
@@ -1335,15 +1586,16 @@ async fn phase_store(server: &Target, p: &Params) -> Res<StoreReport> {
 
 fn print_summary(
     p: &Params,
-    turns: &Res<TurnsReport>,
-    memory: &Res<MemoryReport>,
-    prepared: &Res<PreparedReport>,
-    mirror: &Res<StoreReport>,
+    turns: Option<&Res<TurnsReport>>,
+    memory: Option<&Res<MemoryReport>>,
+    prepared: Option<&Res<PreparedReport>>,
+    mirror: Option<&Res<StoreReport>>,
 ) {
     let na = |e: &String| format!("n/a ({e})");
     let mut rows: Vec<[String; 3]> = Vec::new();
     match turns {
-        Ok(t) => {
+        None => {}
+        Some(Ok(t)) => {
             let (lat, over) = (t.latency_ms(), t.overhead_ms());
             rows.push([
                 "concurrent conversations held".into(),
@@ -1372,7 +1624,7 @@ fn print_summary(
                 "—".into(),
             ]);
         }
-        Err(e) => {
+        Some(Err(e)) => {
             rows.push(["turns per second".into(), na(e), "500".into()]);
             rows.push([
                 "server overhead per turn p50 / p99".into(),
@@ -1382,12 +1634,14 @@ fn print_summary(
         }
     }
     match memory {
-        Ok(m) if m.rss_before_kb.is_none() && m.held == 0 && m.errors.is_empty() => rows.push([
-            "memory per connected conversation".into(),
-            "skipped (needs a spawned server)".into(),
-            "< 50 KB".into(),
-        ]),
-        Ok(m) => {
+        None => {}
+        Some(Ok(m)) if m.rss_before_kb.is_none() && m.held == 0 && m.errors.is_empty() => rows
+            .push([
+                "memory per connected conversation".into(),
+                "skipped (needs a spawned server)".into(),
+                "< 50 KB".into(),
+            ]),
+        Some(Ok(m)) => {
             rows.push([
                 "idle connections held".into(),
                 format!("{}/{}", m.held, m.requested),
@@ -1400,14 +1654,15 @@ fn print_summary(
                 "< 50 KB".into(),
             ]);
         }
-        Err(e) => rows.push([
+        Some(Err(e)) => rows.push([
             "memory per connected conversation".into(),
             na(e),
             "< 50 KB".into(),
         ]),
     }
     match prepared {
-        Ok(r) => rows.push([
+        None => {}
+        Some(Ok(r)) => rows.push([
             "prepared message p50 / p99".into(),
             format!(
                 "{} / {}",
@@ -1416,14 +1671,15 @@ fn print_summary(
             ),
             "p99 < 20 ms".into(),
         ]),
-        Err(e) => rows.push([
+        Some(Err(e)) => rows.push([
             "prepared message p50 / p99".into(),
             na(e),
             "p99 < 20 ms".into(),
         ]),
     }
     match mirror {
-        Ok(m) => {
+        None => {}
+        Some(Ok(m)) => {
             rows.push([
                 format!("store backfill ({} orders, {})", m.orders, m.shop),
                 m.backfill
@@ -1435,6 +1691,9 @@ fn print_summary(
                 pct(&m.tool_ms, 0.99),
                 "< 50 ms".into(),
             ]);
+            for (name, v) in &m.per_tool_ms {
+                rows.push([format!("  {name} p99"), pct(v, 0.99), "< 50 ms".into()]);
+            }
             rows.push([
                 "new order → mirror (webhook) p99".into(),
                 pct(&m.webhook_ms, 0.99),
@@ -1448,7 +1707,7 @@ fn print_summary(
                 ]);
             }
         }
-        Err(e) => rows.push(["store backfill".into(), na(e), "< 60 s".into()]),
+        Some(Err(e)) => rows.push(["store backfill".into(), na(e), "< 60 s".into()]),
     }
     let width = |c: usize| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0);
     let (w0, w1) = (width(0).max(6), width(1).max(8));

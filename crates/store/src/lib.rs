@@ -20,6 +20,7 @@ mod integrations;
 mod migrate;
 mod mirror;
 mod row;
+pub mod scratch;
 mod sessions;
 mod users;
 mod webhooks;

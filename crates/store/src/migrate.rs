@@ -41,6 +41,12 @@ pub static MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0004_store_mirror.sql"),
         postgres: include_str!("../migrations/postgres/0004_store_mirror.sql"),
     },
+    Migration {
+        version: 5,
+        name: "mirror_customer_totals",
+        sqlite: include_str!("../migrations/sqlite/0005_mirror_customer_totals.sql"),
+        postgres: include_str!("../migrations/postgres/0005_mirror_customer_totals.sql"),
+    },
 ];
 
 /// An arbitrary constant identifying HireCJ's migration lock.

@@ -51,6 +51,9 @@ const CHILD_CHUNK: usize = 1_000;
 const ID_CHUNK: usize = 500;
 /// Touched days closer than this are recomputed as one range.
 const DAY_RUN_GAP: i64 = 7;
+/// The customer reports over a range of at most this many orders read the
+/// range's orders; longer ranges go through the per-customer rollup.
+const DIRECT_ORDERS: i64 = 20_000;
 /// The longest error text kept for a failed backfill.
 const MAX_ERROR_CHARS: usize = 2_000;
 
@@ -354,6 +357,60 @@ const MONTHLY_SQL: [&str; 2] = [
      GROUP BY shop, month, product_key",
 ];
 
+/// The per-customer rollup rows of the customers of shop `$1` that the
+/// statement's tail selects (`customer_id IN (…)` and the `GROUP BY`), from
+/// their orders, written over the stored ones (an update in place: on
+/// PostgreSQL mostly a HOT update, no new index entry).
+const CUSTOMER_TOTALS_SQL: &str = "INSERT INTO mirror_customer_totals
+       (shop, customer_id, orders, revenue, first_day, second_day, penultimate_day, last_day)
+     SELECT o.shop, o.customer_id, COUNT(*), CAST(SUM(o.total) AS BIGINT), MIN(o.created_day),
+       (SELECT s.created_day FROM mirror_orders s
+        WHERE s.shop = o.shop AND s.customer_id = o.customer_id
+        ORDER BY s.created_day LIMIT 1 OFFSET 1),
+       (SELECT s.created_day FROM mirror_orders s
+        WHERE s.shop = o.shop AND s.customer_id = o.customer_id
+        ORDER BY s.created_day DESC LIMIT 1 OFFSET 1),
+       MAX(o.created_day)
+     FROM mirror_orders o WHERE o.shop = ";
+const CUSTOMER_TOTALS_CONFLICT: &str = " GROUP BY o.shop, o.customer_id
+     ON CONFLICT (shop, customer_id) DO UPDATE SET orders = excluded.orders,
+       revenue = excluded.revenue, first_day = excluded.first_day,
+       second_day = excluded.second_day, penultimate_day = excluded.penultimate_day,
+       last_day = excluded.last_day";
+
+/// Recomputes the per-customer rollup rows of the customers `$ids` (an
+/// iterator of ids) of `$shop` inside the transaction `$tx`: written from
+/// their orders, deleted for those left without any.
+macro_rules! recompute_customers {
+    ($tx:expr, $shop:expr, $ids:expr) => {{
+        let shop: &str = $shop;
+        let ids: Vec<i64> = $ids.into_iter().collect();
+        for chunk in ids.chunks(ID_CHUNK) {
+            let mut qb = sqlx::QueryBuilder::new(CUSTOMER_TOTALS_SQL);
+            qb.push_bind(shop).push(" AND o.customer_id IN (");
+            let mut list = qb.separated(", ");
+            for id in chunk {
+                list.push_bind(*id);
+            }
+            qb.push(")").push(CUSTOMER_TOTALS_CONFLICT);
+            qb.build().execute(&mut *$tx).await?;
+            let mut qb =
+                sqlx::QueryBuilder::new("DELETE FROM mirror_customer_totals WHERE shop = ");
+            qb.push_bind(shop).push(" AND customer_id IN (");
+            let mut list = qb.separated(", ");
+            for id in chunk {
+                list.push_bind(*id);
+            }
+            qb.push(
+                ") AND NOT EXISTS (SELECT 1 FROM mirror_orders o
+                   WHERE o.shop = mirror_customer_totals.shop
+                     AND o.customer_id = mirror_customer_totals.customer_id)",
+            );
+            qb.build().execute(&mut *$tx).await?;
+        }
+    }};
+}
+
 /// One product's sales on one shop day, while the rollup is computed.
 struct DayProduct {
     month: i64,
@@ -472,7 +529,8 @@ const ROLLUP_TABLES: [&str; 4] = [
 ];
 
 /// Every mirror table, rollups and children first.
-const MIRROR_TABLES: [&str; 10] = [
+const MIRROR_TABLES: [&str; 11] = [
+    "mirror_customer_totals",
     "mirror_monthly_products",
     "mirror_daily_statuses",
     "mirror_daily_products",
@@ -584,6 +642,18 @@ impl Store {
                         from = to + 1;
                     }
                 }
+                // Every customer's days moved with the zone.
+                sqlx::query("DELETE FROM mirror_customer_totals WHERE shop = $1")
+                    .bind(shop)
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query(&format!(
+                    "{CUSTOMER_TOTALS_SQL} $1 AND o.customer_id IS NOT NULL \
+                     {CUSTOMER_TOTALS_CONFLICT}"
+                ))
+                .bind(shop)
+                .execute(&mut *tx)
+                .await?;
             }
             tx.commit().await?;
         });
@@ -810,6 +880,19 @@ impl Store {
         owner: &str,
         covers_since: Option<DateTime<Utc>>,
     ) -> Result<bool> {
+        if self.backend() == crate::Backend::Postgres {
+            // A backfill writes most of what the tables hold; without fresh
+            // statistics (autovacuum may be late or off) PostgreSQL plans the
+            // reports as if the tables were empty. Best effort.
+            if let Err(e) = on_pool!(self, |p| {
+                sqlx::query(&format!("ANALYZE {}", MIRROR_TABLES.join(", ")))
+                    .execute(p)
+                    .await
+                    .map(|_| ())
+            }) {
+                tracing::warn!(shop, error = %e, "could not analyse the store mirror's tables");
+            }
+        }
         let now = us(crate::now());
         let n = on_pool!(self, |p| {
             sqlx::query(
@@ -960,11 +1043,12 @@ impl Store {
                 .ok_or(StoreError::NotFound("mirror shop"))?
                 .parse()
                 .map_err(|e| StoreError::Corrupt(format!("{e}")))?;
-            // The days the stored versions sit on.
+            // The days (and customers) the stored versions sit on.
             let mut old_days: HashMap<i64, i64> = HashMap::new();
+            let mut old_customers: HashMap<i64, i64> = HashMap::new();
             for chunk in orders.chunks(ID_CHUNK) {
                 let mut qb = sqlx::QueryBuilder::new(
-                    "SELECT id, created_day FROM mirror_orders WHERE shop = ",
+                    "SELECT id, created_day, customer_id FROM mirror_orders WHERE shop = ",
                 );
                 qb.push_bind(shop).push(" AND id IN (");
                 let mut ids = qb.separated(", ");
@@ -974,6 +1058,9 @@ impl Store {
                 qb.push(")");
                 for r in qb.build().fetch_all(&mut *tx).await? {
                     old_days.insert(r.int("id")?, r.int("created_day")?);
+                    if let Some(c) = r.opt_int("customer_id")? {
+                        old_customers.insert(r.int("id")?, c);
+                    }
                 }
             }
             // The orders, newer-wins.
@@ -1120,6 +1207,13 @@ impl Store {
                 for (from, to) in day_runs(&days) {
                     recompute_rollups!(tx, shop, from, to);
                 }
+                // And of every customer touched, old and new.
+                let customers: BTreeSet<i64> = applied
+                    .iter()
+                    .flat_map(|o| [o.customer_id, old_customers.get(&o.id).copied()])
+                    .flatten()
+                    .collect();
+                recompute_customers!(tx, shop, customers);
             }
             tx.commit().await?;
             applied.len() as u64
@@ -1886,53 +1980,153 @@ impl Store {
         })
     }
 
+    /// Whether shop `shop` has orders with a customer before shop day
+    /// `from` and after shop day `to`: a range with none before (after)
+    /// reaches the start (end) of the customers' history, and the
+    /// per-customer rollup answers for it.
+    async fn customer_orders_outside(
+        &self,
+        shop: &str,
+        from: i64,
+        to: i64,
+    ) -> Result<(bool, bool)> {
+        on_pool!(self, |p| {
+            let r = sqlx::query(
+                "SELECT
+                   CAST(CASE WHEN EXISTS (SELECT 1 FROM mirror_orders WHERE shop = $1
+                     AND created_day < $2 AND customer_id IS NOT NULL) THEN 1 ELSE 0 END
+                     AS BIGINT) AS before,
+                   CAST(CASE WHEN EXISTS (SELECT 1 FROM mirror_orders WHERE shop = $1
+                     AND created_day > $3 AND customer_id IS NOT NULL) THEN 1 ELSE 0 END
+                     AS BIGINT) AS after",
+            )
+            .bind(shop)
+            .bind(from)
+            .bind(to)
+            .fetch_one(p)
+            .await?;
+            Ok((r.int("before")? != 0, r.int("after")? != 0))
+        })
+    }
+
+    /// Orders placed over shop days `from..=to` (from the daily rollup).
+    async fn orders_in_range(&self, shop: &str, from: i64, to: i64) -> Result<i64> {
+        on_pool!(self, |p| {
+            Ok(sqlx::query_scalar(
+                "SELECT CAST(COALESCE(SUM(orders), 0) AS BIGINT) FROM mirror_daily_sales
+                 WHERE shop = $1 AND day BETWEEN $2 AND $3",
+            )
+            .bind(shop)
+            .bind(from)
+            .bind(to)
+            .fetch_one(p)
+            .await?)
+        })
+    }
+
     /// Customers who ordered over shop days `from..=to`: how many, how many
     /// ordered twice or more in the range, and how many had ordered before
-    /// `from`.
+    /// `from`. A range reaching either end of the customers' history reads
+    /// the per-customer rollup (one row per customer); one strictly inside
+    /// it reads the range's orders, or when it holds more than
+    /// [`DIRECT_ORDERS`], the rollup less the orders outside it.
     pub async fn mirror_repeat_customers(
         &self,
         shop: &str,
         from: NaiveDate,
         to: NaiveDate,
     ) -> Result<MirrorRepeatCustomers> {
+        let (from, to) = (day_number(from), day_number(to));
+        let (before, after) = self.customer_orders_outside(shop, from, to).await?;
+        let long = before && after && self.orders_in_range(shop, from, to).await? > DIRECT_ORDERS;
+        let sql = if !before {
+            // Nobody ordered before `from`: a customer's first order is in
+            // the range if it is on or before `to`; their second too if
+            // theirs is.
+            "SELECT CAST(COUNT(*) AS BIGINT) AS customers,
+               CAST(COALESCE(SUM(CASE WHEN second_day <= $3 THEN 1 ELSE 0 END), 0) AS BIGINT)
+                 AS repeat_customers,
+               CAST(0 AS BIGINT) AS returning_customers
+             FROM mirror_customer_totals WHERE shop = $1 AND first_day <= $3"
+        } else if !after {
+            // Nobody ordered after `to`: likewise from the last orders.
+            "SELECT CAST(COUNT(*) AS BIGINT) AS customers,
+               CAST(COALESCE(SUM(CASE WHEN penultimate_day >= $2 THEN 1 ELSE 0 END), 0)
+                 AS BIGINT) AS repeat_customers,
+               CAST(COALESCE(SUM(CASE WHEN first_day < $2 THEN 1 ELSE 0 END), 0) AS BIGINT)
+                 AS returning_customers
+             FROM mirror_customer_totals WHERE shop = $1 AND last_day >= $2"
+        } else if long {
+            // A long range inside the history: each customer's orders in
+            // it are all theirs but the few outside it.
+            "WITH outside AS (
+               SELECT customer_id, COUNT(*) AS n,
+                 SUM(CASE WHEN created_day < $2 THEN 1 ELSE 0 END) AS before
+               FROM (
+                 SELECT customer_id, created_day FROM mirror_orders
+                 WHERE shop = $1 AND created_day < $2 AND customer_id IS NOT NULL
+                 UNION ALL
+                 SELECT customer_id, created_day FROM mirror_orders
+                 WHERE shop = $1 AND created_day > $3 AND customer_id IS NOT NULL
+               ) x
+               GROUP BY customer_id
+             )
+             SELECT CAST(COUNT(*) AS BIGINT) AS customers,
+               CAST(COALESCE(SUM(CASE WHEN t.orders - COALESCE(o.n, 0) >= 2 THEN 1 ELSE 0 END),
+                 0) AS BIGINT) AS repeat_customers,
+               CAST(COALESCE(SUM(CASE WHEN COALESCE(o.before, 0) > 0 THEN 1 ELSE 0 END), 0)
+                 AS BIGINT) AS returning_customers
+             FROM mirror_customer_totals t LEFT JOIN outside o ON o.customer_id = t.customer_id
+             WHERE t.shop = $1 AND t.last_day >= $2 AND t.first_day <= $3
+               AND t.orders > COALESCE(o.n, 0)"
+        } else {
+            "WITH c AS (
+               SELECT customer_id, COUNT(*) AS in_range
+               FROM mirror_orders
+               WHERE shop = $1 AND created_day BETWEEN $2 AND $3 AND customer_id IS NOT NULL
+               GROUP BY customer_id
+             )
+             SELECT CAST(COUNT(*) AS BIGINT) AS customers,
+               CAST(COALESCE(SUM(CASE WHEN c.in_range >= 2 THEN 1 ELSE 0 END), 0) AS BIGINT)
+                 AS repeat_customers,
+               CAST(COALESCE(SUM(CASE WHEN t.first_day < $2 THEN 1 ELSE 0 END), 0) AS BIGINT)
+                 AS returning_customers
+             FROM c JOIN mirror_customer_totals t
+               ON t.shop = $1 AND t.customer_id = c.customer_id"
+        };
         on_pool!(self, |p| {
-            let r = sqlx::query(
-                "WITH c AS (
-                   SELECT customer_id,
-                     SUM(CASE WHEN created_day >= $2 THEN 1 ELSE 0 END) AS in_range,
-                     MIN(created_day) AS first_day
-                   FROM mirror_orders
-                   WHERE shop = $1 AND customer_id IS NOT NULL AND created_day <= $3
-                   GROUP BY customer_id
-                 )
-                 SELECT
-                   CAST(COUNT(*) AS BIGINT) AS customers,
-                   CAST(COALESCE(SUM(CASE WHEN in_range >= 2 THEN 1 ELSE 0 END), 0) AS BIGINT)
-                     AS repeat_customers,
-                   CAST(COALESCE(SUM(CASE WHEN first_day < $2 THEN 1 ELSE 0 END), 0) AS BIGINT)
-                     AS returning_customers,
-                   (SELECT COUNT(*) FROM mirror_orders
-                     WHERE shop = $1 AND created_day BETWEEN $2 AND $3 AND customer_id IS NULL)
-                     AS orders_without_customer
-                 FROM c WHERE in_range > 0",
+            let r = sqlx::query(sql)
+                .bind(shop)
+                .bind(from)
+                .bind(to)
+                .fetch_one(p)
+                .await?;
+            let without: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM mirror_orders
+                 WHERE shop = $1 AND created_day BETWEEN $2 AND $3 AND customer_id IS NULL",
             )
             .bind(shop)
-            .bind(day_number(from))
-            .bind(day_number(to))
+            .bind(from)
+            .bind(to)
             .fetch_one(p)
             .await?;
             Ok(MirrorRepeatCustomers {
                 customers: count(r.int("customers")?),
                 repeat_customers: count(r.int("repeat_customers")?),
                 returning_customers: count(r.int("returning_customers")?),
-                orders_without_customer: count(r.int("orders_without_customer")?),
+                orders_without_customer: count(without),
             })
         })
     }
 
     /// The customers who spent most over shop days `from..=to` (sum of
     /// their order totals; ties by customer id), with their stored name and
-    /// email.
+    /// email. A range holding every order with a customer reads the
+    /// per-customer rollup; a short one (at most [`DIRECT_ORDERS`] orders)
+    /// sums its orders; a longer one takes the biggest spenders overall as
+    /// candidates, best first, and sums each one's orders in the range
+    /// until no later candidate can enter the list (order totals are never
+    /// negative, so a customer's range spend is at most their overall one).
     pub async fn mirror_top_customers(
         &self,
         shop: &str,
@@ -1940,38 +2134,149 @@ impl Store {
         to: NaiveDate,
         limit: u32,
     ) -> Result<Vec<MirrorTopCustomer>> {
-        on_pool!(self, |p| {
-            sqlx::query(
-                "WITH c AS (
-                   SELECT customer_id, COUNT(*) AS orders, CAST(SUM(total) AS BIGINT) AS revenue
-                   FROM mirror_orders
-                   WHERE shop = $1 AND created_day BETWEEN $2 AND $3 AND customer_id IS NOT NULL
-                   GROUP BY customer_id
-                   ORDER BY revenue DESC, customer_id ASC LIMIT $4
-                 )
-                 SELECT c.customer_id, c.orders, c.revenue, mc.name, mc.email
-                 FROM c LEFT JOIN mirror_customers mc
-                   ON mc.shop = $1 AND mc.id = c.customer_id AND mc.deleted_at IS NULL
-                 ORDER BY c.revenue DESC, c.customer_id ASC",
-            )
-            .bind(shop)
-            .bind(day_number(from))
-            .bind(day_number(to))
-            .bind(i64::from(limit))
-            .fetch_all(p)
-            .await?
-            .iter()
-            .map(|r| {
-                Ok(MirrorTopCustomer {
-                    customer_id: r.int("customer_id")?,
-                    name: r.opt_text("name")?,
-                    email: r.opt_text("email")?,
-                    orders: count(r.int("orders")?),
-                    revenue: Money::from_micros(r.int("revenue")?),
-                })
+        let (from, to) = (day_number(from), day_number(to));
+        let limit = limit as usize;
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let (before, after) = self.customer_orders_outside(shop, from, to).await?;
+        // (customer, orders, revenue), best first.
+        let mut best: Vec<(i64, i64, i64)> = Vec::new();
+        if !before && !after {
+            best = on_pool!(self, |p| {
+                sqlx::query(
+                    "SELECT customer_id, orders, revenue FROM mirror_customer_totals
+                     WHERE shop = $1 ORDER BY revenue DESC, customer_id ASC LIMIT $2",
+                )
+                .bind(shop)
+                .bind(limit as i64)
+                .fetch_all(p)
+                .await?
+                .iter()
+                .map(|r| Ok((r.int("customer_id")?, r.int("orders")?, r.int("revenue")?)))
+                .collect::<Result<Vec<_>>>()?
+            });
+        } else {
+            if self.orders_in_range(shop, from, to).await? <= DIRECT_ORDERS {
+                best = on_pool!(self, |p| {
+                    sqlx::query(
+                        "SELECT customer_id, COUNT(*) AS orders,
+                           CAST(SUM(total) AS BIGINT) AS revenue
+                         FROM mirror_orders
+                         WHERE shop = $1 AND created_day BETWEEN $2 AND $3
+                           AND customer_id IS NOT NULL
+                         GROUP BY customer_id
+                         ORDER BY revenue DESC, customer_id ASC LIMIT $4",
+                    )
+                    .bind(shop)
+                    .bind(from)
+                    .bind(to)
+                    .bind(limit as i64)
+                    .fetch_all(p)
+                    .await?
+                    .iter()
+                    .map(|r| Ok((r.int("customer_id")?, r.int("orders")?, r.int("revenue")?)))
+                    .collect::<Result<Vec<_>>>()?
+                });
+            } else {
+                let mut offset = 0_i64;
+                let mut batch = (limit as i64 * 4).clamp(32, ID_CHUNK as i64);
+                loop {
+                    let candidates: Vec<(i64, i64)> = on_pool!(self, |p| {
+                        sqlx::query(
+                            "SELECT customer_id, revenue FROM mirror_customer_totals
+                             WHERE shop = $1 AND last_day >= $2 AND first_day <= $3
+                             ORDER BY revenue DESC, customer_id ASC LIMIT $4 OFFSET $5",
+                        )
+                        .bind(shop)
+                        .bind(from)
+                        .bind(to)
+                        .bind(batch)
+                        .bind(offset)
+                        .fetch_all(p)
+                        .await?
+                        .iter()
+                        .map(|r| Ok((r.int("customer_id")?, r.int("revenue")?)))
+                        .collect::<Result<Vec<_>>>()?
+                    });
+                    let Some(&(_, bound)) = candidates.last() else {
+                        break;
+                    };
+                    offset += candidates.len() as i64;
+                    batch = (batch * 2).min(ID_CHUNK as i64);
+                    let sums: Vec<(i64, i64, i64)> = on_pool!(self, |p| {
+                        // By customer (their index), the range in the sums.
+                        let mut qb = sqlx::QueryBuilder::new(
+                            "SELECT customer_id, CAST(SUM(CASE WHEN created_day BETWEEN ",
+                        );
+                        qb.push_bind(from)
+                            .push(" AND ")
+                            .push_bind(to)
+                            .push(" THEN 1 ELSE 0 END) AS BIGINT) AS orders, CAST(SUM(CASE WHEN created_day BETWEEN ")
+                            .push_bind(from)
+                            .push(" AND ")
+                            .push_bind(to)
+                            .push(" THEN total ELSE 0 END) AS BIGINT) AS revenue FROM mirror_orders WHERE shop = ")
+                            .push_bind(shop)
+                            .push(" AND customer_id IN (");
+                        let mut list = qb.separated(", ");
+                        for (id, _) in &candidates {
+                            list.push_bind(*id);
+                        }
+                        qb.push(") GROUP BY customer_id");
+                        qb.build()
+                            .fetch_all(p)
+                            .await?
+                            .iter()
+                            .map(|r| {
+                                Ok((r.int("customer_id")?, r.int("orders")?, r.int("revenue")?))
+                            })
+                            .collect::<Result<Vec<_>>>()?
+                    });
+                    best.extend(sums.into_iter().filter(|(_, orders, _)| *orders > 0));
+                    best.sort_by(|a, b| b.2.cmp(&a.2).then(a.0.cmp(&b.0)));
+                    best.truncate(limit);
+                    // A later candidate spent at most `bound` overall.
+                    if best.len() == limit && best.last().is_some_and(|w| w.2 > bound) {
+                        break;
+                    }
+                }
+            }
+        }
+        if best.is_empty() {
+            return Ok(Vec::new());
+        }
+        let people: HashMap<i64, (Option<String>, Option<String>)> = on_pool!(self, |p| {
+            let mut qb = sqlx::QueryBuilder::new(
+                "SELECT id, name, email FROM mirror_customers WHERE shop = ",
+            );
+            qb.push_bind(shop)
+                .push(" AND deleted_at IS NULL AND id IN (");
+            let mut list = qb.separated(", ");
+            for (id, _, _) in &best {
+                list.push_bind(*id);
+            }
+            qb.push(")");
+            qb.build()
+                .fetch_all(p)
+                .await?
+                .iter()
+                .map(|r| Ok((r.int("id")?, (r.opt_text("name")?, r.opt_text("email")?))))
+                .collect::<Result<HashMap<_, _>>>()?
+        });
+        Ok(best
+            .into_iter()
+            .map(|(customer_id, orders, revenue)| {
+                let (name, email) = people.get(&customer_id).cloned().unwrap_or_default();
+                MirrorTopCustomer {
+                    customer_id,
+                    name,
+                    email,
+                    orders: count(orders),
+                    revenue: Money::from_micros(revenue),
+                }
             })
-            .collect::<Result<Vec<_>>>()
-        })
+            .collect())
     }
 
     /// Refunds made over shop days `from..=to` (by the refund's own date):
@@ -1994,12 +2299,18 @@ impl Store {
             .bind(to)
             .fetch_one(p)
             .await?;
+            // The newest `limit` from the day index first, then only
+            // their rows and orders.
             let refunds = sqlx::query(
                 "SELECT r.order_id, o.name AS order_name, r.id, r.created_at, r.amount, r.note
-                 FROM mirror_refunds r
-                 JOIN mirror_orders o ON o.shop = r.shop AND o.id = r.order_id
-                 WHERE r.shop = $1 AND r.created_day BETWEEN $2 AND $3
-                 ORDER BY r.created_at DESC, r.id DESC LIMIT $4",
+                 FROM (
+                   SELECT order_id, id, created_at FROM mirror_refunds
+                   WHERE shop = $1 AND created_day BETWEEN $2 AND $3
+                   ORDER BY created_at DESC, id DESC LIMIT $4
+                 ) n
+                 JOIN mirror_refunds r ON r.shop = $1 AND r.order_id = n.order_id AND r.id = n.id
+                 JOIN mirror_orders o ON o.shop = $1 AND o.id = n.order_id
+                 ORDER BY n.created_at DESC, n.id DESC",
             )
             .bind(shop)
             .bind(from)

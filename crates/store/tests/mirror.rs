@@ -1192,6 +1192,80 @@ contract!(rollups_equal_a_direct_recomputation, |store, url| {
     assert_eq!(store.mirror_recent_orders(SHOP, 25).await.unwrap(), want);
 });
 
+// Ranges of more than 20,000 orders take the customer reports' long paths
+// (the biggest spenders overall as candidates; the rollup less the orders
+// outside the range): they must give what the orders give.
+contract!(
+    customer_reports_over_long_ranges_equal_the_orders,
+    |store, url| {
+        register(&store, SHOP).await;
+        let mut rng = StdRng::seed_from_u64(11);
+        let start = at(2026, 1, 1, 12, 0);
+        // 100 orders a day for 240 days, on the shop's own day of `start`.
+        let orders: Vec<MirrorOrder> = (0..24_000_i64)
+            .map(|i| {
+                let created = start + Duration::days(i / 100) + Duration::seconds(i % 100 * 60);
+                let mut o = order(i + 1, created, rng.gen_range(0..200_000_000), Vec::new());
+                o.customer_id = rng.gen_bool(0.9).then(|| rng.gen_range(1..3_000));
+                o
+            })
+            .collect();
+        for batch in orders.chunks(1_000) {
+            store.mirror_upsert_orders(SHOP, batch).await.unwrap();
+        }
+        let zone = ny();
+        for (from, to) in [
+            (day(2026, 1, 11), day(2026, 8, 18)),
+            (day(2026, 1, 2), day(2026, 8, 27)),
+            (day(2025, 12, 1), day(2026, 7, 1)),
+            (day(2026, 2, 1), day(2026, 12, 31)),
+            (day(2025, 1, 1), day(2026, 12, 31)),
+            (day(2026, 3, 1), day(2026, 3, 10)),
+        ] {
+            // customer → (orders in range, revenue in range, first day)
+            let mut per: BTreeMap<i64, (u64, i64, NaiveDate)> = BTreeMap::new();
+            for o in &orders {
+                let (Some(c), d) = (o.customer_id, zone.day_of(o.created_at)) else {
+                    continue;
+                };
+                let e = per.entry(c).or_insert((0, 0, d));
+                e.2 = e.2.min(d);
+                if (from..=to).contains(&d) {
+                    e.0 += 1;
+                    e.1 += o.total.micros();
+                }
+            }
+            let active: Vec<_> = per.iter().filter(|(_, v)| v.0 > 0).collect();
+            let repeat = store.mirror_repeat_customers(SHOP, from, to).await.unwrap();
+            assert_eq!(repeat.customers, active.len() as u64, "{from}..{to}");
+            assert_eq!(
+                repeat.repeat_customers,
+                active.iter().filter(|(_, v)| v.0 >= 2).count() as u64,
+                "{from}..{to}"
+            );
+            assert_eq!(
+                repeat.returning_customers,
+                active.iter().filter(|(_, v)| v.2 < from).count() as u64,
+                "{from}..{to}"
+            );
+            let mut spend: Vec<(i64, (u64, i64))> =
+                active.iter().map(|(c, v)| (**c, (v.0, v.1))).collect();
+            spend.sort_by(|a, b| b.1.1.cmp(&a.1.1).then(a.0.cmp(&b.0)));
+            for limit in [5, 50] {
+                let got: Vec<_> = store
+                    .mirror_top_customers(SHOP, from, to, limit)
+                    .await
+                    .unwrap()
+                    .iter()
+                    .map(|c| (c.customer_id, (c.orders, c.revenue.micros())))
+                    .collect();
+                let want: Vec<_> = spend.iter().take(limit as usize).copied().collect();
+                assert_eq!(got, want, "{from}..{to} limit {limit}");
+            }
+        }
+    }
+);
+
 // ----- Measurement -------------------------------------------------------
 
 /// Upserts 100,000 synthetic orders (about 2.5 lines each) in batches of
@@ -1326,6 +1400,15 @@ async fn measure(store: &Store) {
     time!(
         "mirror_top_customers",
         store.mirror_top_customers(SHOP, from, to, 10)
+    );
+    // Inside the history: the customer reports' long paths.
+    time!(
+        "mirror_repeat_customers ragged",
+        store.mirror_repeat_customers(SHOP, day(2026, 1, 17), day(2026, 12, 14))
+    );
+    time!(
+        "mirror_top_customers ragged",
+        store.mirror_top_customers(SHOP, day(2026, 1, 17), day(2026, 12, 14), 10)
     );
     time!("mirror_refunds", store.mirror_refunds(SHOP, from, to, 10));
     time!(
