@@ -373,11 +373,16 @@ async fn the_mirror_equals_the_source_after_faulty_webhooks_and_one_reconcile() 
     install(&app, handle).await;
     backfilled(&app, &shop).await;
     let devstore = app.state.shopify.devstore.clone().unwrap();
-    assert!(
-        devstore.webhook_subscriptions(&shop).len() >= 13,
-        "the install subscribed the mirror's topics: {:?}",
-        devstore.webhook_subscriptions(&shop)
-    );
+    // The install subscribes the mirror's topics (in the background).
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while devstore.webhook_subscriptions(&shop).len() < 13 {
+        assert!(
+            Instant::now() < deadline,
+            "the install subscribed the mirror's topics: {:?}",
+            devstore.webhook_subscriptions(&shop)
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 
     // A new order reaches CJ's tools through its webhook.
     let order = devstore.create_order(&shop, NewOrder::default()).unwrap();
@@ -580,6 +585,7 @@ async fn granting_read_all_orders_reads_the_whole_history() {
         .await
         .unwrap();
     app.state.mirror.register(&user.id).await;
+    app.state.mirror.wake();
 
     // A second backfill reads the whole history.
     let deadline = Instant::now() + Duration::from_secs(120);

@@ -174,7 +174,8 @@ impl Mirror {
     /// After an install, before CJ's first message is prepared: registers
     /// the shop (its time zone and currency, read live) so that a backfill
     /// is owed and the first message can say how far the reading has come,
-    /// and wakes the runner. An install that newly grants `read_all_orders`
+    /// (the runner is woken once the webhooks are subscribed, see
+    /// [`Self::subscribe`]). An install that newly grants `read_all_orders`
     /// to a mirror that holds only the last 60 days asks for a fresh
     /// backfill, which reads the whole history. Never fails the install:
     /// problems are logged and the next install or scan tries again.
@@ -239,7 +240,6 @@ impl Mirror {
                 Err(e) => tracing::error!(%shop, error = %e, "could not ask for a fresh backfill"),
             }
         }
-        inner.wake.notify_one();
     }
 
     /// Subscribes the shop's webhooks that keep its mirror current (and

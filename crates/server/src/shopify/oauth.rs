@@ -247,11 +247,15 @@ pub async fn callback(
                 None => "/chat".to_owned(),
             };
             // The webhooks that keep the mirror current are subscribed in
-            // the background: the prepared message above came from a few
-            // live queries, not from the mirror.
+            // the background, then the backfill starts, so that changes
+            // made while it reads are delivered: the prepared message above
+            // came from a few live queries, not from the mirror.
             let mirror = state.mirror.clone();
             let user_id = done.user_id.clone();
-            tokio::spawn(async move { mirror.subscribe(&user_id).await });
+            tokio::spawn(async move {
+                mirror.subscribe(&user_id).await;
+                mirror.wake();
+            });
             tracing::info!(user = %done.user_id, "Shopify install complete");
             found(&location, vec![done.new_session_cookie, clear_state])
         }
