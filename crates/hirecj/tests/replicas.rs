@@ -346,45 +346,11 @@ async fn two_replicas_on_one_postgres_database_share_one_store_mirror() {
     drop(ws);
     let landed = install(&a, &browser(jar.clone()), "shared-mirror", &id).await;
     assert!(landed.starts_with("/chat"), "{landed}");
-    let merchant = jar
-        .cookies(&url::Url::parse(&a.url("/")).unwrap())
-        .unwrap()
-        .to_str()
-        .unwrap()
-        .to_owned();
-    let http = reqwest::Client::new();
-    let me: serde_json::Value = http
-        .get(b.url("/api/v1/me"))
-        .header("Cookie", &merchant)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let user = me["user_id"].as_str().unwrap().to_owned();
+    let (merchant, user) = merchant(&b, &jar).await;
 
     // One backfill, seen the same from both replicas.
-    let deadline = std::time::Instant::now() + WAIT;
-    let freshness = loop {
-        let body: serde_json::Value = http
-            .get(b.url(&format!("/api/v1/users/{user}/store")))
-            .header("Cookie", &merchant)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        match body["mirror"]["backfill"].as_str() {
-            Some("complete") => break body,
-            Some("failed") => panic!("the backfill failed: {body}"),
-            _ => {}
-        }
-        assert!(std::time::Instant::now() < deadline, "no backfill: {body}");
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    };
-    let orders = freshness["mirror"]["orders_mirrored"].as_i64().unwrap();
+    let freshness = backfill_complete(&b, &user, &merchant, WAIT).await;
+    let orders = freshness["orders_mirrored"].as_i64().unwrap();
     assert!(orders > 100, "{freshness}");
     let mut conn = sqlx::PgConnection::connect(db.as_str()).await.unwrap();
     let (mirrored, claims): (i64, i64) = sqlx::query_as(
@@ -418,6 +384,52 @@ async fn two_replicas_on_one_postgres_database_share_one_store_mirror() {
         .execute(&mut admin)
         .await
         .unwrap();
+}
+
+/// The merchant's session cookie (from `jar`) and user id, as `server`
+/// sees them.
+async fn merchant(server: &ServerProcess, jar: &Jar) -> (String, String) {
+    let cookie = jar
+        .cookies(&url::Url::parse(&server.url("/")).unwrap())
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let me: serde_json::Value = reqwest::Client::new()
+        .get(server.url("/api/v1/me"))
+        .header("Cookie", &cookie)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let user = me["user_id"].as_str().unwrap().to_owned();
+    (cookie, user)
+}
+
+/// Waits (at most `wait`) until `server` shows the merchant's store mirror
+/// complete; returns that state.
+async fn backfill_complete(
+    server: &ServerProcess,
+    user: &str,
+    cookie: &str,
+    wait: std::time::Duration,
+) -> serde_json::Value {
+    let deadline = std::time::Instant::now() + wait;
+    loop {
+        let mirror = mirror_state(server, user, cookie).await;
+        match mirror["backfill"].as_str() {
+            Some("complete") => return mirror,
+            Some("failed") => panic!("the backfill failed: {mirror}"),
+            _ => {}
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no backfill: {mirror}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
 }
 
 /// The store mirror's state as `GET /api/v1/users/{id}/store` shows it.
@@ -493,22 +505,7 @@ async fn a_backfill_killed_mid_way_resumes_after_a_restart() {
     drop(ws);
     let landed = install(&first, &browser(jar.clone()), shop, &id).await;
     assert!(landed.starts_with("/chat"), "{landed}");
-    let merchant = jar
-        .cookies(&url::Url::parse(&first.url("/")).unwrap())
-        .unwrap()
-        .to_str()
-        .unwrap()
-        .to_owned();
-    let me: serde_json::Value = http
-        .get(first.url("/api/v1/me"))
-        .header("Cookie", &merchant)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let user = me["user_id"].as_str().unwrap().to_owned();
+    let (merchant, user) = merchant(&first, &jar).await;
 
     // The orders export runs and the backfill waits on it: kill the app.
     let deadline = std::time::Instant::now() + WAIT;
@@ -532,20 +529,7 @@ async fn a_backfill_killed_mid_way_resumes_after_a_restart() {
     bulk(Some(false)).await;
     let second = serve(app_dir.path(), &env);
     // The dead process's claim lapses first (5 s here, 60 by default).
-    let deadline = std::time::Instant::now() + 3 * WAIT;
-    let mirror = loop {
-        let mirror = mirror_state(&second, &user, &merchant).await;
-        match mirror["backfill"].as_str() {
-            Some("complete") => break mirror,
-            Some("failed") => panic!("the backfill failed: {mirror}"),
-            _ => {}
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no backfill: {mirror}"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    };
+    let mirror = backfill_complete(&second, &user, &merchant, 3 * WAIT).await;
     let ops = bulk(None).await;
     let ops = ops["operations"].as_array().unwrap().clone();
     assert_eq!(ops.len(), 3, "one export each, none started twice: {ops:?}");

@@ -74,6 +74,25 @@ impl fmt::Debug for RedisLink {
     }
 }
 
+/// One attempt to connect to `client` within `timeout`, which also bounds
+/// each later command.
+async fn connect_manager(
+    client: &redis::Client,
+    timeout: Duration,
+) -> Result<redis::aio::ConnectionManager, CacheError> {
+    let config = redis::aio::ConnectionManagerConfig::new()
+        .set_connection_timeout(Some(timeout))
+        .set_response_timeout(Some(timeout))
+        .set_number_of_retries(2);
+    tokio::time::timeout(
+        timeout,
+        redis::aio::ConnectionManager::new_with_config(client.clone(), config),
+    )
+    .await
+    .map_err(|_| CacheError::Timeout(timeout))?
+    .map_err(CacheError::from)
+}
+
 impl RedisLink {
     /// Connects to `url` (`redis://…`), each attempt and later each
     /// command bounded by `timeout`: waits for the first attempt only, and
@@ -85,24 +104,12 @@ impl RedisLink {
         what: &'static str,
     ) -> Result<Self, CacheError> {
         let client = redis::Client::open(url)?;
-        let config = redis::aio::ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(timeout))
-            .set_response_timeout(Some(timeout))
-            .set_number_of_retries(2);
         let link = Self {
             conn: Arc::default(),
         };
         let attempt = move || {
-            let (client, config) = (client.clone(), config.clone());
-            async move {
-                tokio::time::timeout(
-                    timeout,
-                    redis::aio::ConnectionManager::new_with_config(client, config),
-                )
-                .await
-                .map_err(|_| CacheError::Timeout(timeout))?
-                .map_err(CacheError::from)
-            }
+            let client = client.clone();
+            async move { connect_manager(&client, timeout).await }
         };
         match attempt().await {
             Ok(conn) => {
@@ -281,17 +288,7 @@ impl RedisCache {
         namespace: &str,
         timeout: Duration,
     ) -> Result<Self, CacheError> {
-        let client = redis::Client::open(url)?;
-        let config = redis::aio::ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(timeout))
-            .set_response_timeout(Some(timeout))
-            .set_number_of_retries(2);
-        let conn = tokio::time::timeout(
-            timeout,
-            redis::aio::ConnectionManager::new_with_config(client, config),
-        )
-        .await
-        .map_err(|_| CacheError::Timeout(timeout))??;
+        let conn = connect_manager(&redis::Client::open(url)?, timeout).await?;
         Ok(Self {
             conn: RedisLink {
                 conn: Arc::new(std::sync::OnceLock::from(conn)),

@@ -279,6 +279,11 @@ fn line_item_from(r: &impl RowExt) -> Result<MirrorLineItem> {
     })
 }
 
+/// A customer's (id, orders, revenue) from a report row.
+fn customer_spend_from(r: &impl RowExt) -> Result<(i64, i64, i64)> {
+    Ok((r.int("customer_id")?, r.int("orders")?, r.int("revenue")?))
+}
+
 fn refund_from(r: &impl RowExt) -> Result<MirrorRefund> {
     Ok(MirrorRefund {
         id: r.int("id")?,
@@ -2153,7 +2158,7 @@ impl Store {
                 .fetch_all(p)
                 .await?
                 .iter()
-                .map(|r| Ok((r.int("customer_id")?, r.int("orders")?, r.int("revenue")?)))
+                .map(customer_spend_from)
                 .collect::<Result<Vec<_>>>()?
             });
         } else {
@@ -2175,7 +2180,7 @@ impl Store {
                     .fetch_all(p)
                     .await?
                     .iter()
-                    .map(|r| Ok((r.int("customer_id")?, r.int("orders")?, r.int("revenue")?)))
+                    .map(customer_spend_from)
                     .collect::<Result<Vec<_>>>()?
                 });
             } else {
@@ -2228,9 +2233,7 @@ impl Store {
                             .fetch_all(p)
                             .await?
                             .iter()
-                            .map(|r| {
-                                Ok((r.int("customer_id")?, r.int("orders")?, r.int("revenue")?))
-                            })
+                            .map(customer_spend_from)
                             .collect::<Result<Vec<_>>>()?
                     });
                     best.extend(sums.into_iter().filter(|(_, orders, _)| *orders > 0));
