@@ -363,31 +363,33 @@ const MONTHLY_SQL: [&str; 2] = [
 ];
 
 /// The per-customer rollup rows of the customers of shop `$1` that the
-/// statement's tail selects (`customer_id IN (…)` and the `GROUP BY`), from
-/// their orders, written over the stored ones (an update in place: on
-/// PostgreSQL mostly a HOT update, no new index entry).
+/// condition pushed after it selects (`AND o.customer_id IN (…)`, then
+/// [`CUSTOMER_TOTALS_CONFLICT`]), from their orders in one pass (each
+/// customer's orders numbered by day give the second and the penultimate),
+/// written over the stored ones (an update in place: on PostgreSQL mostly a
+/// HOT update, no new index entry).
 const CUSTOMER_TOTALS_SQL: &str = "INSERT INTO mirror_customer_totals
        (shop, customer_id, orders, revenue, first_day, second_day, penultimate_day, last_day)
-     SELECT o.shop, o.customer_id, COUNT(*), CAST(SUM(o.total) AS BIGINT), MIN(o.created_day),
-       (SELECT s.created_day FROM mirror_orders s
-        WHERE s.shop = o.shop AND s.customer_id = o.customer_id
-        ORDER BY s.created_day LIMIT 1 OFFSET 1),
-       (SELECT s.created_day FROM mirror_orders s
-        WHERE s.shop = o.shop AND s.customer_id = o.customer_id
-        ORDER BY s.created_day DESC LIMIT 1 OFFSET 1),
-       MAX(o.created_day)
-     FROM mirror_orders o WHERE o.shop = ";
-const CUSTOMER_TOTALS_CONFLICT: &str = " GROUP BY o.shop, o.customer_id
+     SELECT shop, customer_id, COUNT(*), CAST(SUM(total) AS BIGINT), MIN(created_day),
+       MAX(CASE WHEN nth = 2 THEN created_day END),
+       MAX(CASE WHEN nth = orders - 1 THEN created_day END), MAX(created_day)
+     FROM (
+       SELECT o.shop, o.customer_id, o.created_day, o.total,
+         ROW_NUMBER() OVER (PARTITION BY o.customer_id ORDER BY o.created_day) AS nth,
+         COUNT(*) OVER (PARTITION BY o.customer_id) AS orders
+       FROM mirror_orders o WHERE o.shop = ";
+const CUSTOMER_TOTALS_CONFLICT: &str = ") x GROUP BY shop, customer_id
      ON CONFLICT (shop, customer_id) DO UPDATE SET orders = excluded.orders,
        revenue = excluded.revenue, first_day = excluded.first_day,
        second_day = excluded.second_day, penultimate_day = excluded.penultimate_day,
        last_day = excluded.last_day";
 
 /// Recomputes the per-customer rollup rows of the customers `$ids` (an
-/// iterator of ids) of `$shop` inside the transaction `$tx`: written from
-/// their orders, deleted for those left without any.
+/// iterator of ids) of `$shop` inside the transaction `$tx`, from their
+/// orders; then deletes the rows of those of `$gone` (customers that may
+/// have lost their last order) left without any.
 macro_rules! recompute_customers {
-    ($tx:expr, $shop:expr, $ids:expr) => {{
+    ($tx:expr, $shop:expr, $ids:expr, $gone:expr) => {{
         let shop: &str = $shop;
         let ids: Vec<i64> = $ids.into_iter().collect();
         for chunk in ids.chunks(ID_CHUNK) {
@@ -399,6 +401,9 @@ macro_rules! recompute_customers {
             }
             qb.push(")").push(CUSTOMER_TOTALS_CONFLICT);
             qb.build().execute(&mut *$tx).await?;
+        }
+        let gone: Vec<i64> = $gone.into_iter().collect();
+        for chunk in gone.chunks(ID_CHUNK) {
             let mut qb =
                 sqlx::QueryBuilder::new("DELETE FROM mirror_customer_totals WHERE shop = ");
             qb.push_bind(shop).push(" AND customer_id IN (");
@@ -876,6 +881,31 @@ impl Store {
         Ok(n > 0)
     }
 
+    /// Refreshes the planner's statistics of the mirror's tables. On
+    /// PostgreSQL, tables that grew much since their last `ANALYZE`
+    /// (autovacuum may be late, or off) are planned as if they were still
+    /// small: a lookup of a few hundred orders by id then reads the whole
+    /// shop, and a backfill slows with every batch. A backfill calls this
+    /// as its tables double, and once at the end. SQLite plans by its
+    /// indexes without statistics: nothing to do.
+    pub async fn mirror_refresh_statistics(&self) -> Result<()> {
+        self.mirror_maintain("ANALYZE").await
+    }
+
+    /// Runs a maintenance command (`ANALYZE`, `VACUUM (ANALYZE)`) over the
+    /// mirror's tables on PostgreSQL; nothing on SQLite.
+    async fn mirror_maintain(&self, command: &str) -> Result<()> {
+        if self.backend() != crate::Backend::Postgres {
+            return Ok(());
+        }
+        let sql = format!("{command} {}", MIRROR_TABLES.join(", "));
+        on_pool!(self, |p| {
+            // The simple protocol: VACUUM may not run in a transaction.
+            sqlx::raw_sql(&sql).execute(p).await?;
+            Ok(())
+        })
+    }
+
     /// Marks `owner`'s backfill complete. `covers_since` is the earliest
     /// order creation time it read (`None`: the whole history). `false`
     /// when `owner` no longer holds it.
@@ -885,18 +915,13 @@ impl Store {
         owner: &str,
         covers_since: Option<DateTime<Utc>>,
     ) -> Result<bool> {
-        if self.backend() == crate::Backend::Postgres {
-            // A backfill writes most of what the tables hold; without fresh
-            // statistics (autovacuum may be late or off) PostgreSQL plans the
-            // reports as if the tables were empty. Best effort.
-            if let Err(e) = on_pool!(self, |p| {
-                sqlx::query(&format!("ANALYZE {}", MIRROR_TABLES.join(", ")))
-                    .execute(p)
-                    .await
-                    .map(|_| ())
-            }) {
-                tracing::warn!(shop, error = %e, "could not analyse the store mirror's tables");
-            }
+        // A backfill writes most of what the tables hold: fresh statistics,
+        // and (on PostgreSQL, where autovacuum may be late or off) its rows
+        // marked visible to all, so the first reports over them neither
+        // read every row's heap page nor set every row's hint bits. Best
+        // effort; VACUUM skips the pages nothing changed.
+        if let Err(e) = self.mirror_maintain("VACUUM (ANALYZE)").await {
+            tracing::warn!(shop, error = %e, "could not vacuum the store mirror's tables");
         }
         let now = us(crate::now());
         let n = on_pool!(self, |p| {
@@ -1128,15 +1153,21 @@ impl Store {
                 }
             }
             if !applied.is_empty() {
-                // Their lines and refunds, replaced whole.
+                // Their lines and refunds, replaced whole (an order new to
+                // the mirror has none stored).
+                let replaced: Vec<i64> = applied
+                    .iter()
+                    .map(|o| o.id)
+                    .filter(|id| old_days.contains_key(id))
+                    .collect();
                 for table in ["mirror_line_items", "mirror_refunds"] {
-                    for chunk in applied.chunks(ID_CHUNK) {
+                    for chunk in replaced.chunks(ID_CHUNK) {
                         let mut qb =
                             sqlx::QueryBuilder::new(format!("DELETE FROM {table} WHERE shop = "));
                         qb.push_bind(shop).push(" AND order_id IN (");
                         let mut ids = qb.separated(", ");
-                        for o in chunk {
-                            ids.push_bind(o.id);
+                        for id in chunk {
+                            ids.push_bind(*id);
                         }
                         qb.push(")");
                         qb.build().execute(&mut *tx).await?;
@@ -1212,13 +1243,24 @@ impl Store {
                 for (from, to) in day_runs(&days) {
                     recompute_rollups!(tx, shop, from, to);
                 }
-                // And of every customer touched, old and new.
+                // And of every customer touched, old and new; only an old
+                // one (whose order moved to another customer) can be left
+                // without orders.
                 let customers: BTreeSet<i64> = applied
                     .iter()
                     .flat_map(|o| [o.customer_id, old_customers.get(&o.id).copied()])
                     .flatten()
                     .collect();
-                recompute_customers!(tx, shop, customers);
+                let gone: BTreeSet<i64> = applied
+                    .iter()
+                    .filter_map(|o| {
+                        old_customers
+                            .get(&o.id)
+                            .copied()
+                            .filter(|old| o.customer_id != Some(*old))
+                    })
+                    .collect();
+                recompute_customers!(tx, shop, customers, gone);
             }
             tx.commit().await?;
             applied.len() as u64
@@ -1995,22 +2037,26 @@ impl Store {
         from: i64,
         to: i64,
     ) -> Result<(bool, bool)> {
+        // The first and last days of the orders with a customer, each read
+        // from one end of the day index: one plan whatever the range (an
+        // `EXISTS` over the range is planned, once generic, as a scan of
+        // the whole shop).
         on_pool!(self, |p| {
             let r = sqlx::query(
                 "SELECT
-                   CAST(CASE WHEN EXISTS (SELECT 1 FROM mirror_orders WHERE shop = $1
-                     AND created_day < $2 AND customer_id IS NOT NULL) THEN 1 ELSE 0 END
-                     AS BIGINT) AS before,
-                   CAST(CASE WHEN EXISTS (SELECT 1 FROM mirror_orders WHERE shop = $1
-                     AND created_day > $3 AND customer_id IS NOT NULL) THEN 1 ELSE 0 END
-                     AS BIGINT) AS after",
+                   (SELECT created_day FROM mirror_orders
+                    WHERE shop = $1 AND customer_id IS NOT NULL
+                    ORDER BY created_day ASC LIMIT 1) AS first_day,
+                   (SELECT created_day FROM mirror_orders
+                    WHERE shop = $1 AND customer_id IS NOT NULL
+                    ORDER BY created_day DESC LIMIT 1) AS last_day",
             )
             .bind(shop)
-            .bind(from)
-            .bind(to)
             .fetch_one(p)
             .await?;
-            Ok((r.int("before")? != 0, r.int("after")? != 0))
+            let before = r.opt_int("first_day")?.is_some_and(|first| first < from);
+            let after = r.opt_int("last_day")?.is_some_and(|last| last > to);
+            Ok((before, after))
         })
     }
 

@@ -1344,6 +1344,11 @@ async fn measure(store: &Store) {
             })
             .collect();
         store.mirror_upsert_orders(SHOP, &batch).await.unwrap();
+        // As the backfill does: fresh statistics as the tables double.
+        let written = batch_start + batch.len() as i64;
+        if written >= 4_096 && ((written / 500) as u64).is_power_of_two() {
+            store.mirror_refresh_statistics().await.unwrap();
+        }
     }
     let upsert = began.elapsed();
     println!(

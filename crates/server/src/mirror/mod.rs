@@ -50,6 +50,23 @@ pub use data::MirroredStore;
 use crate::shopify::ShopifyRuntime;
 use crate::shopify::service::{AccessError, ShopAccess, access_token_for};
 
+/// Objects mirrored before a backfill first refreshes the planner's
+/// statistics; then again each time the count doubles.
+const STATISTICS_FROM: i64 = 8_192;
+
+/// Whether a batch that took the backfill from `before` to `after` objects
+/// mirrored crossed [`STATISTICS_FROM`] or one of its doublings.
+fn statistics_due(before: i64, after: i64) -> bool {
+    let mut mark = STATISTICS_FROM;
+    while mark <= after {
+        if before < mark {
+            return true;
+        }
+        mark = mark.saturating_mul(2);
+    }
+    false
+}
+
 /// The shortest lease: longer than the longest wait between two renewals
 /// (a poll).
 const MIN_LEASE: Duration = Duration::from_secs(5);
@@ -712,7 +729,15 @@ impl Mirror {
         let store = &inner.store;
         let after_batch = |orders: i64, objects: i64| async move {
             progress.orders.fetch_add(orders, Ordering::Relaxed);
-            progress.objects.fetch_add(objects, Ordering::Relaxed);
+            let before = progress.objects.fetch_add(objects, Ordering::Relaxed);
+            if statistics_due(before, before + objects) {
+                // The tables doubled: plans made for their old size would
+                // slow every later batch.
+                store
+                    .mirror_refresh_statistics()
+                    .await
+                    .map_err(|e| BulkError::Sink(e.to_string()))?;
+            }
             let held = match lease {
                 Lease::Backfill => store
                     .record_backfill_step(
@@ -805,4 +830,24 @@ impl Mirror {
 struct Progress {
     orders: AtomicI64,
     objects: AtomicI64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statistics_are_refreshed_as_the_tables_double() {
+        assert!(!statistics_due(0, 500));
+        assert!(!statistics_due(7_000, 8_191));
+        assert!(statistics_due(7_900, 8_400));
+        assert!(!statistics_due(8_400, 16_000));
+        assert!(statistics_due(16_000, 16_500));
+        assert!(statistics_due(0, 100_000));
+        assert!(!statistics_due(300_000, 300_500));
+        let crossings = (0..700)
+            .filter(|i| statistics_due(i * 1_250, (i + 1) * 1_250))
+            .count();
+        assert_eq!(crossings, 7, "8k, 16k, 32k, 64k, 128k, 256k, 512k");
+    }
 }
