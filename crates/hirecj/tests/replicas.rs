@@ -69,6 +69,8 @@ async fn sigkill_mid_reply_loses_nothing_acknowledged_and_duplicates_nothing() {
         ("HIRECJ_DATA_DIR", data.as_str()),
         ("HIRECJ_MODEL_PROVIDER", "openai"),
         ("OPENAI_BASE_URL", base.as_str()),
+        // The killed process's claim on the turn lapses after this.
+        ("HIRECJ_TURN_LEASE_SECS", "3"),
     ];
     let mut first = serve(dir.path(), &env);
     let jar = Arc::new(Jar::default());
@@ -623,4 +625,161 @@ async fn sigterm_mid_reply_finishes_it_then_closes_with_1001() {
     ws.send(&ClientFrame::Ping { nonce: None }).await.unwrap();
     ws.expect("pong").await.unwrap();
     assert_eq!(model.request_count(), 1, "the reply was not written twice");
+}
+
+/// A fresh PostgreSQL database for one test (`None`: skipped outside CI
+/// when `TEST_DATABASE_URL` is not set); dropped by [`drop_database`].
+async fn scratch_database() -> Option<(sqlx::PgConnection, String, url::Url)> {
+    let Ok(admin_url) = std::env::var("TEST_DATABASE_URL") else {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "TEST_DATABASE_URL must be set in CI"
+        );
+        eprintln!("TEST_DATABASE_URL not set: skipping");
+        return None;
+    };
+    let name = format!("hirecj_replicas_{}", uuid::Uuid::new_v4().simple());
+    let mut admin = sqlx::PgConnection::connect(&admin_url).await.unwrap();
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    let mut db = url::Url::parse(&admin_url).unwrap();
+    db.set_path(&format!("/{name}"));
+    Some((admin, name, db))
+}
+
+async fn drop_database(admin: &mut sqlx::PgConnection, name: &str) {
+    sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        .execute(admin)
+        .await
+        .unwrap();
+}
+
+/// Two replicas on one PostgreSQL database, a tab on each, one
+/// conversation: while A writes CJ's reply, opening the conversation on B
+/// starts no second reply and a message sent to B waits its turn; B's tab
+/// gets A's reply. Then A is killed mid-reply: once its claim lapses, B
+/// writes the reply, once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_replicas_write_one_reply_per_message() {
+    let Some((mut admin, name, db)) = scratch_database().await else {
+        return;
+    };
+    let model = held_model().await;
+    let base = model.openai_base_url();
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let start = |dir: &tempfile::TempDir| {
+        serve(
+            dir.path(),
+            &[
+                ("DATABASE_URL", db.as_str()),
+                (
+                    "HIRECJ_SECRET_KEY",
+                    "replica-shared-secret-key-0123456789abcdef",
+                ),
+                ("HIRECJ_DATA_DIR", &dir.path().display().to_string()),
+                ("HIRECJ_MODEL_PROVIDER", "openai"),
+                ("OPENAI_BASE_URL", base.as_str()),
+                ("HIRECJ_TURN_LEASE_SECS", "3"),
+            ],
+        )
+    };
+    let mut a = start(&dir_a);
+    let b = start(&dir_b);
+    let jar = Arc::new(Jar::default());
+    let cookie = session(&a, &jar).await;
+
+    let mut tab_a = chat(&a, &cookie).await;
+    let id = tab_a.start_ad_hoc().await.unwrap();
+    tab_a
+        .send(&ClientFrame::Message {
+            text: "How are things?".into(),
+            client_id: "m1".into(),
+        })
+        .await
+        .unwrap();
+    tab_a.expect("message_ack").await.unwrap();
+    assert_eq!(tab_a.expect("cj_delta").await.unwrap()["text"], "All ");
+
+    // B: the same conversation, while A's reply is half written.
+    let mut tab_b = chat(&b, &cookie).await;
+    let opened = tab_b.resume(id, 0).await.unwrap();
+    assert_eq!(opened["messages"].as_array().unwrap().len(), 1, "{opened}");
+    tab_b
+        .send(&ClientFrame::Message {
+            text: "And sales?".into(),
+            client_id: "m2".into(),
+        })
+        .await
+        .unwrap();
+    let refused = tab_b.expect("error").await.unwrap();
+    assert_eq!(refused["code"], "turn_in_progress", "{refused}");
+    // The resend of A's message through B gets its original ack.
+    tab_b
+        .send(&ClientFrame::Message {
+            text: "How are things?".into(),
+            client_id: "m1".into(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(tab_b.expect("message_ack").await.unwrap()["seq"], 1);
+
+    model.release();
+    let on_a = tab_a.expect("cj_message").await.unwrap();
+    let on_b = tab_b.expect("cj_message").await.unwrap();
+    assert_eq!(on_a["content"], "All good.");
+    assert_eq!(
+        (on_b["seq"].clone(), on_b["content"].clone()),
+        (on_a["seq"].clone(), on_a["content"].clone())
+    );
+    assert_eq!(model.request_count(), 1, "one reply, written once");
+
+    // A dies while writing the next reply; B's tab reopens the
+    // conversation and gets the reply from B once A's claim lapses.
+    model.hold();
+    tab_a
+        .send(&ClientFrame::Message {
+            text: "And sales?".into(),
+            client_id: "m3".into(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(tab_a.expect("message_ack").await.unwrap()["seq"], 3);
+    assert_eq!(tab_a.expect("cj_delta").await.unwrap()["text"], "All ");
+    a.kill().unwrap();
+    model.release();
+    let mut tab_b = chat(&b, &cookie).await;
+    tab_b.resume(id, 2).await.unwrap();
+    let reply = tab_b.expect("cj_message").await.unwrap();
+    assert_eq!(
+        (reply["seq"].as_i64(), reply["content"].as_str()),
+        (Some(4), Some("All good."))
+    );
+
+    let mut tab_b = chat(&b, &cookie).await;
+    let all = tab_b.resume(id, 0).await.unwrap();
+    let roles: Vec<(i64, String)> = all["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["seq"].as_i64().unwrap(),
+                m["role"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        roles,
+        vec![
+            (1, "merchant".to_owned()),
+            (2, "cj".to_owned()),
+            (3, "merchant".to_owned()),
+            (4, "cj".to_owned())
+        ],
+        "one reply after each message"
+    );
+    drop((a, b));
+    drop_database(&mut admin, &name).await;
 }

@@ -207,6 +207,7 @@ impl App {
             engine,
             ChatLimits {
                 post_oauth_budget: settings.prepare_budget,
+                turn_lease: settings.turn_lease,
                 ..ChatLimits::default()
             },
             settings.debug,

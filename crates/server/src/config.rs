@@ -123,6 +123,13 @@ pub static KEYS: &[KeyDef] = &[
          leaves it to the next one after this.",
     ),
     key(
+        "HIRECJ_TURN_LEASE_SECS",
+        Some("30"),
+        "How long a replica's claim on CJ's turn of a conversation lasts without renewal (it \
+         renews every third of this while CJ answers): if the replica dies mid-turn, the next \
+         open of the conversation on any replica writes the reply after this.",
+    ),
+    key(
         "HIRECJ_PREPARE_BUDGET_MS",
         Some("10000"),
         "How long the OAuth callback waits for CJ's first message before redirecting anyway.",
@@ -373,6 +380,9 @@ pub struct Settings {
     /// How long a replica's claim on a mirror's backfill or reconcile
     /// lasts without renewal.
     pub mirror_lease: Duration,
+    /// How long a replica's claim on a conversation's turn lasts without
+    /// renewal.
+    pub turn_lease: Duration,
     pub prepare_budget: Duration,
     pub debug: bool,
     pub internal_token: Option<Secret>,
@@ -781,6 +791,10 @@ impl Settings {
                 Ok(n) if (5..=3_600).contains(&n) => Ok(Duration::from_secs(n)),
                 _ => Err("expected seconds from 5 to 3600".to_owned()),
             })?;
+        let turn_lease = layers.required("HIRECJ_TURN_LEASE_SECS", |v| match v.parse::<u64>() {
+            Ok(n) if (3..=3_600).contains(&n) => Ok(Duration::from_secs(n)),
+            _ => Err("expected seconds from 3 to 3600".to_owned()),
+        })?;
         let prepare_budget =
             layers.required("HIRECJ_PREPARE_BUDGET_MS", |v| match v.parse::<u64>() {
                 Ok(n) if (1..=120_000).contains(&n) => Ok(Duration::from_millis(n)),
@@ -935,6 +949,7 @@ impl Settings {
             conversation_idle,
             mirror_reconcile,
             mirror_lease,
+            turn_lease,
             prepare_budget,
             debug,
             internal_token,

@@ -17,6 +17,26 @@ const CONVERSATION_COLUMNS: &str = "id, user_id, session_id, workflow, title, st
 const MESSAGE_COLUMNS: &str =
     "conversation_id, seq, role, content, ui_elements, status, client_id, created_at";
 
+/// What storing a message does to the conversation's turn lease: the
+/// claim that keeps CJ's turns of a conversation one at a time across
+/// replicas (owner and expiry on the conversation's row).
+#[derive(Debug, Clone, Copy)]
+pub enum TurnLease<'a> {
+    /// Leaves it as it is.
+    Keep,
+    /// Takes it for `owner` until `until`, unless another owner's runs.
+    Claim {
+        owner: &'a str,
+        until: DateTime<Utc>,
+    },
+    /// Gives it up if it is `owner`'s (the turn is over).
+    Release { owner: &'a str },
+}
+
+fn unix_micros(t: DateTime<Utc>) -> i64 {
+    t.timestamp_micros()
+}
+
 fn parse_user(s: Option<String>) -> Result<Option<UserId>> {
     s.map(|s| s.parse())
         .transpose()
@@ -221,6 +241,20 @@ impl Store {
         conversation: ConversationId,
         message: &NewMessage,
     ) -> Result<(Message, bool)> {
+        self.append_message_in_turn(conversation, message, TurnLease::Keep)
+            .await
+    }
+
+    /// [`Self::append_message`], doing `lease` to the conversation's turn
+    /// lease in the same statement: a merchant message claims the turn
+    /// that answers it ([`StoreError::TurnClaimed`] while another owner's
+    /// lease runs: nothing is stored), CJ's reply releases it.
+    pub async fn append_message_in_turn(
+        &self,
+        conversation: ConversationId,
+        message: &NewMessage,
+        lease: TurnLease<'_>,
+    ) -> Result<(Message, bool)> {
         if let Some(client_id) = &message.client_id
             && let Some(existing) = self.message_by_client_id(conversation, client_id).await?
         {
@@ -231,20 +265,49 @@ impl Store {
             "INSERT INTO messages ({MESSAGE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
              RETURNING {MESSAGE_COLUMNS}"
         );
+        let (owner, until) = match lease {
+            TurnLease::Keep => (None, None),
+            TurnLease::Claim { owner, until } => (Some(owner), Some(until)),
+            TurnLease::Release { owner } => (Some(owner), None),
+        };
+        let update = match lease {
+            TurnLease::Keep => {
+                "UPDATE conversations SET last_seq = last_seq + 1, updated_at = $2, ended_at = NULL
+                 WHERE id = $1 RETURNING last_seq"
+            }
+            TurnLease::Claim { .. } => {
+                "UPDATE conversations SET last_seq = last_seq + 1, updated_at = $2, ended_at = NULL,
+                   turn_owner = $3, turn_lease_until = $4
+                 WHERE id = $1 AND (turn_owner IS NULL OR turn_owner = $3 OR turn_lease_until < $5)
+                 RETURNING last_seq"
+            }
+            TurnLease::Release { .. } => {
+                "UPDATE conversations SET last_seq = last_seq + 1, updated_at = $2, ended_at = NULL,
+                   turn_lease_until = CASE WHEN turn_owner = $3 THEN NULL ELSE turn_lease_until END,
+                   turn_owner = CASE WHEN turn_owner = $3 THEN NULL ELSE turn_owner END
+                 WHERE id = $1 RETURNING last_seq"
+            }
+        };
         let inserted = on_pool!(self, |p| {
             let mut tx = p.begin().await?;
             // Starting with the write takes the lock first (no read-to-write
             // upgrade on SQLite; a row lock on PostgreSQL).
-            let seq: Option<i64> = sqlx::query_scalar(
-                "UPDATE conversations SET last_seq = last_seq + 1, updated_at = $2, ended_at = NULL
-                 WHERE id = $1 RETURNING last_seq",
-            )
-            .bind(conversation.0)
-            .bind(at)
-            .fetch_optional(&mut *tx)
-            .await?;
+            let mut q = sqlx::query_scalar(update).bind(conversation.0).bind(at);
+            if let Some(owner) = owner {
+                q = q.bind(owner);
+            }
+            if let Some(until) = until {
+                q = q.bind(unix_micros(until)).bind(unix_micros(at));
+            }
+            let seq: Option<i64> = q.fetch_optional(&mut *tx).await?;
             let Some(seq) = seq else {
-                return Err(StoreError::NotFound("conversation"));
+                drop(tx);
+                return Err(match lease {
+                    TurnLease::Claim { .. } if self.conversation(conversation).await?.is_some() => {
+                        StoreError::TurnClaimed
+                    }
+                    _ => StoreError::NotFound("conversation"),
+                });
             };
             let row = sqlx::query(&sql)
                 .bind(conversation.0)
@@ -298,6 +361,90 @@ impl Store {
                 .await?
                 .map(|r| message_from(&r))
                 .transpose()
+        })
+    }
+
+    /// Claims CJ's turn of `conversation` for `owner` until `until`: `true`
+    /// when it is now `owner`'s (it was free, lapsed, or already `owner`'s).
+    pub async fn claim_turn(
+        &self,
+        conversation: ConversationId,
+        owner: &str,
+        until: DateTime<Utc>,
+    ) -> Result<bool> {
+        let n = on_pool!(self, |p| {
+            sqlx::query(
+                "UPDATE conversations SET turn_owner = $2, turn_lease_until = $3
+                 WHERE id = $1 AND (turn_owner IS NULL OR turn_owner = $2 OR turn_lease_until < $4)",
+            )
+            .bind(conversation.0)
+            .bind(owner)
+            .bind(unix_micros(until))
+            .bind(unix_micros(now()))
+            .execute(p)
+            .await?
+            .rows_affected()
+        });
+        Ok(n > 0)
+    }
+
+    /// Extends `owner`'s claim on the turn to `until`: `false` when the
+    /// claim is no longer `owner`'s.
+    pub async fn renew_turn(
+        &self,
+        conversation: ConversationId,
+        owner: &str,
+        until: DateTime<Utc>,
+    ) -> Result<bool> {
+        let n = on_pool!(self, |p| {
+            sqlx::query(
+                "UPDATE conversations SET turn_lease_until = $3
+                 WHERE id = $1 AND turn_owner = $2",
+            )
+            .bind(conversation.0)
+            .bind(owner)
+            .bind(unix_micros(until))
+            .execute(p)
+            .await?
+            .rows_affected()
+        });
+        Ok(n > 0)
+    }
+
+    /// Whether an owner other than `owner` holds a running claim on the
+    /// turn of `conversation`.
+    pub async fn turn_claimed_elsewhere(
+        &self,
+        conversation: ConversationId,
+        owner: &str,
+    ) -> Result<bool> {
+        on_pool!(self, |p| {
+            let held: Option<i64> = sqlx::query_scalar(
+                "SELECT CAST(CASE WHEN turn_owner IS NOT NULL AND turn_owner <> $2
+                   AND turn_lease_until >= $3 THEN 1 ELSE 0 END AS BIGINT)
+                 FROM conversations WHERE id = $1",
+            )
+            .bind(conversation.0)
+            .bind(owner)
+            .bind(unix_micros(now()))
+            .fetch_optional(p)
+            .await?;
+            Ok(held == Some(1))
+        })
+    }
+
+    /// Gives up `owner`'s claim on the turn (nothing if it is not theirs).
+    pub async fn release_turn(&self, conversation: ConversationId, owner: &str) -> Result<()> {
+        on_pool!(self, |p| {
+            sqlx::query(
+                "UPDATE conversations SET turn_owner = NULL, turn_lease_until = NULL
+                 WHERE id = $1 AND turn_owner = $2",
+            )
+            .bind(conversation.0)
+            .bind(owner)
+            .execute(p)
+            .await?;
+            Ok(())
         })
     }
 

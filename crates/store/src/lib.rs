@@ -35,6 +35,7 @@ use sqlx::sqlite::{
 };
 
 pub use compliance::RedactionCounts;
+pub use conversations::TurnLease;
 pub use crypto::Cipher;
 pub use migrate::MIGRATIONS;
 pub use mirror::{MIRROR_DENSE_DAYS, UpsertOutcome};
@@ -64,6 +65,8 @@ pub enum StoreError {
     Decrypt,
     #[error("{0} not found")]
     NotFound(&'static str),
+    #[error("another replica is running CJ's turn of this conversation")]
+    TurnClaimed,
     #[error("database file {path}: {source}")]
     File {
         path: String,

@@ -47,6 +47,12 @@ pub static MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0005_mirror_customer_totals.sql"),
         postgres: include_str!("../migrations/postgres/0005_mirror_customer_totals.sql"),
     },
+    Migration {
+        version: 6,
+        name: "turn_leases",
+        sqlite: include_str!("../migrations/sqlite/0006_turn_leases.sql"),
+        postgres: include_str!("../migrations/postgres/0006_turn_leases.sql"),
+    },
 ];
 
 /// An arbitrary constant identifying HireCJ's migration lock.

@@ -22,7 +22,7 @@ mod harness;
 use harness::{with_postgres, with_sqlite};
 
 contract!(migrations_are_tracked_and_idempotent, |store, url| {
-    assert_eq!(store.schema_version().await.unwrap(), 5);
+    assert_eq!(store.schema_version().await.unwrap(), 6);
     assert!(store.migrate().await.unwrap().is_empty());
     store.ping().await.unwrap();
 });
@@ -814,4 +814,94 @@ contract!(turn_traces_belong_to_their_conversation, |store, url| {
     assert_eq!(traces.len(), 2);
     assert_eq!(traces[1].data["model"], "replaced");
     assert_eq!(store.traces(b).await.unwrap().len(), 1);
+});
+
+contract!(a_turn_is_claimed_by_one_owner_at_a_time, |store, url| {
+    use hirecj_store::TurnLease;
+    let id = ConversationId::generate();
+    store
+        .create_conversation(id, None, None, "ad_hoc_support")
+        .await
+        .unwrap();
+    let soon = Utc::now() + Duration::seconds(30);
+
+    // A merchant message claims the turn that answers it.
+    let mut question = NewMessage::new(Role::Merchant, "How many orders?");
+    question.client_id = Some("q-1".into());
+    let claim_a = TurnLease::Claim {
+        owner: "a",
+        until: soon,
+    };
+    let (first, _) = store
+        .append_message_in_turn(id, &question, claim_a)
+        .await
+        .unwrap();
+    assert!(store.claim_turn(id, "a", soon).await.unwrap(), "its own");
+    assert!(!store.claim_turn(id, "b", soon).await.unwrap());
+    assert!(store.turn_claimed_elsewhere(id, "b").await.unwrap());
+    assert!(!store.turn_claimed_elsewhere(id, "a").await.unwrap());
+
+    // Another owner's message is refused and nothing is stored; a resend
+    // of the stored one is its original.
+    let mut other = NewMessage::new(Role::Merchant, "And sales?");
+    other.client_id = Some("q-2".into());
+    let claim_b = TurnLease::Claim {
+        owner: "b",
+        until: soon,
+    };
+    let refused = store.append_message_in_turn(id, &other, claim_b).await;
+    assert!(
+        matches!(refused, Err(StoreError::TurnClaimed)),
+        "{refused:?}"
+    );
+    let (resent, new) = store
+        .append_message_in_turn(id, &question, claim_b)
+        .await
+        .unwrap();
+    assert_eq!((resent, new), (first, false));
+    assert_eq!(store.conversation(id).await.unwrap().unwrap().last_seq, 1);
+
+    // Renewal is the owner's; the reply releases the claim.
+    assert!(store.renew_turn(id, "a", soon).await.unwrap());
+    assert!(!store.renew_turn(id, "b", soon).await.unwrap());
+    let release_b = TurnLease::Release { owner: "b" };
+    store
+        .append_message_in_turn(id, &NewMessage::new(Role::Cj, "Not mine."), release_b)
+        .await
+        .unwrap();
+    assert!(
+        store.turn_claimed_elsewhere(id, "b").await.unwrap(),
+        "not b's to release"
+    );
+    let release_a = TurnLease::Release { owner: "a" };
+    store
+        .append_message_in_turn(id, &NewMessage::new(Role::Cj, "12 orders."), release_a)
+        .await
+        .unwrap();
+    assert!(!store.turn_claimed_elsewhere(id, "a").await.unwrap());
+    let (_, new) = store
+        .append_message_in_turn(id, &other, claim_b)
+        .await
+        .unwrap();
+    assert!(new, "free again: b's message claims it");
+
+    // A lapsed claim is anyone's; release is the owner's alone.
+    let past = Utc::now() - Duration::seconds(1);
+    assert!(store.claim_turn(id, "b", past).await.unwrap());
+    assert!(!store.turn_claimed_elsewhere(id, "a").await.unwrap());
+    assert!(store.claim_turn(id, "a", soon).await.unwrap());
+    store.release_turn(id, "b").await.unwrap();
+    assert!(store.turn_claimed_elsewhere(id, "b").await.unwrap());
+    store.release_turn(id, "a").await.unwrap();
+    assert!(!store.turn_claimed_elsewhere(id, "b").await.unwrap());
+
+    // No conversation: not found, not claimed.
+    let missing = store
+        .append_message_in_turn(ConversationId::generate(), &question, claim_a)
+        .await;
+    assert!(
+        matches!(missing, Err(StoreError::NotFound(_))),
+        "{missing:?}"
+    );
+    let _ = url;
 });

@@ -18,7 +18,7 @@ use hirecj_agent::workflow::{Catalog, ConversationState, Standing, WorkflowRefus
 use hirecj_domain::{
     Conversation, ConversationId, Message, MessageStatus, NewMessage, Role, User, UserId,
 };
-use hirecj_store::{Store, StoreError};
+use hirecj_store::{Store, StoreError, TurnLease};
 use serde_json::{Value, json};
 use tokio::sync::{broadcast, oneshot};
 use tokio_util::sync::CancellationToken;
@@ -142,6 +142,9 @@ pub struct ChatLimits {
     pub max_message_chars: usize,
     /// How long the OAuth callback waits for the prepared post-OAuth turn.
     pub post_oauth_budget: Duration,
+    /// How long this replica's claim on a conversation's turn lasts
+    /// without renewal (renewed every third of it while the turn runs).
+    pub turn_lease: Duration,
 }
 
 impl Default for ChatLimits {
@@ -149,6 +152,7 @@ impl Default for ChatLimits {
         Self {
             max_message_chars: 8_000,
             post_oauth_budget: Duration::from_secs(10),
+            turn_lease: Duration::from_secs(30),
         }
     }
 }
@@ -170,6 +174,9 @@ struct Inner {
     limits: ChatLimits,
     debug: bool,
     running: Mutex<HashMap<ConversationId, RunningTurn>>,
+    /// This replica, as the owner of the turns it claims in the database
+    /// (one turn at a time per conversation across replicas).
+    owner: String,
     /// Held while a merchant message is checked and stored, and while a turn
     /// is decided on and registered: a message is either refused because a
     /// turn runs, or stored before the turn reads the history. (Striped by
@@ -220,6 +227,7 @@ impl ChatService {
                 limits,
                 debug,
                 running: Mutex::new(HashMap::new()),
+                owner: format!("replica-{}", uuid::Uuid::new_v4().simple()),
                 gates: (0..GATES).map(|_| tokio::sync::Mutex::new(())).collect(),
                 generations: std::sync::atomic::AtomicU64::new(0),
                 turns: TaskTracker::new(),
@@ -405,11 +413,70 @@ impl ChatService {
         }
         let mut message = NewMessage::new(Role::Merchant, text);
         message.client_id = Some(client_id.to_owned());
-        Ok(self
-            .inner
-            .store
-            .append_message(conversation, &message)
-            .await?)
+        // Stored only if no other replica runs a turn of the conversation;
+        // the message claims the turn that answers it.
+        let store = &self.inner.store;
+        let claim = TurnLease::Claim {
+            owner: &self.inner.owner,
+            until: self.lease_until(),
+        };
+        match store
+            .append_message_in_turn(conversation, &message, claim)
+            .await
+        {
+            Ok(stored) => Ok(stored),
+            Err(StoreError::TurnClaimed) => {
+                match store.message_by_client_id(conversation, client_id).await? {
+                    Some(stored) => Ok((stored, false)),
+                    None => Err(ChatError::TurnInProgress),
+                }
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// When a claim on a turn made now lapses.
+    fn lease_until(&self) -> chrono::DateTime<chrono::Utc> {
+        let lease = chrono::TimeDelta::from_std(self.inner.limits.turn_lease)
+            .unwrap_or(chrono::TimeDelta::seconds(30));
+        chrono::Utc::now() + lease
+    }
+
+    /// Keeps this replica's claim on the turn of `id` while it runs:
+    /// renews it every third of the lease until `released` (the reply is
+    /// stored, which released it). If another replica took the claim (this
+    /// one could not renew in time), the turn is abandoned: the other one
+    /// writes the reply.
+    async fn keep_turn(
+        &self,
+        id: ConversationId,
+        abort: &CancellationToken,
+        released: &CancellationToken,
+    ) {
+        let every = self.inner.limits.turn_lease / 3;
+        loop {
+            tokio::select! {
+                () = released.cancelled() => return,
+                () = tokio::time::sleep(every) => {}
+            }
+            match self
+                .inner
+                .store
+                .renew_turn(id, &self.inner.owner, self.lease_until())
+                .await
+            {
+                Ok(true) => {}
+                Ok(false) if released.is_cancelled() => return,
+                Ok(false) => {
+                    tracing::warn!(conversation_id = %id, "the turn's claim passed to another replica; abandoning it");
+                    abort.cancel();
+                    return;
+                }
+                Err(e) => {
+                    tracing::warn!(conversation_id = %id, error = %e, "could not renew the turn's claim");
+                }
+            }
+        }
     }
 
     pub fn is_running(&self, conversation: ConversationId) -> bool {
@@ -494,6 +561,21 @@ impl ChatService {
         if self.inner.draining.is_cancelled() {
             return Err(ChatError::Restarting);
         }
+        if self.running().contains_key(&id) {
+            return Ok(self
+                .subscribe(id)
+                .map(|frames| TurnHandle { frames, done: None }));
+        }
+        // One turn at a time per conversation across replicas: another
+        // replica that holds the claim writes this reply.
+        let store = &self.inner.store;
+        if !store
+            .claim_turn(id, &self.inner.owner, self.lease_until())
+            .await?
+        {
+            tracing::info!(conversation_id = %id, "another replica is answering this conversation");
+            return Ok(Some(self.watch_elsewhere(id, conversation.last_seq)));
+        }
 
         let (frames, receiver) = broadcast::channel(256);
         let abort = CancellationToken::new();
@@ -528,21 +610,40 @@ impl ChatService {
                 id,
                 generation,
             };
+            let released = CancellationToken::new();
             let turn = ConversationTurn {
                 conversation,
                 frames: frames.clone(),
                 stop,
-                abort,
+                abort: abort.clone(),
                 generation,
+                released: released.clone(),
             };
-            let outcome = if needs_initial {
-                service.run_initial_action(turn).await
-            } else {
-                service.answer(turn).await
+            let work = async {
+                if needs_initial {
+                    service.run_initial_action(turn).await
+                } else {
+                    service.answer(turn).await
+                }
+            };
+            tokio::pin!(work);
+            let outcome = tokio::select! {
+                outcome = &mut work => outcome,
+                () = service.keep_turn(id, &abort, &released) => work.await,
             };
             if let Err(e) = outcome {
                 tracing::error!(conversation_id = %id, error = %e, "turn failed");
                 let _ = frames.send(e.to_frame());
+            }
+            if !released.is_cancelled()
+                && let Err(e) = service
+                    .inner
+                    .store
+                    .release_turn(id, &service.inner.owner)
+                    .await
+            {
+                // It lapses on its own.
+                tracing::warn!(conversation_id = %id, error = %e, "could not release the turn's claim");
             }
             drop(deregister);
             let _ = done_tx.send(());
@@ -551,6 +652,51 @@ impl ChatService {
             frames: receiver,
             done: Some(done_rx),
         }))
+    }
+
+    /// Follows a turn of `id` that another replica runs: sends CJ's reply
+    /// (any CJ message after `after_seq`) once it is stored, then ends; or
+    /// ends when the other replica's claim is gone without a reply (it died
+    /// or gave the turn up), so the follower asks for the reply again and
+    /// this replica writes it. Polls the store until nobody follows.
+    fn watch_elsewhere(&self, id: ConversationId, after_seq: i64) -> TurnHandle {
+        let (frames, receiver) = broadcast::channel(16);
+        let service = self.clone();
+        let every = (self.inner.limits.turn_lease / 20)
+            .clamp(Duration::from_millis(100), Duration::from_secs(1));
+        tokio::spawn(async move {
+            let store = &service.inner.store;
+            let owner = &service.inner.owner;
+            while frames.receiver_count() > 0 && !service.inner.draining.is_cancelled() {
+                tokio::time::sleep(every).await;
+                let replies: Vec<Message> = match store.messages(id, after_seq).await {
+                    Ok(m) => m.into_iter().filter(|m| m.role == Role::Cj).collect(),
+                    Err(e) => {
+                        tracing::warn!(conversation_id = %id, error = %e, "could not follow another replica's turn");
+                        continue;
+                    }
+                };
+                if !replies.is_empty() {
+                    for m in &replies {
+                        let _ = frames.send(ServerFrame::CjMessage {
+                            message: WireMessage::from_message(m),
+                        });
+                    }
+                    return;
+                }
+                match store.turn_claimed_elsewhere(id, owner).await {
+                    Ok(true) => {}
+                    Ok(false) => return,
+                    Err(e) => {
+                        tracing::warn!(conversation_id = %id, error = %e, "could not follow another replica's turn");
+                    }
+                }
+            }
+        });
+        TurnHandle {
+            frames: receiver,
+            done: None,
+        }
     }
 
     fn initial_action_pending(&self, conversation: &Conversation) -> bool {
@@ -598,6 +744,7 @@ impl ChatService {
             return Ok(());
         };
         let stored = self.store_reply(&ctx, &output).await?;
+        turn.released.cancel();
         let transition = self.complete_initial_action(&ctx, &output).await?;
         self.publish_reply(&turn, &stored, transition);
         self.after_reply(&ctx).await
@@ -655,7 +802,11 @@ impl ChatService {
         let mut reply = NewMessage::new(Role::Cj, output.text.clone());
         reply.ui_elements = output.ui_elements.clone();
         reply.status = output.status;
-        let (stored, _) = store.append_message(id, &reply).await?;
+        // Storing the reply ends the turn: the claim goes with it.
+        let release = TurnLease::Release {
+            owner: &self.inner.owner,
+        };
+        let (stored, _) = store.append_message_in_turn(id, &reply, release).await?;
         store.save_trace(id, stored.seq, &output.trace).await?;
         if ctx.conversation.title.is_none()
             && let Some(title) = title_from(&ctx.history)
@@ -893,6 +1044,9 @@ struct ConversationTurn {
     /// Which registration of the conversation this turn is (see
     /// [`ChatService::release`]).
     generation: u64,
+    /// Cancelled once the reply is stored, which released the turn's
+    /// claim in the database.
+    released: CancellationToken,
 }
 
 /// Takes a turn off the running map when its task ends, also when it ends
