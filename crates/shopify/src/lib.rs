@@ -68,6 +68,7 @@ pub mod oauth;
 pub mod payloads;
 pub mod queries;
 pub mod signing;
+pub mod store_data;
 pub mod webhook_subscriptions;
 
 pub use bulk::{

@@ -1,18 +1,20 @@
-//! A fixed, in-memory [`StoreData`] for tests outside `hirecj-agent` (the
-//! evals run every scenario on it as well as on the development store, so
-//! no scenario depends on one store's figures). `hirecj-agent`'s own unit
-//! tests keep their copy in `tools.rs`: a unit test cannot use a crate that
-//! depends on the crate under test.
+//! A fixed, in-memory [`StoreData`] for tests: the agent's unit tests, and
+//! the evals (which run every scenario on it as well as on the development
+//! store, so no scenario depends on one store's figures). It depends on the
+//! Shopify crate's trait, not on the agent, so the agent's unit tests can
+//! use it.
 
 use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::NaiveDate;
-use hirecj_agent::tools::{Basis, Mirrored, SalesSeriesData, StoreData, series_from_summary};
 use hirecj_domain::mirror::{
     BackfillState, MirrorOrdersByStatus, MirrorProductSales, MirrorRefund, MirrorRefundEntry,
     MirrorRefunds, MirrorRepeatCustomers, MirrorStatusCount, MirrorSync, MirrorTopCustomer,
     MirrorTopProducts, Money, SeriesBucket, ShopTimeZone,
+};
+use hirecj_shopify::store_data::{
+    Basis, Mirrored, SalesSeriesData, StoreData, series_from_summary,
 };
 use hirecj_shopify::{
     Amount, Count, CustomerDetails, CustomerRef, LineItem, OrderSummary, ProductSales,

@@ -2,9 +2,9 @@ use std::sync::Arc;
 
 use super::*;
 use crate::tools::ToolContext;
-use crate::tools::fake::FakeStore;
 use crate::turn::{HistoryEntry, MerchantContext, TurnConfig, TurnInput, TurnOutcome, run_turn};
 use crate::workflow::Catalog;
+use hirecj_testkit::store::FakeStore;
 
 fn today() -> NaiveDate {
     NaiveDate::from_ymd_opt(2026, 11, 26).unwrap()

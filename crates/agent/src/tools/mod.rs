@@ -41,13 +41,12 @@ use crate::model::{ToolCall, ToolSpec};
 use crate::workflow::Workflow;
 
 mod arguments;
-#[cfg(test)]
-pub(crate) mod fake;
 mod shared;
-mod store_data;
 
 pub(crate) use arguments::InvalidArguments;
-pub use store_data::{Basis, Mirrored, SalesSeriesData, StoreData, series_from_summary};
+pub use hirecj_shopify::store_data::{
+    Basis, Mirrored, SalesSeriesData, StoreData, series_from_summary,
+};
 
 /// Default time one tool call may take.
 pub const DEFAULT_TOOL_TIMEOUT: Duration = Duration::from_secs(30);

@@ -10,7 +10,7 @@ use serde_json::{Map, Value, json};
 use super::arguments::{range_args, range_properties};
 use super::sales_summary::MAX_RANGE_DAYS;
 use super::shared::{amount, currency_suffix, note_line};
-use super::store_data::SalesSeriesData as Series;
+use hirecj_shopify::store_data::SalesSeriesData as Series;
 use super::{InvalidArguments, StoreData, ToolDefinition};
 
 /// Longest range of a daily series, in days (longer ranges go by week).

@@ -9,7 +9,7 @@ use hirecj_domain::mirror::Money;
 use hirecj_shopify::Amount;
 use serde::{Deserialize, Serialize};
 
-use super::store_data::{Basis, Mirrored};
+use hirecj_shopify::store_data::{Basis, Mirrored};
 
 /// One order, as the model sees it in lists of orders.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

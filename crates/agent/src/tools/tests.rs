@@ -1,4 +1,3 @@
-use super::fake::FakeStore;
 use super::lookup_customer::{LookupCustomer, valid_email};
 use super::orders_by_status::OrdersByStatus;
 use super::orders_last_week::OrdersLastWeek;
@@ -16,6 +15,7 @@ use super::top_customers::TopCustomers;
 use super::top_products::TopProducts;
 use super::*;
 use crate::workflow::{AD_HOC_SUPPORT, Catalog, SHOPIFY_ONBOARDING};
+use hirecj_testkit::store::FakeStore;
 
 fn call(name: &str, input: Value) -> ToolCall {
     ToolCall {

@@ -8,8 +8,8 @@ use super::*;
 use crate::model::anthropic::{AnthropicConfig, AnthropicProvider};
 use crate::model::{ModelStream, ResponseMeta};
 use crate::tools::ToolName;
-use crate::tools::fake::FakeStore;
 use crate::workflow::{AD_HOC_SUPPORT, Catalog, SHOPIFY_ONBOARDING, SHOPIFY_POST_AUTH};
+use hirecj_testkit::store::FakeStore;
 
 type Script = Vec<Result<ModelEvent, ModelError>>;
 

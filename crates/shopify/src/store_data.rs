@@ -1,16 +1,18 @@
-//! [`StoreData`]: the store data behind the tools, for one merchant.
+//! [`StoreData`]: the store data behind CJ's tools, for one merchant. It
+//! lives here, beside the live implementation, so that a fake store (the
+//! test kit's) can implement it without depending on the agent.
 
 use std::collections::BTreeMap;
 
+use crate::{
+    CustomerDetails, OrderSummary, SalesSummary, ShopifyDataFetcher, ShopifyError, StoreCounts,
+    StoreOverview, TopProducts,
+};
 use async_trait::async_trait;
 use chrono::{Datelike, Days, NaiveDate};
 use hirecj_domain::mirror::{
     MirrorOrdersByStatus, MirrorRefunds, MirrorRepeatCustomers, MirrorSeriesPoint, MirrorSync,
     MirrorTopCustomer, MirrorTopProducts, Money, SeriesBucket,
-};
-use hirecj_shopify::{
-    CustomerDetails, OrderSummary, SalesSummary, ShopifyDataFetcher, ShopifyError, StoreCounts,
-    StoreOverview, TopProducts,
 };
 
 /// The store data behind the tools, for one merchant. Implemented for
