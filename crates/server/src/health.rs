@@ -14,9 +14,19 @@ pub async fn healthz() -> Json<Value> {
     Json(json!({"status": "ok"}))
 }
 
-/// `GET /readyz`: the database answers. 503 with a reason otherwise.
+/// `GET /readyz`: the database answers and the server is not shutting
+/// down. 503 with a reason otherwise (a load balancer sends no new
+/// merchant here once draining starts).
 pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
     let backend = state.store.backend().as_str();
+    if state.chat.draining().is_cancelled() {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(
+                json!({"status": "draining", "database": backend, "reason": "the server is shutting down"}),
+            ),
+        );
+    }
     match tokio::time::timeout(Duration::from_secs(3), state.store.ping()).await {
         Ok(Ok(())) => (
             StatusCode::OK,

@@ -238,3 +238,24 @@ async fn the_other_loopback_name_is_redirected_to_the_public_url() {
     assert_eq!(api.status(), 200, "APIs are not redirected");
     app.shutdown().await.unwrap();
 }
+
+/// Once the shutdown's drain starts, readiness answers 503 (the load
+/// balancer stops sending merchants here) while liveness stays 200.
+#[tokio::test]
+async fn readiness_fails_as_soon_as_the_drain_starts() {
+    let app = start(&[]).await;
+    let http = reqwest::Client::new();
+    assert_eq!(
+        http.get(app.url("/readyz")).send().await.unwrap().status(),
+        200
+    );
+    app.state.chat.drain();
+    let r = http.get(app.url("/readyz")).send().await.unwrap();
+    assert_eq!(r.status(), 503);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["status"], "draining", "{body}");
+    assert_eq!(
+        http.get(app.url("/healthz")).send().await.unwrap().status(),
+        200
+    );
+}
