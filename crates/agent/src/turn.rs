@@ -38,6 +38,9 @@ pub const DEFAULT_MAX_ROUNDS: u32 = 8;
 pub const DEFAULT_MAX_TOKENS: u32 = 1024;
 /// Longest tool result kept in a trace (bytes).
 pub const TRACE_RESULT_BYTES: usize = 4_000;
+/// Bytes of a tool result or a model call's text a compact trace keeps
+/// (see [`TurnTrace::to_compact_json`]).
+pub const COMPACT_TRACE_BYTES: usize = 400;
 /// Prefix of system events in the model's view of the conversation.
 pub const SYSTEM_EVENT_PREFIX: &str = "[system event]";
 /// Heading that starts the workflow block of the system prompt.
@@ -298,6 +301,43 @@ impl TurnTrace {
     /// The trace as JSON, for storage.
     pub fn to_json(&self) -> Value {
         serde_json::to_value(self).unwrap_or(Value::Null)
+    }
+
+    /// The trace as JSON without what grows with the conversation or is
+    /// stored elsewhere: each model call's request body (the system
+    /// prompt, the tools and the whole history, resent every turn) becomes
+    /// the number of messages it carried, and tool results and the calls'
+    /// texts (the reply is stored as a message) are cut to
+    /// [`COMPACT_TRACE_BYTES`]. Timings, usage, stop reasons, tool names,
+    /// arguments and failures stay. Its size is bounded per turn, whatever
+    /// the conversation's length.
+    pub fn to_compact_json(&self) -> Value {
+        let mut trace = self.to_json();
+        if let Some(rounds) = trace.get_mut("rounds").and_then(Value::as_array_mut) {
+            for round in rounds {
+                let messages = round
+                    .pointer("/request/messages")
+                    .and_then(Value::as_array)
+                    .map_or(0, Vec::len);
+                round["request"] = serde_json::json!({ "messages": messages, "omitted": true });
+                cut(round, "text");
+            }
+        }
+        if let Some(calls) = trace.get_mut("tool_calls").and_then(Value::as_array_mut) {
+            for call in calls {
+                cut(call, "result");
+            }
+        }
+        trace
+    }
+}
+
+/// Cuts the string `key` of `object` to [`COMPACT_TRACE_BYTES`].
+fn cut(object: &mut Value, key: &str) {
+    if let Some(Value::String(text)) = object.get_mut(key)
+        && text.len() > COMPACT_TRACE_BYTES
+    {
+        *text = format!("{}…", shorten(text, COMPACT_TRACE_BYTES));
     }
 }
 

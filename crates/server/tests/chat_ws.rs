@@ -472,3 +472,60 @@ async fn a_message_is_never_stored_behind_a_turn_that_cannot_see_it() {
     }
     app.stop().await;
 }
+
+/// With debug off a turn's stored trace is bounded, whatever the length of
+/// the conversation: the model requests (which carry the whole history)
+/// are not kept, only how many messages they carried. With debug on the
+/// debug panel's trace keeps each request whole.
+#[tokio::test]
+async fn traces_do_not_grow_with_the_conversation_unless_debug_is_on() {
+    let fast = [
+        ("HIRECJ_TURNS_PER_MINUTE_SESSION", "10000"),
+        ("HIRECJ_TURNS_PER_MINUTE_MERCHANT", "10000"),
+        ("HIRECJ_TURNS_PER_MINUTE_ADDRESS", "10000"),
+    ];
+    let turns = 60;
+    for debug in ["false", "true"] {
+        let mut env = fast.to_vec();
+        env.push(("HIRECJ_DEBUG", debug));
+        let app = start_app(&env).await;
+        let cookie = app.visitor_cookie().await;
+        let mut ws = app.chat(&cookie).await;
+        let id = ws.start_ad_hoc().await.unwrap();
+        for n in 0..turns {
+            ws.send_json(json!({"type": "message", "text": format!("Question number {n}: how does CJ help with returns?"), "client_id": format!("t{n}")}))
+                .await
+                .unwrap();
+            ws.until("cj_message").await.unwrap();
+        }
+        let traces = app.state.store.traces(id).await.unwrap();
+        assert!(traces.len() >= turns, "{}", traces.len());
+        let sizes: Vec<usize> = traces
+            .iter()
+            .map(|t| serde_json::to_string(&t.data).unwrap().len())
+            .collect();
+        let (first, last) = (sizes[1], sizes[sizes.len() - 1]);
+        let last_trace = &traces[traces.len() - 1].data;
+        let carried = last_trace["rounds"][0]["request"]["messages"].clone();
+        if debug == "false" {
+            assert!(
+                sizes.iter().all(|&n| n <= 4_096),
+                "every trace under 4 KB: {sizes:?}"
+            );
+            assert!(last <= first + 64, "flat: {first} then {last} bytes");
+            assert_eq!(last_trace["rounds"][0]["request"]["omitted"], true);
+            assert!(
+                carried.as_u64().unwrap() >= 2 * turns as u64 - 1,
+                "the request carried the history: {carried}"
+            );
+        } else {
+            assert!(
+                carried.as_array().unwrap().len() >= 2 * turns - 1,
+                "debug keeps the whole request: {last_trace}"
+            );
+            assert!(last > first, "{first} then {last} bytes");
+        }
+        println!("debug {debug}: trace {first} bytes at turn 2, {last} at turn {turns}");
+        app.stop().await;
+    }
+}

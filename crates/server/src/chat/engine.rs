@@ -37,7 +37,7 @@ pub struct TurnOutput {
     pub text: String,
     pub ui_elements: Value,
     pub status: MessageStatus,
-    pub trace: Value,
+    pub trace: hirecj_agent::turn::TurnTrace,
 }
 
 /// A turn that produced nothing to keep.
@@ -200,7 +200,7 @@ impl Engine {
             ui_elements: serde_json::to_value(&outcome.ui_elements)
                 .unwrap_or(Value::Array(Vec::new())),
             status,
-            trace: outcome.trace.to_json(),
+            trace: outcome.trace,
         })
     }
 

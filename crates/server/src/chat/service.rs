@@ -807,7 +807,14 @@ impl ChatService {
             owner: &self.inner.owner,
         };
         let (stored, _) = store.append_message_in_turn(id, &reply, release).await?;
-        store.save_trace(id, stored.seq, &output.trace).await?;
+        // The whole requests only in debug mode (the debug panel shows
+        // them); otherwise a trace bounded per turn.
+        let trace = if self.inner.debug {
+            output.trace.to_json()
+        } else {
+            output.trace.to_compact_json()
+        };
+        store.save_trace(id, stored.seq, &trace).await?;
         if ctx.conversation.title.is_none()
             && let Some(title) = title_from(&ctx.history)
         {
