@@ -659,8 +659,8 @@ async fn drop_database(admin: &mut sqlx::PgConnection, name: &str) {
 /// Two replicas on one PostgreSQL database, a tab on each, one
 /// conversation: while A writes CJ's reply, opening the conversation on B
 /// starts no second reply and a message sent to B waits its turn; B's tab
-/// gets A's reply. Then A is killed mid-reply: once its claim lapses, B
-/// writes the reply, once.
+/// gets the rest of A's reply live, then the reply. Then A is killed
+/// mid-reply: once its claim lapses, B writes the reply, once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_replicas_write_one_reply_per_message() {
     let Some((mut admin, name, db)) = scratch_database().await else {
@@ -727,7 +727,14 @@ async fn two_replicas_write_one_reply_per_message() {
 
     model.release();
     let on_a = tab_a.expect("cj_message").await.unwrap();
-    let on_b = tab_b.expect("cj_message").await.unwrap();
+    // B's tab follows A's turn live (PostgreSQL LISTEN/NOTIFY): the rest
+    // of the reply streams in, then the reply.
+    let (live, on_b) = tab_b.collect_until("cj_message").await.unwrap();
+    assert!(
+        live.iter()
+            .any(|f| f.kind() == "cj_delta" && f["text"] == "good."),
+        "{live:?}"
+    );
     assert_eq!(on_a["content"], "All good.");
     assert_eq!(
         (on_b["seq"].clone(), on_b["content"].clone()),

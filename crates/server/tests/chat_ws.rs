@@ -405,9 +405,11 @@ async fn a_reply_in_progress_survives_a_dropped_connection() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_message_is_never_stored_behind_a_turn_that_cannot_see_it() {
     // Many quick turns from one browser: not what the turn budgets are for.
+    // Debug keeps each turn's request in its trace: what the turn saw.
     let (_model, app, cookie) = support::start_with_mock_model_and(&[
         ("HIRECJ_TURNS_PER_MINUTE_SESSION", "1000"),
         ("HIRECJ_TURNS_PER_MINUTE_ADDRESS", "1000"),
+        ("HIRECJ_DEBUG", "true"),
     ])
     .await;
     for round in 0..15 {

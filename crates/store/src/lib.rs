@@ -19,6 +19,7 @@ pub mod facts;
 mod integrations;
 mod migrate;
 mod mirror;
+mod notify;
 mod row;
 pub mod scratch;
 mod sessions;
@@ -39,6 +40,7 @@ pub use conversations::TurnLease;
 pub use crypto::Cipher;
 pub use migrate::MIGRATIONS;
 pub use mirror::{MIRROR_DENSE_DAYS, UpsertOutcome};
+pub use notify::{Listener, NOTIFY_PAYLOAD_MAX};
 pub use webhooks::{WEBHOOK_FUTURE_SKEW, WEBHOOK_REPLAY_WINDOW, WebhookDelivery};
 
 /// What can go wrong in the store.

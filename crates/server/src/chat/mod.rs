@@ -1,6 +1,7 @@
 //! Live conversations: the WebSocket protocol, the conversation service that
 //! stores messages and runs CJ's turns, and rendering of CJ's markdown.
 
+pub mod bus;
 pub mod engine;
 pub mod internal;
 pub mod protocol;

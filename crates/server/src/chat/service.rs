@@ -24,6 +24,7 @@ use tokio::sync::{broadcast, oneshot};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use super::bus::FrameBus;
 use super::engine::{Engine, TurnContext, TurnOutput};
 use super::protocol::{ServerFrame, WireMessage};
 
@@ -177,6 +178,8 @@ struct Inner {
     /// This replica, as the owner of the turns it claims in the database
     /// (one turn at a time per conversation across replicas).
     owner: String,
+    /// Turn frames to and from the other replicas.
+    bus: FrameBus,
     /// Held while a merchant message is checked and stored, and while a turn
     /// is decided on and registered: a message is either refused because a
     /// turn runs, or stored before the turn reads the history. (Striped by
@@ -219,6 +222,8 @@ impl ChatService {
         limits: ChatLimits,
         debug: bool,
     ) -> Self {
+        let owner = format!("replica-{}", uuid::Uuid::new_v4().simple());
+        let bus = FrameBus::new(&store, &owner);
         Self {
             inner: Arc::new(Inner {
                 store,
@@ -227,7 +232,8 @@ impl ChatService {
                 limits,
                 debug,
                 running: Mutex::new(HashMap::new()),
-                owner: format!("replica-{}", uuid::Uuid::new_v4().simple()),
+                owner,
+                bus,
                 gates: (0..GATES).map(|_| tokio::sync::Mutex::new(())).collect(),
                 generations: std::sync::atomic::AtomicU64::new(0),
                 turns: TaskTracker::new(),
@@ -602,6 +608,20 @@ impl ChatService {
                 },
             );
         }
+        if self.inner.bus.is_remote() {
+            // Tabs on other replicas follow this turn live.
+            let mut relay = frames.subscribe();
+            let bus = self.inner.bus.clone();
+            tokio::spawn(async move {
+                loop {
+                    match relay.recv().await {
+                        Ok(frame) => bus.publish(id, frame),
+                        Err(broadcast::error::RecvError::Lagged(_)) => {}
+                        Err(broadcast::error::RecvError::Closed) => break,
+                    }
+                }
+            });
+        }
         let (done_tx, done_rx) = oneshot::channel();
         let service = self.clone();
         self.inner.turns.spawn(async move {
@@ -654,21 +674,46 @@ impl ChatService {
         }))
     }
 
-    /// Follows a turn of `id` that another replica runs: sends CJ's reply
-    /// (any CJ message after `after_seq`) once it is stored, then ends; or
-    /// ends when the other replica's claim is gone without a reply (it died
-    /// or gave the turn up), so the follower asks for the reply again and
-    /// this replica writes it. Polls the store until nobody follows.
+    /// Follows a turn of `id` that another replica runs: forwards the
+    /// frames that replica publishes (its deltas, live) and ends with its
+    /// reply; the store is read too (every `every`), since a frame may be
+    /// lost between replicas: a CJ message after `after_seq` there is sent
+    /// and ends the follow. It also ends when the other replica's claim is
+    /// gone without a reply (it died or gave the turn up), so the follower
+    /// asks for the reply again and this replica writes it. Runs until
+    /// nobody follows.
     fn watch_elsewhere(&self, id: ConversationId, after_seq: i64) -> TurnHandle {
-        let (frames, receiver) = broadcast::channel(16);
+        let (frames, receiver) = broadcast::channel(256);
         let service = self.clone();
         let every = (self.inner.limits.turn_lease / 20)
             .clamp(Duration::from_millis(100), Duration::from_secs(1));
+        let mut live = self.inner.bus.subscribe(id);
         tokio::spawn(async move {
             let store = &service.inner.store;
             let owner = &service.inner.owner;
+            let mut tick = tokio::time::interval(every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            tick.tick().await;
             while frames.receiver_count() > 0 && !service.inner.draining.is_cancelled() {
-                tokio::time::sleep(every).await;
+                tokio::select! {
+                    received = live.recv() => match received {
+                        Ok(frame) => {
+                            let reply = matches!(frame, ServerFrame::CjMessage { .. });
+                            let _ = frames.send(frame);
+                            if reply {
+                                return;
+                            }
+                            continue;
+                        }
+                        Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                        // The bus is gone (never while the service lives):
+                        // the store alone, at the tick.
+                        Err(broadcast::error::RecvError::Closed) => {
+                            tick.tick().await;
+                        }
+                    },
+                    _ = tick.tick() => {}
+                }
                 let replies: Vec<Message> = match store.messages(id, after_seq).await {
                     Ok(m) => m.into_iter().filter(|m| m.role == Role::Cj).collect(),
                     Err(e) => {

@@ -1,0 +1,207 @@
+//! Live turn frames across replicas. The replica that runs a conversation's
+//! turn publishes its frames (`cj_thinking`, `cj_delta`, `cj_message`, …);
+//! a replica whose socket follows that conversation receives them. On
+//! PostgreSQL they travel by `LISTEN`/`NOTIFY` on one channel; on SQLite
+//! (one process) nothing travels, the running turn's own channel serves
+//! every socket.
+//!
+//! Delivery is best effort: a frame published while the listening
+//! connection reconnects, or one too large for a notification, is lost.
+//! Followers therefore also read the store ([`super::ChatService`]'s
+//! `watch_elsewhere`), which holds every reply.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
+
+use hirecj_domain::ConversationId;
+use hirecj_store::{NOTIFY_PAYLOAD_MAX, Store};
+use serde::{Deserialize, Serialize};
+use tokio::sync::{broadcast, mpsc};
+
+use super::protocol::ServerFrame;
+
+/// The notification channel every replica listens on.
+const CHANNEL: &str = "hirecj_turn_frames";
+/// Frames waiting to be published; beyond this they are dropped (the
+/// store still has every reply).
+const QUEUE: usize = 4_096;
+/// How long the listener waits before listening again after a failure.
+const RETRY: Duration = Duration::from_secs(1);
+
+/// One published frame: which conversation, which replica sent it.
+#[derive(Serialize, Deserialize)]
+struct Envelope {
+    conversation: ConversationId,
+    from: String,
+    frame: ServerFrame,
+}
+
+/// Frames to and from the other replicas. Cheap to clone.
+#[derive(Clone)]
+pub struct FrameBus {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    /// This replica (its own frames come back by `NOTIFY`: skipped).
+    owner: String,
+    /// Local sockets following conversations that other replicas answer.
+    followers: Mutex<HashMap<ConversationId, broadcast::Sender<ServerFrame>>>,
+    /// To the publishing task; `None` when there is nobody to tell.
+    outgoing: Option<mpsc::Sender<Envelope>>,
+}
+
+impl FrameBus {
+    /// The bus of the replica `owner` over `store`: on PostgreSQL it starts
+    /// a task publishing frames and one listening for the others'.
+    pub fn new(store: &Store, owner: &str) -> Self {
+        let remote = store.backend() == hirecj_store::Backend::Postgres;
+        let (outgoing, queued) = if remote {
+            let (tx, rx) = mpsc::channel(QUEUE);
+            (Some(tx), Some(rx))
+        } else {
+            (None, None)
+        };
+        let bus = Self {
+            inner: Arc::new(Inner {
+                owner: owner.to_owned(),
+                followers: Mutex::new(HashMap::new()),
+                outgoing,
+            }),
+        };
+        if let Some(queued) = queued {
+            tokio::spawn(publish(store.clone(), queued));
+            tokio::spawn(listen(store.clone(), Arc::downgrade(&bus.inner)));
+        }
+        bus
+    }
+
+    /// Whether frames travel to other replicas.
+    pub fn is_remote(&self) -> bool {
+        self.inner.outgoing.is_some()
+    }
+
+    /// Sends `frame` of `conversation`'s turn to the other replicas
+    /// (queued; dropped if the queue is full).
+    pub fn publish(&self, conversation: ConversationId, frame: ServerFrame) {
+        if let Some(outgoing) = &self.inner.outgoing {
+            let envelope = Envelope {
+                conversation,
+                from: self.inner.owner.clone(),
+                frame,
+            };
+            if outgoing.try_send(envelope).is_err() {
+                tracing::warn!(conversation_id = %conversation, "turn frames for other replicas dropped: the queue is full");
+            }
+        }
+    }
+
+    /// The frames other replicas publish for `conversation`, from now on.
+    pub fn subscribe(&self, conversation: ConversationId) -> broadcast::Receiver<ServerFrame> {
+        let mut followers = self.inner.followers();
+        followers.retain(|_, tx| tx.receiver_count() > 0);
+        followers
+            .entry(conversation)
+            .or_insert_with(|| broadcast::channel(256).0)
+            .subscribe()
+    }
+}
+
+impl Inner {
+    fn followers(
+        &self,
+    ) -> std::sync::MutexGuard<'_, HashMap<ConversationId, broadcast::Sender<ServerFrame>>> {
+        // Single inserts, removals and sends: a poisoned map is consistent.
+        self.followers
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn deliver(&self, envelope: Envelope) {
+        if envelope.from == self.owner {
+            return;
+        }
+        let mut followers = self.followers();
+        if let Some(tx) = followers.get(&envelope.conversation)
+            && tx.send(envelope.frame).is_err()
+        {
+            followers.remove(&envelope.conversation);
+        }
+    }
+}
+
+/// Publishes queued frames until the bus is gone: what is queued when the
+/// task wakes goes out together, in as few notifications as the payload
+/// limit allows (one under light load; fewer round trips under heavy load).
+async fn publish(store: Store, mut queued: mpsc::Receiver<Envelope>) {
+    let mut batch: Vec<String> = Vec::new();
+    while let Some(first) = queued.recv().await {
+        let mut next = Some(first);
+        while let Some(envelope) = next {
+            match serde_json::to_string(&envelope) {
+                // Too large for a notification: followers read the reply
+                // from the store.
+                Ok(one) if one.len() + 2 > NOTIFY_PAYLOAD_MAX => {}
+                Ok(one) => {
+                    let size: usize = 1 + batch.iter().map(|e| e.len() + 1).sum::<usize>();
+                    if size + one.len() + 1 > NOTIFY_PAYLOAD_MAX {
+                        send(&store, &mut batch).await;
+                    }
+                    batch.push(one);
+                }
+                Err(e) => tracing::warn!(error = %e, "could not encode a turn frame"),
+            }
+            next = queued.try_recv().ok();
+        }
+        send(&store, &mut batch).await;
+    }
+}
+
+/// Sends `batch` (encoded envelopes) as one notification: a JSON array.
+async fn send(store: &Store, batch: &mut Vec<String>) {
+    if batch.is_empty() {
+        return;
+    }
+    let payload = format!("[{}]", batch.join(","));
+    batch.clear();
+    if let Err(e) = store.notify(CHANNEL, &payload).await {
+        tracing::warn!(error = %e, "could not publish turn frames");
+    }
+}
+
+/// Listens for the other replicas' frames and hands them to this one's
+/// followers, until the bus or the store is gone.
+async fn listen(store: Store, bus: Weak<Inner>) {
+    while bus.strong_count() > 0 {
+        let mut listener = match store.listen(CHANNEL).await {
+            Ok(Some(listener)) => listener,
+            Ok(None) => return,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for other replicas' turn frames; retrying");
+                tokio::time::sleep(RETRY).await;
+                continue;
+            }
+        };
+        loop {
+            let received = listener.recv().await;
+            let Some(inner) = bus.upgrade() else {
+                return;
+            };
+            match received {
+                Ok(Some(payload)) => match serde_json::from_str::<Vec<Envelope>>(&payload) {
+                    Ok(envelopes) => envelopes.into_iter().for_each(|e| inner.deliver(e)),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "unreadable turn frames from another replica")
+                    }
+                },
+                Ok(None) => return,
+                Err(e) => {
+                    tracing::warn!(error = %e, "listening for other replicas' turn frames failed; listening again");
+                    tokio::time::sleep(RETRY).await;
+                    break;
+                }
+            }
+        }
+    }
+}
