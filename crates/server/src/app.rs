@@ -264,7 +264,9 @@ impl App {
             grace: self.state.settings.shutdown_timeout,
         };
         let housekeeping = tokio::spawn(housekeeping(self.state.clone(), shutdown.clone()));
+        let history_read = self.state.mirror.history_read();
         let backfills = tokio::spawn(self.state.mirror.clone().run(shutdown.clone()));
+        tokio::spawn(announce_history_read(self.state.clone(), history_read));
         let revocations = tokio::spawn(
             self.state
                 .sessions
@@ -567,4 +569,34 @@ pub async fn serve_until_signal(settings: Settings) -> Result<(), ServeError> {
     app.run(shutdown).await?;
     tracing::info!("HireCJ stopped");
     Ok(())
+}
+
+/// CJ tells each merchant whose store's history the mirror has just read
+/// (see [`crate::chat::ChatService::announce_history_read`]).
+async fn announce_history_read(
+    state: AppState,
+    mut read: tokio::sync::broadcast::Receiver<crate::mirror::HistoryRead>,
+) {
+    loop {
+        let done = match read.recv().await {
+            Ok(done) => done,
+            Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+            Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+        };
+        let user = match state.store.user_by_shop(&done.shop).await {
+            Ok(Some(user)) => user,
+            Ok(None) => continue,
+            Err(e) => {
+                tracing::warn!(shop = %done.shop, error = %e, "could not find the merchant whose history was read");
+                continue;
+            }
+        };
+        if let Err(e) = state
+            .chat
+            .announce_history_read(&user.id, done.orders, done.since, done.at)
+            .await
+        {
+            tracing::warn!(shop = %done.shop, error = %e, "could not tell the merchant their history is read");
+        }
+    }
 }

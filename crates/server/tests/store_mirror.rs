@@ -603,3 +603,58 @@ async fn granting_read_all_orders_reads_the_whole_history() {
     assert_eq!(widened.orders_mirrored, all as i64, "{widened:?}");
     assert!(widened.orders_mirrored > first.orders_mirrored);
 }
+
+/// Once the backfill has read the store's history, CJ says so in the
+/// merchant's conversation, live in the open chat, from the stored
+/// progress.
+#[tokio::test]
+async fn cj_says_when_the_whole_history_is_read() {
+    let app = start_app(&[]).await;
+    let handle = "announced-shop";
+    let shop = format!("{handle}.myshopify.com");
+    let devstore = app.state.shopify.devstore.clone().unwrap();
+    // The export waits until the chat is open.
+    devstore.hold_bulk_operations(&shop);
+    let session = install(&app, handle).await;
+    let store = &app.state.store;
+    let user = store.user_by_shop(&shop).await.unwrap().unwrap();
+    let page = store.conversations_for_user(&user.id, 1, 0).await.unwrap();
+    let conversation = page.items[0].id;
+
+    let options = hirecj_testkit::ws::ConnectOptions {
+        cookie: Some(format!("hirecj_session={session}")),
+        origin: Some(app.base.clone()),
+        wait: hirecj_testkit::app::WAIT,
+        ..Default::default()
+    };
+    let ws_url = format!("{}/ws/chat", app.base.replacen("http://", "ws://", 1));
+    let mut ws = hirecj_testkit::ws::ChatClient::connect(&ws_url, &options)
+        .await
+        .unwrap();
+    let opened = ws.resume(conversation, 0).await.unwrap();
+    let before = opened["messages"].as_array().unwrap().len();
+    assert!(before > 0, "CJ's prepared message: {opened}");
+    devstore.release_bulk_operations(&shop);
+
+    let note = ws.until("cj_message").await.unwrap();
+    let sync = backfilled(&app, &shop).await;
+    let text = note["content"].as_str().unwrap();
+    assert!(
+        text.starts_with("I've finished reading your store"),
+        "{text}"
+    );
+    let since = sync.covers_since.unwrap().date_naive();
+    let digits = sync.orders_mirrored.to_string();
+    let mut count = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            count.push(',');
+        }
+        count.push(c);
+    }
+    let read = format!("all {count} orders since {}", since.format("%-d %B %Y"));
+    assert!(text.contains(&read), "{text} / {read}");
+    let stored = store.messages(conversation, 0).await.unwrap();
+    assert_eq!(stored.len(), before + 1);
+    assert_eq!(stored.last().unwrap().content, text);
+}

@@ -366,6 +366,10 @@ async fn journey_from_landing_to_sign_out() {
         return;
     };
     let app = start_app().await;
+    // The mirror's export waits until the journey asks about the whole
+    // history, so CJ's note that it is read arrives there, not mid-step.
+    let devstore = app.state.shopify.devstore.clone().unwrap();
+    devstore.hold_bulk_operations(SHOP);
 
     b.goto(&app.url("/")).await;
     b.wait_js(
@@ -558,6 +562,7 @@ async fn journey_from_landing_to_sign_out() {
     // Once CJ's copy of the store is read (the mirror's backfill, in the
     // background since the install), "What sells best?" is answered from
     // it: in well under a second where the live path took 30.
+    devstore.release_bulk_operations(SHOP);
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     loop {
         let sync = app.state.mirror.sync(SHOP).await.unwrap();
@@ -570,6 +575,13 @@ async fn journey_from_landing_to_sign_out() {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    // CJ says so in the open chat, live.
+    b.wait_js(
+        "CJ's note that the history is read",
+        "[...document.querySelectorAll('#transcript .msg-cj')] \
+         .some(m => m.textContent.includes(\"I've finished reading your store\"))",
+    )
+    .await;
     let before = b.transcript().await.len();
     b.type_into("#input", "What sells best?").await;
     let asked = std::time::Instant::now();

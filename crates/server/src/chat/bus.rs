@@ -29,13 +29,19 @@ const QUEUE: usize = 4_096;
 /// How long the listener waits before listening again after a failure.
 const RETRY: Duration = Duration::from_secs(1);
 
-/// One published frame: which conversation, which replica sent it.
+/// One published frame: which conversation, which replica sent it, and
+/// whether it is a turn's frame or an announcement (a frame outside any
+/// turn, for every socket with the conversation open).
 #[derive(Serialize, Deserialize)]
 struct Envelope {
     conversation: ConversationId,
     from: String,
     frame: ServerFrame,
+    #[serde(default)]
+    announcement: bool,
 }
+
+type Followers = Mutex<HashMap<ConversationId, broadcast::Sender<ServerFrame>>>;
 
 /// Frames to and from the other replicas. Cheap to clone.
 #[derive(Clone)]
@@ -46,8 +52,10 @@ pub struct FrameBus {
 struct Inner {
     /// This replica (its own frames come back by `NOTIFY`: skipped).
     owner: String,
-    /// Local sockets following conversations that other replicas answer.
-    followers: Mutex<HashMap<ConversationId, broadcast::Sender<ServerFrame>>>,
+    /// Local sockets following turns that other replicas run.
+    followers: Followers,
+    /// Local sockets with a conversation open, for announcements.
+    open: Followers,
     /// To the publishing task; `None` when there is nobody to tell.
     outgoing: Option<mpsc::Sender<Envelope>>,
 }
@@ -67,6 +75,7 @@ impl FrameBus {
             inner: Arc::new(Inner {
                 owner: owner.to_owned(),
                 followers: Mutex::new(HashMap::new()),
+                open: Mutex::new(HashMap::new()),
                 outgoing,
             }),
         };
@@ -85,49 +94,78 @@ impl FrameBus {
     /// Sends `frame` of `conversation`'s turn to the other replicas
     /// (queued; dropped if the queue is full).
     pub fn publish(&self, conversation: ConversationId, frame: ServerFrame) {
+        self.send_out(conversation, frame, false);
+    }
+
+    /// Sends `frame` to every socket, on every replica, that has
+    /// `conversation` open (a message CJ posts outside a turn).
+    pub fn announce(&self, conversation: ConversationId, frame: ServerFrame) {
+        deliver_in(&self.inner.open, conversation, frame.clone());
+        self.send_out(conversation, frame, true);
+    }
+
+    fn send_out(&self, conversation: ConversationId, frame: ServerFrame, announcement: bool) {
         if let Some(outgoing) = &self.inner.outgoing {
             let envelope = Envelope {
                 conversation,
                 from: self.inner.owner.clone(),
                 frame,
+                announcement,
             };
             if outgoing.try_send(envelope).is_err() {
-                tracing::warn!(conversation_id = %conversation, "turn frames for other replicas dropped: the queue is full");
+                tracing::warn!(conversation_id = %conversation, "frames for other replicas dropped: the queue is full");
             }
         }
     }
 
-    /// The frames other replicas publish for `conversation`, from now on.
+    /// The frames other replicas publish for `conversation`'s turn, from
+    /// now on.
     pub fn subscribe(&self, conversation: ConversationId) -> broadcast::Receiver<ServerFrame> {
-        let mut followers = self.inner.followers();
-        followers.retain(|_, tx| tx.receiver_count() > 0);
-        followers
-            .entry(conversation)
-            .or_insert_with(|| broadcast::channel(256).0)
-            .subscribe()
+        subscribe_in(&self.inner.followers, conversation)
+    }
+
+    /// The announcements for `conversation`, from any replica, from now on.
+    pub fn announcements(&self, conversation: ConversationId) -> broadcast::Receiver<ServerFrame> {
+        subscribe_in(&self.inner.open, conversation)
+    }
+}
+
+fn lock(
+    map: &Followers,
+) -> std::sync::MutexGuard<'_, HashMap<ConversationId, broadcast::Sender<ServerFrame>>> {
+    // Single inserts, removals and sends: a poisoned map is consistent.
+    map.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn subscribe_in(map: &Followers, conversation: ConversationId) -> broadcast::Receiver<ServerFrame> {
+    let mut map = lock(map);
+    map.retain(|_, tx| tx.receiver_count() > 0);
+    map.entry(conversation)
+        .or_insert_with(|| broadcast::channel(256).0)
+        .subscribe()
+}
+
+fn deliver_in(map: &Followers, conversation: ConversationId, frame: ServerFrame) {
+    let mut map = lock(map);
+    if let Some(tx) = map.get(&conversation)
+        && tx.send(frame).is_err()
+    {
+        map.remove(&conversation);
     }
 }
 
 impl Inner {
-    fn followers(
-        &self,
-    ) -> std::sync::MutexGuard<'_, HashMap<ConversationId, broadcast::Sender<ServerFrame>>> {
-        // Single inserts, removals and sends: a poisoned map is consistent.
-        self.followers
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
     fn deliver(&self, envelope: Envelope) {
         if envelope.from == self.owner {
             return;
         }
-        let mut followers = self.followers();
-        if let Some(tx) = followers.get(&envelope.conversation)
-            && tx.send(envelope.frame).is_err()
-        {
-            followers.remove(&envelope.conversation);
-        }
+        let map = if envelope.announcement {
+            &self.open
+        } else {
+            &self.followers
+        };
+        deliver_in(map, envelope.conversation, envelope.frame);
     }
 }
 

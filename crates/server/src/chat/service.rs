@@ -674,6 +674,68 @@ impl ChatService {
         }))
     }
 
+    /// Announcements for `id` (messages CJ posts outside a turn), from any
+    /// replica, for a socket that has the conversation open.
+    pub fn announcements(&self, id: ConversationId) -> broadcast::Receiver<ServerFrame> {
+        self.inner.bus.announcements(id)
+    }
+
+    /// CJ tells the merchant that it has read their store's order history
+    /// (`orders` orders, since `since` or all of it, as of `read_at`): a
+    /// message in their newest conversation, sent to every socket that has
+    /// it open. Nothing is posted into an archived conversation, one begun
+    /// after `read_at` (its merchant could already ask anything), nor where
+    /// a reply is owed or being written (the merchant can always ask how
+    /// fresh CJ's numbers are).
+    pub async fn announce_history_read(
+        &self,
+        user: &UserId,
+        orders: i64,
+        since: Option<chrono::NaiveDate>,
+        read_at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<bool, ChatError> {
+        let store = &self.inner.store;
+        let page = store.conversations_for_user(user, 1, 0).await?;
+        let Some(newest) = page
+            .items
+            .first()
+            .filter(|c| c.ended_at.is_none() && c.started_at <= read_at)
+        else {
+            return Ok(false);
+        };
+        let id = newest.id;
+        let _gate = self.gate(id).lock().await;
+        if self.is_running(id) || self.inner.draining.is_cancelled() {
+            return Ok(false);
+        }
+        let Some(conversation) = store.conversation(id).await? else {
+            return Ok(false);
+        };
+        let last = store.messages(id, conversation.last_seq - 1).await?;
+        if last.last().is_none_or(|m| m.role != Role::Cj) {
+            return Ok(false);
+        }
+        if !store
+            .claim_turn(id, &self.inner.owner, self.lease_until())
+            .await?
+        {
+            return Ok(false);
+        }
+        let note = NewMessage::new(Role::Cj, history_read_text(orders, since));
+        let release = TurnLease::Release {
+            owner: &self.inner.owner,
+        };
+        let (stored, _) = store.append_message_in_turn(id, &note, release).await?;
+        tracing::info!(conversation_id = %id, orders, "CJ said the store's history is read");
+        self.inner.bus.announce(
+            id,
+            ServerFrame::CjMessage {
+                message: WireMessage::from_message(&stored),
+            },
+        );
+        Ok(true)
+    }
+
     /// Follows a turn of `id` that another replica runs: forwards the
     /// frames that replica publishes (its deltas, live) and ends with its
     /// reply; the store is read too (every `every`), since a frame may be
@@ -1116,6 +1178,35 @@ impl Drop for Deregister {
     }
 }
 
+/// What CJ says once the store's order history is read.
+fn history_read_text(orders: i64, since: Option<chrono::NaiveDate>) -> String {
+    let count = thousands(orders);
+    let read = match since {
+        Some(day) => format!(
+            "all {count} orders since {} (as far back as Shopify lets me see)",
+            day.format("%-d %B %Y")
+        ),
+        None => format!("all {count} of your orders, your whole history"),
+    };
+    format!(
+        "I've finished reading your store: {read}. Ask me about any period now, for \
+         example \"Compare this month with last month.\""
+    )
+}
+
+/// `n` with thousands separators: 100833 → "100,833".
+fn thousands(n: i64) -> String {
+    let digits = n.unsigned_abs().to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    if n < 0 { format!("-{out}") } else { out }
+}
+
 /// A short title from the first merchant message.
 fn title_from(history: &[Message]) -> Option<String> {
     let first = history.iter().find(|m| m.role == Role::Merchant)?;
@@ -1156,6 +1247,20 @@ mod tests {
         ) -> Result<ModelStream, ModelError> {
             panic!("a bug in a model provider");
         }
+    }
+
+    #[test]
+    fn the_history_note_counts_like_people_do() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1_000), "1,000");
+        assert_eq!(thousands(100_833), "100,833");
+        assert_eq!(thousands(-1_234_567), "-1,234,567");
+        let since = chrono::NaiveDate::from_ymd_opt(2026, 9, 30);
+        assert!(
+            history_read_text(4_210, since).contains("all 4,210 orders since 30 September 2026")
+        );
+        assert!(history_read_text(12, None).contains("all 12 of your orders, your whole history"));
     }
 
     #[tokio::test]

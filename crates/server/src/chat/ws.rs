@@ -264,8 +264,28 @@ async fn connection(socket: WebSocket, live: Live, session: WebSession) {
     );
     tokio::pin!(expiry);
     let mut watching_sessions = true;
+    // Messages CJ posts outside a turn into the open conversation.
+    let mut announced: Option<(ConversationId, broadcast::Receiver<ServerFrame>)> = None;
     let ending = loop {
+        if announced.as_ref().map(|(id, _)| *id) != conn.conversation {
+            announced = conn
+                .conversation
+                .map(|id| (id, conn.chat.announcements(id)));
+        }
         let message = tokio::select! {
+            note = async {
+                match announced.as_mut() {
+                    Some((_, rx)) => rx.recv().await,
+                    None => std::future::pending().await,
+                }
+            } => {
+                match note {
+                    Ok(frame) => conn.send(frame).await,
+                    Err(broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(broadcast::error::RecvError::Closed) => announced = None,
+                }
+                continue;
+            }
             next = stream.next() => match next {
                 None | Some(Err(_)) => break Ending::Client,
                 Some(Ok(m)) => m,

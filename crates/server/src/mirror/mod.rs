@@ -133,6 +133,20 @@ struct Inner {
     /// A bulk operation finished (its webhook came): stop waiting for the
     /// next poll.
     bulk_finished: Notify,
+    /// Told of every backfill this replica completes.
+    history_read: tokio::sync::broadcast::Sender<HistoryRead>,
+}
+
+/// A backfill completed: the shop's order history is in the mirror.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HistoryRead {
+    pub shop: String,
+    /// Orders mirrored.
+    pub orders: i64,
+    /// The earliest day the mirror covers (`None`: the whole history).
+    pub since: Option<chrono::NaiveDate>,
+    /// When the backfill completed.
+    pub at: chrono::DateTime<Utc>,
 }
 
 impl std::fmt::Debug for Mirror {
@@ -184,6 +198,7 @@ impl Mirror {
                 owner: format!("replica-{}", uuid::Uuid::new_v4().simple()),
                 wake: Notify::new(),
                 bulk_finished: Notify::new(),
+                history_read: tokio::sync::broadcast::channel(64).0,
             }),
         }
     }
@@ -289,6 +304,11 @@ impl Mirror {
         tracing::info!(shop = %access.shop, subscribed, "store webhooks subscribed");
     }
 
+    /// The backfills this replica completes, from now on.
+    pub fn history_read(&self) -> tokio::sync::broadcast::Receiver<HistoryRead> {
+        self.inner.history_read.subscribe()
+    }
+
     /// Wakes the runner (a shop was registered, a backfill is owed).
     pub fn wake(&self) {
         self.inner.wake.notify_one();
@@ -336,12 +356,22 @@ impl Mirror {
                 let started = std::time::Instant::now();
                 tracing::info!(%shop, phase = claimed.phase.as_deref(), "store mirror backfill claimed");
                 match self.backfill(&shop, claimed, &shutdown).await {
-                    Ok(orders) => tracing::info!(
-                        %shop,
-                        orders,
-                        elapsed_ms = started.elapsed().as_millis() as u64,
-                        "store mirror backfill complete"
-                    ),
+                    Ok(orders) => {
+                        tracing::info!(
+                            %shop,
+                            orders,
+                            elapsed_ms = started.elapsed().as_millis() as u64,
+                            "store mirror backfill complete"
+                        );
+                        if let Ok(Some(sync)) = inner.store.mirror_sync(&shop).await {
+                            let _ = inner.history_read.send(HistoryRead {
+                                shop: shop.clone(),
+                                orders: sync.orders_mirrored,
+                                since: sync.covers_since.map(|at| at.date_naive()),
+                                at: sync.completed_at.unwrap_or_else(Utc::now),
+                            });
+                        }
+                    }
                     Err(BackfillError::Shutdown) => return,
                     Err(BackfillError::LeaseLost) => {
                         tracing::warn!(%shop, "backfill lease lost; another replica continues it");
