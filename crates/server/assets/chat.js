@@ -255,7 +255,7 @@ function renderMessage(m) {
   });
 }
 
-function renderDelta(turn, text) {
+function renderDelta(turn, text, restart) {
   if (state.bySeq.has(turn)) return; // the final message is already shown
   withScroll(() => {
     if (!state.stream || state.stream.turn !== turn) {
@@ -264,6 +264,8 @@ function renderDelta(turn, text) {
       el.dataset.turn = String(turn);
       els.transcript.append(el);
       state.stream = { turn, el, text: '' };
+    } else if (restart) {
+      state.stream.text = ''; // the reply is being written again
     }
     state.stream.text += text;
     bodyOf(state.stream.el).textContent = state.stream.text;
@@ -616,7 +618,7 @@ function handleFrame(f) {
       break;
     case 'cj_delta':
       setReplying(true);
-      renderDelta(f.turn, String(f.text || ''));
+      renderDelta(f.turn, String(f.text || ''), f.restart === true);
       if (state.dropOnDelta) {
         state.dropOnDelta = false;
         state.ws?.close(4000, 'test: drop mid-reply');

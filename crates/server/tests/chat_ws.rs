@@ -271,6 +271,10 @@ async fn one_turn_at_a_time_and_stop_keeps_what_was_said() {
     ws.expect("message_ack").await.unwrap();
     let first = ws.expect("cj_delta").await.unwrap();
     assert_eq!(first["text"], "Once upon");
+    assert_eq!(
+        first["restart"], true,
+        "the first piece of the reply: {first:?}"
+    );
 
     ws.send_json(json!({"type": "message", "text": "and another", "client_id": "m2"}))
         .await
@@ -303,9 +307,15 @@ async fn one_turn_at_a_time_and_stop_keeps_what_was_said() {
         .await
         .unwrap();
     ws.expect("message_ack").await.unwrap();
-    let done = ws.expect("cj_message").await.unwrap();
+    let (streamed, done) = ws.collect_until("cj_message").await.unwrap();
     assert_eq!(done["status"], "complete");
     assert_eq!(done["content"], "Once upon a time.");
+    let restarts: Vec<bool> = streamed
+        .iter()
+        .filter(|f| f.kind() == "cj_delta")
+        .map(|f| f["restart"] == true)
+        .collect();
+    assert_eq!(restarts, vec![true, false], "{streamed:?}");
     app.stop().await;
 }
 

@@ -147,10 +147,15 @@ impl Engine {
             today: chrono::Utc::now().date_naive(),
         };
         let turn = ctx.turn;
+        let started = std::sync::atomic::AtomicBool::new(false);
         let on_event = move |event: TurnEvent| {
             let frame = match event {
                 TurnEvent::Thinking { status, tool } => ServerFrame::CjThinking { status, tool },
-                TurnEvent::TextDelta { text } => ServerFrame::CjDelta { turn, text },
+                TurnEvent::TextDelta { text } => ServerFrame::CjDelta {
+                    turn,
+                    text,
+                    restart: !started.swap(true, std::sync::atomic::Ordering::Relaxed),
+                },
                 _ => return,
             };
             // Nobody listening (the page was closed) is fine: the reply is stored.

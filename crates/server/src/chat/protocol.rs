@@ -99,6 +99,11 @@ pub enum ServerFrame {
     CjDelta {
         turn: i64,
         text: String,
+        /// The first piece of this attempt at the reply: text shown for
+        /// `turn` before it (an attempt cut by a crash, now written again)
+        /// is dropped.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        restart: bool,
     },
     CjMessage {
         #[serde(flatten)]
