@@ -310,17 +310,30 @@ impl App {
 /// `HIRECJ_CONVERSATION_IDLE_MINUTES` (the seeds' archival step, kept in the
 /// database rather than in a cache's TTL) and deletes expired sessions (a
 /// visitor's that was never used expires within minutes) and OAuth states.
-/// Safe to run on every replica at once.
+/// One replica at a time does it, under a lease it renews every round; if
+/// that replica dies, another takes over once the lease lapses.
 async fn housekeeping(state: AppState, shutdown: CancellationToken) {
+    const EVERY: Duration = Duration::from_secs(60);
     let idle = chrono::Duration::from_std(state.settings.conversation_idle)
         .unwrap_or(chrono::Duration::minutes(30));
-    let mut tick = tokio::time::interval(Duration::from_secs(60));
+    let owner = format!("replica-{}", uuid::Uuid::new_v4().simple());
+    let mut tick = tokio::time::interval(EVERY);
     loop {
         tokio::select! {
             () = shutdown.cancelled() => return,
             _ = tick.tick() => {}
         }
         let now = chrono::Utc::now();
+        // Held for two and a half rounds: a missed round keeps it.
+        let until = now + chrono::Duration::seconds(150);
+        match state.store.claim_job("housekeeping", &owner, until).await {
+            Ok(true) => {}
+            Ok(false) => continue,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not claim the housekeeping");
+                continue;
+            }
+        }
         match state.store.end_idle_conversations(now - idle).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(ended = n, "ended idle conversations"),

@@ -53,6 +53,12 @@ pub static MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0006_turn_leases.sql"),
         postgres: include_str!("../migrations/postgres/0006_turn_leases.sql"),
     },
+    Migration {
+        version: 7,
+        name: "job_leases",
+        sqlite: include_str!("../migrations/sqlite/0007_job_leases.sql"),
+        postgres: include_str!("../migrations/postgres/0007_job_leases.sql"),
+    },
 ];
 
 /// An arbitrary constant identifying HireCJ's migration lock.

@@ -1,9 +1,12 @@
-//! Notifications between replicas sharing one database: PostgreSQL's
-//! `LISTEN`/`NOTIFY`. On SQLite (one process) there is nobody to tell.
+//! Coordination between replicas sharing one database: notifications
+//! (PostgreSQL's `LISTEN`/`NOTIFY`; on SQLite, one process, there is nobody
+//! to tell) and leases on periodic jobs.
 
 use sqlx::postgres::PgListener;
 
-use crate::{Pool, Result, Store};
+use chrono::{DateTime, Utc};
+
+use crate::{Pool, Result, Store, on_pool};
 
 /// The largest payload PostgreSQL accepts is 8000 bytes; a longer one is
 /// not sent (see [`Store::notify`]).
@@ -54,5 +57,29 @@ impl Store {
                 Ok(true)
             }
         }
+    }
+
+    /// Claims periodic job `name` for `owner` until `until`: `true` when it
+    /// is now `owner`'s (it was free, lapsed, or already `owner`'s, which
+    /// renews it). One replica runs the job at a time; if it dies, another
+    /// takes it once the lease lapses.
+    pub async fn claim_job(&self, name: &str, owner: &str, until: DateTime<Utc>) -> Result<bool> {
+        let now = Utc::now().timestamp_micros();
+        let n = on_pool!(self, |p| {
+            sqlx::query(
+                "INSERT INTO job_leases (name, owner, lease_until) VALUES ($1, $2, $3)
+                 ON CONFLICT (name) DO UPDATE SET owner = excluded.owner,
+                   lease_until = excluded.lease_until
+                 WHERE job_leases.owner = excluded.owner OR job_leases.lease_until < $4",
+            )
+            .bind(name)
+            .bind(owner)
+            .bind(until.timestamp_micros())
+            .bind(now)
+            .execute(p)
+            .await?
+            .rows_affected()
+        });
+        Ok(n > 0)
     }
 }

@@ -22,7 +22,7 @@ mod harness;
 use harness::{with_postgres, with_sqlite};
 
 contract!(migrations_are_tracked_and_idempotent, |store, url| {
-    assert_eq!(store.schema_version().await.unwrap(), 6);
+    assert_eq!(store.schema_version().await.unwrap(), 7);
     assert!(store.migrate().await.unwrap().is_empty());
     store.ping().await.unwrap();
 });
@@ -905,3 +905,26 @@ contract!(a_turn_is_claimed_by_one_owner_at_a_time, |store, url| {
     );
     let _ = url;
 });
+
+contract!(
+    a_periodic_job_runs_on_one_replica_at_a_time,
+    |store, url| {
+        let soon = Utc::now() + Duration::seconds(150);
+        assert!(store.claim_job("housekeeping", "a", soon).await.unwrap());
+        assert!(!store.claim_job("housekeeping", "b", soon).await.unwrap());
+        assert!(
+            store.claim_job("housekeeping", "a", soon).await.unwrap(),
+            "renewed"
+        );
+        assert!(
+            store.claim_job("other-job", "b", soon).await.unwrap(),
+            "per job"
+        );
+        // a's lease lapses (it died): b takes over, and a is then refused.
+        let past = Utc::now() - Duration::seconds(1);
+        assert!(store.claim_job("housekeeping", "a", past).await.unwrap());
+        assert!(store.claim_job("housekeeping", "b", soon).await.unwrap());
+        assert!(!store.claim_job("housekeeping", "a", soon).await.unwrap());
+        let _ = url;
+    }
+);
