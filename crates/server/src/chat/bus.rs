@@ -26,6 +26,9 @@ const CHANNEL: &str = "hirecj_turn_frames";
 /// Frames waiting to be published; beyond this they are dropped (the
 /// store still has every reply).
 const QUEUE: usize = 4_096;
+/// Frames a follower may fall behind by (every socket with a conversation
+/// open holds one such channel, mostly idle: kept small).
+const SLOTS: usize = 16;
 /// How long the listener waits before listening again after a failure.
 const RETRY: Duration = Duration::from_secs(1);
 
@@ -140,9 +143,11 @@ fn lock(
 
 fn subscribe_in(map: &Followers, conversation: ConversationId) -> broadcast::Receiver<ServerFrame> {
     let mut map = lock(map);
-    map.retain(|_, tx| tx.receiver_count() > 0);
+    if map.len() >= 64 {
+        map.retain(|_, tx| tx.receiver_count() > 0);
+    }
     map.entry(conversation)
-        .or_insert_with(|| broadcast::channel(256).0)
+        .or_insert_with(|| broadcast::channel(SLOTS).0)
         .subscribe()
 }
 

@@ -180,6 +180,10 @@ struct Inner {
     owner: String,
     /// Turn frames to and from the other replicas.
     bus: FrameBus,
+    /// Conversations whose turn a merchant message just claimed (in the
+    /// statement that stored it), and when: the turn that answers it needs
+    /// no second claim while that one is fresh.
+    claimed: Mutex<HashMap<ConversationId, std::time::Instant>>,
     /// Held while a merchant message is checked and stored, and while a turn
     /// is decided on and registered: a message is either refused because a
     /// turn runs, or stored before the turn reads the history. (Striped by
@@ -234,6 +238,7 @@ impl ChatService {
                 running: Mutex::new(HashMap::new()),
                 owner,
                 bus,
+                claimed: Mutex::new(HashMap::new()),
                 gates: (0..GATES).map(|_| tokio::sync::Mutex::new(())).collect(),
                 generations: std::sync::atomic::AtomicU64::new(0),
                 turns: TaskTracker::new(),
@@ -430,7 +435,10 @@ impl ChatService {
             .append_message_in_turn(conversation, &message, claim)
             .await
         {
-            Ok(stored) => Ok(stored),
+            Ok(stored) => {
+                self.note_claim(conversation);
+                Ok(stored)
+            }
             Err(StoreError::TurnClaimed) => {
                 match store.message_by_client_id(conversation, client_id).await? {
                     Some(stored) => Ok((stored, false)),
@@ -439,6 +447,32 @@ impl ChatService {
             }
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// Notes that this replica just claimed `conversation`'s turn.
+    fn note_claim(&self, conversation: ConversationId) {
+        let fresh = self.inner.limits.turn_lease / 2;
+        let mut claimed = self
+            .inner
+            .claimed
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if claimed.len() >= 1_024 {
+            claimed.retain(|_, at| at.elapsed() < fresh);
+        }
+        claimed.insert(conversation, std::time::Instant::now());
+    }
+
+    /// Whether this replica claimed `conversation`'s turn within half a
+    /// lease (so the claim is still its own); forgets the note.
+    fn take_fresh_claim(&self, conversation: ConversationId) -> bool {
+        let fresh = self.inner.limits.turn_lease / 2;
+        self.inner
+            .claimed
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(&conversation)
+            .is_some_and(|at| at.elapsed() < fresh)
     }
 
     /// When a claim on a turn made now lapses.
@@ -575,10 +609,11 @@ impl ChatService {
         // One turn at a time per conversation across replicas: another
         // replica that holds the claim writes this reply.
         let store = &self.inner.store;
-        if !store
-            .claim_turn(id, &self.inner.owner, self.lease_until())
-            .await?
-        {
+        let claimed = self.take_fresh_claim(id)
+            || store
+                .claim_turn(id, &self.inner.owner, self.lease_until())
+                .await?;
+        if !claimed {
             tracing::info!(conversation_id = %id, "another replica is answering this conversation");
             return Ok(Some(self.watch_elsewhere(id, conversation.last_seq)));
         }
