@@ -647,7 +647,7 @@ async fn cj_says_when_the_whole_history_is_read() {
     let digits = sync.orders_mirrored.to_string();
     let mut count = String::new();
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             count.push(',');
         }
         count.push(c);
