@@ -154,22 +154,9 @@ async fn install(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_processes_on_one_postgres_database_act_as_one_app() {
-    let Ok(admin_url) = std::env::var("TEST_DATABASE_URL") else {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "TEST_DATABASE_URL must be set in CI"
-        );
-        eprintln!("TEST_DATABASE_URL not set: skipping");
+    let Some((mut admin, name, db)) = scratch_database().await else {
         return;
     };
-    let name = format!("hirecj_replicas_{}", uuid::Uuid::new_v4().simple());
-    let mut admin = sqlx::PgConnection::connect(&admin_url).await.unwrap();
-    sqlx::query(&format!("CREATE DATABASE {name}"))
-        .execute(&mut admin)
-        .await
-        .unwrap();
-    let mut db = url::Url::parse(&admin_url).unwrap();
-    db.set_path(&format!("/{name}"));
     let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let key = "replica-shared-secret-key-0123456789abcdef";
     let start = |dir: &tempfile::TempDir| {
@@ -229,10 +216,7 @@ async fn two_processes_on_one_postgres_database_act_as_one_app() {
     ws.expect("pong").await.unwrap();
 
     drop((a, b));
-    sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        .execute(&mut admin)
-        .await
-        .unwrap();
+    drop_database(&mut admin, &name).await;
 }
 
 /// A free port on 127.0.0.1 (bound, then released for a child to take).
@@ -288,22 +272,9 @@ fn standalone_store(dir: &Path, port: u16, env: &[(&str, &str)]) -> StandaloneSt
 /// from the mirror it did not fill.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_replicas_on_one_postgres_database_share_one_store_mirror() {
-    let Ok(admin_url) = std::env::var("TEST_DATABASE_URL") else {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "TEST_DATABASE_URL must be set in CI"
-        );
-        eprintln!("TEST_DATABASE_URL not set: skipping");
+    let Some((mut admin, name, db)) = scratch_database().await else {
         return;
     };
-    let name = format!("hirecj_mirror_{}", uuid::Uuid::new_v4().simple());
-    let mut admin = sqlx::PgConnection::connect(&admin_url).await.unwrap();
-    sqlx::query(&format!("CREATE DATABASE {name}"))
-        .execute(&mut admin)
-        .await
-        .unwrap();
-    let mut db = url::Url::parse(&admin_url).unwrap();
-    db.set_path(&format!("/{name}"));
 
     let key = "mirror-replicas-secret-key-0123456789abcdef";
     let (port_a, port_store) = (free_port(), free_port());
@@ -382,10 +353,7 @@ async fn two_replicas_on_one_postgres_database_share_one_store_mirror() {
 
     drop(conn);
     drop((a, b));
-    sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        .execute(&mut admin)
-        .await
-        .unwrap();
+    drop_database(&mut admin, &name).await;
 }
 
 /// The merchant's session cookie (from `jar`) and user id, as `server`
@@ -604,17 +572,7 @@ async fn sigterm_mid_reply_finishes_it_then_closes_with_1001() {
     let second = serve(dir.path(), &env);
     let mut ws = chat(&second, &cookie).await;
     let all = ws.resume(id, 0).await.unwrap();
-    let messages: Vec<(i64, String)> = all["messages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| {
-            (
-                m["seq"].as_i64().unwrap(),
-                m["content"].as_str().unwrap().to_owned(),
-            )
-        })
-        .collect();
+    let messages = fields(&all, "content");
     assert_eq!(
         messages,
         vec![
@@ -625,6 +583,21 @@ async fn sigterm_mid_reply_finishes_it_then_closes_with_1001() {
     ws.send(&ClientFrame::Ping { nonce: None }).await.unwrap();
     ws.expect("pong").await.unwrap();
     assert_eq!(model.request_count(), 1, "the reply was not written twice");
+}
+
+/// Each message of a `conversation_started` frame as (seq, its `field`).
+fn fields(started: &hirecj_testkit::ws::Frame, field: &str) -> Vec<(i64, String)> {
+    started["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["seq"].as_i64().unwrap(),
+                m[field].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
 }
 
 /// A fresh PostgreSQL database for one test (`None`: skipped outside CI
@@ -766,17 +739,7 @@ async fn two_replicas_write_one_reply_per_message() {
 
     let mut tab_b = chat(&b, &cookie).await;
     let all = tab_b.resume(id, 0).await.unwrap();
-    let roles: Vec<(i64, String)> = all["messages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| {
-            (
-                m["seq"].as_i64().unwrap(),
-                m["role"].as_str().unwrap().to_owned(),
-            )
-        })
-        .collect();
+    let roles = fields(&all, "role");
     assert_eq!(
         roles,
         vec![
