@@ -103,7 +103,8 @@ pub struct OrderUpdate {
 pub struct CancelOrder {
     /// `customer`, `fraud`, `inventory`, `declined` or `other` (default).
     pub reason: Option<String>,
-    /// Refund what is left to refund (a paid order becomes `REFUNDED`).
+    /// Refund what is left to refund, every unit still on the order
+    /// included (a paid order becomes `REFUNDED`).
     pub refund: bool,
 }
 
@@ -452,12 +453,23 @@ impl Dataset {
             FinancialStatus::Paid | FinancialStatus::PartiallyRefunded
         );
         if cancel.refund && paid && refundable > 0 {
+            // The refund takes back every unit still on the order.
+            let o = &self.orders[i];
+            let line_items = o
+                .line_items
+                .iter()
+                .map(|l| RefundLine {
+                    line_item_id: l.id,
+                    quantity: o.current_quantity(l.id),
+                })
+                .filter(|l| l.quantity > 0)
+                .collect();
             let (_, _, refund_events) = self.refund_at(
                 i,
                 NewRefund {
                     amount: Some(refundable),
                     note: Some("Order canceled".to_string()),
-                    line_items: Vec::new(),
+                    line_items,
                 },
                 now,
             )?;

@@ -235,8 +235,9 @@ pub struct Refund {
     pub note: Option<String>,
     /// Amount refunded, cents.
     pub amount: Cents,
-    /// The lines refunded (empty for a refund of an amount only, as every
-    /// generated refund is).
+    /// The lines refunded (empty for a refund of an amount only). A
+    /// generated whole refund takes back every line, a partial one a unit
+    /// of the first line.
     pub line_items: Vec<RefundLineItem>,
 }
 
@@ -402,14 +403,54 @@ impl Order {
                 .cancelled_at
                 .unwrap_or(self.created_at + Duration::hours(1 + (h % 48) as i64));
             let note = REFUND_NOTES[(h / 48) as usize % REFUND_NOTES.len()].map(str::to_string);
+            let id = self.id + REFUND_ID_OFFSET;
+            // A whole refund takes back every unit; a partial one (the
+            // first line's unit price) one unit of the first line.
+            let discounts = self.line_discounts();
+            let whole = self.total_refunded >= self.total;
+            let line_items = self
+                .line_items
+                .iter()
+                .zip(&discounts)
+                .take(if whole { usize::MAX } else { 1 })
+                .enumerate()
+                .filter(|(_, (l, _))| l.quantity > 0)
+                .map(|(k, (l, discount))| {
+                    let quantity = if whole { l.quantity } else { 1 };
+                    RefundLineItem {
+                        id: id * 100 + k as u64 + 1,
+                        line_item_id: l.id,
+                        quantity,
+                        subtotal: l.unit_price * quantity - discount * quantity / l.quantity,
+                    }
+                })
+                .collect();
             vec![Refund {
-                id: self.id + REFUND_ID_OFFSET,
+                id,
                 created_at,
                 note,
                 amount: self.total_refunded,
-                line_items: Vec::new(),
+                line_items,
             }]
         };
+    }
+
+    /// Units of line `line_id` still on the order (Shopify's
+    /// `currentQuantity`): ordered less those its refunds took back.
+    pub fn current_quantity(&self, line_id: u64) -> i64 {
+        let ordered = self
+            .line_items
+            .iter()
+            .find(|l| l.id == line_id)
+            .map_or(0, |l| l.quantity);
+        let refunded: i64 = self
+            .refunds
+            .iter()
+            .flat_map(|r| &r.line_items)
+            .filter(|r| r.line_item_id == line_id)
+            .map(|r| r.quantity)
+            .sum();
+        (ordered - refunded).max(0)
     }
 
     /// The order's discount allocated to each line, in line order:

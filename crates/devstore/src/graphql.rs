@@ -1271,6 +1271,14 @@ impl LineItemObject {
     async fn quantity(&self) -> i64 {
         self.l().quantity
     }
+    /// Units ordered less those refunded or removed.
+    async fn current_quantity(&self) -> i64 {
+        self.ds.orders[self.order].current_quantity(self.l().id)
+    }
+    /// Units that can still be refunded (those still on the order).
+    async fn refundable_quantity(&self) -> i64 {
+        self.ds.orders[self.order].current_quantity(self.l().id)
+    }
     async fn sku(&self) -> Option<&str> {
         Some(&self.l().sku)
     }

@@ -29,7 +29,8 @@
 //!   "customer": null | {customer, below},
 //!   "line_items": [{ "id", "admin_graphql_api_id", "product_id" (null once the product is deleted),
 //!                    "variant_id", "title", "variant_title" (null for "Default Title"), "name", "sku",
-//!                    "quantity", "price": "24.00", "total_discount": "0.00",
+//!                    "quantity", "current_quantity" (less the units refunded), "price": "24.00",
+//!                    "total_discount": "0.00",
 //!                    "fulfillable_quantity", "fulfillment_status": null | "fulfilled" }],
 //!   "refunds": [refund, below] }
 //! ```
@@ -223,6 +224,7 @@ pub(crate) fn order(ds: &Dataset, o: &Order) -> Json {
                 "name": name,
                 "sku": l.sku,
                 "quantity": l.quantity,
+                "current_quantity": o.current_quantity(l.id),
                 "price": format_cents(l.unit_price),
                 "total_discount": format_cents(discounts.get(i).copied().unwrap_or(0)),
                 "fulfillable_quantity": if fulfilled { 0 } else { l.quantity },

@@ -40,6 +40,28 @@ impl Money {
     pub const fn from_cents(cents: i64) -> Self {
         Self(cents.saturating_mul(10_000))
     }
+
+    /// `part / whole` of the amount, to the nearest millionth (halves away
+    /// from zero); zero when `whole` is not positive.
+    pub fn share(self, part: i64, whole: i64) -> Self {
+        if whole <= 0 {
+            return Self::ZERO;
+        }
+        let (n, d) = (i128::from(self.0) * i128::from(part), i128::from(whole));
+        let q = if n >= 0 {
+            (2 * n + d) / (2 * d)
+        } else {
+            -((-2 * n + d) / (2 * d))
+        };
+        Self(i64::try_from(q).unwrap_or(if q < 0 { i64::MIN } else { i64::MAX }))
+    }
+}
+
+impl std::ops::Sub for Money {
+    type Output = Money;
+    fn sub(self, rhs: Money) -> Money {
+        Money(self.0.saturating_sub(rhs.0))
+    }
 }
 
 impl std::ops::Add for Money {
@@ -149,6 +171,9 @@ pub struct MirrorOrder {
     pub updated_at: DateTime<Utc>,
     /// When it was cancelled, if it was.
     pub cancelled_at: Option<DateTime<Utc>>,
+    /// When Shopify closed it (every line fulfilled or cancelled and every
+    /// transaction complete, or closed by the merchant), if it is closed.
+    pub closed_at: Option<DateTime<Utc>>,
     /// Shopify's financial status, upper case (`PAID`, `REFUNDED`, …).
     pub financial_status: Option<String>,
     /// Shopify's fulfillment status, upper case (`FULFILLED`, …).
@@ -198,10 +223,39 @@ pub struct MirrorLineItem {
     pub sku: Option<String>,
     /// Units ordered.
     pub quantity: i64,
+    /// Units still on the order: `quantity` less the units refunded or
+    /// removed (Shopify's `currentQuantity`).
+    pub current_quantity: i64,
     /// Unit price before discounts.
     pub price: Money,
     /// Discount on the whole line.
     pub discount: Money,
+}
+
+impl MirrorLineItem {
+    /// What the line sold for: quantity × price − its discount.
+    pub fn revenue(&self) -> Money {
+        Money::from_micros(self.price.micros().saturating_mul(self.quantity)) - self.discount
+    }
+
+    /// Units refunded or removed since the order was placed.
+    pub fn refunded_units(&self) -> i64 {
+        line_refund(self.revenue(), self.quantity, self.current_quantity).0
+    }
+
+    /// What the refunded or removed units were sold for: the line's revenue
+    /// per unit times those units.
+    pub fn refunded(&self) -> Money {
+        line_refund(self.revenue(), self.quantity, self.current_quantity).1
+    }
+}
+
+/// Of a line that sold `quantity` units for `revenue` and keeps
+/// `current_quantity`: the units refunded or removed, and what they were
+/// sold for (the line's revenue per unit times those units).
+pub fn line_refund(revenue: Money, quantity: i64, current_quantity: i64) -> (i64, Money) {
+    let units = (quantity - current_quantity).clamp(0, quantity.max(0));
+    (units, revenue.share(units, quantity))
 }
 
 /// One refund of an order.
@@ -376,6 +430,11 @@ pub struct MirrorProductSales {
     pub orders: u64,
     /// Line revenue: quantity × price − line discount.
     pub revenue: Money,
+    /// Units refunded or removed since (`quantity − current_quantity`).
+    pub refunded_units: i64,
+    /// What those units were sold for: each line's revenue per unit times
+    /// its refunded units.
+    pub refunded: Money,
 }
 
 /// The best sellers over a range.
@@ -394,8 +453,7 @@ pub struct MirrorCounts {
     pub products: u64,
     /// Orders.
     pub orders: u64,
-    /// Orders neither cancelled nor closed (closed: fulfilled and paid,
-    /// partially refunded or refunded).
+    /// Orders neither cancelled nor closed (Shopify's `closedAt`).
     pub open_orders: u64,
     /// Customers (not deleted).
     pub customers: u64,
@@ -497,6 +555,44 @@ pub struct MirrorRefunds {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_share_of_an_amount_rounds_to_the_nearest_millionth() {
+        let m = Money::from_micros(10);
+        assert_eq!(m.share(1, 3), Money::from_micros(3));
+        assert_eq!(m.share(2, 3), Money::from_micros(7));
+        assert_eq!(Money::from_micros(-10).share(2, 3), Money::from_micros(-7));
+        assert_eq!(m.share(1, 0), Money::ZERO);
+        assert_eq!(
+            Money::from_cents(2_999).share(3, 3),
+            Money::from_cents(2_999)
+        );
+    }
+
+    #[test]
+    fn a_lines_refunded_units_and_value_follow_its_current_quantity() {
+        let line = MirrorLineItem {
+            id: 1,
+            product_id: Some(2),
+            variant_id: None,
+            title: "Mug".into(),
+            variant_title: None,
+            sku: None,
+            quantity: 3,
+            current_quantity: 1,
+            price: Money::from_cents(1_000),
+            discount: Money::from_cents(300),
+        };
+        assert_eq!(line.revenue(), Money::from_cents(2_700));
+        assert_eq!(line.refunded_units(), 2);
+        assert_eq!(line.refunded(), Money::from_cents(1_800));
+        // A current quantity above the ordered one refunds nothing.
+        let odd = MirrorLineItem {
+            current_quantity: 5,
+            ..line
+        };
+        assert_eq!((odd.refunded_units(), odd.refunded()), (0, Money::ZERO));
+    }
 
     #[test]
     fn days_are_cut_at_the_shops_own_midnight() {

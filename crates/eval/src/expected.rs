@@ -14,7 +14,7 @@ use hirecj_devstore::{Dataset, FinancialStatus, FulfillmentStatus, Order};
 use hirecj_domain::mirror::{
     MirrorOrdersByStatus, MirrorProductSales, MirrorRefund, MirrorRefundEntry, MirrorRefunds,
     MirrorRepeatCustomers, MirrorSeriesPoint, MirrorStatusCount, MirrorTopCustomer, Money,
-    SeriesBucket, ShopTimeZone,
+    SeriesBucket, ShopTimeZone, line_refund,
 };
 
 /// Sales over a range, as the sales summary reports them.
@@ -288,7 +288,8 @@ impl<'a> Source<'a> {
     }
 
     /// Units, orders and line revenue (price × quantity − the line's share
-    /// of the order's discounts) per product over `from..=to`, ranked by
+    /// of the order's discounts) per product over `from..=to`, with the
+    /// units its refunds took back and what they sold for, ranked by
     /// revenue, then units, then title.
     pub fn product_performance(
         &self,
@@ -307,11 +308,18 @@ impl<'a> Source<'a> {
                     units: 0,
                     orders: 0,
                     revenue: Money::ZERO,
+                    refunded_units: 0,
+                    refunded: Money::ZERO,
                 });
+                let revenue =
+                    cents(l.unit_price * l.quantity - discounts.get(i).copied().unwrap_or(0));
+                let (refunded_units, refunded) =
+                    line_refund(revenue, l.quantity, o.current_quantity(l.id));
                 e.title = l.title.clone();
                 e.units += l.quantity;
-                e.revenue = e.revenue
-                    + cents(l.unit_price * l.quantity - discounts.get(i).copied().unwrap_or(0));
+                e.revenue = e.revenue + revenue;
+                e.refunded_units += refunded_units;
+                e.refunded = e.refunded + refunded;
                 if !seen.contains(&l.product_id) {
                     e.orders += 1;
                     seen.push(l.product_id);

@@ -44,7 +44,7 @@
 //! `repeat_customers(P).{customers,repeat,returning}`,
 //! `refunds(P).{count,total,top_reason}`,
 //! `top_customers(P).{first_name,first_revenue}`,
-//! `product_performance(P).{first,first_revenue}`,
+//! `product_performance(P).{first,first_revenue,first_refunded}`,
 //! `orders_by_status(P).{orders,unfulfilled,paid}`, `sync_status.orders_read`.
 //! The report prints each scenario's time.
 //!
@@ -552,6 +552,15 @@ fn money(m: Money) -> String {
     Amount::from(m).to_string()
 }
 
+/// A product's refunded units as CJ words them ("3 units refunded").
+fn refunded_units(units: i64) -> Result<String, String> {
+    match units {
+        0 => Err("the product has no refunded units to check".to_owned()),
+        1 => Ok("1 unit refunded".to_owned()),
+        n => Ok(format!("{n} units refunded")),
+    }
+}
+
 impl NumberKey {
     fn parse(key: &str) -> Result<Self, String> {
         let bad = || format!("bad key {key:?}");
@@ -648,7 +657,7 @@ impl NumberKey {
                 Self::TopCustomers(period(p)?, field)
             }
             ("product_performance", [p]) => {
-                ok_field(&["first", "first_revenue"])?;
+                ok_field(&["first", "first_revenue", "first_refunded"])?;
                 Self::Performance(period(p)?, field)
             }
             ("orders_by_status", [p]) => {
@@ -811,10 +820,10 @@ impl NumberKey {
             Self::Performance(p, f) => {
                 let (from, to) = p.resolve(today);
                 let first = title(src.product_performance(from, to, 1))?;
-                if f == "first" {
-                    first.title
-                } else {
-                    money(first.revenue)
+                match f.as_str() {
+                    "first" => first.title,
+                    "first_refunded" => refunded_units(first.refunded_units)?,
+                    _ => money(first.revenue),
                 }
             }
             Self::Status(p, f) => {
@@ -964,11 +973,11 @@ impl NumberKey {
                 let (from, to) = p.resolve(today);
                 let t = ready(data.product_performance(from, to, 1).await.map_err(e)?)?;
                 let first = t.products.into_iter().next().ok_or("no products sold")?;
-                Ok(if f == "first" {
-                    first.title
-                } else {
-                    money(first.revenue)
-                })
+                match f.as_str() {
+                    "first" => Ok(first.title),
+                    "first_refunded" => refunded_units(first.refunded_units),
+                    _ => Ok(money(first.revenue)),
+                }
             }
             Self::Status(p, f) => {
                 let (from, to) = p.resolve(today);

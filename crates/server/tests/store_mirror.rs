@@ -11,11 +11,13 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use chrono::{Days, NaiveDate, Utc};
-use hirecj_agent::tools::StoreData;
+use hirecj_agent::tools::{Mirrored, StoreData};
 use hirecj_devstore::{
     CancelOrder, Delivery, DeliveryFaults, FulfillmentStatus, NewOrder, NewRefund, OrderUpdate,
+    RefundLine,
 };
 use hirecj_domain::mirror::{BackfillState, MirrorSync, ShopTimeZone};
+use hirecj_eval::expected::Source;
 use hirecj_server::mirror::MirroredStore;
 use hirecj_server::shopify::service;
 use hirecj_shopify::Amount;
@@ -320,6 +322,37 @@ async fn assert_tools_equal_the_source(
             .collect();
         assert_eq!(got_top[..], want.top[..got_top.len()], "{from}..={to}");
     }
+    // Product performance (refunded units and what they sold for
+    // included), orders by status and the open orders, as the source
+    // computes them.
+    let source = Source::new(&ds, sync.covers_since, now);
+    for (from, to) in [(days_ago(6), today), (days_ago(58), today)] {
+        match data.product_performance(from, to, 50).await.unwrap() {
+            Mirrored::Ready { figures, .. } => {
+                assert_eq!(
+                    figures.products,
+                    source.product_performance(from, to, 50),
+                    "{from}..={to}"
+                );
+                if from == days_ago(58) {
+                    // (Refunded units are there to compare.)
+                    assert!(figures.products.iter().any(|p| p.refunded_units > 0));
+                }
+            }
+            other => panic!("not from the mirror: {other:?}"),
+        }
+        match data.orders_by_status(from, to).await.unwrap() {
+            Mirrored::Ready { figures, .. } => {
+                assert_eq!(figures, source.orders_by_status(from, to), "{from}..={to}")
+            }
+            other => panic!("not from the mirror: {other:?}"),
+        }
+    }
+    let counts = data.store_counts().await.unwrap();
+    assert_eq!(
+        counts.open_orders.count,
+        source.all_orders().filter(|o| o.is_open()).count() as u64
+    );
     let best = data.top_products(30, 10).await.unwrap();
     let want = expected_until(&ds, zone, sync, now, days_ago(29), today);
     assert_eq!(best.orders_considered, want.orders);
@@ -456,13 +489,30 @@ async fn the_mirror_equals_the_source_after_faulty_webhooks_and_one_reconcile() 
                 .refund_order(
                     &shop,
                     pick.id,
-                    NewRefund {
-                        amount: Some(
-                            rng.gen_range(100..1500)
-                                .min(pick.total - pick.total_refunded),
-                        ),
-                        note: Some("damaged in transit".into()),
-                        line_items: Vec::new(),
+                    match pick
+                        .line_items
+                        .iter()
+                        .find(|l| pick.current_quantity(l.id) > 0)
+                        .filter(|_| rng.gen_bool(0.5))
+                    {
+                        // Units of a line, for what they sold for.
+                        Some(l) => NewRefund {
+                            amount: None,
+                            note: Some("wrong size".into()),
+                            line_items: vec![RefundLine {
+                                line_item_id: l.id,
+                                quantity: rng.gen_range(1..=pick.current_quantity(l.id)),
+                            }],
+                        },
+                        // An amount only.
+                        None => NewRefund {
+                            amount: Some(
+                                rng.gen_range(100..1500)
+                                    .min(pick.total - pick.total_refunded),
+                            ),
+                            note: Some("damaged in transit".into()),
+                            line_items: Vec::new(),
+                        },
                     },
                 )
                 .map(|_| ()),

@@ -48,7 +48,7 @@ use hirecj_domain::Secret;
 /// (their own JSONL lines) and refunds inline (a list, not a connection).
 macro_rules! bulk_order_node {
     () => {
-        "id name createdAt processedAt updatedAt cancelledAt \
+        "id name createdAt processedAt updatedAt cancelledAt closedAt \
          displayFinancialStatus displayFulfillmentStatus currencyCode email tags sourceName \
          subtotalPriceSet { shopMoney { amount } } \
          totalPriceSet { shopMoney { amount } } \
@@ -57,7 +57,7 @@ macro_rules! bulk_order_node {
          totalRefundedSet { shopMoney { amount } } \
          customer { id displayName } \
          refunds { id createdAt note totalRefundedSet { shopMoney { amount } } } \
-         lineItems { edges { node { id title variantTitle sku quantity \
+         lineItems { edges { node { id title variantTitle sku quantity currentQuantity \
          originalUnitPriceSet { shopMoney { amount } } \
          totalDiscountSet { shopMoney { amount } } \
          product { id } variant { id } } } }"
@@ -677,6 +677,8 @@ struct RawOrder {
     #[serde(default)]
     cancelled_at: Option<DateTime<Utc>>,
     #[serde(default)]
+    closed_at: Option<DateTime<Utc>>,
+    #[serde(default)]
     display_financial_status: Option<String>,
     #[serde(default)]
     display_fulfillment_status: Option<String>,
@@ -732,6 +734,8 @@ struct RawLineItem {
     #[serde(default)]
     sku: Option<String>,
     quantity: i64,
+    #[serde(default)]
+    current_quantity: Option<i64>,
     original_unit_price_set: MoneyBag,
     #[serde(default)]
     total_discount_set: Option<MoneyBag>,
@@ -766,6 +770,7 @@ impl RawOrder {
             processed_at: self.processed_at,
             updated_at: self.updated_at,
             cancelled_at: self.cancelled_at,
+            closed_at: self.closed_at,
             financial_status: self.display_financial_status,
             fulfillment_status: self.display_fulfillment_status,
             currency: self.currency_code,
@@ -804,6 +809,7 @@ impl RawLineItem {
             variant_title: non_empty(self.variant_title),
             sku: non_empty(self.sku),
             quantity: self.quantity,
+            current_quantity: self.current_quantity.unwrap_or(self.quantity),
             price: money(line, self.original_unit_price_set.shop_money.amount)?,
             discount: bag(line, self.total_discount_set)?,
         })

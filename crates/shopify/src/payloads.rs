@@ -9,13 +9,17 @@
 //!   `PARTIALLY_REFUNDED`; `fulfillment_status: null` → `UNFULFILLED`,
 //!   `"partial"` → `PARTIALLY_FULFILLED`); a refund's amount is the sum of
 //!   its successful `refund` transactions, and the order's refunded total
-//!   the sum of its refunds.
+//!   the sum of its refunds. A line's `current_quantity` (units not
+//!   refunded or removed) is read as sent; a payload without it counts its
+//!   refunds' `refund_line_items` instead.
 //! * `products/create`, `products/update`: a product; `customers/create`,
 //!   `customers/update`: a customer.
 //! * `products/delete`, `customers/delete`: `{"id": …}` ([`deleted_id`]).
 //!
 //! Payloads are untrusted input: anything unreadable is a
 //! [`PayloadError`], never a panic, and amounts are read exactly.
+
+use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use hirecj_domain::mirror::{
@@ -69,6 +73,8 @@ struct RestOrder {
     #[serde(default)]
     cancelled_at: Option<DateTime<Utc>>,
     #[serde(default)]
+    closed_at: Option<DateTime<Utc>>,
+    #[serde(default)]
     financial_status: Option<String>,
     #[serde(default)]
     fulfillment_status: Option<String>,
@@ -116,6 +122,10 @@ struct RestLineItem {
     #[serde(default)]
     sku: Option<String>,
     quantity: i64,
+    /// Units still on the line; older payloads lack it (then the refunds'
+    /// lines say what left).
+    #[serde(default)]
+    current_quantity: Option<i64>,
     price: Amount,
     #[serde(default)]
     total_discount: Option<Amount>,
@@ -129,6 +139,14 @@ struct RestRefund {
     note: Option<String>,
     #[serde(default)]
     transactions: Vec<RestTransaction>,
+    #[serde(default)]
+    refund_line_items: Vec<RestRefundLine>,
+}
+
+#[derive(Deserialize)]
+struct RestRefundLine {
+    line_item_id: i64,
+    quantity: i64,
 }
 
 #[derive(Deserialize)]
@@ -164,6 +182,10 @@ fn display_fulfillment(status: Option<&str>) -> String {
 /// An `orders/*` payload as the mirror's order.
 pub fn order_from_webhook(body: &[u8]) -> Result<MirrorOrder, PayloadError> {
     let o: RestOrder = parse(body, "order")?;
+    let mut refunded_units: HashMap<i64, i64> = HashMap::new();
+    for l in o.refunds.iter().flat_map(|r| &r.refund_line_items) {
+        *refunded_units.entry(l.line_item_id).or_default() += l.quantity;
+    }
     let refunds = o
         .refunds
         .into_iter()
@@ -195,6 +217,9 @@ pub fn order_from_webhook(body: &[u8]) -> Result<MirrorOrder, PayloadError> {
                 variant_title: non_empty(l.variant_title),
                 sku: non_empty(l.sku),
                 quantity: l.quantity,
+                current_quantity: l.current_quantity.unwrap_or_else(|| {
+                    l.quantity - refunded_units.get(&l.id).copied().unwrap_or(0)
+                }),
                 price: money(Some(l.price))?,
                 discount: money(l.total_discount)?,
             })
@@ -211,6 +236,7 @@ pub fn order_from_webhook(body: &[u8]) -> Result<MirrorOrder, PayloadError> {
         processed_at: o.processed_at,
         updated_at: o.updated_at,
         cancelled_at: o.cancelled_at,
+        closed_at: o.closed_at,
         financial_status: non_empty(o.financial_status).map(|s| s.to_ascii_uppercase()),
         fulfillment_status: Some(display_fulfillment(o.fulfillment_status.as_deref())),
         currency: o.currency,

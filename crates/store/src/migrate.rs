@@ -59,6 +59,12 @@ pub static MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0007_job_leases.sql"),
         postgres: include_str!("../migrations/postgres/0007_job_leases.sql"),
     },
+    Migration {
+        version: 8,
+        name: "mirror_refunded_units",
+        sqlite: include_str!("../migrations/sqlite/0008_mirror_refunded_units.sql"),
+        postgres: include_str!("../migrations/postgres/0008_mirror_refunded_units.sql"),
+    },
 ];
 
 /// An arbitrary constant identifying HireCJ's migration lock.

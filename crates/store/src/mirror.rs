@@ -34,6 +34,7 @@ use hirecj_domain::mirror::{
     MirrorOrdersByStatus, MirrorProduct, MirrorProductSales, MirrorRefund, MirrorRefundEntry,
     MirrorRefunds, MirrorRepeatCustomers, MirrorSales, MirrorSeriesPoint, MirrorStatusCount,
     MirrorSync, MirrorTopCustomer, MirrorTopProducts, Money, SeriesBucket, ShopTimeZone,
+    line_refund,
 };
 
 use crate::row::RowExt;
@@ -43,7 +44,7 @@ use crate::{Result, Store, StoreError, on_pool};
 /// (as the live report does).
 pub const MIRROR_DENSE_DAYS: i64 = 93;
 
-/// Orders per multi-row statement (21 columns each).
+/// Orders per multi-row statement (23 columns each).
 const ORDER_CHUNK: usize = 400;
 /// Line items or refunds per multi-row statement.
 const CHILD_CHUNK: usize = 1_000;
@@ -207,7 +208,7 @@ const SYNC_COLUMNS: &str =
     last_event_at, last_reconcile_at, last_error, updated_at";
 
 const ORDER_COLUMNS: &str = "id, name, created_at, processed_at, updated_at, cancelled_at,
-    financial_status, fulfillment_status, currency, subtotal, total, total_discounts, total_tax,
+    closed_at, financial_status, fulfillment_status, currency, subtotal, total, total_discounts, total_tax,
     total_refunded, customer_id, email, customer_name, tags, source_name";
 
 fn sync_from(r: &impl RowExt) -> Result<MirrorSync> {
@@ -246,6 +247,7 @@ fn order_from(r: &impl RowExt) -> Result<MirrorOrder> {
         processed_at: opt_from_us(r.opt_int("processed_at")?)?,
         updated_at: from_us(r.int("updated_at")?)?,
         cancelled_at: opt_from_us(r.opt_int("cancelled_at")?)?,
+        closed_at: opt_from_us(r.opt_int("closed_at")?)?,
         financial_status: r.opt_text("financial_status")?,
         fulfillment_status: r.opt_text("fulfillment_status")?,
         currency: r.text("currency")?,
@@ -266,6 +268,7 @@ fn order_from(r: &impl RowExt) -> Result<MirrorOrder> {
 }
 
 fn line_item_from(r: &impl RowExt) -> Result<MirrorLineItem> {
+    let quantity = r.int("quantity")?;
     Ok(MirrorLineItem {
         id: r.int("id")?,
         product_id: r.opt_int("product_id")?,
@@ -273,7 +276,8 @@ fn line_item_from(r: &impl RowExt) -> Result<MirrorLineItem> {
         title: r.text("title")?,
         variant_title: r.opt_text("variant_title")?,
         sku: r.opt_text("sku")?,
-        quantity: r.int("quantity")?,
+        quantity,
+        current_quantity: r.opt_int("current_quantity")?.unwrap_or(quantity),
         price: Money::from_micros(r.int("price")?),
         discount: Money::from_micros(r.int("discount")?),
     })
@@ -316,18 +320,15 @@ struct DayRow {
 
 /// Recomputes the sales and status rollup rows of shop days `$2..=$3` from
 /// the base rows (product rows: [`recompute_rollups!`]).
-/// The open-order rule: not cancelled, and not closed (Shopify closes an
-/// order fulfilled and paid).
+/// The open-order rule: neither cancelled nor closed.
 const ROLLUP_SQL: [&str; 4] = [
     "DELETE FROM mirror_daily_sales WHERE shop = $1 AND day BETWEEN $2 AND $3",
     "INSERT INTO mirror_daily_sales
        (shop, day, orders, cancelled_orders, open_orders, revenue, refunded)
      SELECT shop, created_day, COUNT(*),
        CAST(SUM(CASE WHEN cancelled_at IS NULL THEN 0 ELSE 1 END) AS BIGINT),
-       CAST(SUM(CASE WHEN cancelled_at IS NULL AND NOT (
-              COALESCE(fulfillment_status, '') = 'FULFILLED'
-              AND COALESCE(financial_status, '') IN ('PAID', 'PARTIALLY_REFUNDED', 'REFUNDED'))
-            THEN 1 ELSE 0 END) AS BIGINT),
+       CAST(SUM(CASE WHEN cancelled_at IS NULL AND closed_at IS NULL THEN 1 ELSE 0 END)
+         AS BIGINT),
        CAST(SUM(total) AS BIGINT), CAST(SUM(total_refunded) AS BIGINT)
      FROM mirror_orders WHERE shop = $1 AND created_day BETWEEN $2 AND $3
      GROUP BY shop, created_day",
@@ -344,7 +345,7 @@ const ROLLUP_SQL: [&str; 4] = [
 const PRODUCT_LINES_SQL: &str = "SELECT o.created_day AS day, o.created_month AS month,
        o.id AS order_id, o.created_at AS created_at, li.position AS position,
        li.product_id AS product_id, li.title AS title, li.quantity AS quantity,
-       li.price AS price, li.discount AS discount
+       li.current_quantity AS current_quantity, li.price AS price, li.discount AS discount
      FROM mirror_orders o
      JOIN mirror_line_items li ON li.shop = o.shop AND li.order_id = o.id
      WHERE o.shop = $1 AND o.created_day BETWEEN $2 AND $3";
@@ -354,9 +355,11 @@ const PRODUCT_LINES_SQL: &str = "SELECT o.created_day AS day, o.created_month AS
 const MONTHLY_SQL: [&str; 2] = [
     "DELETE FROM mirror_monthly_products WHERE shop = $1 AND month BETWEEN $2 AND $3",
     "INSERT INTO mirror_monthly_products
-       (shop, month, product_key, product_id, units, orders, revenue, last_day)
+       (shop, month, product_key, product_id, units, orders, revenue, refunded_units,
+        refunded, last_day)
      SELECT shop, month, product_key, MAX(product_id), CAST(SUM(units) AS BIGINT),
-       CAST(SUM(orders) AS BIGINT), CAST(SUM(revenue) AS BIGINT), MAX(day)
+       CAST(SUM(orders) AS BIGINT), CAST(SUM(revenue) AS BIGINT),
+       CAST(SUM(refunded_units) AS BIGINT), CAST(SUM(refunded) AS BIGINT), MAX(day)
      FROM mirror_daily_products
      WHERE shop = $1 AND day BETWEEN $4 AND $5 AND month BETWEEN $2 AND $3
      GROUP BY shop, month, product_key",
@@ -432,6 +435,8 @@ struct DayProduct {
     units: i64,
     orders: Vec<i64>,
     revenue: i64,
+    refunded_units: i64,
+    refunded: i64,
 }
 
 /// Recomputes every rollup row of shop days `$from..=$to` inside the
@@ -465,6 +470,9 @@ macro_rules! recompute_rollups {
             let revenue = quantity
                 .saturating_mul(r.int("price")?)
                 .saturating_sub(r.int("discount")?);
+            let current = r.opt_int("current_quantity")?.unwrap_or(quantity);
+            let (refunded_units, refunded) =
+                line_refund(Money::from_micros(revenue), quantity, current);
             let entry = products
                 .entry((r.int("day")?, key))
                 .or_insert_with(|| DayProduct {
@@ -475,6 +483,8 @@ macro_rules! recompute_rollups {
                     units: 0,
                     orders: Vec::new(),
                     revenue: 0,
+                    refunded_units: 0,
+                    refunded: 0,
                 });
             entry.month = r.int("month")?;
             if rank > entry.title_rank {
@@ -483,6 +493,8 @@ macro_rules! recompute_rollups {
             }
             entry.units = entry.units.saturating_add(quantity);
             entry.revenue = entry.revenue.saturating_add(revenue);
+            entry.refunded_units = entry.refunded_units.saturating_add(refunded_units);
+            entry.refunded = entry.refunded.saturating_add(refunded.micros());
             entry.orders.push(order_id);
         }
         sqlx::query("DELETE FROM mirror_daily_products WHERE shop = $1 AND day BETWEEN $2 AND $3")
@@ -499,7 +511,8 @@ macro_rules! recompute_rollups {
         for chunk in rows.chunks(CHILD_CHUNK) {
             let mut qb = sqlx::QueryBuilder::new(
                 "INSERT INTO mirror_daily_products (shop, day, month, product_key, product_id,
-                   title, title_at, title_order, units, orders, revenue) ",
+                   title, title_at, title_order, units, orders, revenue, refunded_units,
+                   refunded) ",
             );
             qb.push_values(chunk, |mut b, ((day, key), p)| {
                 b.push_bind(shop)
@@ -512,7 +525,9 @@ macro_rules! recompute_rollups {
                     .push_bind(p.title_rank.1)
                     .push_bind(p.units)
                     .push_bind(p.orders.len() as i64)
-                    .push_bind(p.revenue);
+                    .push_bind(p.revenue)
+                    .push_bind(p.refunded_units)
+                    .push_bind(p.refunded);
             });
             qb.build().execute(&mut *$tx).await?;
         }
@@ -1099,7 +1114,7 @@ impl Store {
             for chunk in orders.chunks(ORDER_CHUNK) {
                 let mut qb = sqlx::QueryBuilder::new(
                     "INSERT INTO mirror_orders (shop, id, name, created_at, created_day, created_month,
-                       processed_at, updated_at, cancelled_at, financial_status,
+                       processed_at, updated_at, cancelled_at, closed_at, financial_status,
                        fulfillment_status, currency, subtotal, total, total_discounts, total_tax,
                        total_refunded, customer_id, email, customer_name, tags, source_name) ",
                 );
@@ -1115,6 +1130,7 @@ impl Store {
                         .push_bind(o.processed_at.map(us))
                         .push_bind(us(o.updated_at))
                         .push_bind(o.cancelled_at.map(us))
+                        .push_bind(o.closed_at.map(us))
                         .push_bind(o.financial_status.as_deref())
                         .push_bind(o.fulfillment_status.as_deref())
                         .push_bind(o.currency.as_str())
@@ -1135,6 +1151,7 @@ impl Store {
                        created_day = excluded.created_day, created_month = excluded.created_month,
                        processed_at = excluded.processed_at,
                        updated_at = excluded.updated_at, cancelled_at = excluded.cancelled_at,
+                       closed_at = excluded.closed_at,
                        financial_status = excluded.financial_status,
                        fulfillment_status = excluded.fulfillment_status,
                        currency = excluded.currency, subtotal = excluded.subtotal,
@@ -1185,7 +1202,8 @@ impl Store {
                 for chunk in lines.chunks(CHILD_CHUNK) {
                     let mut qb = sqlx::QueryBuilder::new(
                         "INSERT INTO mirror_line_items (shop, order_id, id, position, product_id,
-                           variant_id, title, variant_title, sku, quantity, price, discount) ",
+                           variant_id, title, variant_title, sku, quantity, current_quantity,
+                           price, discount) ",
                     );
                     qb.push_values(chunk, |mut b, (order_id, position, l)| {
                         b.push_bind(shop)
@@ -1198,6 +1216,7 @@ impl Store {
                             .push_bind(l.variant_title.as_deref())
                             .push_bind(l.sku.as_deref())
                             .push_bind(l.quantity)
+                            .push_bind(l.current_quantity)
                             .push_bind(l.price.micros())
                             .push_bind(l.discount.micros());
                     });
@@ -1653,20 +1672,24 @@ impl Store {
             .fetch_one(p)
             .await?;
             let products = sqlx::query(
-                "SELECT a.product_id, a.units, a.orders, a.revenue,
+                "SELECT a.product_id, a.units, a.orders, a.revenue, a.refunded_units, a.refunded,
                    (SELECT t.title FROM mirror_daily_products t
                     WHERE t.shop = $1 AND t.day = a.last_day AND t.product_key = a.product_key)
                      AS title
                  FROM (
                    SELECT product_key, MAX(product_id) AS product_id,
                      CAST(SUM(units) AS BIGINT) AS units, CAST(SUM(orders) AS BIGINT) AS orders,
-                     CAST(SUM(revenue) AS BIGINT) AS revenue, MAX(last_day) AS last_day
+                     CAST(SUM(revenue) AS BIGINT) AS revenue,
+                     CAST(SUM(refunded_units) AS BIGINT) AS refunded_units,
+                     CAST(SUM(refunded) AS BIGINT) AS refunded, MAX(last_day) AS last_day
                    FROM (
-                     SELECT product_key, product_id, units, orders, revenue, day AS last_day
+                     SELECT product_key, product_id, units, orders, revenue, refunded_units,
+                       refunded, day AS last_day
                      FROM mirror_daily_products
                      WHERE shop = $1 AND (day BETWEEN $2 AND $3 OR day BETWEEN $4 AND $5)
                      UNION ALL
-                     SELECT product_key, product_id, units, orders, revenue, last_day
+                     SELECT product_key, product_id, units, orders, revenue, refunded_units,
+                       refunded, last_day
                      FROM mirror_monthly_products
                      WHERE shop = $1 AND month BETWEEN $6 AND $7
                    ) u
@@ -1690,6 +1713,8 @@ impl Store {
                     units: r.int("units")?,
                     orders: count(r.int("orders")?),
                     revenue: Money::from_micros(r.int("revenue")?),
+                    refunded_units: r.int("refunded_units")?,
+                    refunded: Money::from_micros(r.int("refunded")?),
                 })
             })
             .collect::<Result<Vec<_>>>()?;
@@ -1723,10 +1748,9 @@ impl Store {
         })
     }
 
-    /// Product performance over shop days `from..=to`: units, orders and
-    /// line revenue per product, ranked by revenue, then units, then
-    /// title. (Refunds are not attributed to products: Shopify's refunds as
-    /// mirrored carry no line detail.)
+    /// Product performance over shop days `from..=to`: units, orders, line
+    /// revenue, and the units refunded or removed since (with what they
+    /// sold for) per product, ranked by revenue, then units, then title.
     pub async fn mirror_product_performance(
         &self,
         shop: &str,

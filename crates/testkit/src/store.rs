@@ -318,16 +318,18 @@ impl StoreData for FakeStore {
         limit: u32,
     ) -> Result<Mirrored<MirrorTopProducts>, ShopifyError> {
         self.gate().await?;
-        let p = |title: &str, units, orders, cents| MirrorProductSales {
+        let p = |title: &str, units, orders, cents, refunded_units, refunded| MirrorProductSales {
             product_id: None,
             title: title.into(),
             units,
             orders,
             revenue: Money::from_cents(cents),
+            refunded_units,
+            refunded: Money::from_cents(refunded),
         };
         let all = vec![
-            p("Cedar Wick Set", 23, 17, 103_500),
-            p("Lavender Candle", 58, 31, 81_200),
+            p("Cedar Wick Set", 23, 17, 103_500, 0, 0),
+            p("Lavender Candle", 58, 31, 81_200, 2, 2_800),
         ];
         Ok(self.mirrored(MirrorTopProducts {
             orders_considered: 120,

@@ -269,7 +269,10 @@ async fn history_questions_choose_the_new_tools() {
         (
             "Which products make the most money?",
             &[ToolName::ProductPerformance.as_str()],
-            &["Cedar Wick Set: 1035.00 USD from 23 units"],
+            &[
+                "Cedar Wick Set: 1035.00 USD from 23 units",
+                "(2 units refunded, 28.00 USD)",
+            ],
         ),
         (
             "Product performance last week",

@@ -1,5 +1,6 @@
 //! `get_shopify_product_performance`: units, orders and revenue per
-//! product over a range, ranked by revenue.
+//! product over a range, ranked by revenue, with the units refunded since
+//! and what they sold for.
 
 use chrono::NaiveDate;
 use hirecj_shopify::{Amount, ShopifyError};
@@ -26,10 +27,11 @@ impl ToolDefinition for ProductPerformance {
     const NAME: &'static str = "get_shopify_product_performance";
     const DESCRIPTION: &'static str = "Product performance over a date range (inclusive days, \
          shop time): per product, units sold, orders and revenue (line price times quantity \
-         minus line discounts), ranked by revenue. Use for \"which products make the most \
-         money\", \"product performance\", \"revenue by product\"; for best sellers by units \
-         use get_shopify_top_products. Needs the store's whole history: while CJ is still \
-         reading it the result says so (status still_reading) and has no figures.";
+         minus line discounts), ranked by revenue, and the units refunded or removed since \
+         with what they sold for (refunded_units, refunded). Use for \"which products make \
+         the most money\", \"product performance\", \"revenue by product\", \"which products \
+         get refunded\"; for best sellers by units use get_shopify_top_products. Needs the \
+         store's whole history: while CJ is still reading it the result says so (status still_reading) and has no figures.";
     const THINKING_STATUS: &'static str = "Weighing up your products…";
     const SUBJECT: &'static str = "your product performance";
     type Output = FromMirror<ProductPerformanceResult>;
@@ -77,6 +79,8 @@ impl ToolDefinition for ProductPerformance {
                         units: p.units,
                         orders: p.orders,
                         revenue: amount(p.revenue),
+                        refunded_units: p.refunded_units,
+                        refunded: amount(p.refunded),
                     })
                     .collect(),
                 note: basis.note,
@@ -103,6 +107,13 @@ impl ToolDefinition for ProductPerformance {
                     "\n- {}: {}{cur} from {} units in {} orders",
                     p.title, p.revenue, p.units, p.orders
                 ));
+                if p.refunded_units > 0 {
+                    let units = if p.refunded_units == 1 { "unit" } else { "units" };
+                    out.push_str(&format!(
+                        " ({} {units} refunded, {}{cur})",
+                        p.refunded_units, p.refunded
+                    ));
+                }
             }
             out.push_str(&note_line(r.note.as_deref()));
             out
@@ -143,4 +154,10 @@ pub(crate) struct ProductRevenue {
     pub orders: u64,
     /// Line revenue: price times quantity minus line discounts.
     pub revenue: Amount,
+    /// Of those units, how many were refunded or removed since.
+    #[serde(default)]
+    pub refunded_units: i64,
+    /// What the refunded units sold for.
+    #[serde(default)]
+    pub refunded: Amount,
 }
