@@ -328,8 +328,8 @@ impl StoreData for FakeStore {
             refunded: Money::from_cents(refunded),
         };
         let all = vec![
-            p("Cedar Wick Set", 23, 17, 103_500, 0, 0),
-            p("Lavender Candle", 58, 31, 81_200, 2, 2_800),
+            p("Cedar Wick Set", 23, 17, 103_500, 1, 4_500),
+            p("Lavender Candle", 58, 31, 81_200, 0, 0),
         ];
         Ok(self.mirrored(MirrorTopProducts {
             orders_considered: 120,

@@ -271,7 +271,7 @@ async fn history_questions_choose_the_new_tools() {
             &[ToolName::ProductPerformance.as_str()],
             &[
                 "Cedar Wick Set: 1035.00 USD from 23 units",
-                "(2 units refunded, 28.00 USD)",
+                "(1 unit refunded, 45.00 USD)",
             ],
         ),
         (

@@ -558,9 +558,9 @@ async fn history_tools_answer_from_the_copy_with_their_figures() {
             ProductPerformance::NAME,
             &[
                 "from 120 orders",
-                "Cedar Wick Set: 1035.00 USD from 23 units in 17 orders\n",
-                "Lavender Candle: 812.00 USD from 58 units in 31 orders \
-                 (2 units refunded, 28.00 USD)",
+                "Cedar Wick Set: 1035.00 USD from 23 units in 17 orders \
+                 (1 unit refunded, 45.00 USD)\n",
+                "Lavender Candle: 812.00 USD from 58 units in 31 orders",
             ],
         ),
         (
