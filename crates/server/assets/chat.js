@@ -13,6 +13,7 @@ const MAX_MESSAGE_CHARS = 8000;
 const PENDING_KEY = 'hirecj.pending';
 const SHOP_SUFFIX = '.myshopify.com';
 const ADMIN_PREFIX = 'admin.shopify.com/store/';
+const STORE_RETRY_MS = 3000; // resend after `store_unavailable`
 
 const $ = (id) => document.getElementById(id);
 const els = {
@@ -574,6 +575,21 @@ function onError(f) {
       state.debug = false;
       els.debugToggle.hidden = true;
       els.debugPanel.hidden = true;
+      return;
+    case 'store_unavailable':
+      // CJ's storage is out for a moment. Messages not acknowledged stay
+      // pending and go again (same client_id); a reply CJ has written is
+      // kept by the server and arrives once it is saved.
+      setStatus(message);
+      if (state.pending.size) {
+        clearTimeout(state.resendTimer);
+        state.resendTimer = setTimeout(() => {
+          if (!state.open) return;
+          for (const [clientId, p] of state.pending) {
+            sendFrame({ type: 'message', text: p.text, client_id: clientId });
+          }
+        }, STORE_RETRY_MS);
+      }
       return;
     case 'turn_failed':
       setReplying(false);

@@ -27,6 +27,8 @@ pub enum AppError {
 }
 
 impl AppError {
+    /// A database that cannot be reached answers 503 `store_unavailable`
+    /// with `Retry-After`, not 500 `internal`.
     pub fn status(&self) -> StatusCode {
         match self {
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
@@ -35,6 +37,7 @@ impl AppError {
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Store(e) if e.is_unavailable() => StatusCode::SERVICE_UNAVAILABLE,
             Self::Store(hirecj_store::StoreError::NotFound(_)) => StatusCode::NOT_FOUND,
             Self::Store(_) | Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -49,6 +52,7 @@ impl AppError {
             Self::NotFound(_) => "not_found",
             Self::Conflict(_) => "conflict",
             Self::Unavailable(_) => "unavailable",
+            Self::Store(e) if e.is_unavailable() => "store_unavailable",
             Self::Store(hirecj_store::StoreError::NotFound(_)) => "not_found",
             Self::Store(_) | Self::Internal(_) => "internal",
         }
@@ -58,18 +62,42 @@ impl AppError {
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         let status = self.status();
-        let message = if status.is_server_error() && status != StatusCode::SERVICE_UNAVAILABLE {
+        let store_unavailable = matches!(&self, Self::Store(e) if e.is_unavailable());
+        let message = if store_unavailable {
+            tracing::warn!(error = %self, "the database is unavailable");
+            "HireCJ can't reach its storage just now; please try again in a moment".to_owned()
+        } else if status.is_server_error() && status != StatusCode::SERVICE_UNAVAILABLE {
             tracing::error!(error = %self, cause = ?std::error::Error::source(&self), "request failed");
             "something went wrong on our side; please try again".to_owned()
         } else {
             self.to_string()
         };
-        (
-            status,
-            Json(json!({"error": {"code": self.code(), "message": message}})),
-        )
-            .into_response()
+        let body = Json(json!({"error": {"code": self.code(), "message": message}}));
+        if store_unavailable {
+            // Worth another try shortly.
+            return (status, [(axum::http::header::RETRY_AFTER, "5")], body).into_response();
+        }
+        (status, body).into_response()
     }
 }
 
 pub type AppResult<T> = Result<T, AppError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unreachable_database_is_a_503_worth_retrying() {
+        let e = AppError::Store(hirecj_store::StoreError::Database(
+            sqlx::Error::PoolTimedOut,
+        ));
+        assert_eq!(e.code(), "store_unavailable");
+        let response = e.into_response();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(response.headers()["retry-after"], "5");
+        let other = AppError::Store(hirecj_store::StoreError::Corrupt("bad row".into()));
+        assert_eq!(other.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(other.code(), "internal");
+    }
+}

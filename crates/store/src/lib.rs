@@ -77,6 +77,39 @@ pub enum StoreError {
     },
 }
 
+impl StoreError {
+    /// The database could not be reached or refused work for now (a lost
+    /// or refused connection, a pool with no connection to give, a server
+    /// shutting down or starting, a database file locked too long): the
+    /// same request may succeed later. Anything else is a fault of the
+    /// request or of the data.
+    pub fn is_unavailable(&self) -> bool {
+        let Self::Database(e) = self else {
+            return false;
+        };
+        match e {
+            sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::Protocol(_)
+            | sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::WorkerCrashed => true,
+            sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+                // PostgreSQL: connection exceptions (08…), operator
+                // intervention (57P01–57P05: shutdown, crash, cannot
+                // connect now), too many connections (53300). SQLite:
+                // SQLITE_BUSY (5) and SQLITE_LOCKED (6), plain or extended.
+                code.starts_with("08")
+                    || code.starts_with("57P")
+                    || code == "53300"
+                    || (db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some()
+                        && code.parse::<i32>().is_ok_and(|c| matches!(c & 0xff, 5 | 6)))
+            }),
+            _ => false,
+        }
+    }
+}
+
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
 /// Which database a [`Store`] talks to.
@@ -247,4 +280,20 @@ pub fn now() -> DateTime<Utc> {
 
 pub(crate) fn micros(t: DateTime<Utc>) -> DateTime<Utc> {
     t.trunc_subsecs(6)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unreachable_database_is_unavailable_a_bad_request_is_not() {
+        let io = std::io::Error::from(std::io::ErrorKind::ConnectionReset);
+        assert!(StoreError::Database(sqlx::Error::Io(io)).is_unavailable());
+        assert!(StoreError::Database(sqlx::Error::PoolTimedOut).is_unavailable());
+        assert!(!StoreError::Database(sqlx::Error::RowNotFound).is_unavailable());
+        assert!(!StoreError::NotFound("conversation").is_unavailable());
+        assert!(!StoreError::TurnClaimed.is_unavailable());
+        assert!(!StoreError::Corrupt("bad row".into()).is_unavailable());
+    }
 }

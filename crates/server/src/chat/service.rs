@@ -100,6 +100,7 @@ impl ChatError {
             Self::UnknownWorkflow(_) => "unknown_workflow",
             Self::RequirementNotMet(_) => "requirement_not_met",
             Self::NoConversation => "no_conversation",
+            Self::Store(e) if e.is_unavailable() => "store_unavailable",
             Self::Store(_) => "internal",
             Self::Turn(_) => "turn_failed",
             Self::RateLimited(_) => "rate_limited",
@@ -123,6 +124,11 @@ impl ChatError {
             return ServerFrame::rate_limited(e.to_string(), e.retry_after);
         }
         let message = match self {
+            Self::Store(e) if e.is_unavailable() => {
+                tracing::warn!(error = %e, "CJ's database is unavailable");
+                "CJ can't reach its storage just now; your message will go again in a moment"
+                    .to_owned()
+            }
             Self::Store(e) => {
                 tracing::error!(error = %e, "chat storage error");
                 "something went wrong on our side; please try again".to_owned()
@@ -217,6 +223,13 @@ pub struct TurnHandle {
 const GATES: u128 = 64;
 /// How long ending a conversation waits for its stopped reply to be stored.
 const END_WAIT: Duration = Duration::from_secs(5);
+
+/// How long a reply written while the database was out is kept, waiting
+/// for the database to come back ([`ChatService::store_kept_reply`]).
+const KEPT_REPLY_WINDOW: Duration = Duration::from_secs(300);
+
+/// The longest wait between two tries at storing a kept reply.
+const KEPT_REPLY_RETRY_MAX: Duration = Duration::from_secs(5);
 
 impl ChatService {
     pub fn new(
@@ -885,7 +898,24 @@ impl ChatService {
         let Some(output) = self.run_agent(&turn, &ctx).await? else {
             return Ok(());
         };
-        let stored = self.store_reply(&ctx, &output).await?;
+        let stored = match self.store_reply(&ctx, &output).await {
+            Ok(stored) => stored,
+            Err(ChatError::Store(e)) if e.is_unavailable() => {
+                tracing::warn!(conversation_id = %ctx.conversation.id, error = %e,
+                    "the database is out; CJ's reply is kept until it is back");
+                let _ = turn.frames.send(ServerFrame::error(
+                    "store_unavailable",
+                    "CJ's reply is written but can't be saved just now; it appears here as soon \
+                     as it is saved",
+                    true,
+                ));
+                match self.store_kept_reply(&turn, &ctx, &output).await? {
+                    Some(stored) => stored,
+                    None => return Ok(()),
+                }
+            }
+            Err(e) => return Err(e),
+        };
         turn.released.cancel();
         let transition = self.complete_initial_action(&ctx, &output).await?;
         self.publish_reply(&turn, &stored, transition);
@@ -963,6 +993,76 @@ impl ChatService {
             store.set_conversation_title(id, &title).await?;
         }
         Ok(stored)
+    }
+
+    /// Stores a reply that could not be stored because the database was
+    /// out: tries again, waiting longer each time (up to
+    /// [`KEPT_REPLY_RETRY_MAX`]), for [`KEPT_REPLY_WINDOW`]. Before each
+    /// try the turn is claimed again: if another replica holds it, or the
+    /// conversation has moved on (the reply was stored after all, or
+    /// another replica answered while this one's claim had lapsed), the
+    /// kept reply is not stored twice. `None` when it is not stored (the
+    /// turn abandoned, or the reply someone else's); an error when the
+    /// database stays out past the window (the merchant's message is then
+    /// still owed a reply, written when the conversation is next opened).
+    async fn store_kept_reply(
+        &self,
+        turn: &ConversationTurn,
+        ctx: &TurnContext,
+        output: &TurnOutput,
+    ) -> Result<Option<Message>, ChatError> {
+        let id = ctx.conversation.id;
+        let deadline = tokio::time::Instant::now() + KEPT_REPLY_WINDOW;
+        let mut wait = Duration::from_millis(250);
+        loop {
+            tokio::select! {
+                () = turn.abort.cancelled() => return Ok(None),
+                () = tokio::time::sleep(wait) => {}
+            }
+            match self.try_store_kept_reply(ctx, output).await {
+                Ok(stored) => {
+                    if stored.is_some() {
+                        tracing::info!(conversation_id = %id, "the kept reply is stored");
+                    }
+                    return Ok(stored);
+                }
+                Err(ChatError::Store(e))
+                    if e.is_unavailable() && tokio::time::Instant::now() < deadline =>
+                {
+                    wait = (wait * 2).min(KEPT_REPLY_RETRY_MAX);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// One try of [`ChatService::store_kept_reply`].
+    async fn try_store_kept_reply(
+        &self,
+        ctx: &TurnContext,
+        output: &TurnOutput,
+    ) -> Result<Option<Message>, ChatError> {
+        let store = &self.inner.store;
+        let id = ctx.conversation.id;
+        if !store
+            .claim_turn(id, &self.inner.owner, self.lease_until())
+            .await?
+        {
+            tracing::info!(conversation_id = %id, "another replica answers; the kept reply is dropped");
+            return Ok(None);
+        }
+        let conversation = store.conversation(id).await?.ok_or(ChatError::NotFound)?;
+        if conversation.last_seq >= ctx.turn {
+            // The outage hit after the reply's own commit, or another
+            // replica answered meanwhile.
+            store.release_turn(id, &self.inner.owner).await?;
+            let next = store.messages(id, ctx.turn - 1).await?;
+            return Ok(next
+                .into_iter()
+                .next()
+                .filter(|m| m.seq == ctx.turn && m.role == Role::Cj && m.content == output.text));
+        }
+        self.store_reply(ctx, output).await.map(Some)
     }
 
     /// After a complete answer to a system event (the initial action), the

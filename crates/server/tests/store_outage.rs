@@ -1,0 +1,170 @@
+//! The database drops while CJ writes a reply (PostgreSQL behind a TCP
+//! proxy the test cuts): the merchant is told `store_unavailable`
+//! (retryable), not `internal`; the reply is kept and stored once the
+//! database is back, then sent as its `cj_message`, once. A message sent
+//! while the database is out gets `store_unavailable` too, and its resend
+//! (same `client_id`) once the database is back is acknowledged and
+//! answered.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::sync::{Arc, Mutex};
+
+use serde_json::json;
+use sqlx::Connection as _;
+use support::*;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinSet;
+
+/// A TCP proxy to PostgreSQL that the test can cut (every connection
+/// dropped, new ones closed at once) and restore.
+struct CuttableProxy {
+    port: u16,
+    state: Arc<Mutex<ProxyState>>,
+}
+
+#[derive(Default)]
+struct ProxyState {
+    cut: bool,
+    links: JoinSet<()>,
+}
+
+impl CuttableProxy {
+    async fn start(upstream: std::net::SocketAddr) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let state = Arc::new(Mutex::new(ProxyState::default()));
+        let accepting = state.clone();
+        tokio::spawn(async move {
+            while let Ok((mut client, _)) = listener.accept().await {
+                let mut state = accepting.lock().unwrap();
+                if state.cut {
+                    drop(client);
+                    continue;
+                }
+                state.links.spawn(async move {
+                    if let Ok(mut server) = TcpStream::connect(upstream).await {
+                        let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                    }
+                });
+            }
+        });
+        Self { port, state }
+    }
+
+    fn cut(&self) {
+        let mut state = self.state.lock().unwrap();
+        state.cut = true;
+        state.links.abort_all();
+    }
+
+    fn restore(&self) {
+        self.state.lock().unwrap().cut = false;
+    }
+}
+
+/// The next `error` frame, past progress frames (anything else fails).
+async fn next_error(ws: &mut hirecj_testkit::ws::ChatClient) -> hirecj_testkit::ws::Frame {
+    loop {
+        let frame = ws.next().await.unwrap();
+        match frame.kind() {
+            "error" => return frame,
+            "cj_thinking" | "cj_delta" => {}
+            other => panic!("expected an error frame, got {other}: {frame:?}"),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reply_written_while_the_database_is_out_is_kept_and_stored_once() {
+    let Ok(admin_url) = std::env::var("TEST_DATABASE_URL") else {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "TEST_DATABASE_URL must be set in CI"
+        );
+        eprintln!("TEST_DATABASE_URL not set: skipping");
+        return;
+    };
+    let name = format!("hirecj_outage_{}", uuid::Uuid::new_v4().simple());
+    let mut admin = sqlx::PgConnection::connect(&admin_url).await.unwrap();
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    let upstream = url::Url::parse(&admin_url).unwrap();
+    let host = upstream.host_str().unwrap_or("127.0.0.1");
+    let upstream_addr = tokio::net::lookup_host((host, upstream.port().unwrap_or(5432)))
+        .await
+        .unwrap()
+        .next()
+        .unwrap();
+    let proxy = CuttableProxy::start(upstream_addr).await;
+    let mut db = upstream.clone();
+    db.set_host(Some("127.0.0.1")).unwrap();
+    db.set_port(Some(proxy.port)).unwrap();
+    db.set_path(&format!("/{name}"));
+
+    let (model, app, cookie) = start_with_mock_model_and(&[("DATABASE_URL", db.as_str())]).await;
+    let mut ws = app.chat(&cookie).await;
+    let id = ws.start_ad_hoc().await.unwrap();
+
+    // CJ is mid-reply when the database goes.
+    model.hold();
+    ws.send_json(json!({"type": "message", "text": "Tell me a story", "client_id": "m1"}))
+        .await
+        .unwrap();
+    ws.expect("message_ack").await.unwrap();
+    let first = ws.until("cj_delta").await.unwrap();
+    assert_eq!(first["text"], "Once upon");
+    proxy.cut();
+    model.release();
+    let outage = next_error(&mut ws).await;
+    assert_eq!(outage["code"], "store_unavailable", "{outage:?}");
+    assert_eq!(outage["retryable"], true);
+
+    // A message sent meanwhile is refused the same way, nothing stored.
+    ws.send_json(json!({"type": "message", "text": "Are you there?", "client_id": "m2"}))
+        .await
+        .unwrap();
+    let refused = next_error(&mut ws).await;
+    assert_eq!(refused["code"], "store_unavailable", "{refused:?}");
+    assert_eq!(refused["retryable"], true);
+
+    // The database is back: the kept reply is stored and sent, once.
+    proxy.restore();
+    let reply = ws.until("cj_message").await.unwrap();
+    assert_eq!(reply["content"], "Once upon a time.");
+    assert_eq!(reply["status"], "complete");
+    assert_eq!(reply["seq"], 2);
+
+    // The page sends m2 again (same client_id): acknowledged, answered.
+    ws.send_json(json!({"type": "message", "text": "Are you there?", "client_id": "m2"}))
+        .await
+        .unwrap();
+    let ack = ws.until("message_ack").await.unwrap();
+    assert_eq!(ack["seq"], 3);
+    let second = ws.until("cj_message").await.unwrap();
+    assert_eq!(second["seq"], 4);
+
+    let stored = app.messages(&id).await;
+    let roles: Vec<String> = stored
+        .iter()
+        .map(|m| format!("{} {}", m.role.as_str(), m.content))
+        .collect();
+    assert_eq!(
+        roles,
+        [
+            "merchant Tell me a story",
+            "cj Once upon a time.",
+            "merchant Are you there?",
+            "cj Once upon a time.",
+        ],
+        "one reply per message"
+    );
+    app.stop().await;
+    sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+}
