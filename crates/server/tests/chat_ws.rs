@@ -541,3 +541,43 @@ async fn traces_do_not_grow_with_the_conversation_unless_debug_is_on() {
         app.stop().await;
     }
 }
+
+/// A second tab with the conversation open (idle, not the one that sent)
+/// sees CJ's reply stream live and then the reply, once.
+#[tokio::test]
+async fn an_idle_tab_sees_the_reply_another_tab_asked_for() {
+    let (model, app, cookie) = start_with_mock_model().await;
+    let mut one = app.chat(&cookie).await;
+    let id = one.start_ad_hoc().await.unwrap();
+    let mut two = app.chat(&cookie).await;
+    two.resume(id, 0).await.unwrap();
+
+    model.hold();
+    one.send_json(json!({"type": "message", "text": "Tell me a story", "client_id": "m1"}))
+        .await
+        .unwrap();
+    one.expect("message_ack").await.unwrap();
+    assert_eq!(one.until("cj_delta").await.unwrap()["text"], "Once upon");
+    assert_eq!(two.until("cj_delta").await.unwrap()["text"], "Once upon");
+    model.release();
+    let (rest, on_two) = two.collect_until("cj_message").await.unwrap();
+    assert!(
+        rest.iter()
+            .any(|f| f.kind() == "cj_delta" && f["text"] == " a time."),
+        "{rest:?}"
+    );
+    let on_one = one.until("cj_message").await.unwrap();
+    assert_eq!(on_two["seq"], on_one["seq"]);
+    assert_eq!(on_two["content"], "Once upon a time.");
+
+    // Neither tab gets the reply twice.
+    for tab in [&mut one, &mut two] {
+        tab.send_json(json!({"type": "ping", "nonce": "after"}))
+            .await
+            .unwrap();
+        let next = tab.next().await.unwrap();
+        assert_eq!(next.kind(), "pong", "{next:?}");
+    }
+    assert_eq!(model.request_count(), 1);
+    app.stop().await;
+}

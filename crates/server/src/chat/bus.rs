@@ -1,9 +1,11 @@
 //! Live turn frames across replicas. The replica that runs a conversation's
 //! turn publishes its frames (`cj_thinking`, `cj_delta`, `cj_message`, …);
-//! a replica whose socket follows that conversation receives them. On
-//! PostgreSQL they travel by `LISTEN`/`NOTIFY` on one channel; on SQLite
-//! (one process) nothing travels, the running turn's own channel serves
-//! every socket.
+//! every socket with that conversation open gets them, on this replica and
+//! on the others: those following the turn (they opened the conversation
+//! while it ran) through [`FrameBus::subscribe`], the rest through
+//! [`FrameBus::announcements`], which also carries the messages CJ posts
+//! outside a turn. On PostgreSQL frames travel by `LISTEN`/`NOTIFY` on one
+//! channel; on SQLite (one process) nothing travels.
 //!
 //! Delivery is best effort: a frame published while the listening
 //! connection reconnects, or one too large for a notification, is lost.
@@ -44,7 +46,18 @@ struct Envelope {
     announcement: bool,
 }
 
-type Followers = Mutex<HashMap<ConversationId, broadcast::Sender<ServerFrame>>>;
+type Channels<T> = Mutex<HashMap<ConversationId, broadcast::Sender<T>>>;
+type Followers = Channels<ServerFrame>;
+
+/// A frame for the sockets that have a conversation open.
+#[derive(Debug, Clone)]
+pub enum OpenFrame {
+    /// A frame of a turn: a socket already following that turn (through
+    /// its own channel) skips it.
+    Turn(ServerFrame),
+    /// A message CJ posts outside any turn: for every socket.
+    Announcement(ServerFrame),
+}
 
 /// Frames to and from the other replicas. Cheap to clone.
 #[derive(Clone)]
@@ -57,8 +70,9 @@ struct Inner {
     owner: String,
     /// Local sockets following turns that other replicas run.
     followers: Followers,
-    /// Local sockets with a conversation open, for announcements.
-    open: Followers,
+    /// Local sockets with a conversation open: turn frames and
+    /// announcements.
+    open: Channels<OpenFrame>,
     /// To the publishing task; `None` when there is nobody to tell.
     outgoing: Option<mpsc::Sender<Envelope>>,
 }
@@ -94,16 +108,26 @@ impl FrameBus {
         self.inner.outgoing.is_some()
     }
 
-    /// Sends `frame` of `conversation`'s turn to the other replicas
-    /// (queued; dropped if the queue is full).
+    /// Sends `frame` of `conversation`'s turn to every socket with the
+    /// conversation open, here and on the other replicas (those queued;
+    /// dropped if the queue is full).
     pub fn publish(&self, conversation: ConversationId, frame: ServerFrame) {
+        deliver_in(
+            &self.inner.open,
+            conversation,
+            OpenFrame::Turn(frame.clone()),
+        );
         self.send_out(conversation, frame, false);
     }
 
     /// Sends `frame` to every socket, on every replica, that has
     /// `conversation` open (a message CJ posts outside a turn).
     pub fn announce(&self, conversation: ConversationId, frame: ServerFrame) {
-        deliver_in(&self.inner.open, conversation, frame.clone());
+        deliver_in(
+            &self.inner.open,
+            conversation,
+            OpenFrame::Announcement(frame.clone()),
+        );
         self.send_out(conversation, frame, true);
     }
 
@@ -127,21 +151,25 @@ impl FrameBus {
         subscribe_in(&self.inner.followers, conversation)
     }
 
-    /// The announcements for `conversation`, from any replica, from now on.
-    pub fn announcements(&self, conversation: ConversationId) -> broadcast::Receiver<ServerFrame> {
+    /// Turn frames and announcements for `conversation`, from any replica,
+    /// from now on.
+    pub fn announcements(&self, conversation: ConversationId) -> broadcast::Receiver<OpenFrame> {
         subscribe_in(&self.inner.open, conversation)
     }
 }
 
-fn lock(
-    map: &Followers,
-) -> std::sync::MutexGuard<'_, HashMap<ConversationId, broadcast::Sender<ServerFrame>>> {
+fn lock<T>(
+    map: &Channels<T>,
+) -> std::sync::MutexGuard<'_, HashMap<ConversationId, broadcast::Sender<T>>> {
     // Single inserts, removals and sends: a poisoned map is consistent.
     map.lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-fn subscribe_in(map: &Followers, conversation: ConversationId) -> broadcast::Receiver<ServerFrame> {
+fn subscribe_in<T: Clone>(
+    map: &Channels<T>,
+    conversation: ConversationId,
+) -> broadcast::Receiver<T> {
     let mut map = lock(map);
     if map.len() >= 64 {
         map.retain(|_, tx| tx.receiver_count() > 0);
@@ -151,7 +179,7 @@ fn subscribe_in(map: &Followers, conversation: ConversationId) -> broadcast::Rec
         .subscribe()
 }
 
-fn deliver_in(map: &Followers, conversation: ConversationId, frame: ServerFrame) {
+fn deliver_in<T>(map: &Channels<T>, conversation: ConversationId, frame: T) {
     let mut map = lock(map);
     if let Some(tx) = map.get(&conversation)
         && tx.send(frame).is_err()
@@ -165,12 +193,24 @@ impl Inner {
         if envelope.from == self.owner {
             return;
         }
-        let map = if envelope.announcement {
-            &self.open
+        if envelope.announcement {
+            deliver_in(
+                &self.open,
+                envelope.conversation,
+                OpenFrame::Announcement(envelope.frame),
+            );
         } else {
-            &self.followers
-        };
-        deliver_in(map, envelope.conversation, envelope.frame);
+            deliver_in(
+                &self.followers,
+                envelope.conversation,
+                envelope.frame.clone(),
+            );
+            deliver_in(
+                &self.open,
+                envelope.conversation,
+                OpenFrame::Turn(envelope.frame),
+            );
+        }
     }
 }
 

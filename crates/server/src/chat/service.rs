@@ -656,8 +656,9 @@ impl ChatService {
                 },
             );
         }
-        if self.inner.bus.is_remote() {
-            // Tabs on other replicas follow this turn live.
+        {
+            // Every tab with the conversation open, on any replica, sees
+            // this turn live.
             let mut relay = frames.subscribe();
             let bus = self.inner.bus.clone();
             tokio::spawn(async move {
@@ -724,7 +725,7 @@ impl ChatService {
 
     /// Announcements for `id` (messages CJ posts outside a turn), from any
     /// replica, for a socket that has the conversation open.
-    pub fn announcements(&self, id: ConversationId) -> broadcast::Receiver<ServerFrame> {
+    pub fn announcements(&self, id: ConversationId) -> broadcast::Receiver<super::bus::OpenFrame> {
         self.inner.bus.announcements(id)
     }
 

@@ -20,6 +20,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
 
+use super::bus::OpenFrame;
 use super::protocol::{ClientFrame, PROTOCOL_VERSION, ServerFrame, WireMessage};
 use super::service::{ChatError, ChatService, Owner};
 use crate::app::AppState;
@@ -153,7 +154,7 @@ enum Ending {
 }
 
 /// Serialises frames to the socket and never sends a stored CJ message the
-/// client already has. Ends when every sender is gone, or on `close`
+/// client already has, nor a piece of one. Ends when every sender is gone, or on `close`
 /// (after what is already queued).
 async fn write_frames(
     mut sink: SplitSink<WebSocket, WsMessage>,
@@ -219,6 +220,9 @@ async fn deliver(
             *last_seq = message.seq;
         }
         ServerFrame::MessageAck { seq, .. } => *last_seq = (*last_seq).max(*seq),
+        // A piece of a reply the client already has whole (a turn's frames
+        // reach a socket by two paths at the turn's end).
+        ServerFrame::CjDelta { turn, .. } if *turn <= *last_seq => return true,
         _ => {}
     }
     let Ok(text) = serde_json::to_string(&frame) else {
@@ -264,8 +268,9 @@ async fn connection(socket: WebSocket, live: Live, session: WebSession) {
     );
     tokio::pin!(expiry);
     let mut watching_sessions = true;
-    // Messages CJ posts outside a turn into the open conversation.
-    let mut announced: Option<(ConversationId, broadcast::Receiver<ServerFrame>)> = None;
+    // Turns of the open conversation that this socket does not follow (a
+    // tab elsewhere sent the message), and messages CJ posts outside a turn.
+    let mut announced: Option<(ConversationId, broadcast::Receiver<OpenFrame>)> = None;
     let ending = loop {
         if announced.as_ref().map(|(id, _)| *id) != conn.conversation {
             announced = conn
@@ -280,7 +285,10 @@ async fn connection(socket: WebSocket, live: Live, session: WebSession) {
                 }
             } => {
                 match note {
-                    Ok(frame) => conn.send(frame).await,
+                    Ok(OpenFrame::Announcement(frame)) => conn.send(frame).await,
+                    // This socket's own follower already sends the turn.
+                    Ok(OpenFrame::Turn(_)) if conn.following() => {}
+                    Ok(OpenFrame::Turn(frame)) => conn.send(frame).await,
                     Err(broadcast::error::RecvError::Lagged(_)) => {}
                     Err(broadcast::error::RecvError::Closed) => announced = None,
                 }
@@ -451,6 +459,11 @@ impl Connection {
         if let Err(e) = result {
             self.send(e.to_frame()).await;
         }
+    }
+
+    /// Whether this socket follows a turn through its own forwarder.
+    fn following(&self) -> bool {
+        self.forwarder.as_ref().is_some_and(|f| !f.is_finished())
     }
 
     fn current(&self) -> Result<ConversationId, ChatError> {
