@@ -121,6 +121,13 @@ pub struct BenchArgs {
     /// [default: memory,turns,prepared,store].
     #[arg(long, value_name = "PHASES", value_enum, value_delimiter = ',')]
     phases: Vec<Phase>,
+    /// Spawn this many replicas on one PostgreSQL database
+    /// (--database-url) behind Debian's `haproxy` (round robin, `/readyz`
+    /// as its health check), and measure the turns phase through it (the
+    /// only phase run then).
+    /// (`--replicas 1`: one server behind the same balancer, to compare.)
+    #[arg(long, value_name = "N")]
+    replicas: Option<usize>,
 }
 
 /// The resolved parameters.
@@ -168,7 +175,9 @@ impl Params {
                 .to_owned()
             }),
             store_asks: pick(a.store_asks, 20, 5).clamp(1, MAX_TURNS),
-            phases: if a.phases.is_empty() {
+            phases: if a.phases.is_empty() && a.replicas.is_some() {
+                vec![Phase::Turns]
+            } else if a.phases.is_empty() {
                 vec![Phase::Memory, Phase::Turns, Phase::Prepared, Phase::Store]
             } else {
                 a.phases.clone()
@@ -195,6 +204,20 @@ pub async fn run(args: BenchArgs) -> Result<(), String> {
             "--model mock needs a spawned server (omit --url); a running app uses its own model"
                 .to_owned(),
         );
+    }
+    if let Some(replicas) = args.replicas {
+        if args.url.is_some() || args.database_url.is_none() {
+            return Err(
+                "--replicas needs spawned servers on PostgreSQL: give --database-url, omit --url"
+                    .to_owned(),
+            );
+        }
+        if params.phases.iter().any(|p| *p != Phase::Turns) {
+            return Err("--replicas measures the turns phase only: add --phases turns".to_owned());
+        }
+        if !(1..=8).contains(&replicas) {
+            return Err("--replicas: 1 to 8".to_owned());
+        }
     }
     let database = match (&args.database_url, &args.url) {
         (Some(_), Some(_)) => {
@@ -278,6 +301,14 @@ async fn run_on(
     };
     let mut server = match &args.url {
         Some(url) => Target::external(url)?,
+        None if let Some(replicas) = args.replicas => {
+            Target::spawn_replicas(
+                replicas,
+                mock.as_ref().map(MockModel::openai_base_url).as_deref(),
+                database.map(|d| d.url.as_str()),
+            )
+            .await?
+        }
         None => Target::spawn(
             mock.as_ref().map(MockModel::openai_base_url).as_deref(),
             database.map(|d| d.url.as_str()),
@@ -294,6 +325,12 @@ async fn run_on(
         "server: {} ({})",
         server.base,
         match server.pid() {
+            Some(_) if server.balancer.is_some() => format!(
+                "{} replicas of `hirecj serve` behind haproxy (pids {}), PostgreSQL database {}",
+                server.others.len() + 1,
+                server.pids().join(", "),
+                database.map_or("?", |d| d.name.as_str())
+            ),
             Some(pid) => format!(
                 "spawned `hirecj-bench serve` (`hirecj serve`), pid {pid}, {}",
                 match database {
@@ -521,6 +558,10 @@ struct Target {
     /// `ws://host:port/ws/chat`.
     ws: String,
     process: Option<ServerProcess>,
+    /// With `--replicas N`: the other replicas, and the load balancer in
+    /// front of them all (`base` and `ws` are its).
+    others: Vec<ServerProcess>,
+    balancer: Option<std::process::Child>,
     data_dir: Option<PathBuf>,
 }
 
@@ -552,6 +593,8 @@ impl Target {
             base: format!("http://{authority}"),
             ws: format!("ws://{authority}/ws/chat"),
             process: None,
+            others: Vec::new(),
+            balancer: None,
             data_dir: None,
         })
     }
@@ -572,31 +615,13 @@ impl Target {
             base: String::new(),
             ws: String::new(),
             process: None,
+            others: Vec::new(),
+            balancer: None,
             data_dir: Some(dir.clone()),
         };
         let data_dir = dir.display().to_string();
-        let mut env = vec![
-            ("HIRECJ_DATA_DIR", data_dir.as_str()),
-            ("HIRECJ_DEBUG", "true"),
-            // Every bench conversation comes from one address: lift the
-            // per-client limits, which would otherwise be what is measured.
-            ("HIRECJ_MAX_CONNECTIONS", "1000000"),
-            ("HIRECJ_WS_PER_ADDRESS", "1000000"),
-            ("HIRECJ_TURNS_PER_MINUTE_ADDRESS", "1000000"),
-            ("HIRECJ_TURNS_PER_MINUTE_SESSION", "1000000"),
-            ("HIRECJ_TURNS_PER_MINUTE_MERCHANT", "1000000"),
-            ("HIRECJ_CONVERSATIONS_PER_HOUR", "1000000"),
-        ];
-        if let Some(url) = database_url {
-            env.push(("DATABASE_URL", url));
-        }
-        match model_url {
-            Some(url) => env.extend([
-                ("HIRECJ_MODEL_PROVIDER", "openai"),
-                ("OPENAI_BASE_URL", url),
-            ]),
-            None => env.push(("HIRECJ_MODEL_PROVIDER", "offline")),
-        }
+        let env = server_env(&data_dir, model_url, database_url);
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
         // On failure `target` is dropped, which removes the directory.
         let process = ServerProcess::start(&exe, &dir, &env).map_err(|e| e.to_string())?;
         target.base = process.url("");
@@ -605,6 +630,150 @@ impl Target {
         Ok(target)
     }
 
+    /// `replicas` servers on one PostgreSQL database, each on its own
+    /// port, behind `haproxy` (round robin, `/readyz` health checks,
+    /// WebSockets passed through); `base` and `ws` are the balancer's.
+    async fn spawn_replicas(
+        replicas: usize,
+        model_url: Option<&str>,
+        database_url: Option<&str>,
+    ) -> Res<Self> {
+        let haproxy = std::env::var_os("PATH")
+            .map(|paths| std::env::split_paths(&paths).collect::<Vec<_>>())
+            .unwrap_or_default()
+            .into_iter()
+            .chain([PathBuf::from("/usr/sbin")])
+            .map(|dir| dir.join("haproxy"))
+            .find(|p| p.is_file())
+            .ok_or("--replicas needs haproxy (Debian: apt-get install haproxy)")?;
+        let exe =
+            std::env::current_exe().map_err(|e| format!("cannot find this executable: {e}"))?;
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        let dir = std::env::temp_dir().join(format!("hirecj-bench-{}-{nanos}", std::process::id()));
+        let mut target = Self {
+            base: String::new(),
+            ws: String::new(),
+            process: None,
+            others: Vec::new(),
+            balancer: None,
+            data_dir: Some(dir.clone()),
+        };
+        let free_port = || -> Res<u16> {
+            std::net::TcpListener::bind("127.0.0.1:0")
+                .and_then(|l| l.local_addr())
+                .map(|a| a.port())
+                .map_err(|e| format!("no free port: {e}"))
+        };
+        let mut ports = Vec::new();
+        for i in 0..replicas {
+            let replica_dir = dir.join(format!("replica-{i}"));
+            std::fs::create_dir_all(&replica_dir)
+                .map_err(|e| format!("cannot create {}: {e}", replica_dir.display()))?;
+            let port = free_port()?;
+            let data_dir = replica_dir.display().to_string();
+            let bind = format!("127.0.0.1:{port}");
+            let mut env = server_env(&data_dir, model_url, database_url);
+            env.push(("HIRECJ_BIND", bind));
+            // One secret for all: they share the database's sessions.
+            env.push((
+                "HIRECJ_SECRET_KEY",
+                format!("hirecj-bench-replicas-{nanos:x}-shared-secret"),
+            ));
+            let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            let process =
+                ServerProcess::start(&exe, &replica_dir, &env).map_err(|e| e.to_string())?;
+            ports.push(port);
+            if target.process.is_none() {
+                target.process = Some(process);
+            } else {
+                target.others.push(process);
+            }
+        }
+        let lb_port = free_port()?;
+        let mut config = format!(
+            "global\n    maxconn 8000\ndefaults\n    mode http\n    timeout connect 2s\n    \
+             timeout client 120s\n    timeout server 120s\n    timeout tunnel 1h\n    \
+             option redispatch\n    retries 3\nfrontend chat\n    bind 127.0.0.1:{lb_port}\n    \
+             default_backend replicas\nbackend replicas\n    balance roundrobin\n    \
+             option httpchk GET /readyz\n    http-check expect status 200\n    \
+             default-server inter 500ms fall 2 rise 1\n"
+        );
+        for (i, port) in ports.iter().enumerate() {
+            config.push_str(&format!("    server r{i} 127.0.0.1:{port} check\n"));
+        }
+        let config_file = dir.join("haproxy.cfg");
+        std::fs::write(&config_file, config)
+            .map_err(|e| format!("cannot write {}: {e}", config_file.display()))?;
+        target.balancer = Some(
+            std::process::Command::new(&haproxy)
+                .args(["-db", "-f"])
+                .arg(&config_file)
+                .stdin(std::process::Stdio::null())
+                .stdout(std::process::Stdio::null())
+                .spawn()
+                .map_err(|e| format!("cannot start {}: {e}", haproxy.display()))?,
+        );
+        target.base = format!("http://127.0.0.1:{lb_port}");
+        target.ws = format!("ws://127.0.0.1:{lb_port}/ws/chat");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(r) = reqwest::get(format!("{}/readyz", target.base)).await
+                && r.status() == reqwest::StatusCode::OK
+            {
+                break;
+            }
+            if Instant::now() > deadline {
+                return Err("haproxy did not answer /readyz within 30 s".to_owned());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Ok(target)
+    }
+
+    /// Every replica's pid.
+    fn pids(&self) -> Vec<String> {
+        self.process
+            .iter()
+            .chain(&self.others)
+            .map(|p| p.pid().to_string())
+            .collect()
+    }
+}
+
+/// The spawned server's settings.
+fn server_env(
+    data_dir: &str,
+    model_url: Option<&str>,
+    database_url: Option<&str>,
+) -> Vec<(&'static str, String)> {
+    let mut env = vec![
+        ("HIRECJ_DATA_DIR", data_dir),
+        ("HIRECJ_DEBUG", "true"),
+        // Every bench conversation comes from one address: lift the
+        // per-client limits, which would otherwise be what is measured.
+        ("HIRECJ_MAX_CONNECTIONS", "1000000"),
+        ("HIRECJ_WS_PER_ADDRESS", "1000000"),
+        ("HIRECJ_TURNS_PER_MINUTE_ADDRESS", "1000000"),
+        ("HIRECJ_TURNS_PER_MINUTE_SESSION", "1000000"),
+        ("HIRECJ_TURNS_PER_MINUTE_MERCHANT", "1000000"),
+        ("HIRECJ_CONVERSATIONS_PER_HOUR", "1000000"),
+    ];
+    if let Some(url) = database_url {
+        env.push(("DATABASE_URL", url));
+    }
+    match model_url {
+        Some(url) => env.extend([
+            ("HIRECJ_MODEL_PROVIDER", "openai"),
+            ("OPENAI_BASE_URL", url),
+        ]),
+        None => env.push(("HIRECJ_MODEL_PROVIDER", "offline")),
+    }
+    env.into_iter().map(|(k, v)| (k, v.to_owned())).collect()
+}
+
+impl Target {
     fn pid(&self) -> Option<u32> {
         self.process.as_ref().map(ServerProcess::pid)
     }
@@ -619,6 +788,11 @@ impl Target {
     }
 
     fn stop(&mut self) {
+        if let Some(mut balancer) = self.balancer.take() {
+            let _ = balancer.kill();
+            let _ = balancer.wait();
+        }
+        self.others.clear();
         drop(self.process.take());
         if let Some(dir) = self.data_dir.take() {
             let _ = std::fs::remove_dir_all(dir);

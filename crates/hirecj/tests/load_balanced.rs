@@ -586,6 +586,9 @@ async fn tabs_on_different_replicas_behind_haproxy_share_one_reply_per_message()
         before + 2,
         "the dead replica's try, then one more"
     );
+    // (The reader tab, idle with the conversation open, saw that reply go
+    // by live: a fresh tab reads what is stored.)
+    let mut reader = cluster.tab(&cookie).await;
     let all = reader.resume(id, 0).await.unwrap();
     assert_eq!(
         roles(&all),

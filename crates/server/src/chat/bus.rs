@@ -13,6 +13,7 @@
 //! `watch_elsewhere`), which holds every reply.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
@@ -75,6 +76,8 @@ struct Inner {
     open: Channels<OpenFrame>,
     /// To the publishing task; `None` when there is nobody to tell.
     outgoing: Option<mpsc::Sender<Envelope>>,
+    /// Frames dropped so far because the queue was full.
+    dropped: AtomicU64,
 }
 
 impl FrameBus {
@@ -94,10 +97,11 @@ impl FrameBus {
                 followers: Mutex::new(HashMap::new()),
                 open: Mutex::new(HashMap::new()),
                 outgoing,
+                dropped: AtomicU64::new(0),
             }),
         };
         if let Some(queued) = queued {
-            tokio::spawn(publish(store.clone(), queued));
+            tokio::spawn(publish(store.clone(), owner.to_owned(), queued));
             tokio::spawn(listen(store.clone(), Arc::downgrade(&bus.inner)));
         }
         bus
@@ -140,7 +144,13 @@ impl FrameBus {
                 announcement,
             };
             if outgoing.try_send(envelope).is_err() {
-                tracing::warn!(conversation_id = %conversation, "frames for other replicas dropped: the queue is full");
+                // Logged at the 1st, 2nd, 4th, 8th… drop: a burst is not a
+                // flood of lines.
+                let dropped = self.inner.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+                if dropped.is_power_of_two() {
+                    tracing::warn!(conversation_id = %conversation, dropped,
+                        "frames for other replicas dropped: the queue is full");
+                }
             }
         }
     }
@@ -217,36 +227,70 @@ impl Inner {
 /// Publishes queued frames until the bus is gone: what is queued when the
 /// task wakes goes out together, in as few notifications as the payload
 /// limit allows (one under light load; fewer round trips under heavy load).
-async fn publish(store: Store, mut queued: mpsc::Receiver<Envelope>) {
-    let mut batch: Vec<String> = Vec::new();
+/// Pieces of one reply queued back to back are joined into one `cj_delta`
+/// (a reply streams in fewer, larger pieces to the other replicas as load
+/// grows, never out of order).
+async fn publish(store: Store, owner: String, mut queued: mpsc::Receiver<Envelope>) {
+    let mut pending: Vec<Envelope> = Vec::new();
     while let Some(first) = queued.recv().await {
         let mut next = Some(first);
         while let Some(envelope) = next {
+            push_coalesced(&mut pending, envelope);
+            next = queued.try_recv().ok();
+        }
+        let mut batch: Vec<String> = Vec::new();
+        let mut size = owner.len() + 3;
+        for envelope in pending.drain(..) {
             match serde_json::to_string(&envelope) {
                 // Too large for a notification: followers read the reply
                 // from the store.
-                Ok(one) if one.len() + 2 > NOTIFY_PAYLOAD_MAX => {}
+                Ok(one) if owner.len() + one.len() + 3 > NOTIFY_PAYLOAD_MAX => {}
                 Ok(one) => {
-                    let size: usize = 1 + batch.iter().map(|e| e.len() + 1).sum::<usize>();
                     if size + one.len() + 1 > NOTIFY_PAYLOAD_MAX {
-                        send(&store, &mut batch).await;
+                        send(&store, &owner, &mut batch).await;
+                        size = owner.len() + 3;
                     }
+                    size += one.len() + 1;
                     batch.push(one);
                 }
                 Err(e) => tracing::warn!(error = %e, "could not encode a turn frame"),
             }
-            next = queued.try_recv().ok();
         }
-        send(&store, &mut batch).await;
+        send(&store, &owner, &mut batch).await;
     }
 }
 
-/// Sends `batch` (encoded envelopes) as one notification: a JSON array.
-async fn send(store: &Store, batch: &mut Vec<String>) {
+/// Appends `envelope` to `pending`, joining a `cj_delta` to the one just
+/// before it when both are pieces of the same reply.
+fn push_coalesced(pending: &mut Vec<Envelope>, envelope: Envelope) {
+    if let Some(last) = pending.last_mut()
+        && last.conversation == envelope.conversation
+        && !last.announcement
+        && !envelope.announcement
+        && let (
+            ServerFrame::CjDelta { turn, text, .. },
+            ServerFrame::CjDelta {
+                turn: next_turn,
+                text: more,
+                restart: false,
+            },
+        ) = (&mut last.frame, &envelope.frame)
+        && turn == next_turn
+    {
+        text.push_str(more);
+        return;
+    }
+    pending.push(envelope);
+}
+
+/// Sends `batch` (encoded envelopes) as one notification: the sender, a
+/// newline, then a JSON array (the sender first, so that a replica skips
+/// its own notifications without reading them).
+async fn send(store: &Store, owner: &str, batch: &mut Vec<String>) {
     if batch.is_empty() {
         return;
     }
-    let payload = format!("[{}]", batch.join(","));
+    let payload = format!("{owner}\n[{}]", batch.join(","));
     batch.clear();
     if let Err(e) = store.notify(CHANNEL, &payload).await {
         tracing::warn!(error = %e, "could not publish turn frames");
@@ -272,12 +316,21 @@ async fn listen(store: Store, bus: Weak<Inner>) {
                 return;
             };
             match received {
-                Ok(Some(payload)) => match serde_json::from_str::<Vec<Envelope>>(&payload) {
-                    Ok(envelopes) => envelopes.into_iter().for_each(|e| inner.deliver(e)),
-                    Err(e) => {
-                        tracing::warn!(error = %e, "unreadable turn frames from another replica")
+                Ok(Some(payload)) => {
+                    let Some((from, envelopes)) = payload.split_once('\n') else {
+                        tracing::warn!("unreadable turn frames from another replica");
+                        continue;
+                    };
+                    if from == inner.owner {
+                        continue;
                     }
-                },
+                    match serde_json::from_str::<Vec<Envelope>>(envelopes) {
+                        Ok(envelopes) => envelopes.into_iter().for_each(|e| inner.deliver(e)),
+                        Err(e) => {
+                            tracing::warn!(error = %e, "unreadable turn frames from another replica")
+                        }
+                    }
+                }
                 Ok(None) => return,
                 Err(e) => {
                     tracing::warn!(error = %e, "listening for other replicas' turn frames failed; listening again");
@@ -286,5 +339,60 @@ async fn listen(store: Store, bus: Weak<Inner>) {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn delta(conversation: ConversationId, turn: i64, text: &str, restart: bool) -> Envelope {
+        Envelope {
+            conversation,
+            from: "replica-a".into(),
+            frame: ServerFrame::CjDelta {
+                turn,
+                text: text.into(),
+                restart,
+            },
+            announcement: false,
+        }
+    }
+
+    fn texts(pending: &[Envelope]) -> Vec<String> {
+        pending
+            .iter()
+            .map(|e| match &e.frame {
+                ServerFrame::CjDelta { text, restart, .. } => {
+                    format!("{text}{}", if *restart { "!" } else { "" })
+                }
+                _ => "other".into(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn pieces_of_one_reply_queued_together_travel_as_one() {
+        let (a, b) = (ConversationId::generate(), ConversationId::generate());
+        let mut pending = Vec::new();
+        for e in [
+            delta(a, 2, "Once ", true),
+            delta(a, 2, "upon ", false),
+            delta(a, 2, "a time", false),
+            // Another conversation in between: order kept, nothing joined
+            // across it.
+            delta(b, 5, "Hello", false),
+            delta(a, 2, ".", false),
+            // A new attempt at the reply starts afresh.
+            delta(a, 2, "Once", true),
+            // The next turn's pieces are its own.
+            delta(a, 4, "Next", false),
+        ] {
+            push_coalesced(&mut pending, e);
+        }
+        assert_eq!(
+            texts(&pending),
+            ["Once upon a time!", "Hello", ".", "Once!", "Next"]
+        );
     }
 }
