@@ -251,9 +251,7 @@ impl ScratchDatabase {
         if !matches!(url.scheme(), "postgres" | "postgresql") {
             return Err("--database-url: only postgres:// URLs (SQLite is the default)".to_owned());
         }
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos());
+        let nanos = run_nanos();
         let name = format!("hirecj_bench_{}_{nanos:x}", std::process::id());
         url.set_path(&format!("/{name}"));
         hirecj_store::scratch::create_postgres_database(admin_url, &name)
@@ -605,9 +603,7 @@ impl Target {
     fn spawn(model_url: Option<&str>, database_url: Option<&str>) -> Res<Self> {
         let exe =
             std::env::current_exe().map_err(|e| format!("cannot find this executable: {e}"))?;
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos());
+        let nanos = run_nanos();
         let dir = std::env::temp_dir().join(format!("hirecj-bench-{}-{nanos}", std::process::id()));
         std::fs::create_dir_all(&dir)
             .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
@@ -648,9 +644,7 @@ impl Target {
             .ok_or("--replicas needs haproxy (Debian: apt-get install haproxy)")?;
         let exe =
             std::env::current_exe().map_err(|e| format!("cannot find this executable: {e}"))?;
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos());
+        let nanos = run_nanos();
         let dir = std::env::temp_dir().join(format!("hirecj-bench-{}-{nanos}", std::process::id()));
         let mut target = Self {
             base: String::new(),
@@ -740,6 +734,13 @@ impl Target {
             .map(|p| p.pid().to_string())
             .collect()
     }
+}
+
+/// Nanoseconds since the epoch: names this run's directory and database.
+fn run_nanos() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos())
 }
 
 /// The spawned server's settings.

@@ -21,9 +21,9 @@ use std::time::{Duration, Instant};
 use hirecj_domain::ConversationId;
 use hirecj_testkit::app::ServerProcess;
 use hirecj_testkit::model::{MockModel, openai};
+use hirecj_testkit::postgres::ScratchDatabase;
 use hirecj_testkit::ws::{ChatClient, ClientFrame, ConnectOptions, Frame};
 use reqwest::cookie::{CookieStore as _, Jar};
-use sqlx::Connection as _;
 
 const CONVERSATIONS: usize = 100;
 const MESSAGES: usize = 10;
@@ -253,8 +253,7 @@ fn absorb(frame: &Frame, seen: &mut Seen, sent: &mut Option<String>) {
 /// A scratch PostgreSQL database (dropped on [`Cluster::finish`]), three
 /// replicas on it and the load balancer in front of them.
 struct Cluster {
-    admin: sqlx::PgConnection,
-    name: String,
+    scratch: Option<ScratchDatabase>,
     env: Vec<(String, String)>,
     dirs: [tempfile::TempDir; 3],
     ports: [u16; 3],
@@ -268,22 +267,8 @@ impl Cluster {
     /// `None` (skipped) outside CI without haproxy or PostgreSQL.
     async fn start(extra: &[(&str, &str)]) -> Option<Self> {
         let haproxy = haproxy()?;
-        let Ok(admin_url) = std::env::var("TEST_DATABASE_URL") else {
-            assert!(
-                std::env::var("CI").as_deref() != Ok("true"),
-                "TEST_DATABASE_URL must be set in CI"
-            );
-            eprintln!("TEST_DATABASE_URL not set: skipping");
-            return None;
-        };
-        let name = format!("hirecj_balanced_{}", uuid::Uuid::new_v4().simple());
-        let mut admin = sqlx::PgConnection::connect(&admin_url).await.unwrap();
-        sqlx::query(&format!("CREATE DATABASE {name}"))
-            .execute(&mut admin)
-            .await
-            .unwrap();
-        let mut db = url::Url::parse(&admin_url).unwrap();
-        db.set_path(&format!("/{name}"));
+        let scratch = ScratchDatabase::create("hirecj_balanced").await?;
+        let db = scratch.url.clone();
         let mut env: Vec<(String, String)> = [
             ("DATABASE_URL", db.as_str()),
             (
@@ -311,8 +296,7 @@ impl Cluster {
         let dirs = [(); 3].map(|()| tempfile::tempdir().unwrap());
         let ports = [(); 3].map(|()| free_port());
         let mut cluster = Self {
-            admin,
-            name,
+            scratch: Some(scratch),
             env,
             replicas: Vec::new(),
             lb_port: free_port(),
@@ -380,13 +364,9 @@ impl Cluster {
 
     async fn finish(mut self) {
         self.replicas.clear();
-        sqlx::query(&format!(
-            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-            self.name
-        ))
-        .execute(&mut self.admin)
-        .await
-        .unwrap();
+        if let Some(scratch) = self.scratch.take() {
+            scratch.drop().await;
+        }
     }
 }
 

@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use hirecj_testkit::app::{ServerProcess, WAIT};
 use hirecj_testkit::model::{MockModel, openai};
+use hirecj_testkit::postgres::ScratchDatabase;
 use hirecj_testkit::ws::{ChatClient, ClientFrame, ConnectOptions};
 use reqwest::cookie::{CookieStore as _, Jar};
 use sqlx::Connection as _;
@@ -154,9 +155,10 @@ async fn install(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_processes_on_one_postgres_database_act_as_one_app() {
-    let Some((mut admin, name, db)) = scratch_database().await else {
+    let Some(scratch) = ScratchDatabase::create("hirecj_replicas").await else {
         return;
     };
+    let db = scratch.url.clone();
     let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let key = "replica-shared-secret-key-0123456789abcdef";
     let start = |dir: &tempfile::TempDir| {
@@ -216,7 +218,7 @@ async fn two_processes_on_one_postgres_database_act_as_one_app() {
     ws.expect("pong").await.unwrap();
 
     drop((a, b));
-    drop_database(&mut admin, &name).await;
+    scratch.drop().await;
 }
 
 /// A free port on 127.0.0.1 (bound, then released for a child to take).
@@ -272,9 +274,10 @@ fn standalone_store(dir: &Path, port: u16, env: &[(&str, &str)]) -> StandaloneSt
 /// from the mirror it did not fill.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_replicas_on_one_postgres_database_share_one_store_mirror() {
-    let Some((mut admin, name, db)) = scratch_database().await else {
+    let Some(scratch) = ScratchDatabase::create("hirecj_replicas").await else {
         return;
     };
+    let db = scratch.url.clone();
 
     let key = "mirror-replicas-secret-key-0123456789abcdef";
     let (port_a, port_store) = (free_port(), free_port());
@@ -353,7 +356,7 @@ async fn two_replicas_on_one_postgres_database_share_one_store_mirror() {
 
     drop(conn);
     drop((a, b));
-    drop_database(&mut admin, &name).await;
+    scratch.drop().await;
 }
 
 /// The merchant's session cookie (from `jar`) and user id, as `server`
@@ -600,35 +603,6 @@ fn fields(started: &hirecj_testkit::ws::Frame, field: &str) -> Vec<(i64, String)
         .collect()
 }
 
-/// A fresh PostgreSQL database for one test (`None`: skipped outside CI
-/// when `TEST_DATABASE_URL` is not set); dropped by [`drop_database`].
-async fn scratch_database() -> Option<(sqlx::PgConnection, String, url::Url)> {
-    let Ok(admin_url) = std::env::var("TEST_DATABASE_URL") else {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "TEST_DATABASE_URL must be set in CI"
-        );
-        eprintln!("TEST_DATABASE_URL not set: skipping");
-        return None;
-    };
-    let name = format!("hirecj_replicas_{}", uuid::Uuid::new_v4().simple());
-    let mut admin = sqlx::PgConnection::connect(&admin_url).await.unwrap();
-    sqlx::query(&format!("CREATE DATABASE {name}"))
-        .execute(&mut admin)
-        .await
-        .unwrap();
-    let mut db = url::Url::parse(&admin_url).unwrap();
-    db.set_path(&format!("/{name}"));
-    Some((admin, name, db))
-}
-
-async fn drop_database(admin: &mut sqlx::PgConnection, name: &str) {
-    sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        .execute(admin)
-        .await
-        .unwrap();
-}
-
 /// Two replicas on one PostgreSQL database, a tab on each, one
 /// conversation: while A writes CJ's reply, opening the conversation on B
 /// starts no second reply and a message sent to B waits its turn; B's tab
@@ -636,9 +610,10 @@ async fn drop_database(admin: &mut sqlx::PgConnection, name: &str) {
 /// mid-reply: once its claim lapses, B writes the reply, once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_replicas_write_one_reply_per_message() {
-    let Some((mut admin, name, db)) = scratch_database().await else {
+    let Some(scratch) = ScratchDatabase::create("hirecj_replicas").await else {
         return;
     };
+    let db = scratch.url.clone();
     let model = held_model().await;
     let base = model.openai_base_url();
     let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
@@ -751,5 +726,5 @@ async fn two_replicas_write_one_reply_per_message() {
         "one reply after each message"
     );
     drop((a, b));
-    drop_database(&mut admin, &name).await;
+    scratch.drop().await;
 }

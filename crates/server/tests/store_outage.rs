@@ -11,8 +11,8 @@ mod support;
 
 use std::sync::{Arc, Mutex};
 
+use hirecj_testkit::postgres::ScratchDatabase;
 use serde_json::json;
-use sqlx::Connection as _;
 use support::*;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
@@ -78,21 +78,10 @@ async fn next_error(ws: &mut hirecj_testkit::ws::ChatClient) -> hirecj_testkit::
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reply_written_while_the_database_is_out_is_kept_and_stored_once() {
-    let Ok(admin_url) = std::env::var("TEST_DATABASE_URL") else {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "TEST_DATABASE_URL must be set in CI"
-        );
-        eprintln!("TEST_DATABASE_URL not set: skipping");
+    let Some(scratch) = ScratchDatabase::create("hirecj_outage").await else {
         return;
     };
-    let name = format!("hirecj_outage_{}", uuid::Uuid::new_v4().simple());
-    let mut admin = sqlx::PgConnection::connect(&admin_url).await.unwrap();
-    sqlx::query(&format!("CREATE DATABASE {name}"))
-        .execute(&mut admin)
-        .await
-        .unwrap();
-    let upstream = url::Url::parse(&admin_url).unwrap();
+    let upstream = scratch.url.clone();
     let host = upstream.host_str().unwrap_or("127.0.0.1");
     let upstream_addr = tokio::net::lookup_host((host, upstream.port().unwrap_or(5432)))
         .await
@@ -103,7 +92,6 @@ async fn a_reply_written_while_the_database_is_out_is_kept_and_stored_once() {
     let mut db = upstream.clone();
     db.set_host(Some("127.0.0.1")).unwrap();
     db.set_port(Some(proxy.port)).unwrap();
-    db.set_path(&format!("/{name}"));
 
     let (model, app, cookie) = start_with_mock_model_and(&[("DATABASE_URL", db.as_str())]).await;
     let mut ws = app.chat(&cookie).await;
@@ -163,8 +151,5 @@ async fn a_reply_written_while_the_database_is_out_is_kept_and_stored_once() {
         "one reply per message"
     );
     app.stop().await;
-    sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        .execute(&mut admin)
-        .await
-        .unwrap();
+    scratch.drop().await;
 }

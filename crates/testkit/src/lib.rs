@@ -11,5 +11,6 @@
 
 pub mod app;
 pub mod model;
+pub mod postgres;
 pub mod store;
 pub mod ws;

@@ -517,8 +517,7 @@ impl Connection {
         .await;
         // A resend while this connection follows the turn keeps following
         // it (re-subscribing could drop a frame in between).
-        let following = self.forwarder.as_ref().is_some_and(|f| !f.is_finished());
-        if new || !following {
+        if new || !self.following() {
             self.follow(id, None);
         }
         Ok(())
