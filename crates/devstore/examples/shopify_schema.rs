@@ -47,6 +47,18 @@ fn operations() -> Vec<(String, String)> {
             bulk::CUSTOMERS_BULK_QUERY.to_string(),
         ),
         (
+            "bulk: order ids since".to_string(),
+            bulk::order_ids_bulk_query(Some(since)),
+        ),
+        (
+            "bulk: product ids".to_string(),
+            bulk::PRODUCT_IDS_BULK_QUERY.to_string(),
+        ),
+        (
+            "bulk: customer ids".to_string(),
+            bulk::CUSTOMER_IDS_BULK_QUERY.to_string(),
+        ),
+        (
             "WebhookSubscriptionCreate".to_string(),
             webhook_subscriptions::WEBHOOK_SUBSCRIPTION_CREATE.to_string(),
         ),

@@ -12,6 +12,7 @@
 //! | update an order | `orders/updated`, then `orders/paid` / `orders/fulfilled` when it became paid / fulfilled |
 //! | cancel an order | `refunds/create` (when the cancellation refunds), `orders/cancelled`, `orders/updated` |
 //! | refund an order | `refunds/create`, `orders/updated` |
+//! | delete an order (cancelled or archived) | `orders/delete` |
 //! | create / update / delete a product | `products/create` / `products/update` / `products/delete` |
 //! | create / update / delete a customer | `customers/create` / `customers/update` / `customers/delete` |
 //!
@@ -345,17 +346,27 @@ impl Dataset {
         // Ids grow with creation time: the new order goes after every order
         // created until now, with an id between its neighbours'.
         let position = self.orders.partition_point(|o| o.created_at <= now);
-        let id = match position.checked_sub(1).map(|p| self.orders[p].id) {
+        let mut id = match position.checked_sub(1).map(|p| self.orders[p].id) {
             Some(previous) => previous + 1,
             None => self
                 .orders
                 .first()
                 .map_or(5_400_000_000_000, |o| o.id.saturating_sub(1_000)),
         };
+        while self.retired_ids.contains(&id) {
+            id += 1;
+        }
         if self.orders.get(position).is_some_and(|next| next.id <= id) {
             return Err(invalid("no order id left at this time; try again"));
         }
-        let number = self.orders.iter().map(|o| o.number).max().unwrap_or(1000) + 1;
+        let number = self
+            .orders
+            .iter()
+            .map(|o| o.number)
+            .max()
+            .unwrap_or(1000)
+            .max(self.retired_number)
+            + 1;
         let order = Order {
             id,
             number,
@@ -624,7 +635,10 @@ impl Dataset {
         if input.price < 0 {
             return Err(invalid("Price must be greater than or equal to 0"));
         }
-        let id = self.products.last().map_or(8_100_000_000_000, |p| p.id) + 1_000;
+        let mut id = self.products.last().map_or(8_100_000_000_000, |p| p.id) + 1_000;
+        while self.retired_ids.contains(&id) {
+            id += 1_000;
+        }
         let variant_id = self
             .products
             .iter()
@@ -707,6 +721,30 @@ impl Dataset {
         Ok((product, vec![event(WebhookTopic::ProductsUpdate, payload)]))
     }
 
+    /// Deletes order `id`, which Shopify allows only for a cancelled or
+    /// archived (closed) order.
+    pub(crate) fn delete_order(
+        &mut self,
+        id: u64,
+        now: DateTime<Utc>,
+    ) -> Result<(Order, Vec<Event>), ChangeError> {
+        let i = self.visible_order(id, now)?;
+        let o = &self.orders[i];
+        if o.cancelled_at.is_none() && o.closed_at.is_none() {
+            return Err(invalid(
+                "Order can't be deleted unless it is canceled or archived",
+            ));
+        }
+        let order = self.orders.remove(i);
+        self.retired_ids.insert(order.id);
+        self.retired_number = self.retired_number.max(order.number);
+        self.reindex();
+        Ok((
+            order,
+            vec![event(WebhookTopic::OrdersDelete, payloads::deleted(id))],
+        ))
+    }
+
     /// Deletes a product (its order lines stay, without a product).
     pub(crate) fn delete_product(&mut self, id: u64) -> Result<(Product, Vec<Event>), ChangeError> {
         let i = self
@@ -717,6 +755,7 @@ impl Dataset {
                 id,
             })?;
         let product = self.products.remove(i);
+        self.retired_ids.insert(product.id);
         Ok((
             product,
             vec![event(WebhookTopic::ProductsDelete, payloads::deleted(id))],
@@ -743,7 +782,10 @@ impl Dataset {
         if self.email_taken(&email, None) {
             return Err(invalid("Email has already been taken"));
         }
-        let id = self.customers.last().map_or(7_200_000_000_000, |c| c.id) + 1_000;
+        let mut id = self.customers.last().map_or(7_200_000_000_000, |c| c.id) + 1_000;
+        while self.retired_ids.contains(&id) {
+            id += 1_000;
+        }
         let customer = Customer {
             id,
             email,
@@ -828,6 +870,7 @@ impl Dataset {
             ));
         }
         let customer = self.customers.remove(i);
+        self.retired_ids.insert(customer.id);
         self.customer_orders.remove(&id);
         Ok((
             customer,

@@ -565,6 +565,27 @@ pub(crate) async fn cancel_order(
     }
 }
 
+/// `POST /_control/orders/delete`: form `id` (a cancelled or archived
+/// order). Answers the deleted order.
+pub(crate) async fn delete_order(
+    State(store): State<DevStore>,
+    RawQuery(query): RawQuery,
+    body: Bytes,
+) -> Response {
+    let c = match call(&store, query, &body) {
+        Ok(c) => c,
+        Err(r) => return r.into_response(),
+    };
+    let id = match order_id(&store, &c) {
+        Ok(id) => id,
+        Err(r) => return r.into_response(),
+    };
+    match store.delete_order(&c.shop, id) {
+        Ok(o) => Json(json!({"deleted": {"id": o.id, "name": o.name()}})).into_response(),
+        Err(e) => change_failed(e),
+    }
+}
+
 /// `POST /_control/orders/refund`: form `id`, `amount` (decimal, e.g.
 /// `12.50`; default: the lines' subtotals, or everything left), `note`,
 /// `line=LINE_ITEM_ID[:QTY]` (repeated). Answers the refund and the order.

@@ -527,6 +527,11 @@ pub struct Dataset {
     customer_orders: HashMap<u64, Vec<usize>>,
     /// The shop's tax rate (what new orders are taxed at).
     pub(crate) tax_rate: f64,
+    /// Ids of deleted orders, products and customers: Shopify never
+    /// gives an id (or an order number) again.
+    pub(crate) retired_ids: HashSet<u64>,
+    /// The highest number of a deleted order.
+    pub(crate) retired_number: u64,
 }
 
 /// FNV-1a, 64 bits: a stable hash for seeds.
@@ -1155,6 +1160,8 @@ impl Dataset {
             orders,
             customer_orders,
             tax_rate,
+            retired_ids: HashSet::new(),
+            retired_number: 0,
         }
     }
 

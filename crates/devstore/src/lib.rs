@@ -369,6 +369,7 @@ impl DevStore {
             .route("/_control/orders/update", post(control::update_order))
             .route("/_control/orders/cancel", post(control::cancel_order))
             .route("/_control/orders/refund", post(control::refund_order))
+            .route("/_control/orders/delete", post(control::delete_order))
             .route("/_control/products", post(control::create_product))
             .route("/_control/products/update", post(control::update_product))
             .route("/_control/products/delete", post(control::delete_product))
@@ -476,6 +477,12 @@ impl DevStore {
             ds.refund_order(id, refund, now)
                 .map(|(o, r, events)| ((o, r), events))
         })
+    }
+
+    /// Deletes order `id` of `shop` (a cancelled or archived one, as
+    /// Shopify allows); sends `orders/delete`. Returns the deleted order.
+    pub fn delete_order(&self, shop: &str, id: u64) -> Result<Order, DevStoreError> {
+        self.change(shop, |ds, now| ds.delete_order(id, now))
     }
 
     /// Creates a product; sends `products/create`.

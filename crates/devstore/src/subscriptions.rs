@@ -30,6 +30,8 @@ pub enum WebhookSubscriptionTopic {
     OrdersCancelled,
     /// `orders/create`.
     OrdersCreate,
+    /// `orders/delete`.
+    OrdersDelete,
     /// `orders/fulfilled`.
     OrdersFulfilled,
     /// `orders/paid`.
@@ -57,6 +59,7 @@ impl From<WebhookSubscriptionTopic> for WebhookTopic {
             G::CustomersUpdate => WebhookTopic::CustomersUpdate,
             G::OrdersCancelled => WebhookTopic::OrdersCancelled,
             G::OrdersCreate => WebhookTopic::OrdersCreate,
+            G::OrdersDelete => WebhookTopic::OrdersDelete,
             G::OrdersFulfilled => WebhookTopic::OrdersFulfilled,
             G::OrdersPaid => WebhookTopic::OrdersPaid,
             G::OrdersUpdated => WebhookTopic::OrdersUpdated,
@@ -79,6 +82,7 @@ impl WebhookSubscriptionTopic {
             WebhookTopic::CustomersUpdate => G::CustomersUpdate,
             WebhookTopic::OrdersCancelled => G::OrdersCancelled,
             WebhookTopic::OrdersCreate => G::OrdersCreate,
+            WebhookTopic::OrdersDelete => G::OrdersDelete,
             WebhookTopic::OrdersFulfilled => G::OrdersFulfilled,
             WebhookTopic::OrdersPaid => G::OrdersPaid,
             WebhookTopic::OrdersUpdated => G::OrdersUpdated,

@@ -42,6 +42,8 @@ pub enum WebhookTopic {
     OrdersPaid,
     /// `orders/fulfilled`: the order.
     OrdersFulfilled,
+    /// `orders/delete`: `{"id"}`.
+    OrdersDelete,
     /// `refunds/create`: the refund, with `order_id`.
     RefundsCreate,
     /// `products/create`: the product.
@@ -62,7 +64,7 @@ pub enum WebhookTopic {
 
 impl WebhookTopic {
     /// Every topic.
-    pub const ALL: [WebhookTopic; 17] = [
+    pub const ALL: [WebhookTopic; 18] = [
         WebhookTopic::AppUninstalled,
         WebhookTopic::CustomersDataRequest,
         WebhookTopic::CustomersRedact,
@@ -72,6 +74,7 @@ impl WebhookTopic {
         WebhookTopic::OrdersCancelled,
         WebhookTopic::OrdersPaid,
         WebhookTopic::OrdersFulfilled,
+        WebhookTopic::OrdersDelete,
         WebhookTopic::RefundsCreate,
         WebhookTopic::ProductsCreate,
         WebhookTopic::ProductsUpdate,
@@ -101,6 +104,7 @@ impl WebhookTopic {
             WebhookTopic::OrdersCancelled => "orders/cancelled",
             WebhookTopic::OrdersPaid => "orders/paid",
             WebhookTopic::OrdersFulfilled => "orders/fulfilled",
+            WebhookTopic::OrdersDelete => "orders/delete",
             WebhookTopic::RefundsCreate => "refunds/create",
             WebhookTopic::ProductsCreate => "products/create",
             WebhookTopic::ProductsUpdate => "products/update",
@@ -254,6 +258,7 @@ pub(crate) fn default_payload(topic: WebhookTopic, ds: &Dataset) -> Json {
             .products
             .last()
             .map_or_else(|| json!({}), |p| payloads::product(ds, p)),
+        WebhookTopic::OrdersDelete => payloads::deleted(ds.orders.last().map_or(0, |o| o.id)),
         WebhookTopic::ProductsDelete => payloads::deleted(ds.products.last().map_or(0, |p| p.id)),
         WebhookTopic::CustomersCreate | WebhookTopic::CustomersUpdate => ds
             .customers

@@ -470,6 +470,29 @@ async fn every_topic_arrives_signed_with_the_documented_payload() {
             .is_err()
     );
 
+    // A cancelled order may be deleted: orders/delete. Its id and number
+    // are never given again; an open order may not be deleted.
+    h.store.delete_order(SHOP, order.id).unwrap();
+    let got = h.next(1).await;
+    assert_eq!(topics(&got), ["orders/delete"]);
+    assert_eq!(got[0].body, json!({"id": order.id}));
+    assert!(h.store.dataset(SHOP).order(order.id).is_none());
+    let open = h
+        .store
+        .create_order(
+            SHOP,
+            NewOrder {
+                financial_status: Some(FinancialStatus::Pending),
+                fulfillment_status: Some(FulfillmentStatus::Unfulfilled),
+                ..NewOrder::default()
+            },
+        )
+        .unwrap();
+    assert!(open.id > order.id && open.number > order.number, "{open:?}");
+    assert_eq!(topics(&h.next(1).await), ["orders/create"]);
+    assert!(h.store.delete_order(SHOP, open.id).is_err());
+    assert!(h.store.delete_order(SHOP, order.id).is_err());
+
     // Products.
     let p = h
         .store
@@ -514,6 +537,19 @@ async fn every_topic_arrives_signed_with_the_documented_payload() {
     assert_eq!(got[0].body["status"], "active");
     assert_eq!(got[1].body["variants"][0]["price"], "25.00");
     assert_eq!(got[2].body, json!({"id": p.id}));
+    let again = h
+        .store
+        .create_product(
+            SHOP,
+            NewProduct {
+                title: "Limited Tee".into(),
+                price: 3_000,
+                ..NewProduct::default()
+            },
+        )
+        .unwrap();
+    assert_ne!(again.id, p.id, "a deleted product's id is not given again");
+    assert_eq!(topics(&h.next(1).await), ["products/create"]);
 
     // Customers.
     let c = h

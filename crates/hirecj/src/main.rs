@@ -59,7 +59,7 @@ enum DevstoreAction {
         #[arg(long)]
         app_url: Option<String>,
     },
-    /// Create, update, cancel or refund orders in a running development
+    /// Create, update, cancel, refund or delete orders in a running development
     /// store (through its control endpoints); the store sends the webhooks
     /// the app subscribed (orders/create, orders/updated, refunds/create, …).
     Orders {
@@ -166,6 +166,15 @@ enum OrderAction {
         /// A refunded line, LINE_ITEM_ID or LINE_ITEM_ID:QUANTITY (repeatable).
         #[arg(long = "line", value_name = "LINE_ITEM_ID[:QTY]")]
         lines: Vec<String>,
+    },
+    /// Delete an order (Shopify allows it for a cancelled or archived
+    /// one); the store sends orders/delete.
+    Delete {
+        #[command(flatten)]
+        target: StoreTarget,
+        /// The order: its id, GID or name (#1042).
+        #[arg(long)]
+        order: String,
     },
 }
 
@@ -343,6 +352,7 @@ async fn orders(settings: &Settings, action: OrderAction) -> Result<(), String> 
             form.extend(lines.into_iter().map(|l| ("line", l)));
             (target, "orders/refund", form)
         }
+        OrderAction::Delete { target, order } => (target, "orders/delete", vec![("id", order)]),
     };
     form.push(("shop", target.shop));
     form.extend(target.delivery.into_iter().map(|d| ("delivery", d)));
@@ -351,6 +361,14 @@ async fn orders(settings: &Settings, action: OrderAction) -> Result<(), String> 
         .unwrap_or_else(|| format!("{}/devstore", settings.public_base()));
     let client = hirecj_devstore::ControlClient::new(&url).map_err(|e| e.to_string())?;
     let answer = client.post(path, &form).await.map_err(|e| e.to_string())?;
+    if let Some(deleted) = answer.get("deleted") {
+        println!(
+            "{} ({}): deleted",
+            deleted["name"].as_str().unwrap_or("?"),
+            deleted["id"]
+        );
+        return Ok(());
+    }
     let order = &answer["order"];
     let mut line = format!(
         "{} ({}): {} {}, {}, fulfillment {}, updated {}",

@@ -13,14 +13,15 @@ use std::time::{Duration, Instant};
 use chrono::{Days, NaiveDate, Utc};
 use hirecj_agent::tools::{Mirrored, StoreData};
 use hirecj_devstore::{
-    CancelOrder, Delivery, DeliveryFaults, FulfillmentStatus, NewOrder, NewRefund, OrderUpdate,
-    RefundLine,
+    CancelOrder, Delivery, DeliveryFaults, FulfillmentStatus, NewCustomer, NewOrder, NewProduct,
+    NewRefund, OrderUpdate, RefundLine,
 };
 use hirecj_domain::mirror::{BackfillState, MirrorSync, ShopTimeZone};
 use hirecj_eval::expected::Source;
 use hirecj_server::mirror::MirroredStore;
 use hirecj_server::shopify::service;
 use hirecj_shopify::Amount;
+use hirecj_store::MirrorKind;
 use rand::rngs::StdRng;
 use rand::{Rng as _, SeedableRng as _};
 use shopify_support::*;
@@ -408,7 +409,7 @@ async fn the_mirror_equals_the_source_after_faulty_webhooks_and_one_reconcile() 
     let devstore = app.state.shopify.devstore.clone().unwrap();
     // The install subscribes the mirror's topics (in the background).
     let deadline = Instant::now() + Duration::from_secs(20);
-    while devstore.webhook_subscriptions(&shop).len() < 13 {
+    while devstore.webhook_subscriptions(&shop).len() < hirecj_shopify::MIRROR_TOPICS.len() {
         assert!(
             Instant::now() < deadline,
             "the install subscribed the mirror's topics: {:?}",
@@ -439,6 +440,78 @@ async fn the_mirror_equals_the_source_after_faulty_webhooks_and_one_reconcile() 
             .is_none()
     );
 
+    // Deletions whose webhooks are lost stay in the mirror: a cancelled
+    // order, a product and a customer (each first mirrored by webhook).
+    let doomed_order = devstore.create_order(&shop, NewOrder::default()).unwrap();
+    let cancelled = devstore
+        .cancel_order(
+            &shop,
+            doomed_order.id,
+            CancelOrder {
+                reason: Some("fraud".into()),
+                refund: false,
+            },
+        )
+        .unwrap();
+    let doomed_product = devstore
+        .create_product(
+            &shop,
+            NewProduct {
+                title: "Discontinued Candle".into(),
+                price: 1_800,
+                ..NewProduct::default()
+            },
+        )
+        .unwrap();
+    let doomed_customer = devstore
+        .create_customer(
+            &shop,
+            NewCustomer {
+                email: "gone@example.com".into(),
+                first_name: "Gone".into(),
+                last_name: "Away".into(),
+                phone: None,
+            },
+        )
+        .unwrap();
+    assert!(
+        devstore
+            .wait_for_deliveries(&shop, Duration::from_secs(30))
+            .await
+    );
+    let holds = |kind: MirrorKind, id: u64| {
+        let store = app.state.store.clone();
+        let shop = shop.clone();
+        async move {
+            let far = Utc::now() + chrono::Duration::days(1);
+            let ids = store.mirror_ids(&shop, kind, far, None).await.unwrap();
+            ids.contains(&(id as i64))
+        }
+    };
+    let doomed = [
+        (MirrorKind::Orders, doomed_order.id),
+        (MirrorKind::Products, doomed_product.id),
+        (MirrorKind::Customers, doomed_customer.id),
+    ];
+    for (kind, id) in doomed {
+        assert!(holds(kind, id).await, "{kind:?} {id} was mirrored");
+    }
+    devstore.plan_deliveries(&shop, [Delivery::Drop, Delivery::Drop, Delivery::Drop]);
+    devstore.delete_order(&shop, doomed_order.id).unwrap();
+    devstore.delete_product(&shop, doomed_product.id).unwrap();
+    devstore.delete_customer(&shop, doomed_customer.id).unwrap();
+    assert!(
+        devstore
+            .wait_for_deliveries(&shop, Duration::from_secs(30))
+            .await
+    );
+    for (kind, id) in doomed {
+        assert!(
+            holds(kind, id).await,
+            "{kind:?} {id}: its deletion was lost"
+        );
+    }
+
     // Then a storm of changes, delivered badly.
     devstore.set_delivery_faults(
         &shop,
@@ -450,7 +523,7 @@ async fn the_mirror_equals_the_source_after_faulty_webhooks_and_one_reconcile() 
         }),
     );
     let mut rng = StdRng::seed_from_u64(42);
-    let mut touched = 0;
+    let (mut touched, mut deleted) = (0, 0);
     for _ in 0..60 {
         let ds = devstore.dataset(&shop);
         let now = Utc::now();
@@ -460,7 +533,7 @@ async fn the_mirror_equals_the_source_after_faulty_webhooks_and_one_reconcile() 
             .filter(|o| o.created_at <= now && o.created_at > now - chrono::Duration::days(20))
             .collect();
         let pick = recent[rng.gen_range(0..recent.len())];
-        let changed = match rng.gen_range(0..10) {
+        let changed = match rng.gen_range(0..11) {
             0..=3 => devstore
                 .create_order(&shop, NewOrder::default())
                 .map(|_| ()),
@@ -475,6 +548,14 @@ async fn the_mirror_equals_the_source_after_faulty_webhooks_and_one_reconcile() 
                     },
                 )
                 .map(|_| ()),
+            // Deleting a cancelled order (Shopify deletes no other).
+            10 => match recent.iter().find(|o| o.cancelled_at.is_some()) {
+                Some(o) => {
+                    deleted += 1;
+                    devstore.delete_order(&shop, o.id).map(|_| ())
+                }
+                None => continue,
+            },
             6 => devstore
                 .cancel_order(
                     &shop,
@@ -524,6 +605,7 @@ async fn the_mirror_equals_the_source_after_faulty_webhooks_and_one_reconcile() 
         }
     }
     assert!(touched > 30, "{touched} changes made");
+    assert!(deleted > 0, "some cancelled orders were deleted");
     devstore.release_held_deliveries(&shop);
     assert!(
         devstore
@@ -537,9 +619,15 @@ async fn the_mirror_equals_the_source_after_faulty_webhooks_and_one_reconcile() 
         .count();
     assert!(dropped > 0, "some deliveries were dropped: {log:?}");
 
+    // A sweep leaves alone what changed since its listing began (to the
+    // second): let the clock pass the deleted order's last change.
+    while Utc::now() < cancelled.updated_at + chrono::Duration::seconds(1) {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     // One reconcile repairs what the dropped deliveries would have brought.
     app.state.mirror.reconcile_now(&shop).await.unwrap();
-    // ...until the reconcile reads it.
+    // ...until the reconcile reads it; and its sweep finds the deletions
+    // that were lost.
     assert!(
         store
             .mirror_order(&shop, lost.id as i64)
@@ -547,6 +635,17 @@ async fn the_mirror_equals_the_source_after_faulty_webhooks_and_one_reconcile() 
             .unwrap()
             .is_some()
     );
+    for (kind, id) in doomed {
+        assert!(!holds(kind, id).await, "{kind:?} {id} was swept");
+    }
+    assert!(
+        store
+            .mirror_order(&shop, doomed_order.id as i64)
+            .await
+            .unwrap()
+            .is_none()
+    );
+
     let sync = app.state.mirror.sync(&shop).await.unwrap().unwrap();
     let user = store.user_by_shop(&shop).await.unwrap().unwrap();
     let data = MirroredStore::new(

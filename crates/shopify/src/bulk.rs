@@ -133,6 +133,26 @@ pub fn customers_updated_bulk_query(since: DateTime<Utc>) -> String {
     )
 }
 
+/// The bulk query listing every product's id: a reconcile compares them
+/// with the mirror's to find deletions whose webhooks were lost.
+pub const PRODUCT_IDS_BULK_QUERY: &str = "{ products { edges { node { id } } } }";
+
+/// The bulk query listing every customer's id (see
+/// [`PRODUCT_IDS_BULK_QUERY`]).
+pub const CUSTOMER_IDS_BULK_QUERY: &str = "{ customers { edges { node { id } } } }";
+
+/// The bulk query listing the ids of the orders created at or after
+/// `since` (all of them when `None`; see [`PRODUCT_IDS_BULK_QUERY`]).
+pub fn order_ids_bulk_query(since: Option<DateTime<Utc>>) -> String {
+    match since {
+        Some(t) => format!(
+            "{{ orders(query: \"created_at:>='{}'\") {{ edges {{ node {{ id }} }} }} }}",
+            t.to_rfc3339_opts(SecondsFormat::Secs, true)
+        ),
+        None => "{ orders { edges { node { id } } } }".to_owned(),
+    }
+}
+
 /// Where the orders an app may read begin: `None` when `read_all_orders`
 /// is among `granted_scopes` (everything), else the shop's midnight 60
 /// days before today, the same cut the fetcher uses. Shopify hides older
@@ -953,6 +973,44 @@ impl JsonlParser for ProductParser {
     }
 }
 
+/// The numeric ids of `kind` (`"Order"`, `"Product"`, `"Customer"`) from
+/// the JSONL of an id-only bulk query such as
+/// [`PRODUCT_IDS_BULK_QUERY`] (children, if any, are skipped).
+#[derive(Debug)]
+pub struct IdParser {
+    kind: &'static str,
+}
+
+impl IdParser {
+    /// A parser of `kind` ids.
+    pub fn new(kind: &'static str) -> Self {
+        Self { kind }
+    }
+}
+
+impl JsonlParser for IdParser {
+    type Record = i64;
+
+    fn push_line(&mut self, line: u64, bytes: &[u8], out: &mut Vec<i64>) -> Result<(), BulkError> {
+        let Some(value) = read_line(line, bytes)? else {
+            return Ok(());
+        };
+        if value.get("__parentId").is_some() {
+            return Ok(());
+        }
+        let gid = value
+            .get("id")
+            .and_then(Value::as_str)
+            .ok_or_else(|| parse_error(line, "no `id`"))?;
+        out.push(id_of(line, gid, self.kind)?);
+        Ok(())
+    }
+
+    fn finish(&mut self, _out: &mut Vec<i64>) -> Result<(), BulkError> {
+        Ok(())
+    }
+}
+
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct RawCustomer {
@@ -1067,6 +1125,27 @@ mod tests {
                 "{q}"
             );
         }
+    }
+
+    #[test]
+    fn id_sweeps_list_ids_and_skip_children() {
+        let t = Utc.with_ymd_and_hms(2026, 9, 1, 7, 0, 0).unwrap();
+        assert_eq!(
+            order_ids_bulk_query(Some(t)),
+            "{ orders(query: \"created_at:>='2026-09-01T07:00:00Z'\") { edges { node { id } } } }"
+        );
+        let jsonl = "{\"id\":\"gid://shopify/Product/7\"}\n\n\
+                     {\"id\":\"gid://shopify/ProductVariant/1\",\"__parentId\":\"gid://shopify/Product/7\"}\n\
+                     {\"id\":\"gid://shopify/Product/9\"}\n";
+        let ids = parse_jsonl(&mut IdParser::new("Product"), jsonl);
+        assert_eq!(ids.ok(), Some(vec![7, 9]));
+        let wrong = parse_jsonl(&mut IdParser::new("Order"), jsonl);
+        assert!(
+            matches!(wrong, Err(BulkError::Parse { line: 1, .. })),
+            "{wrong:?}"
+        );
+        let none = parse_jsonl(&mut IdParser::new("Order"), "{\"name\":\"#1\"}");
+        assert!(none.is_err());
     }
 
     #[test]

@@ -27,6 +27,7 @@ pub const MIRROR_TOPICS: &[&str] = &[
     "ORDERS_CANCELLED",
     "ORDERS_PAID",
     "ORDERS_FULFILLED",
+    "ORDERS_DELETE",
     "REFUNDS_CREATE",
     "PRODUCTS_CREATE",
     "PRODUCTS_UPDATE",
@@ -189,6 +190,6 @@ mod tests {
     #[test]
     fn the_mutation_names_its_operation() {
         assert!(WEBHOOK_SUBSCRIPTION_CREATE.starts_with("mutation WebhookSubscriptionCreate("));
-        assert_eq!(MIRROR_TOPICS.len(), 14);
+        assert_eq!(MIRROR_TOPICS.len(), 15);
     }
 }

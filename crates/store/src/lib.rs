@@ -39,7 +39,7 @@ pub use compliance::RedactionCounts;
 pub use conversations::TurnLease;
 pub use crypto::Cipher;
 pub use migrate::MIGRATIONS;
-pub use mirror::{MIRROR_DENSE_DAYS, UpsertOutcome};
+pub use mirror::{MIRROR_DENSE_DAYS, MirrorKind, UpsertOutcome};
 pub use notify::{Listener, NOTIFY_PAYLOAD_MAX};
 pub use webhooks::{WEBHOOK_FUTURE_SKEW, WEBHOOK_REPLAY_WINDOW, WebhookDelivery};
 

@@ -65,6 +65,12 @@ pub static MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0008_mirror_refunded_units.sql"),
         postgres: include_str!("../migrations/postgres/0008_mirror_refunded_units.sql"),
     },
+    Migration {
+        version: 9,
+        name: "mirror_deleted_orders",
+        sqlite: include_str!("../migrations/sqlite/0009_mirror_deleted_orders.sql"),
+        postgres: include_str!("../migrations/postgres/0009_mirror_deleted_orders.sql"),
+    },
 ];
 
 /// An arbitrary constant identifying HireCJ's migration lock.

@@ -61,6 +61,17 @@ const MAX_ERROR_CHARS: usize = 2_000;
 /// Days from 0001-01-01 to 1970-01-01, as chrono counts them.
 const EPOCH_DAYS_FROM_CE: i32 = 719_163;
 
+/// What the mirror keeps of a shop, by kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MirrorKind {
+    /// Orders (with their lines and refunds).
+    Orders,
+    /// Products.
+    Products,
+    /// Customers.
+    Customers,
+}
+
 /// What a batch of writes did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct UpsertOutcome {
@@ -554,7 +565,8 @@ const ROLLUP_TABLES: [&str; 4] = [
 ];
 
 /// Every mirror table, rollups and children first.
-const MIRROR_TABLES: [&str; 11] = [
+const MIRROR_TABLES: [&str; 12] = [
+    "mirror_deleted_orders",
     "mirror_customer_totals",
     "mirror_monthly_products",
     "mirror_daily_statuses",
@@ -1088,6 +1100,28 @@ impl Store {
                 .ok_or(StoreError::NotFound("mirror shop"))?
                 .parse()
                 .map_err(|e| StoreError::Corrupt(format!("{e}")))?;
+            // A deleted order stays deleted: a version not newer than its
+            // deletion is stale.
+            let mut deleted: HashMap<i64, i64> = HashMap::new();
+            for chunk in orders.chunks(ID_CHUNK) {
+                let mut qb = sqlx::QueryBuilder::new(
+                    "SELECT id, deleted_at FROM mirror_deleted_orders WHERE shop = ",
+                );
+                qb.push_bind(shop).push(" AND id IN (");
+                let mut ids = qb.separated(", ");
+                for o in chunk {
+                    ids.push_bind(o.id);
+                }
+                qb.push(")");
+                for r in qb.build().fetch_all(&mut *tx).await? {
+                    deleted.insert(r.int("id")?, r.int("deleted_at")?);
+                }
+            }
+            let orders: Vec<&MirrorOrder> = orders
+                .iter()
+                .copied()
+                .filter(|o| deleted.get(&o.id).is_none_or(|d| us(o.updated_at) > *d))
+                .collect();
             // The days (and customers) the stored versions sit on.
             let mut old_days: HashMap<i64, i64> = HashMap::new();
             let mut old_customers: HashMap<i64, i64> = HashMap::new();
@@ -1476,6 +1510,140 @@ impl Store {
             n
         });
         Ok(n > 0)
+    }
+
+    /// Deletes orders as of `at` (Shopify's `orders/delete`, or orders a
+    /// reconcile found Shopify no longer lists): each leaves a tombstone
+    /// that versions not newer than `at` do not pass; a stored order newer
+    /// than `at` is kept. Their lines and refunds go with them and the
+    /// rollups of their days and customers are recomputed, in one
+    /// transaction. Returns the orders deleted.
+    pub async fn mirror_delete_orders(
+        &self,
+        shop: &str,
+        ids: &[i64],
+        at: DateTime<Utc>,
+    ) -> Result<u64> {
+        let ids: Vec<i64> = ids
+            .iter()
+            .copied()
+            .collect::<BTreeSet<i64>>()
+            .into_iter()
+            .collect();
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        let now = us(crate::now());
+        let at = us(at);
+        let deleted = on_pool!(self, |p| {
+            let mut tx = p.begin().await?;
+            sqlx::query_scalar::<_, String>(LOCK_SHOP_SQL)
+                .bind(shop)
+                .bind(now)
+                .fetch_optional(&mut *tx)
+                .await?
+                .ok_or(StoreError::NotFound("mirror shop"))?;
+            let mut days = BTreeSet::new();
+            let mut customers = BTreeSet::new();
+            let mut deleted: Vec<i64> = Vec::new();
+            for chunk in ids.chunks(ID_CHUNK) {
+                let mut qb = sqlx::QueryBuilder::new(
+                    "INSERT INTO mirror_deleted_orders (shop, id, deleted_at) ",
+                );
+                qb.push_values(chunk, |mut b, id| {
+                    b.push_bind(shop).push_bind(*id).push_bind(at);
+                });
+                qb.push(
+                    " ON CONFLICT (shop, id) DO UPDATE SET deleted_at = excluded.deleted_at
+                     WHERE mirror_deleted_orders.deleted_at < excluded.deleted_at",
+                );
+                qb.build().execute(&mut *tx).await?;
+                let mut qb = sqlx::QueryBuilder::new("DELETE FROM mirror_orders WHERE shop = ");
+                qb.push_bind(shop)
+                    .push(" AND updated_at <= ")
+                    .push_bind(at)
+                    .push(" AND id IN (");
+                let mut list = qb.separated(", ");
+                for id in chunk {
+                    list.push_bind(*id);
+                }
+                qb.push(") RETURNING id, created_day, customer_id");
+                for r in qb.build().fetch_all(&mut *tx).await? {
+                    deleted.push(r.int("id")?);
+                    days.insert(r.int("created_day")?);
+                    if let Some(c) = r.opt_int("customer_id")? {
+                        customers.insert(c);
+                    }
+                }
+            }
+            for table in ["mirror_line_items", "mirror_refunds"] {
+                for chunk in deleted.chunks(ID_CHUNK) {
+                    let mut qb =
+                        sqlx::QueryBuilder::new(format!("DELETE FROM {table} WHERE shop = "));
+                    qb.push_bind(shop).push(" AND order_id IN (");
+                    let mut list = qb.separated(", ");
+                    for id in chunk {
+                        list.push_bind(*id);
+                    }
+                    qb.push(")");
+                    qb.build().execute(&mut *tx).await?;
+                }
+            }
+            for (from, to) in day_runs(&days) {
+                recompute_rollups!(tx, shop, from, to);
+            }
+            // A customer left without orders loses their totals row.
+            recompute_customers!(tx, shop, customers.clone(), customers);
+            tx.commit().await?;
+            deleted.len() as u64
+        });
+        if deleted > 0 {
+            tracing::info!(
+                shop,
+                orders = deleted,
+                "deleted orders from the store mirror"
+            );
+        }
+        Ok(deleted)
+    }
+
+    /// The ids of what the mirror holds of `kind` (not deleted) that were
+    /// last updated before `updated_before` and, for orders, created at or
+    /// after `created_since` (all when `None`), ascending. A reconcile
+    /// compares them with what Shopify lists to find deletions whose
+    /// webhooks were lost.
+    pub async fn mirror_ids(
+        &self,
+        shop: &str,
+        kind: MirrorKind,
+        updated_before: DateTime<Utc>,
+        created_since: Option<DateTime<Utc>>,
+    ) -> Result<Vec<i64>> {
+        let sql = match kind {
+            MirrorKind::Orders => {
+                "SELECT id FROM mirror_orders
+                 WHERE shop = $1 AND updated_at < $2 AND created_at >= $3 ORDER BY id"
+            }
+            MirrorKind::Products => {
+                "SELECT id FROM mirror_products
+                 WHERE shop = $1 AND updated_at < $2 AND deleted_at IS NULL
+                   AND created_at >= $3 ORDER BY id"
+            }
+            MirrorKind::Customers => {
+                "SELECT id FROM mirror_customers
+                 WHERE shop = $1 AND updated_at < $2 AND deleted_at IS NULL
+                   AND created_at >= $3 ORDER BY id"
+            }
+        };
+        let since = created_since.map_or(i64::MIN, us);
+        Ok(on_pool!(self, |p| {
+            sqlx::query_scalar::<_, i64>(sql)
+                .bind(shop)
+                .bind(us(updated_before))
+                .bind(since)
+                .fetch_all(p)
+                .await?
+        }))
     }
 
     // ----- Compliance -------------------------------------------------

@@ -13,7 +13,7 @@ use hirecj_domain::mirror::{
     BackfillState, MirrorCustomer, MirrorLineItem, MirrorOrder, MirrorProduct, MirrorProductSales,
     MirrorRefund, Money, SeriesBucket, ShopTimeZone,
 };
-use hirecj_store::{Cipher, Store, StoreError, StoreOptions, UpsertOutcome};
+use hirecj_store::{Cipher, MirrorKind, Store, StoreError, StoreOptions, UpsertOutcome};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -434,6 +434,141 @@ contract!(deletes_stay_deleted_against_older_updates, |store, url| {
 });
 
 contract!(
+    deleted_orders_leave_their_days_and_stay_deleted,
+    |store, url| {
+        register(&store, SHOP).await;
+        let t0 = at(2026, 6, 1, 16, 0);
+        let mut a = order(
+            1,
+            t0,
+            10_000_000,
+            vec![line(11, Some(5), "Mug", 2, 5_000_000)],
+        );
+        a.customer_id = Some(70);
+        let mut b = order(
+            2,
+            t0,
+            4_000_000,
+            vec![line(21, Some(6), "Plate", 1, 4_000_000)],
+        );
+        b.customer_id = Some(70);
+        let c = order(3, t0 + Duration::days(1), 1_000_000, vec![]);
+        store
+            .mirror_upsert_orders(SHOP, &[a.clone(), b.clone(), c])
+            .await
+            .unwrap();
+        store
+            .mirror_upsert_products(SHOP, &[product(5, "Mug", t0), product(6, "Plate", t0)])
+            .await
+            .unwrap();
+        let june_1 = day(2026, 6, 1);
+
+        // What the mirror holds, for a sweep to compare with Shopify's list.
+        let later = t0 + Duration::days(2);
+        let ids = |kind, since| {
+            let store = store.clone();
+            async move { store.mirror_ids(SHOP, kind, later, since).await.unwrap() }
+        };
+        assert_eq!(ids(MirrorKind::Orders, None).await, [1, 2, 3]);
+        assert_eq!(
+            ids(MirrorKind::Orders, Some(t0 + Duration::hours(1))).await,
+            [3]
+        );
+        assert_eq!(ids(MirrorKind::Products, None).await, [5, 6]);
+        assert!(
+            store
+                .mirror_ids(SHOP, MirrorKind::Orders, t0, None)
+                .await
+                .unwrap()
+                .is_empty(),
+            "updated at or after the sweep's start: left alone"
+        );
+
+        // Order 1 and an order the mirror never held are deleted.
+        let deleted = store
+            .mirror_delete_orders(SHOP, &[1, 1, 99], t0 + Duration::hours(1))
+            .await
+            .unwrap();
+        assert_eq!(deleted, 1);
+        assert!(store.mirror_order(SHOP, 1).await.unwrap().is_none());
+        let sales = store.mirror_sales(SHOP, june_1, june_1).await.unwrap();
+        assert_eq!(
+            (sales.orders, sales.revenue),
+            (1, Money::from_micros(4_000_000))
+        );
+        let top = store
+            .mirror_top_products(SHOP, june_1, june_1, 10)
+            .await
+            .unwrap();
+        let titles: Vec<_> = top.products.iter().map(|p| p.title.as_str()).collect();
+        assert_eq!(titles, ["Plate"]);
+        let spenders = store
+            .mirror_top_customers(SHOP, june_1, june_1, 5)
+            .await
+            .unwrap();
+        assert_eq!(
+            spenders
+                .iter()
+                .map(|c| (c.customer_id, c.orders))
+                .collect::<Vec<_>>(),
+            [(70, 1)]
+        );
+        assert_eq!(store.mirror_counts(SHOP).await.unwrap().orders, 2);
+        assert_eq!(ids(MirrorKind::Orders, None).await, [2, 3]);
+
+        // Versions not newer than the deletion stay out (a late webhook, a
+        // reconcile that read the order before); so does a never-seen one.
+        for updated in [t0 + Duration::minutes(30), t0 + Duration::hours(1)] {
+            let mut late = a.clone();
+            late.updated_at = updated;
+            let mut early_99 = order(99, t0, 1_000_000, vec![]);
+            early_99.updated_at = updated;
+            let out = store
+                .mirror_upsert_orders(SHOP, &[late, early_99])
+                .await
+                .unwrap();
+            assert_eq!(
+                out,
+                UpsertOutcome {
+                    applied: 0,
+                    stale: 2
+                }
+            );
+        }
+        // A deletion older than the stored order leaves it.
+        assert_eq!(
+            store
+                .mirror_delete_orders(SHOP, &[2], t0 - Duration::hours(1))
+                .await
+                .unwrap(),
+            0
+        );
+        assert!(store.mirror_order(SHOP, 2).await.unwrap().is_some());
+        // Deleting the customer's last order drops their totals.
+        store
+            .mirror_delete_orders(SHOP, &[2], t0 + Duration::hours(1))
+            .await
+            .unwrap();
+        assert!(
+            store
+                .mirror_top_customers(SHOP, june_1, june_1, 5)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        let sales = store.mirror_sales(SHOP, june_1, june_1).await.unwrap();
+        assert_eq!((sales.orders, sales.revenue), (0, Money::ZERO));
+
+        // Uninstall forgets the tombstones with everything else.
+        store.mirror_delete_shop(SHOP).await.unwrap();
+        assert_eq!(mirror_rows(&url, SHOP).await, 0);
+        register(&store, SHOP).await;
+        let out = store.mirror_upsert_orders(SHOP, &[a]).await.unwrap();
+        assert_eq!(out.applied, 1);
+    }
+);
+
+contract!(
     days_are_cut_at_the_shops_midnight_across_dst,
     |store, url| {
         register(&store, SHOP).await;
@@ -701,6 +836,8 @@ async fn mirror_rows(url: &str, shop: &str) -> i64 {
         "mirror_daily_products",
         "mirror_daily_statuses",
         "mirror_monthly_products",
+        "mirror_customer_totals",
+        "mirror_deleted_orders",
     ];
     let mut n = 0;
     if url.starts_with("sqlite:") {
@@ -832,10 +969,15 @@ contract!(compliance_deletes_and_redacts, |store, url| {
 struct Reference {
     zone: ShopTimeZone,
     orders: BTreeMap<i64, MirrorOrder>,
+    /// Deleted orders: when.
+    deleted: HashMap<i64, DateTime<Utc>>,
 }
 
 impl Reference {
     fn apply(&mut self, o: &MirrorOrder) {
+        if self.deleted.get(&o.id).is_some_and(|d| o.updated_at <= *d) {
+            return;
+        }
         if self
             .orders
             .get(&o.id)
@@ -843,6 +985,20 @@ impl Reference {
         {
             self.orders.insert(o.id, o.clone());
         }
+    }
+
+    /// Deletes `ids` as of `at`; returns how many were deleted.
+    fn delete(&mut self, ids: &[i64], at: DateTime<Utc>) -> u64 {
+        let mut n = 0;
+        for id in ids {
+            let d = self.deleted.entry(*id).or_insert(at);
+            *d = (*d).max(at);
+            if self.orders.get(id).is_some_and(|o| o.updated_at <= at) {
+                self.orders.remove(id);
+                n += 1;
+            }
+        }
+        n
     }
 
     fn in_range(&self, from: NaiveDate, to: NaiveDate) -> Vec<&MirrorOrder> {
@@ -946,6 +1102,7 @@ contract!(rollups_equal_a_direct_recomputation, |store, url| {
     let mut reference = Reference {
         zone,
         orders: BTreeMap::new(),
+        deleted: HashMap::new(),
     };
     let mut sent: Vec<MirrorOrder> = Vec::new();
     let mut clock = at(2027, 1, 1, 0, 0);
@@ -1036,8 +1193,23 @@ contract!(rollups_equal_a_direct_recomputation, |store, url| {
         }
         sent.extend(batch.iter().cloned());
         store.mirror_upsert_orders(SHOP, &batch).await.unwrap();
+        // Deletions (an id never seen among them), some dated before the
+        // stored version (which stays); later replays of a deleted order
+        // are stale.
+        if rng.gen_bool(0.2) && !reference.orders.is_empty() {
+            let ids: Vec<i64> = reference.orders.keys().copied().collect();
+            let mut doomed: Vec<i64> = (0..rng.gen_range(1..4))
+                .map(|_| ids[rng.gen_range(0..ids.len())])
+                .collect();
+            doomed.push(next_id + 1_000_000);
+            let at = clock - Duration::seconds(rng.gen_range(0..300));
+            let want = reference.delete(&doomed, at);
+            let got = store.mirror_delete_orders(SHOP, &doomed, at).await.unwrap();
+            assert_eq!(got, want);
+        }
     }
     assert!(reference.orders.len() > 300, "{}", reference.orders.len());
+    assert!(reference.deleted.len() > 10, "{}", reference.deleted.len());
 
     // Many ranges, short and long.
     let first = day(2025, 12, 20);

@@ -18,8 +18,11 @@
 //!   **reconcile** every `HIRECJ_MIRROR_RECONCILE_SECS`: one replica per
 //!   shop (a second lease) reads again, with bulk queries, everything
 //!   updated since shortly before the previous reconcile, so a lost
-//!   webhook is repaired within one interval. Deletions are only seen by
-//!   webhook (Shopify's searches do not return deleted objects).
+//!   webhook is repaired within one interval. Shopify's searches do not
+//!   return deleted objects, so the reconcile then **sweeps**: it lists
+//!   the ids Shopify still has (id-only bulk queries) and deletes what the
+//!   mirror holds beyond them, leaving tombstones, so a lost deletion is
+//!   repaired within the same interval.
 //! * **Answers** ([`MirroredStore`]): once the backfill is complete the
 //!   tools read the mirror; until then they read live and say the figures
 //!   may be partial.
@@ -35,13 +38,14 @@ use hirecj_domain::UserId;
 use hirecj_domain::mirror::{MirrorSync, ShopTimeZone};
 use hirecj_shopify::ShopifyDataFetcher;
 use hirecj_shopify::bulk::{
-    BulkError, BulkOperation, BulkOperationStatus, CUSTOMERS_BULK_QUERY, CustomerParser,
-    DownloadLimits, OrderParser, PRODUCTS_BULK_QUERY, ProductParser, customers_updated_bulk_query,
+    BulkError, BulkOperation, BulkOperationStatus, CUSTOMER_IDS_BULK_QUERY, CUSTOMERS_BULK_QUERY,
+    CustomerParser, DownloadLimits, IdParser, OrderParser, PRODUCT_IDS_BULK_QUERY,
+    PRODUCTS_BULK_QUERY, ProductParser, customers_updated_bulk_query, order_ids_bulk_query,
     orders_bulk_query, orders_updated_bulk_query, orders_visible_since,
     products_updated_bulk_query,
 };
 use hirecj_shopify::webhook_subscriptions::MIRROR_TOPICS;
-use hirecj_store::Store;
+use hirecj_store::{MirrorKind, Store};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
@@ -83,6 +87,14 @@ const OPERATION_DEADLINE: Duration = Duration::from_secs(6 * 60 * 60);
 /// A reconcile reads from this long before the previous one began, so a
 /// change that raced it (or a clock a little off) is read again.
 const RECONCILE_OVERLAP: chrono::TimeDelta = chrono::TimeDelta::minutes(10);
+/// A sweep leaves alone the orders within this much of the edge of the
+/// 60 days Shopify shows without `read_all_orders` (they may have just
+/// left its window, not the store).
+const SWEEP_WINDOW_MARGIN: chrono::TimeDelta = chrono::TimeDelta::days(1);
+/// A sweep that would delete more than half of a kind's mirrored rows (of
+/// at least this many) is not applied: that looks like a fault (a lost
+/// scope, a broken export), not like the merchant's deletions.
+const SWEEP_GUARD_FROM: usize = 100;
 
 /// Which lease a step holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -521,7 +533,118 @@ impl Mirror {
                     .await?;
             }
         }
+        for kind in [
+            MirrorKind::Orders,
+            MirrorKind::Products,
+            MirrorKind::Customers,
+        ] {
+            self.sweep(shop, sync, &access, kind, shutdown).await?;
+        }
         Ok(progress.orders.load(Ordering::Relaxed).unsigned_abs())
+    }
+
+    /// Deletes from the mirror what Shopify no longer lists of `kind`
+    /// (deletions whose webhooks were lost): lists every id with an
+    /// id-only bulk query and deletes, as of the operation's start, the
+    /// mirrored rows last updated before it that are not among them.
+    /// Orders are compared within what the token may see (without
+    /// `read_all_orders`, Shopify's last 60 days: older mirrored orders
+    /// stay). Returns the rows deleted.
+    async fn sweep(
+        &self,
+        shop: &str,
+        sync: &MirrorSync,
+        access: &ShopAccess,
+        kind: MirrorKind,
+        shutdown: &CancellationToken,
+    ) -> Result<u64, BackfillError> {
+        let inner = &self.inner;
+        let visible_since = orders_visible_since(Utc::now(), sync.time_zone, &access.scopes);
+        let (query, gid_kind) = match kind {
+            MirrorKind::Orders => (order_ids_bulk_query(visible_since), "Order"),
+            MirrorKind::Products => (PRODUCT_IDS_BULK_QUERY.to_owned(), "Product"),
+            MirrorKind::Customers => (CUSTOMER_IDS_BULK_QUERY.to_owned(), "Customer"),
+        };
+        let op = self.run_query(access, &query, Lease::Reconcile).await?;
+        let done = self
+            .wait_for(access, &op.id, shutdown, Lease::Reconcile)
+            .await?;
+        let mut listed = std::collections::HashSet::new();
+        if let Some(url) = done.url.as_deref() {
+            let listed = &mut listed;
+            inner
+                .shopify
+                .admin
+                .download_jsonl(
+                    url,
+                    &mut IdParser::new(gid_kind),
+                    BATCH * 20,
+                    DownloadLimits::default(),
+                    |ids| {
+                        listed.extend(ids);
+                        std::future::ready(Ok(()))
+                    },
+                )
+                .await?;
+        }
+        let created_since = match kind {
+            // Shopify's cut rolls from the operation's start.
+            MirrorKind::Orders => visible_since.map(|since| {
+                let window =
+                    chrono::TimeDelta::days(hirecj_shopify::fetcher::VISIBILITY_WINDOW_DAYS as i64);
+                since.max(done.created_at - window) + SWEEP_WINDOW_MARGIN
+            }),
+            MirrorKind::Products | MirrorKind::Customers => None,
+        };
+        let held = inner
+            .store
+            .mirror_ids(shop, kind, done.created_at, created_since)
+            .await?;
+        let gone: Vec<i64> = held
+            .iter()
+            .copied()
+            .filter(|id| !listed.contains(id))
+            .collect();
+        if gone.is_empty() {
+            return Ok(0);
+        }
+        if held.len() >= SWEEP_GUARD_FROM && gone.len() * 2 > held.len() {
+            tracing::warn!(
+                shop,
+                ?kind,
+                held = held.len(),
+                listed = listed.len(),
+                missing = gone.len(),
+                "a store mirror sweep would delete most of what is mirrored; not applied"
+            );
+            return Ok(0);
+        }
+        let at = done.created_at;
+        let deleted = match kind {
+            MirrorKind::Orders => inner.store.mirror_delete_orders(shop, &gone, at).await?,
+            MirrorKind::Products | MirrorKind::Customers => {
+                let mut n = 0;
+                for id in &gone {
+                    let deleted = if kind == MirrorKind::Products {
+                        inner.store.mirror_delete_product(shop, *id, at).await?
+                    } else {
+                        inner.store.mirror_delete_customer(shop, *id, at).await?
+                    };
+                    n += u64::from(deleted);
+                    if !self.renew(shop, Lease::Reconcile).await? {
+                        return Err(BackfillError::LeaseLost);
+                    }
+                }
+                n
+            }
+        };
+        tracing::info!(
+            shop,
+            ?kind,
+            deleted,
+            "store mirror swept: deletions Shopify no longer lists"
+        );
+        Ok(deleted)
     }
 
     /// Renews this replica's lease of `lease` on `shop`.

@@ -367,6 +367,7 @@ async fn process(
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum MirrorChange {
     Order,
+    OrderDeleted,
     Product,
     ProductDeleted,
     Customer,
@@ -387,6 +388,7 @@ impl MirrorChange {
         ("orders/cancelled", MirrorChange::Order),
         ("orders/paid", MirrorChange::Order),
         ("orders/fulfilled", MirrorChange::Order),
+        ("orders/delete", MirrorChange::OrderDeleted),
         ("refunds/create", MirrorChange::Refund),
         ("products/create", MirrorChange::Product),
         ("products/update", MirrorChange::Product),
@@ -459,6 +461,11 @@ async fn mirror(
                 .await?
                 .applied
                 > 0
+        }
+        MirrorChange::OrderDeleted => {
+            let id = payloads::deleted_id(body)?;
+            store.mirror_delete_orders(shop_name, &[id], at).await?;
+            true
         }
         MirrorChange::ProductDeleted => {
             let id = payloads::deleted_id(body)?;
