@@ -475,11 +475,16 @@ async fn tabs_on_different_replicas_behind_haproxy_share_one_reply_per_message()
     let mut two = cluster.tab(&cookie).await;
     two.resume(id, 0).await.unwrap();
 
-    // One message: both tabs see the reply stream and the reply, once.
+    // One message: both tabs see it, the reply stream and the reply, once.
     model.hold();
     one.send(&message("How are things?", "m1")).await.unwrap();
-    one.expect("message_ack").await.unwrap();
+    let ack = one.expect("message_ack").await.unwrap();
     assert_eq!(one.until("cj_delta").await.unwrap()["text"], "All ");
+    let asked = two.until("merchant_message").await.unwrap();
+    assert_eq!(
+        (&asked["seq"], &asked["content"]),
+        (&ack["seq"], &serde_json::json!("How are things?"))
+    );
     assert_eq!(two.until("cj_delta").await.unwrap()["text"], "All ");
     model.release();
     let on_one = one.until("cj_message").await.unwrap();

@@ -640,6 +640,11 @@ function handleFrame(f) {
         state.ws?.close(4000, 'test: drop mid-reply');
       }
       break;
+    case 'merchant_message': // sent from another tab: CJ answers it next
+      renderMessage(f);
+      setReplying(true);
+      if (!els.status.textContent) setStatus('CJ is thinking…');
+      break;
     case 'cj_message':
       renderMessage(f);
       setReplying(false);

@@ -208,6 +208,7 @@ impl App {
             ChatLimits {
                 post_oauth_budget: settings.prepare_budget,
                 turn_lease: settings.turn_lease,
+                kept_reply: settings.kept_reply,
                 ..ChatLimits::default()
             },
             settings.debug,

@@ -123,6 +123,13 @@ pub static KEYS: &[KeyDef] = &[
          leaves it to the next one after this.",
     ),
     key(
+        "HIRECJ_KEPT_REPLY_SECS",
+        Some("300"),
+        "How long a reply CJ wrote while the database was out is kept, and saved as soon as the \
+         database is back; after this it is dropped, the merchant is told, and the message is \
+         answered again when the conversation is next opened.",
+    ),
+    key(
         "HIRECJ_TURN_LEASE_SECS",
         Some("30"),
         "How long a replica's claim on CJ's turn of a conversation lasts without renewal (it \
@@ -383,6 +390,9 @@ pub struct Settings {
     /// How long a replica's claim on a conversation's turn lasts without
     /// renewal.
     pub turn_lease: Duration,
+    /// How long a reply written while the database was out is kept for
+    /// saving.
+    pub kept_reply: Duration,
     pub prepare_budget: Duration,
     pub debug: bool,
     pub internal_token: Option<Secret>,
@@ -795,6 +805,10 @@ impl Settings {
             Ok(n) if (3..=3_600).contains(&n) => Ok(Duration::from_secs(n)),
             _ => Err("expected seconds from 3 to 3600".to_owned()),
         })?;
+        let kept_reply = layers.required("HIRECJ_KEPT_REPLY_SECS", |v| match v.parse::<u64>() {
+            Ok(n) if (1..=3_600).contains(&n) => Ok(Duration::from_secs(n)),
+            _ => Err("expected seconds from 1 to 3600".to_owned()),
+        })?;
         let prepare_budget =
             layers.required("HIRECJ_PREPARE_BUDGET_MS", |v| match v.parse::<u64>() {
                 Ok(n) if (1..=120_000).contains(&n) => Ok(Duration::from_millis(n)),
@@ -950,6 +964,7 @@ impl Settings {
             mirror_reconcile,
             mirror_lease,
             turn_lease,
+            kept_reply,
             prepare_budget,
             debug,
             internal_token,

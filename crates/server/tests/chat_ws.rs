@@ -556,8 +556,15 @@ async fn an_idle_tab_sees_the_reply_another_tab_asked_for() {
     one.send_json(json!({"type": "message", "text": "Tell me a story", "client_id": "m1"}))
         .await
         .unwrap();
-    one.expect("message_ack").await.unwrap();
+    let ack = one.expect("message_ack").await.unwrap();
     assert_eq!(one.until("cj_delta").await.unwrap()["text"], "Once upon");
+    // The other tab shows the merchant's message, then CJ's reply.
+    let (before, asked) = two.collect_until("merchant_message").await.unwrap();
+    assert!(before.is_empty(), "{before:?}");
+    assert_eq!(asked["content"], "Tell me a story");
+    assert_eq!(asked["role"], "merchant");
+    assert_eq!(asked["client_id"], "m1");
+    assert_eq!(asked["seq"], ack["seq"]);
     assert_eq!(two.until("cj_delta").await.unwrap()["text"], "Once upon");
     model.release();
     let (rest, on_two) = two.collect_until("cj_message").await.unwrap();
@@ -566,11 +573,15 @@ async fn an_idle_tab_sees_the_reply_another_tab_asked_for() {
             .any(|f| f.kind() == "cj_delta" && f["text"] == " a time."),
         "{rest:?}"
     );
-    let on_one = one.until("cj_message").await.unwrap();
+    let (between, on_one) = one.collect_until("cj_message").await.unwrap();
+    assert!(
+        between.iter().all(|f| f.kind() != "merchant_message"),
+        "{between:?}"
+    );
     assert_eq!(on_two["seq"], on_one["seq"]);
     assert_eq!(on_two["content"], "Once upon a time.");
 
-    // Neither tab gets the reply twice.
+    // Neither tab gets the reply twice, nor the sender its own message.
     for tab in [&mut one, &mut two] {
         tab.send_json(json!({"type": "ping", "nonce": "after"}))
             .await

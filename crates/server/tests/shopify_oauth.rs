@@ -1087,8 +1087,8 @@ impl CuttableProxy {
 
 /// Redis down when the app starts: the app starts anyway and connects in
 /// the background. While Redis (the shop's cached data) is unreachable,
-/// at start or later, a compliance webhook that must delete that data
-/// answers 503, so Shopify delivers it again; the redelivery once Redis is
+/// at start or later, an uninstall or a compliance webhook that must
+/// delete that data answers 503, so Shopify delivers it again; the redelivery once Redis is
 /// back is processed, not dropped as a duplicate.
 #[tokio::test]
 async fn a_compliance_webhook_fails_while_the_cache_cannot_be_cleared() {
@@ -1158,7 +1158,17 @@ async fn a_compliance_webhook_fails_while_the_cache_cannot_be_cleared() {
     let answer = until_accepted("customers/redact", "w-redis-1", customer).await;
     assert_eq!(answer["status"], "redacted", "{answer}");
 
-    // Gone again after it was reached.
+    // Gone again after it was reached: the uninstall, then the shop's
+    // redaction, wait for it.
+    proxy.cut();
+    let shop_body = json!({"id": 1, "myshopify_domain": SHOP, "domain": SHOP});
+    let r = deliver("app/uninstalled", "w-redis-3", shop_body.clone())
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 503);
+    proxy.restore();
+    let answer = until_accepted("app/uninstalled", "w-redis-3", shop_body).await;
+    assert_eq!(answer["status"], "uninstalled", "{answer}");
     proxy.cut();
     let body = json!({"shop_id": 1, "shop_domain": SHOP});
     let r = deliver("shop/redact", "w-redis-2", body.clone())

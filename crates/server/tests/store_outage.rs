@@ -153,3 +153,68 @@ async fn a_reply_written_while_the_database_is_out_is_kept_and_stored_once() {
     app.stop().await;
     scratch.drop().await;
 }
+
+/// The database stays out longer than a kept reply is kept: the merchant
+/// is told the turn failed (retryable), so the page stops waiting, and the
+/// message is answered when the conversation is next opened, once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reply_that_cannot_be_saved_in_time_is_answered_on_the_next_open() {
+    let Some(scratch) = ScratchDatabase::create("hirecj_long_outage").await else {
+        return;
+    };
+    let upstream = scratch.url.clone();
+    let host = upstream.host_str().unwrap_or("127.0.0.1");
+    let upstream_addr = tokio::net::lookup_host((host, upstream.port().unwrap_or(5432)))
+        .await
+        .unwrap()
+        .next()
+        .unwrap();
+    let proxy = CuttableProxy::start(upstream_addr).await;
+    let mut db = upstream.clone();
+    db.set_host(Some("127.0.0.1")).unwrap();
+    db.set_port(Some(proxy.port)).unwrap();
+
+    let (model, app, cookie) = start_with_mock_model_and(&[
+        ("DATABASE_URL", db.as_str()),
+        ("HIRECJ_KEPT_REPLY_SECS", "1"),
+        ("HIRECJ_TURN_LEASE_SECS", "3"),
+    ])
+    .await;
+    let mut ws = app.chat(&cookie).await;
+    let id = ws.start_ad_hoc().await.unwrap();
+
+    model.hold();
+    ws.send_json(json!({"type": "message", "text": "Tell me a story", "client_id": "m1"}))
+        .await
+        .unwrap();
+    ws.expect("message_ack").await.unwrap();
+    ws.until("cj_delta").await.unwrap();
+    proxy.cut();
+    model.release();
+    let outage = next_error(&mut ws).await;
+    assert_eq!(outage["code"], "store_unavailable", "{outage:?}");
+    // Still out when the kept reply's time is up.
+    let failed = next_error(&mut ws).await;
+    assert_eq!(failed["code"], "turn_failed", "{failed:?}");
+    assert_eq!(failed["retryable"], true);
+
+    // Back: opening the conversation again answers the message, once.
+    proxy.restore();
+    let mut again = app.chat(&cookie).await;
+    again.resume(id, 1).await.unwrap();
+    let reply = again.until("cj_message").await.unwrap();
+    assert_eq!(reply["seq"], 2);
+    assert_eq!(reply["content"], "Once upon a time.");
+    let stored = app.messages(&id).await;
+    let roles: Vec<String> = stored
+        .iter()
+        .map(|m| format!("{} {}", m.role.as_str(), m.content))
+        .collect();
+    assert_eq!(
+        roles,
+        ["merchant Tell me a story", "cj Once upon a time."],
+        "one reply"
+    );
+    app.stop().await;
+    scratch.drop().await;
+}

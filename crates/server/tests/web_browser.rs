@@ -7,6 +7,7 @@
 //!    a question answered with the right number, history, export, sign out;
 //! 2. hostile merchant and CJ text renders inert;
 //! 3. a connection dropped in the middle of a reply: every message once;
+//!    a message sent from a second tab shows live in the first;
 //! 4. a 320 px viewport: no horizontal scroll, input and button reachable.
 //!
 //! Screenshots of every step go to `<target>/screenshots/<test>/` (printed).
@@ -873,6 +874,31 @@ async fn a_dropped_connection_resumes_without_loss_or_duplicates() {
     assert_eq!(b.transcript().await, stored);
     assert_eq!(b.conversation_id().await, conversation);
     b.shot("reloaded").await;
+
+    // A message sent from a second tab shows in this one, live, with CJ's
+    // reply, each once.
+    let url = b.client.current_url().await.unwrap();
+    let first = b.client.window().await.unwrap();
+    let second = b.client.new_window(true).await.unwrap().handle;
+    b.client.switch_to_window(second).await.unwrap();
+    b.goto(url.as_str()).await;
+    b.wait_idle().await;
+    assert_eq!(b.conversation_id().await, conversation);
+    b.type_into("#input", "Asked from the other tab").await;
+    b.press_enter("#input").await;
+    b.wait_idle().await;
+    b.shot("second-tab").await;
+    b.client.close_window().await.unwrap();
+    b.client.switch_to_window(first).await.unwrap();
+    b.wait_js(
+        "the other tab's message and CJ's reply to it",
+        "(() => { const msgs = [...document.querySelectorAll('#transcript .msg[data-seq]')];            const q = msgs.find(el => el.querySelector('.msg-body').textContent === 'Asked from the other tab');            return q && msgs.some(el => el.classList.contains('msg-cj') && Number(el.dataset.seq) > Number(q.dataset.seq)); })()",
+    )
+    .await;
+    b.wait_idle().await;
+    let stored = shown_messages(&app, &conversation).await;
+    assert_eq!(b.transcript().await, stored, "the other tab's turn, once");
+    b.shot("first-tab").await;
 
     // Signed out elsewhere (here: the same browser, from another tab's
     // point of view): the server closes the socket with `session_ended`;

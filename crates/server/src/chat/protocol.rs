@@ -91,6 +91,12 @@ pub enum ServerFrame {
         client_id: String,
         seq: i64,
     },
+    /// A merchant message another tab (or the internal API) sent, as
+    /// stored: every other socket with the conversation open shows it.
+    MerchantMessage {
+        #[serde(flatten)]
+        message: WireMessage,
+    },
     CjThinking {
         status: String,
         #[serde(skip_serializing_if = "Option::is_none")]

@@ -152,6 +152,9 @@ pub struct ChatLimits {
     /// How long this replica's claim on a conversation's turn lasts
     /// without renewal (renewed every third of it while the turn runs).
     pub turn_lease: Duration,
+    /// How long a reply written while the database is out is kept, and
+    /// saved as soon as it is back.
+    pub kept_reply: Duration,
 }
 
 impl Default for ChatLimits {
@@ -160,6 +163,7 @@ impl Default for ChatLimits {
             max_message_chars: 8_000,
             post_oauth_budget: Duration::from_secs(10),
             turn_lease: Duration::from_secs(30),
+            kept_reply: Duration::from_secs(300),
         }
     }
 }
@@ -223,10 +227,6 @@ pub struct TurnHandle {
 const GATES: u128 = 64;
 /// How long ending a conversation waits for its stopped reply to be stored.
 const END_WAIT: Duration = Duration::from_secs(5);
-
-/// How long a reply written while the database was out is kept, waiting
-/// for the database to come back ([`ChatService::store_kept_reply`]).
-const KEPT_REPLY_WINDOW: Duration = Duration::from_secs(300);
 
 /// The longest wait between two tries at storing a kept reply.
 const KEPT_REPLY_RETRY_MAX: Duration = Duration::from_secs(5);
@@ -448,9 +448,19 @@ impl ChatService {
             .append_message_in_turn(conversation, &message, claim)
             .await
         {
-            Ok(stored) => {
+            Ok((stored, new)) => {
                 self.note_claim(conversation);
-                Ok(stored)
+                if new {
+                    // The merchant's other tabs, on any replica, show it
+                    // (the sender's socket has it from its ack).
+                    self.inner.bus.announce(
+                        conversation,
+                        ServerFrame::MerchantMessage {
+                            message: WireMessage::from_message(&stored),
+                        },
+                    );
+                }
+                Ok((stored, new))
             }
             Err(StoreError::TurnClaimed) => {
                 match store.message_by_client_id(conversation, client_id).await? {
@@ -910,9 +920,23 @@ impl ChatService {
                      as it is saved",
                     true,
                 ));
-                match self.store_kept_reply(&turn, &ctx, &output).await? {
-                    Some(stored) => stored,
-                    None => return Ok(()),
+                match self.store_kept_reply(&turn, &ctx, &output).await {
+                    Ok(Some(stored)) => stored,
+                    Ok(None) => return Ok(()),
+                    Err(ChatError::Store(e)) if e.is_unavailable() => {
+                        // Still out: the reply is dropped, the page stops
+                        // waiting, and the message is owed a reply.
+                        tracing::warn!(conversation_id = %ctx.conversation.id, error = %e,
+                            "the database stayed out; CJ's kept reply is dropped");
+                        let _ = turn.frames.send(ServerFrame::error(
+                            "turn_failed",
+                            "CJ's reply couldn't be saved. Open this conversation again in a \
+                             moment and CJ will answer your message.",
+                            true,
+                        ));
+                        return Ok(());
+                    }
+                    Err(e) => return Err(e),
                 }
             }
             Err(e) => return Err(e),
@@ -998,7 +1022,7 @@ impl ChatService {
 
     /// Stores a reply that could not be stored because the database was
     /// out: tries again, waiting longer each time (up to
-    /// [`KEPT_REPLY_RETRY_MAX`]), for [`KEPT_REPLY_WINDOW`]. Before each
+    /// [`KEPT_REPLY_RETRY_MAX`]), for [`ChatLimits::kept_reply`]. Before each
     /// try the turn is claimed again: if another replica holds it, or the
     /// conversation has moved on (the reply was stored after all, or
     /// another replica answered while this one's claim had lapsed), the
@@ -1013,7 +1037,7 @@ impl ChatService {
         output: &TurnOutput,
     ) -> Result<Option<Message>, ChatError> {
         let id = ctx.conversation.id;
-        let deadline = tokio::time::Instant::now() + KEPT_REPLY_WINDOW;
+        let deadline = tokio::time::Instant::now() + self.inner.limits.kept_reply;
         let mut wait = Duration::from_millis(250);
         loop {
             tokio::select! {

@@ -220,6 +220,14 @@ async fn deliver(
             *last_seq = message.seq;
         }
         ServerFrame::MessageAck { seq, .. } => *last_seq = (*last_seq).max(*seq),
+        // Another tab's message: not to the tab that sent it (its ack came
+        // first), nor twice.
+        ServerFrame::MerchantMessage { message } => {
+            if message.seq <= *last_seq {
+                return true;
+            }
+            *last_seq = message.seq;
+        }
         // A piece of a reply the client already has whole (a turn's frames
         // reach a socket by two paths at the turn's end).
         ServerFrame::CjDelta { turn, .. } if *turn <= *last_seq => return true,
