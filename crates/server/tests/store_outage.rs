@@ -64,6 +64,26 @@ impl CuttableProxy {
     }
 }
 
+/// A scratch PostgreSQL database (`None` without `TEST_DATABASE_URL`),
+/// a proxy in front of it, and the database's URL through the proxy.
+async fn database_behind_a_proxy(
+    prefix: &str,
+) -> Option<(ScratchDatabase, CuttableProxy, url::Url)> {
+    let scratch = ScratchDatabase::create(prefix).await?;
+    let upstream = scratch.url.clone();
+    let host = upstream.host_str().unwrap_or("127.0.0.1");
+    let upstream_addr = tokio::net::lookup_host((host, upstream.port().unwrap_or(5432)))
+        .await
+        .unwrap()
+        .next()
+        .unwrap();
+    let proxy = CuttableProxy::start(upstream_addr).await;
+    let mut db = upstream;
+    db.set_host(Some("127.0.0.1")).unwrap();
+    db.set_port(Some(proxy.port)).unwrap();
+    Some((scratch, proxy, db))
+}
+
 /// The next `error` frame, past progress frames (anything else fails).
 async fn next_error(ws: &mut hirecj_testkit::ws::ChatClient) -> hirecj_testkit::ws::Frame {
     loop {
@@ -78,21 +98,9 @@ async fn next_error(ws: &mut hirecj_testkit::ws::ChatClient) -> hirecj_testkit::
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reply_written_while_the_database_is_out_is_kept_and_stored_once() {
-    let Some(scratch) = ScratchDatabase::create("hirecj_outage").await else {
+    let Some((scratch, proxy, db)) = database_behind_a_proxy("hirecj_outage").await else {
         return;
     };
-    let upstream = scratch.url.clone();
-    let host = upstream.host_str().unwrap_or("127.0.0.1");
-    let upstream_addr = tokio::net::lookup_host((host, upstream.port().unwrap_or(5432)))
-        .await
-        .unwrap()
-        .next()
-        .unwrap();
-    let proxy = CuttableProxy::start(upstream_addr).await;
-    let mut db = upstream.clone();
-    db.set_host(Some("127.0.0.1")).unwrap();
-    db.set_port(Some(proxy.port)).unwrap();
-
     let (model, app, cookie) = start_with_mock_model_and(&[("DATABASE_URL", db.as_str())]).await;
     let mut ws = app.chat(&cookie).await;
     let id = ws.start_ad_hoc().await.unwrap();
@@ -159,20 +167,9 @@ async fn a_reply_written_while_the_database_is_out_is_kept_and_stored_once() {
 /// message is answered when the conversation is next opened, once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reply_that_cannot_be_saved_in_time_is_answered_on_the_next_open() {
-    let Some(scratch) = ScratchDatabase::create("hirecj_long_outage").await else {
+    let Some((scratch, proxy, db)) = database_behind_a_proxy("hirecj_long_outage").await else {
         return;
     };
-    let upstream = scratch.url.clone();
-    let host = upstream.host_str().unwrap_or("127.0.0.1");
-    let upstream_addr = tokio::net::lookup_host((host, upstream.port().unwrap_or(5432)))
-        .await
-        .unwrap()
-        .next()
-        .unwrap();
-    let proxy = CuttableProxy::start(upstream_addr).await;
-    let mut db = upstream.clone();
-    db.set_host(Some("127.0.0.1")).unwrap();
-    db.set_port(Some(proxy.port)).unwrap();
 
     let (model, app, cookie) = start_with_mock_model_and(&[
         ("DATABASE_URL", db.as_str()),
