@@ -309,8 +309,9 @@ impl App {
 
 /// Periodic upkeep: ends conversations idle for longer than
 /// `HIRECJ_CONVERSATION_IDLE_MINUTES` (the seeds' archival step, kept in the
-/// database rather than in a cache's TTL) and deletes expired sessions (a
-/// visitor's that was never used expires within minutes) and OAuth states.
+/// database rather than in a cache's TTL), deletes expired sessions (a
+/// visitor's that was never used expires within minutes) and OAuth states,
+/// and turn traces older than `HIRECJ_TRACE_RETENTION_DAYS`.
 /// One replica at a time does it, under a lease it renews every round; if
 /// that replica dies, another takes over once the lease lapses.
 async fn housekeeping(state: AppState, shutdown: CancellationToken) {
@@ -343,6 +344,39 @@ async fn housekeeping(state: AppState, shutdown: CancellationToken) {
         if let Err(e) = state.store.purge_expired(now).await {
             tracing::warn!(error = %e, "could not purge expired sessions");
         }
+        purge_old_traces(&state, now, &shutdown).await;
+    }
+}
+
+/// Deletes turn traces older than the retention window, a batch at a time
+/// (a round deletes at most `ROUND` of them; a backlog goes over rounds).
+async fn purge_old_traces(
+    state: &AppState,
+    now: chrono::DateTime<chrono::Utc>,
+    shutdown: &CancellationToken,
+) {
+    const BATCH: u32 = 2_000;
+    const ROUND: u64 = 50_000;
+    let retention = chrono::Duration::from_std(state.settings.trace_retention)
+        .unwrap_or(chrono::Duration::days(30));
+    let before = now - retention;
+    let mut deleted = 0;
+    while deleted < ROUND && !shutdown.is_cancelled() {
+        match state.store.purge_traces(before, BATCH).await {
+            Ok(n) => {
+                deleted += n;
+                if n < u64::from(BATCH) {
+                    break;
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "could not delete old turn traces");
+                break;
+            }
+        }
+    }
+    if deleted > 0 {
+        tracing::info!(deleted, %before, "deleted turn traces past their retention");
     }
 }
 

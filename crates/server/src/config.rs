@@ -123,6 +123,13 @@ pub static KEYS: &[KeyDef] = &[
          leaves it to the next one after this.",
     ),
     key(
+        "HIRECJ_TRACE_RETENTION_DAYS",
+        Some("30"),
+        "How long the trace of each CJ turn (tools called, timings, usage; what the model \
+         received, with HIRECJ_DEBUG) is kept for the debug panel and support; older traces \
+         are deleted.",
+    ),
+    key(
         "HIRECJ_KEPT_REPLY_SECS",
         Some("300"),
         "How long a reply CJ wrote while the database was out is kept, and saved as soon as the \
@@ -393,6 +400,8 @@ pub struct Settings {
     /// How long a reply written while the database was out is kept for
     /// saving.
     pub kept_reply: Duration,
+    /// How long turn traces are kept.
+    pub trace_retention: Duration,
     pub prepare_budget: Duration,
     pub debug: bool,
     pub internal_token: Option<Secret>,
@@ -809,6 +818,11 @@ impl Settings {
             Ok(n) if (1..=3_600).contains(&n) => Ok(Duration::from_secs(n)),
             _ => Err("expected seconds from 1 to 3600".to_owned()),
         })?;
+        let trace_retention =
+            layers.required("HIRECJ_TRACE_RETENTION_DAYS", |v| match v.parse::<u64>() {
+                Ok(n) if (1..=3_650).contains(&n) => Ok(Duration::from_secs(n * 86_400)),
+                _ => Err("expected days from 1 to 3650".to_owned()),
+            })?;
         let prepare_budget =
             layers.required("HIRECJ_PREPARE_BUDGET_MS", |v| match v.parse::<u64>() {
                 Ok(n) if (1..=120_000).contains(&n) => Ok(Duration::from_millis(n)),
@@ -965,6 +979,7 @@ impl Settings {
             mirror_lease,
             turn_lease,
             kept_reply,
+            trace_retention,
             prepare_budget,
             debug,
             internal_token,
@@ -1080,6 +1095,8 @@ mod tests {
         assert!(matches!(s.model.provider, ProviderConfig::Offline));
         assert!(s.shopify.client_id.is_none());
         assert_eq!(s.shopify.api_version, "2026-10");
+        assert_eq!(s.trace_retention, Duration::from_secs(30 * 86_400));
+        assert_eq!(s.kept_reply, Duration::from_secs(300));
     }
 
     #[test]
@@ -1103,6 +1120,13 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("HIRECJ_PUBLIC_URL"), "{e}");
+        for (key, value) in [
+            ("HIRECJ_TRACE_RETENTION_DAYS", "0"),
+            ("HIRECJ_KEPT_REPLY_SECS", "forever"),
+        ] {
+            let e = load(&[(key, value)]).unwrap_err().to_string();
+            assert!(e.contains(key), "{e}");
+        }
         let e = load(&[("DATABASE_URL", "mysql://x")])
             .unwrap_err()
             .to_string();

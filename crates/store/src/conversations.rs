@@ -515,6 +515,23 @@ impl Store {
         Ok(())
     }
 
+    /// Deletes up to `limit` turn traces stored before `before`, oldest
+    /// first (the retention window). Returns how many.
+    pub async fn purge_traces(&self, before: DateTime<Utc>, limit: u32) -> Result<u64> {
+        Ok(on_pool!(self, |p| {
+            sqlx::query(
+                "DELETE FROM turn_traces WHERE (conversation_id, turn) IN (
+                   SELECT conversation_id, turn FROM turn_traces
+                   WHERE created_at < $1 ORDER BY created_at LIMIT $2)",
+            )
+            .bind(micros(before))
+            .bind(i64::from(limit))
+            .execute(p)
+            .await?
+            .rows_affected()
+        }))
+    }
+
     /// A conversation's turn traces, in turn order.
     pub async fn traces(&self, conversation: ConversationId) -> Result<Vec<TurnTrace>> {
         on_pool!(self, |p| {

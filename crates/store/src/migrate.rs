@@ -71,6 +71,12 @@ pub static MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0009_mirror_deleted_orders.sql"),
         postgres: include_str!("../migrations/postgres/0009_mirror_deleted_orders.sql"),
     },
+    Migration {
+        version: 10,
+        name: "turn_trace_retention",
+        sqlite: include_str!("../migrations/sqlite/0010_turn_trace_retention.sql"),
+        postgres: include_str!("../migrations/postgres/0010_turn_trace_retention.sql"),
+    },
 ];
 
 /// An arbitrary constant identifying HireCJ's migration lock.

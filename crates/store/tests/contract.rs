@@ -22,7 +22,7 @@ mod harness;
 use harness::{with_postgres, with_sqlite};
 
 contract!(migrations_are_tracked_and_idempotent, |store, url| {
-    assert_eq!(store.schema_version().await.unwrap(), 9);
+    assert_eq!(store.schema_version().await.unwrap(), 10);
     assert!(store.migrate().await.unwrap().is_empty());
     store.ping().await.unwrap();
 });
@@ -814,6 +814,16 @@ contract!(turn_traces_belong_to_their_conversation, |store, url| {
     assert_eq!(traces.len(), 2);
     assert_eq!(traces[1].data["model"], "replaced");
     assert_eq!(store.traces(b).await.unwrap().len(), 1);
+
+    // The retention window: nothing stored before an hour ago goes; then
+    // everything before now, oldest first, `limit` at a time.
+    let hour_ago = Utc::now() - Duration::hours(1);
+    assert_eq!(store.purge_traces(hour_ago, 10).await.unwrap(), 0);
+    let later = Utc::now() + Duration::seconds(1);
+    assert_eq!(store.purge_traces(later, 2).await.unwrap(), 2);
+    assert_eq!(store.purge_traces(later, 2).await.unwrap(), 1);
+    assert!(store.traces(a).await.unwrap().is_empty());
+    assert!(store.traces(b).await.unwrap().is_empty());
 });
 
 contract!(a_turn_is_claimed_by_one_owner_at_a_time, |store, url| {
