@@ -3,8 +3,9 @@
 //! every refusal a sentence the model can act on.
 
 use chrono::NaiveDate;
-use serde_json::{Map, Value};
+use serde_json::{Map, Value, json};
 
+use super::sales_summary::MAX_RANGE_DAYS;
 use super::shorten;
 
 /// Why the model's arguments were refused. Shown to the model after
@@ -107,4 +108,59 @@ pub(crate) fn range_properties(start_key: &str, end_key: &str) -> Map<String, Va
                            "description": "Last day, YYYY-MM-DD (inclusive)."}),
     );
     m
+}
+
+/// The keys of a tool's range of days.
+const START: &str = "start_date";
+const END: &str = "end_date";
+
+/// The input schema of a tool over one range of days (`start_date`,
+/// `end_date`, both required) with `extra` optional properties, such as a
+/// [`Limit`].
+pub(crate) fn range_schema<const N: usize>(extra: [(&str, Value); N]) -> Value {
+    let mut properties = range_properties(START, END);
+    for (key, schema) in extra {
+        properties.insert(key.to_owned(), schema);
+    }
+    json!({
+        "type": "object",
+        "properties": properties,
+        "required": [START, END],
+        "additionalProperties": false
+    })
+}
+
+/// The `start_date..=end_date` of a tool with a [`range_schema`], at most
+/// [`MAX_RANGE_DAYS`] long.
+pub(crate) fn date_range(
+    args: &Map<String, Value>,
+) -> Result<(NaiveDate, NaiveDate), InvalidArguments> {
+    range_args(args, START, END, MAX_RANGE_DAYS)
+}
+
+/// How many items a tool lists: the model may say (`limit`, `1..=max`).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Limit {
+    /// When the model does not say.
+    pub default: u32,
+    /// The most it may ask for.
+    pub max: u32,
+    /// For the model, e.g. "How many products (1 to 50)."
+    pub description: &'static str,
+}
+
+impl Limit {
+    /// Its property in a [`range_schema`].
+    pub(crate) fn property(&self) -> (&'static str, Value) {
+        (
+            "limit",
+            json!({"type": "integer", "minimum": 1, "maximum": self.max,
+                   "default": self.default, "description": self.description}),
+        )
+    }
+
+    /// The model's `limit`, or the default.
+    pub(crate) fn parse(&self, args: &Map<String, Value>) -> Result<u32, InvalidArguments> {
+        int_arg(args, "limit", self.default, 1, self.max)
+    }
 }

@@ -5,10 +5,9 @@ use chrono::NaiveDate;
 use hirecj_domain::mirror::MirrorStatusCount;
 use hirecj_shopify::ShopifyError;
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
-use super::arguments::{range_args, range_properties};
-use super::sales_summary::MAX_RANGE_DAYS;
+use super::arguments::{date_range, range_schema};
 use super::shared::{FromMirror, note_line, status_words};
 use super::{InvalidArguments, StoreData, ToolDefinition};
 
@@ -33,17 +32,11 @@ impl ToolDefinition for OrdersByStatus {
     type Output = FromMirror<OrdersByStatusResult>;
 
     fn input_schema() -> Value {
-        json!({
-            "type": "object",
-            "properties": range_properties("start_date", "end_date"),
-            "required": ["start_date", "end_date"],
-            "additionalProperties": false
-        })
+        range_schema([])
     }
 
     fn parse(arguments: &Map<String, Value>) -> Result<Self, InvalidArguments> {
-        let (start_date, end_date) =
-            range_args(arguments, "start_date", "end_date", MAX_RANGE_DAYS)?;
+        let (start_date, end_date) = date_range(arguments)?;
         Ok(Self {
             start_date,
             end_date,

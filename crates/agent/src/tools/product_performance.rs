@@ -5,10 +5,9 @@
 use chrono::NaiveDate;
 use hirecj_shopify::{Amount, ShopifyError};
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
-use super::arguments::{int_arg, range_args, range_properties};
-use super::sales_summary::MAX_RANGE_DAYS;
+use super::arguments::{Limit, date_range, range_schema};
 use super::shared::{FromMirror, amount, currency_suffix, gid, note_line};
 use super::{InvalidArguments, StoreData, ToolDefinition};
 
@@ -22,6 +21,13 @@ pub(crate) struct ProductPerformance {
     /// 1 to 50 products; 10 when the model does not say.
     pub limit: u32,
 }
+
+/// How many products.
+const LIMIT: Limit = Limit {
+    default: 10,
+    max: 50,
+    description: "How many products (1 to 50).",
+};
 
 impl ToolDefinition for ProductPerformance {
     const NAME: &'static str = "get_shopify_product_performance";
@@ -37,27 +43,15 @@ impl ToolDefinition for ProductPerformance {
     type Output = FromMirror<ProductPerformanceResult>;
 
     fn input_schema() -> Value {
-        let mut properties = range_properties("start_date", "end_date");
-        properties.insert(
-            "limit".to_owned(),
-            json!({"type": "integer", "minimum": 1, "maximum": 50, "default": 10,
-                   "description": "How many products (1 to 50)."}),
-        );
-        json!({
-            "type": "object",
-            "properties": properties,
-            "required": ["start_date", "end_date"],
-            "additionalProperties": false
-        })
+        range_schema([LIMIT.property()])
     }
 
     fn parse(arguments: &Map<String, Value>) -> Result<Self, InvalidArguments> {
-        let (start_date, end_date) =
-            range_args(arguments, "start_date", "end_date", MAX_RANGE_DAYS)?;
+        let (start_date, end_date) = date_range(arguments)?;
         Ok(Self {
             start_date,
             end_date,
-            limit: int_arg(arguments, "limit", 10, 1, 50)?,
+            limit: LIMIT.parse(arguments)?,
         })
     }
 

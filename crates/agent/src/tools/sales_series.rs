@@ -7,8 +7,7 @@ use hirecj_shopify::{Amount, ShopifyError};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
-use super::arguments::{range_args, range_properties};
-use super::sales_summary::MAX_RANGE_DAYS;
+use super::arguments::{date_range, range_schema};
 use super::shared::{amount, currency_suffix, note_line};
 use hirecj_shopify::store_data::SalesSeriesData as Series;
 use super::{InvalidArguments, StoreData, ToolDefinition};
@@ -62,24 +61,16 @@ impl ToolDefinition for SalesSeries {
     type Output = SalesSeriesResult;
 
     fn input_schema() -> Value {
-        let mut properties = range_properties("start_date", "end_date");
-        properties.insert(
-            "bucket".to_owned(),
+        range_schema([(
+            "bucket",
             json!({"type": "string", "enum": ["day", "week"],
                    "description": "One point per day or per week (default: day up to 93 days, \
                                    else week)."}),
-        );
-        json!({
-            "type": "object",
-            "properties": properties,
-            "required": ["start_date", "end_date"],
-            "additionalProperties": false
-        })
+        )])
     }
 
     fn parse(arguments: &Map<String, Value>) -> Result<Self, InvalidArguments> {
-        let (start_date, end_date) =
-            range_args(arguments, "start_date", "end_date", MAX_RANGE_DAYS)?;
+        let (start_date, end_date) = date_range(arguments)?;
         let long = (end_date - start_date).num_days() >= MAX_DAILY_DAYS;
         let bucket = match arguments.get("bucket") {
             None | Some(Value::Null) if long => Bucket::Week,

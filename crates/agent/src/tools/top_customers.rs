@@ -3,10 +3,9 @@
 use chrono::NaiveDate;
 use hirecj_shopify::{Amount, ShopifyError};
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
-use super::arguments::{int_arg, range_args, range_properties};
-use super::sales_summary::MAX_RANGE_DAYS;
+use super::arguments::{Limit, date_range, range_schema};
 use super::shared::{FromMirror, amount, currency_suffix, gid, note_line};
 use super::{InvalidArguments, StoreData, ToolDefinition};
 
@@ -21,6 +20,13 @@ pub(crate) struct TopCustomers {
     pub limit: u32,
 }
 
+/// How many customers.
+const LIMIT: Limit = Limit {
+    default: 5,
+    max: 20,
+    description: "How many customers (1 to 20).",
+};
+
 impl ToolDefinition for TopCustomers {
     const NAME: &'static str = "get_shopify_top_customers";
     const DESCRIPTION: &'static str = "The customers who spent most over a date range \
@@ -33,27 +39,15 @@ impl ToolDefinition for TopCustomers {
     type Output = FromMirror<TopCustomersResult>;
 
     fn input_schema() -> Value {
-        let mut properties = range_properties("start_date", "end_date");
-        properties.insert(
-            "limit".to_owned(),
-            json!({"type": "integer", "minimum": 1, "maximum": 20, "default": 5,
-                   "description": "How many customers (1 to 20)."}),
-        );
-        json!({
-            "type": "object",
-            "properties": properties,
-            "required": ["start_date", "end_date"],
-            "additionalProperties": false
-        })
+        range_schema([LIMIT.property()])
     }
 
     fn parse(arguments: &Map<String, Value>) -> Result<Self, InvalidArguments> {
-        let (start_date, end_date) =
-            range_args(arguments, "start_date", "end_date", MAX_RANGE_DAYS)?;
+        let (start_date, end_date) = date_range(arguments)?;
         Ok(Self {
             start_date,
             end_date,
-            limit: int_arg(arguments, "limit", 5, 1, 20)?,
+            limit: LIMIT.parse(arguments)?,
         })
     }
 
