@@ -290,15 +290,18 @@ fn status(code: StatusCode, message: &str) -> Response {
     (code, Json(json!({"error": message}))).into_response()
 }
 
-fn change_failed(e: DevStoreError) -> Response {
-    match e {
-        DevStoreError::Change(ChangeError::NotFound { .. }) => {
-            status(StatusCode::NOT_FOUND, &e.to_string())
-        }
-        DevStoreError::Change(ChangeError::Invalid(_)) | DevStoreError::Subscription(_) => {
-            status(StatusCode::UNPROCESSABLE_ENTITY, &e.to_string())
-        }
-        other => status(StatusCode::BAD_REQUEST, &other.to_string()),
+/// A refused change: 404 for what does not exist, 422 for what Shopify
+/// would refuse, 400 otherwise.
+impl From<DevStoreError> for Refusal {
+    fn from(e: DevStoreError) -> Self {
+        let code = match e {
+            DevStoreError::Change(ChangeError::NotFound { .. }) => StatusCode::NOT_FOUND,
+            DevStoreError::Change(ChangeError::Invalid(_)) | DevStoreError::Subscription(_) => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
+            _ => StatusCode::BAD_REQUEST,
+        };
+        Refusal(code, e.to_string())
     }
 }
 
@@ -366,7 +369,7 @@ fn parse_line(kind: &str, s: &str) -> Option<(u64, i64)> {
 }
 
 /// A refused control call: its status and message.
-struct Refusal(StatusCode, String);
+pub(crate) struct Refusal(StatusCode, String);
 
 impl IntoResponse for Refusal {
     fn into_response(self) -> Response {
@@ -441,15 +444,12 @@ pub(crate) async fn create_order(
     State(store): State<DevStore>,
     RawQuery(query): RawQuery,
     body: Bytes,
-) -> Response {
-    let c = match call(&store, query, &body) {
-        Ok(c) => c,
-        Err(r) => return r.into_response(),
-    };
+) -> Result<Response, Refusal> {
+    let c = call(&store, query, &body)?;
     let mut order = NewOrder::default();
     for raw in all(&c.form, "line") {
         let Some((variant_id, quantity)) = parse_line("ProductVariant", raw) else {
-            return bad("line must be VARIANT_ID or VARIANT_ID:QUANTITY");
+            return Err(refuse("line must be VARIANT_ID or VARIANT_ID:QUANTITY"));
         };
         order.line_items.push(NewLineItem {
             variant_id,
@@ -458,20 +458,20 @@ pub(crate) async fn create_order(
     }
     if let Some(raw) = non_empty(&c.form, "customer_id") {
         let Some(id) = parse_id("Customer", raw) else {
-            return bad("invalid customer_id");
+            return Err(refuse("invalid customer_id"));
         };
         order.customer_id = Some(id);
     }
     order.email = non_empty(&c.form, "email").map(str::to_string);
     if let Some(raw) = non_empty(&c.form, "financial_status") {
         let Some(s) = parse_financial(raw) else {
-            return bad("invalid financial_status");
+            return Err(refuse("invalid financial_status"));
         };
         order.financial_status = Some(s);
     }
     if let Some(raw) = non_empty(&c.form, "fulfillment_status") {
         let Some(s) = parse_fulfillment(raw) else {
-            return bad("invalid fulfillment_status");
+            return Err(refuse("invalid fulfillment_status"));
         };
         order.fulfillment_status = Some(s);
     }
@@ -483,14 +483,12 @@ pub(crate) async fn create_order(
     order.source_name = non_empty(&c.form, "source_name").map(str::to_string);
     if let Some(raw) = non_empty(&c.form, "seed") {
         let Ok(seed) = raw.parse() else {
-            return bad("invalid seed");
+            return Err(refuse("invalid seed"));
         };
         order.seed = Some(seed);
     }
-    match store.create_order(&c.shop, order) {
-        Ok(o) => order_json(&store, &c.shop, &o),
-        Err(e) => change_failed(e),
-    }
+    let o = store.create_order(&c.shop, order)?;
+    Ok(order_json(&store, &c.shop, &o))
 }
 
 /// `POST /_control/orders/update`: form `id` (id, GID or `#name`), `tags`
@@ -500,15 +498,9 @@ pub(crate) async fn update_order(
     State(store): State<DevStore>,
     RawQuery(query): RawQuery,
     body: Bytes,
-) -> Response {
-    let c = match call(&store, query, &body) {
-        Ok(c) => c,
-        Err(r) => return r.into_response(),
-    };
-    let id = match order_id(&store, &c) {
-        Ok(id) => id,
-        Err(r) => return r.into_response(),
-    };
+) -> Result<Response, Refusal> {
+    let c = call(&store, query, &body)?;
+    let id = order_id(&store, &c)?;
     let mut update = OrderUpdate::default();
     if get(&c.form, "tags").is_some() {
         update.tags = Some(
@@ -524,20 +516,18 @@ pub(crate) async fn update_order(
     update.email = non_empty(&c.form, "email").map(str::to_string);
     if let Some(raw) = non_empty(&c.form, "financial_status") {
         let Some(s) = parse_financial(raw) else {
-            return bad("invalid financial_status");
+            return Err(refuse("invalid financial_status"));
         };
         update.financial_status = Some(s);
     }
     if let Some(raw) = non_empty(&c.form, "fulfillment_status") {
         let Some(s) = parse_fulfillment(raw) else {
-            return bad("invalid fulfillment_status");
+            return Err(refuse("invalid fulfillment_status"));
         };
         update.fulfillment_status = Some(s);
     }
-    match store.update_order(&c.shop, id, update) {
-        Ok(o) => order_json(&store, &c.shop, &o),
-        Err(e) => change_failed(e),
-    }
+    let o = store.update_order(&c.shop, id, update)?;
+    Ok(order_json(&store, &c.shop, &o))
 }
 
 /// `POST /_control/orders/cancel`: form `id`, `reason`, `refund`
@@ -546,23 +536,15 @@ pub(crate) async fn cancel_order(
     State(store): State<DevStore>,
     RawQuery(query): RawQuery,
     body: Bytes,
-) -> Response {
-    let c = match call(&store, query, &body) {
-        Ok(c) => c,
-        Err(r) => return r.into_response(),
-    };
-    let id = match order_id(&store, &c) {
-        Ok(id) => id,
-        Err(r) => return r.into_response(),
-    };
+) -> Result<Response, Refusal> {
+    let c = call(&store, query, &body)?;
+    let id = order_id(&store, &c)?;
     let cancel = CancelOrder {
         reason: non_empty(&c.form, "reason").map(str::to_string),
         refund: non_empty(&c.form, "refund").is_some_and(|v| matches!(v, "true" | "1" | "on")),
     };
-    match store.cancel_order(&c.shop, id, cancel) {
-        Ok(o) => order_json(&store, &c.shop, &o),
-        Err(e) => change_failed(e),
-    }
+    let o = store.cancel_order(&c.shop, id, cancel)?;
+    Ok(order_json(&store, &c.shop, &o))
 }
 
 /// `POST /_control/orders/delete`: form `id` (a cancelled or archived
@@ -571,19 +553,11 @@ pub(crate) async fn delete_order(
     State(store): State<DevStore>,
     RawQuery(query): RawQuery,
     body: Bytes,
-) -> Response {
-    let c = match call(&store, query, &body) {
-        Ok(c) => c,
-        Err(r) => return r.into_response(),
-    };
-    let id = match order_id(&store, &c) {
-        Ok(id) => id,
-        Err(r) => return r.into_response(),
-    };
-    match store.delete_order(&c.shop, id) {
-        Ok(o) => Json(json!({"deleted": {"id": o.id, "name": o.name()}})).into_response(),
-        Err(e) => change_failed(e),
-    }
+) -> Result<Response, Refusal> {
+    let c = call(&store, query, &body)?;
+    let id = order_id(&store, &c)?;
+    let o = store.delete_order(&c.shop, id)?;
+    Ok(Json(json!({"deleted": {"id": o.id, "name": o.name()}})).into_response())
 }
 
 /// `POST /_control/orders/refund`: form `id`, `amount` (decimal, e.g.
@@ -593,45 +567,35 @@ pub(crate) async fn refund_order(
     State(store): State<DevStore>,
     RawQuery(query): RawQuery,
     body: Bytes,
-) -> Response {
-    let c = match call(&store, query, &body) {
-        Ok(c) => c,
-        Err(r) => return r.into_response(),
-    };
-    let id = match order_id(&store, &c) {
-        Ok(id) => id,
-        Err(r) => return r.into_response(),
-    };
+) -> Result<Response, Refusal> {
+    let c = call(&store, query, &body)?;
+    let id = order_id(&store, &c)?;
     let mut refund = NewRefund {
         note: non_empty(&c.form, "note").map(str::to_string),
         ..NewRefund::default()
     };
     if let Some(raw) = non_empty(&c.form, "amount") {
         let Some(cents) = parse_cents(raw) else {
-            return bad("amount must be a decimal like 12.50");
+            return Err(refuse("amount must be a decimal like 12.50"));
         };
         refund.amount = Some(cents);
     }
     for raw in all(&c.form, "line") {
         let Some((line_item_id, quantity)) = parse_line("LineItem", raw) else {
-            return bad("line must be LINE_ITEM_ID or LINE_ITEM_ID:QUANTITY");
+            return Err(refuse("line must be LINE_ITEM_ID or LINE_ITEM_ID:QUANTITY"));
         };
         refund.line_items.push(RefundLine {
             line_item_id,
             quantity,
         });
     }
-    match store.refund_order(&c.shop, id, refund) {
-        Ok((o, r)) => {
-            let ds = store.dataset(&c.shop);
-            Json(json!({
-                "refund": payloads::refund(&ds, &o, &r),
-                "order": payloads::order(&ds, &o),
-            }))
-            .into_response()
-        }
-        Err(e) => change_failed(e),
-    }
+    let (o, r) = store.refund_order(&c.shop, id, refund)?;
+    let ds = store.dataset(&c.shop);
+    Ok(Json(json!({
+        "refund": payloads::refund(&ds, &o, &r),
+        "order": payloads::order(&ds, &o),
+    }))
+    .into_response())
 }
 
 /// `POST /_control/products`: form `title`, `price` (decimal), `vendor`,
@@ -640,21 +604,18 @@ pub(crate) async fn create_product(
     State(store): State<DevStore>,
     RawQuery(query): RawQuery,
     body: Bytes,
-) -> Response {
-    let c = match call(&store, query, &body) {
-        Ok(c) => c,
-        Err(r) => return r.into_response(),
-    };
+) -> Result<Response, Refusal> {
+    let c = call(&store, query, &body)?;
     let Some(price) = parse_cents(non_empty(&c.form, "price").unwrap_or("0")) else {
-        return bad("price must be a decimal like 24.00");
+        return Err(refuse("price must be a decimal like 24.00"));
     };
     let status = match non_empty(&c.form, "status").map(parse_product_status) {
-        Some(None) => return bad("status must be active, draft or archived"),
+        Some(None) => return Err(refuse("status must be active, draft or archived")),
         Some(s) => s,
         None => None,
     };
     let Ok(inventory_quantity) = non_empty(&c.form, "inventory").unwrap_or("0").parse() else {
-        return bad("inventory must be an integer");
+        return Err(refuse("inventory must be an integer"));
     };
     let product = NewProduct {
         title: non_empty(&c.form, "title").unwrap_or_default().to_string(),
@@ -665,13 +626,9 @@ pub(crate) async fn create_product(
         sku: non_empty(&c.form, "sku").map(str::to_string),
         inventory_quantity,
     };
-    match store.create_product(&c.shop, product) {
-        Ok(p) => {
-            let ds = store.dataset(&c.shop);
-            Json(json!({"product": payloads::product(&ds, &p)})).into_response()
-        }
-        Err(e) => change_failed(e),
-    }
+    let p = store.create_product(&c.shop, product)?;
+    let ds = store.dataset(&c.shop);
+    Ok(Json(json!({"product": payloads::product(&ds, &p)})).into_response())
 }
 
 /// `POST /_control/products/update`: form `id`, `title`, `price`,
@@ -680,22 +637,16 @@ pub(crate) async fn update_product(
     State(store): State<DevStore>,
     RawQuery(query): RawQuery,
     body: Bytes,
-) -> Response {
-    let c = match call(&store, query, &body) {
-        Ok(c) => c,
-        Err(r) => return r.into_response(),
-    };
-    let id = match id_of(&c, "Product") {
-        Ok(id) => id,
-        Err(r) => return r.into_response(),
-    };
+) -> Result<Response, Refusal> {
+    let c = call(&store, query, &body)?;
+    let id = id_of(&c, "Product")?;
     let price = match non_empty(&c.form, "price").map(parse_cents) {
-        Some(None) => return bad("price must be a decimal like 24.00"),
+        Some(None) => return Err(refuse("price must be a decimal like 24.00")),
         Some(p) => p,
         None => None,
     };
     let status = match non_empty(&c.form, "status").map(parse_product_status) {
-        Some(None) => return bad("status must be active, draft or archived"),
+        Some(None) => return Err(refuse("status must be active, draft or archived")),
         Some(s) => s,
         None => None,
     };
@@ -706,13 +657,9 @@ pub(crate) async fn update_product(
         status,
         price,
     };
-    match store.update_product(&c.shop, id, update) {
-        Ok(p) => {
-            let ds = store.dataset(&c.shop);
-            Json(json!({"product": payloads::product(&ds, &p)})).into_response()
-        }
-        Err(e) => change_failed(e),
-    }
+    let p = store.update_product(&c.shop, id, update)?;
+    let ds = store.dataset(&c.shop);
+    Ok(Json(json!({"product": payloads::product(&ds, &p)})).into_response())
 }
 
 /// `POST /_control/products/delete`: form `id`.
@@ -720,19 +667,11 @@ pub(crate) async fn delete_product(
     State(store): State<DevStore>,
     RawQuery(query): RawQuery,
     body: Bytes,
-) -> Response {
-    let c = match call(&store, query, &body) {
-        Ok(c) => c,
-        Err(r) => return r.into_response(),
-    };
-    let id = match id_of(&c, "Product") {
-        Ok(id) => id,
-        Err(r) => return r.into_response(),
-    };
-    match store.delete_product(&c.shop, id) {
-        Ok(p) => Json(json!({"deleted": {"id": p.id}})).into_response(),
-        Err(e) => change_failed(e),
-    }
+) -> Result<Response, Refusal> {
+    let c = call(&store, query, &body)?;
+    let id = id_of(&c, "Product")?;
+    let p = store.delete_product(&c.shop, id)?;
+    Ok(Json(json!({"deleted": {"id": p.id}})).into_response())
 }
 
 /// `POST /_control/customers`: form `email`, `first_name`, `last_name`,
@@ -741,11 +680,8 @@ pub(crate) async fn create_customer(
     State(store): State<DevStore>,
     RawQuery(query): RawQuery,
     body: Bytes,
-) -> Response {
-    let c = match call(&store, query, &body) {
-        Ok(c) => c,
-        Err(r) => return r.into_response(),
-    };
+) -> Result<Response, Refusal> {
+    let c = call(&store, query, &body)?;
     let customer = NewCustomer {
         email: non_empty(&c.form, "email").unwrap_or_default().to_string(),
         first_name: non_empty(&c.form, "first_name")
@@ -756,13 +692,9 @@ pub(crate) async fn create_customer(
             .to_string(),
         phone: non_empty(&c.form, "phone").map(str::to_string),
     };
-    match store.create_customer(&c.shop, customer) {
-        Ok(customer) => {
-            let ds = store.dataset(&c.shop);
-            Json(json!({"customer": payloads::customer(&ds, &customer)})).into_response()
-        }
-        Err(e) => change_failed(e),
-    }
+    let customer = store.create_customer(&c.shop, customer)?;
+    let ds = store.dataset(&c.shop);
+    Ok(Json(json!({"customer": payloads::customer(&ds, &customer)})).into_response())
 }
 
 /// `POST /_control/customers/update`: form `id`, `email`, `first_name`,
@@ -771,28 +703,18 @@ pub(crate) async fn update_customer(
     State(store): State<DevStore>,
     RawQuery(query): RawQuery,
     body: Bytes,
-) -> Response {
-    let c = match call(&store, query, &body) {
-        Ok(c) => c,
-        Err(r) => return r.into_response(),
-    };
-    let id = match id_of(&c, "Customer") {
-        Ok(id) => id,
-        Err(r) => return r.into_response(),
-    };
+) -> Result<Response, Refusal> {
+    let c = call(&store, query, &body)?;
+    let id = id_of(&c, "Customer")?;
     let update = CustomerUpdate {
         email: non_empty(&c.form, "email").map(str::to_string),
         first_name: non_empty(&c.form, "first_name").map(str::to_string),
         last_name: non_empty(&c.form, "last_name").map(str::to_string),
         phone: get(&c.form, "phone").map(|p| Some(p.trim().to_string()).filter(|p| !p.is_empty())),
     };
-    match store.update_customer(&c.shop, id, update) {
-        Ok(customer) => {
-            let ds = store.dataset(&c.shop);
-            Json(json!({"customer": payloads::customer(&ds, &customer)})).into_response()
-        }
-        Err(e) => change_failed(e),
-    }
+    let customer = store.update_customer(&c.shop, id, update)?;
+    let ds = store.dataset(&c.shop);
+    Ok(Json(json!({"customer": payloads::customer(&ds, &customer)})).into_response())
 }
 
 /// `POST /_control/customers/delete`: form `id`.
@@ -800,19 +722,11 @@ pub(crate) async fn delete_customer(
     State(store): State<DevStore>,
     RawQuery(query): RawQuery,
     body: Bytes,
-) -> Response {
-    let c = match call(&store, query, &body) {
-        Ok(c) => c,
-        Err(r) => return r.into_response(),
-    };
-    let id = match id_of(&c, "Customer") {
-        Ok(id) => id,
-        Err(r) => return r.into_response(),
-    };
-    match store.delete_customer(&c.shop, id) {
-        Ok(customer) => Json(json!({"deleted": {"id": customer.id}})).into_response(),
-        Err(e) => change_failed(e),
-    }
+) -> Result<Response, Refusal> {
+    let c = call(&store, query, &body)?;
+    let id = id_of(&c, "Customer")?;
+    let customer = store.delete_customer(&c.shop, id)?;
+    Ok(Json(json!({"deleted": {"id": customer.id}})).into_response())
 }
 
 /// `POST /_control/deliveries`: the shop's delivery fault controls. Form:
