@@ -8,7 +8,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::routing::get;
 use hirecj_testkit::app::TestApp;
-use sqlx::Connection as _;
+use hirecj_testkit::postgres::ScratchDatabase;
 use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 
@@ -93,23 +93,10 @@ async fn the_data_directory_keeps_the_database_and_the_key_across_starts() {
 /// process, and it recovers when the database is back.
 #[tokio::test]
 async fn readiness_follows_postgres() {
-    let Ok(admin_url) = std::env::var("TEST_DATABASE_URL") else {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "TEST_DATABASE_URL must be set in CI: the PostgreSQL checks may not be skipped"
-        );
-        eprintln!("TEST_DATABASE_URL not set: skipping");
+    let Some(scratch) = ScratchDatabase::create("hirecj_ready").await else {
         return;
     };
-    let name = format!("hirecj_ready_{}", uuid::Uuid::new_v4().simple());
-    let mut admin = sqlx::PgConnection::connect(&admin_url).await.unwrap();
-    sqlx::query(&format!("CREATE DATABASE {name}"))
-        .execute(&mut admin)
-        .await
-        .unwrap();
-    let mut url = url::Url::parse(&admin_url).unwrap();
-    url.set_path(&format!("/{name}"));
-
+    let url = scratch.url.clone();
     let app = start(&[("DATABASE_URL", url.as_str())]).await;
     let http = reqwest::Client::new();
     let ready = |http: reqwest::Client, u: String| async move {
@@ -117,10 +104,7 @@ async fn readiness_follows_postgres() {
     };
     assert_eq!(ready(http.clone(), app.url("/readyz")).await, 200);
 
-    sqlx::query(&format!("DROP DATABASE {name} WITH (FORCE)"))
-        .execute(&mut admin)
-        .await
-        .unwrap();
+    scratch.remove().await;
     assert_eq!(ready(http.clone(), app.url("/readyz")).await, 503);
     assert_eq!(
         ready(http.clone(), app.url("/healthz")).await,
@@ -128,10 +112,7 @@ async fn readiness_follows_postgres() {
         "the process is still alive"
     );
 
-    sqlx::query(&format!("CREATE DATABASE {name}"))
-        .execute(&mut admin)
-        .await
-        .unwrap();
+    scratch.recreate().await;
     let mut status = 0;
     for _ in 0..50 {
         status = ready(http.clone(), app.url("/readyz")).await;
@@ -141,10 +122,7 @@ async fn readiness_follows_postgres() {
     }
     assert_eq!(status, 200, "readiness recovers once PostgreSQL is back");
     app.shutdown().await.unwrap();
-    sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        .execute(&mut admin)
-        .await
-        .unwrap();
+    scratch.drop().await;
 }
 
 /// Shutdown stops accepting connections but lets an in-flight request finish.

@@ -33,10 +33,6 @@ pub enum TurnLease<'a> {
     Release { owner: &'a str },
 }
 
-fn unix_micros(t: DateTime<Utc>) -> i64 {
-    t.timestamp_micros()
-}
-
 fn parse_user(s: Option<String>) -> Result<Option<UserId>> {
     s.map(|s| s.parse())
         .transpose()
@@ -297,7 +293,7 @@ impl Store {
                 q = q.bind(owner);
             }
             if let Some(until) = until {
-                q = q.bind(unix_micros(until)).bind(unix_micros(at));
+                q = q.bind(crate::us(until)).bind(crate::us(at));
             }
             let seq: Option<i64> = q.fetch_optional(&mut *tx).await?;
             let Some(seq) = seq else {
@@ -379,8 +375,8 @@ impl Store {
             )
             .bind(conversation.0)
             .bind(owner)
-            .bind(unix_micros(until))
-            .bind(unix_micros(now()))
+            .bind(crate::us(until))
+            .bind(crate::us(now()))
             .execute(p)
             .await?
             .rows_affected()
@@ -403,7 +399,7 @@ impl Store {
             )
             .bind(conversation.0)
             .bind(owner)
-            .bind(unix_micros(until))
+            .bind(crate::us(until))
             .execute(p)
             .await?
             .rows_affected()
@@ -426,7 +422,7 @@ impl Store {
             )
             .bind(conversation.0)
             .bind(owner)
-            .bind(unix_micros(now()))
+            .bind(crate::us(now()))
             .fetch_optional(p)
             .await?;
             Ok(held == Some(1))

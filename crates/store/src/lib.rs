@@ -282,6 +282,21 @@ pub(crate) fn micros(t: DateTime<Utc>) -> DateTime<Utc> {
     t.trunc_subsecs(6)
 }
 
+/// A time stored as an integer: unix microseconds (leases, the mirror).
+pub(crate) fn us(t: DateTime<Utc>) -> i64 {
+    t.timestamp_micros()
+}
+
+/// A time stored by [`us`].
+pub(crate) fn from_us(v: i64) -> Result<DateTime<Utc>> {
+    DateTime::from_timestamp_micros(v).ok_or_else(|| StoreError::Corrupt(format!("time {v}")))
+}
+
+/// An optional time stored by [`us`].
+pub(crate) fn opt_from_us(v: Option<i64>) -> Result<Option<DateTime<Utc>>> {
+    v.map(from_us).transpose()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

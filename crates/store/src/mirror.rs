@@ -38,7 +38,7 @@ use hirecj_domain::mirror::{
 };
 
 use crate::row::RowExt;
-use crate::{Result, Store, StoreError, on_pool};
+use crate::{Result, Store, StoreError, from_us, on_pool, opt_from_us, us};
 
 /// Below this many days a sales report lists every day, zeros included
 /// (as the live report does).
@@ -137,19 +137,6 @@ fn day_from_number(n: i64) -> Result<NaiveDate> {
         .and_then(|n| n.checked_add(EPOCH_DAYS_FROM_CE))
         .and_then(NaiveDate::from_num_days_from_ce_opt)
         .ok_or_else(|| StoreError::Corrupt(format!("mirror day {n}")))
-}
-
-/// A time as stored: unix microseconds.
-fn us(t: DateTime<Utc>) -> i64 {
-    t.timestamp_micros()
-}
-
-fn from_us(v: i64) -> Result<DateTime<Utc>> {
-    DateTime::from_timestamp_micros(v).ok_or_else(|| StoreError::Corrupt(format!("time {v}")))
-}
-
-fn opt_from_us(v: Option<i64>) -> Result<Option<DateTime<Utc>>> {
-    v.map(from_us).transpose()
 }
 
 fn count(v: i64) -> u64 {

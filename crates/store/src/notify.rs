@@ -64,7 +64,7 @@ impl Store {
     /// renews it). One replica runs the job at a time; if it dies, another
     /// takes it once the lease lapses.
     pub async fn claim_job(&self, name: &str, owner: &str, until: DateTime<Utc>) -> Result<bool> {
-        let now = Utc::now().timestamp_micros();
+        let now = crate::us(Utc::now());
         let n = on_pool!(self, |p| {
             sqlx::query(
                 "INSERT INTO job_leases (name, owner, lease_until) VALUES ($1, $2, $3)
@@ -74,7 +74,7 @@ impl Store {
             )
             .bind(name)
             .bind(owner)
-            .bind(until.timestamp_micros())
+            .bind(crate::us(until))
             .bind(now)
             .execute(p)
             .await?

@@ -24,6 +24,8 @@ pub const WAIT: Duration = Duration::from_secs(20);
 /// Test-only: setting it up panics on failure, like the test would.
 pub struct TestApp {
     pub addr: SocketAddr,
+    /// `http://127.0.0.1:port`, the app's public URL (no trailing slash).
+    pub base: String,
     pub state: AppState,
     /// A client that does not follow redirects.
     pub http: reqwest::Client,
@@ -77,6 +79,7 @@ impl TestApp {
             .expect("an HTTP client");
         Self {
             addr,
+            base: format!("http://{addr}"),
             state,
             http,
             shutdown,

@@ -37,6 +37,22 @@ impl ScratchDatabase {
         })
     }
 
+    /// Drops the database but keeps the handle: the database has gone
+    /// away under the app ([`ScratchDatabase::recreate`] brings it back,
+    /// empty).
+    pub async fn remove(&self) {
+        hirecj_store::scratch::drop_postgres_database(&self.admin_url, &self.name)
+            .await
+            .expect("the scratch database removed");
+    }
+
+    /// Creates the database again after [`ScratchDatabase::remove`].
+    pub async fn recreate(&self) {
+        hirecj_store::scratch::create_postgres_database(&self.admin_url, &self.name)
+            .await
+            .expect("the scratch database created again");
+    }
+
     /// Drops the database (its connections are closed first).
     pub async fn drop(self) {
         hirecj_store::scratch::drop_postgres_database(&self.admin_url, &self.name)

@@ -1,10 +1,9 @@
-//! Helpers for the Shopify tests: the app on a port it learns before
-//! building (so `HIRECJ_PUBLIC_URL` is right), a minimal fake Shopify that
+//! Helpers for the Shopify tests: the app (the test kit's, its public URL
+//! naming the port it bound), a minimal fake Shopify that
 //! counts token requests, browsers with cookie jars, and callbacks signed
 //! like Shopify signs them.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
@@ -16,10 +15,8 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use base64::Engine as _;
-use hirecj_server::{App, AppState, LoadOptions, Settings};
 use hirecj_shopify::signing;
 use serde_json::{Value, json};
-use tokio_util::sync::CancellationToken;
 
 pub const CLIENT_ID: &str = "test-client-id";
 pub const CLIENT_SECRET: &str = "test-client-secret";
@@ -123,49 +120,12 @@ impl FakeShopify {
     }
 }
 
-pub struct TestApp {
-    pub base: String,
-    pub state: AppState,
-    pub shutdown: CancellationToken,
-    _dir: tempfile::TempDir,
-}
+pub use hirecj_testkit::app::TestApp;
 
-impl Drop for TestApp {
-    fn drop(&mut self) {
-        self.shutdown.cancel();
-    }
-}
-
-/// The app on 127.0.0.1, its public URL naming the real port, with `env`
-/// on top of a temporary data directory.
+/// The app on 127.0.0.1 (its public URL naming the real port) with `env`,
+/// over a fresh data directory.
 pub async fn start_app(env: &[(&str, &str)]) -> TestApp {
-    let dir = tempfile::tempdir().unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let base = format!("http://{addr}");
-    let mut vars: HashMap<String, String> = HashMap::from([
-        ("HIRECJ_BIND".into(), addr.to_string()),
-        ("HIRECJ_PUBLIC_URL".into(), base.clone()),
-        ("HIRECJ_DATA_DIR".into(), dir.path().display().to_string()),
-        ("HIRECJ_LOG".into(), "warn".into()),
-    ]);
-    vars.extend(env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
-    let settings = Settings::load(&LoadOptions {
-        env: vars,
-        config_file: None,
-        dotenv_dir: None,
-    })
-    .unwrap();
-    let app = App::build_with_listener(settings, listener).await.unwrap();
-    let state = app.state().clone();
-    let shutdown = CancellationToken::new();
-    tokio::spawn(app.run(shutdown.clone()));
-    TestApp {
-        base,
-        state,
-        shutdown,
-        _dir: dir,
-    }
+    TestApp::start(env).await
 }
 
 /// The app configured for `fake`.
