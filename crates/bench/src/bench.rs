@@ -55,6 +55,9 @@ pub enum Phase {
     Prepared,
     /// The store mirror: backfill, webhooks, store questions, tool time.
     Store,
+    /// One long conversation: latency, storage and model request size as
+    /// it grows.
+    Long,
 }
 
 /// Which model the spawned server uses.
@@ -128,6 +131,10 @@ pub struct BenchArgs {
     /// (`--replicas 1`: one server behind the same balancer, to compare.)
     #[arg(long, value_name = "N")]
     replicas: Option<usize>,
+    /// Turns of the one conversation the long phase drives (it runs alone
+    /// when no --phases are given) [default: 2000, 100 with --quick].
+    #[arg(long, value_name = "N")]
+    long: Option<usize>,
 }
 
 /// The resolved parameters.
@@ -143,6 +150,7 @@ struct Params {
     rate: Option<f64>,
     store_shop: String,
     store_asks: usize,
+    long: usize,
     phases: Vec<Phase>,
 }
 
@@ -175,8 +183,11 @@ impl Params {
                 .to_owned()
             }),
             store_asks: pick(a.store_asks, 20, 5).clamp(1, MAX_TURNS),
+            long: pick(a.long, 2_000, 100),
             phases: if a.phases.is_empty() && a.replicas.is_some() {
                 vec![Phase::Turns]
+            } else if a.phases.is_empty() && a.long.is_some() {
+                vec![Phase::Long]
             } else if a.phases.is_empty() {
                 vec![Phase::Memory, Phase::Turns, Phase::Prepared, Phase::Store]
             } else {
@@ -188,6 +199,9 @@ impl Params {
                 "--turns {} is more than the server's {MAX_TURNS} messages per minute per connection",
                 p.turns
             ));
+        }
+        if !(1..=100_000).contains(&p.long) {
+            return Err("--long: 1 to 100,000 turns".to_owned());
         }
         if p.conversations > 50_000 || p.idle > 50_000 || p.installs > 10_000 {
             return Err("sizes are limited to 50,000 connections and 10,000 installs".to_owned());
@@ -310,6 +324,7 @@ async fn run_on(
         None => Target::spawn(
             mock.as_ref().map(MockModel::openai_base_url).as_deref(),
             database.map(|d| d.url.as_str()),
+            true,
         )?,
     };
 
@@ -352,6 +367,7 @@ async fn run_on(
                 Phase::Turns => "turns",
                 Phase::Prepared => "prepared",
                 Phase::Store => "store",
+                Phase::Long => "long",
             })
             .collect::<Vec<_>>()
             .join(","),
@@ -425,6 +441,24 @@ async fn run_on(
     } else {
         None
     };
+    let long = if params.runs(Phase::Long) {
+        Some(
+            bounded(
+                "long",
+                params.phase_timeout,
+                phase_long(
+                    &server,
+                    &http,
+                    &params,
+                    mock.as_ref().map(MockModel::openai_base_url).as_deref(),
+                    database,
+                ),
+            )
+            .await,
+        )
+    } else {
+        None
+    };
 
     if let Some(status) = server.exited() {
         println!("the server exited during the benchmark ({status})");
@@ -440,6 +474,9 @@ async fn run_on(
         prepared.as_ref(),
         mirror.as_ref(),
     );
+    if let Some(long) = &long {
+        print_long(long);
+    }
 
     let mut problems = Vec::new();
     for (name, errors) in [
@@ -461,6 +498,7 @@ async fn run_on(
             "store",
             mirror.as_ref().map(|m| m.as_ref().map(|m| m.errors.len())),
         ),
+        ("long", long.as_ref().map(|l| l.as_ref().map(|_| 0))),
     ] {
         let Some(errors) = errors else {
             continue;
@@ -599,8 +637,8 @@ impl Target {
 
     /// `hirecj-bench serve` (this executable) on a temporary data directory
     /// (SQLite there, or the PostgreSQL `database_url`), with the model at
-    /// `model_url` or the offline brain.
-    fn spawn(model_url: Option<&str>, database_url: Option<&str>) -> Res<Self> {
+    /// `model_url` or the offline brain, its debug traces on or off.
+    fn spawn(model_url: Option<&str>, database_url: Option<&str>, debug: bool) -> Res<Self> {
         let exe =
             std::env::current_exe().map_err(|e| format!("cannot find this executable: {e}"))?;
         let nanos = run_nanos();
@@ -616,7 +654,7 @@ impl Target {
             data_dir: Some(dir.clone()),
         };
         let data_dir = dir.display().to_string();
-        let env = server_env(&data_dir, model_url, database_url);
+        let env = server_env(&data_dir, model_url, database_url, debug);
         let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
         // On failure `target` is dropped, which removes the directory.
         let process = ServerProcess::start(&exe, &dir, &env).map_err(|e| e.to_string())?;
@@ -668,7 +706,7 @@ impl Target {
             let port = free_port()?;
             let data_dir = replica_dir.display().to_string();
             let bind = format!("127.0.0.1:{port}");
-            let mut env = server_env(&data_dir, model_url, database_url);
+            let mut env = server_env(&data_dir, model_url, database_url, true);
             env.push(("HIRECJ_BIND", bind));
             // One secret for all: they share the database's sessions.
             env.push((
@@ -748,10 +786,11 @@ fn server_env(
     data_dir: &str,
     model_url: Option<&str>,
     database_url: Option<&str>,
+    debug: bool,
 ) -> Vec<(&'static str, String)> {
     let mut env = vec![
         ("HIRECJ_DATA_DIR", data_dir),
-        ("HIRECJ_DEBUG", "true"),
+        ("HIRECJ_DEBUG", if debug { "true" } else { "false" }),
         // Every bench conversation comes from one address: lift the
         // per-client limits, which would otherwise be what is measured.
         ("HIRECJ_MAX_CONNECTIONS", "1000000"),
@@ -865,6 +904,151 @@ where
         }
     }
     (ok, errors)
+}
+
+// ---------------------------------------------------------------------------
+// Phase: one long conversation
+
+/// The long phase opens a new connection (resuming the conversation) this
+/// often: the server allows 120 frames a minute per connection, and a
+/// merchant's long conversation spans many connections anyway.
+const LONG_RECONNECT_EVERY: usize = 100;
+/// The turns compared at each end of the long conversation.
+const LONG_WINDOW: usize = 100;
+
+struct LongReport {
+    /// Send → `cj_message` of every turn, in order.
+    latencies: Vec<Duration>,
+    /// The database's size before the first turn and after the last
+    /// (SQLite: its files, WAL included; PostgreSQL: `pg_database_size`).
+    storage: Option<(u64, u64)>,
+}
+
+impl LongReport {
+    /// p50 and p99 in ms of `window` turns from `start`.
+    fn window(&self, start: usize) -> (String, String) {
+        let end = (start + LONG_WINDOW).min(self.latencies.len());
+        let mut v: Vec<f64> = self.latencies[start.min(end)..end]
+            .iter()
+            .map(|d| ms(*d))
+            .collect();
+        v.sort_by(f64::total_cmp);
+        (pct(&v, 0.50), pct(&v, 0.99))
+    }
+}
+
+/// The database's size in bytes, when this bench can see it.
+async fn storage_bytes(server: &Target, database: Option<&ScratchDatabase>) -> Option<u64> {
+    if let Some(db) = database {
+        return hirecj_store::scratch::postgres_database_bytes(&db.url)
+            .await
+            .ok();
+    }
+    let dir = server.data_dir.as_ref()?;
+    let mut total = 0;
+    for entry in std::fs::read_dir(dir).ok()?.flatten() {
+        if entry.file_name().to_string_lossy().starts_with("hirecj.db") {
+            total += entry.metadata().ok()?.len();
+        }
+    }
+    Some(total)
+}
+
+/// One conversation of `p.long` turns, one after the other: the latency
+/// of its first and last turns and the database's growth per turn. A
+/// spawned bench runs it on a server of its own with debug traces off, as
+/// merchants' servers run (a trace in debug mode holds the whole history:
+/// it grows with the square of the conversation).
+async fn phase_long(
+    shared: &Target,
+    http: &reqwest::Client,
+    p: &Params,
+    model_url: Option<&str>,
+    database: Option<&ScratchDatabase>,
+) -> Res<LongReport> {
+    let own = match shared.process {
+        Some(_) => Some(Target::spawn(
+            model_url,
+            database.map(|d| d.url.as_str()),
+            false,
+        )?),
+        None => None,
+    };
+    let server = own.as_ref().unwrap_or(shared);
+    println!(
+        "long: one conversation of {} turns (message → CJ's reply), resumed on a new connection every {LONG_RECONNECT_EVERY} turns{}",
+        p.long,
+        if own.is_some() {
+            ", on a server of its own with debug traces off"
+        } else {
+            ""
+        }
+    );
+    let cookie = new_session(http, &server.base).await?;
+    let mut ws = connect(&server.ws, &cookie).await?;
+    let started = ws
+        .start_in(hirecj_agent::workflow::AD_HOC_SUPPORT)
+        .await
+        .map_err(|e| e.to_string())?;
+    let id: ConversationId = started["conversation_id"]
+        .as_str()
+        .and_then(|s| s.parse().ok())
+        .ok_or("conversation_started without a conversation id")?;
+    let mut last_seq = started["last_seq"].as_i64().unwrap_or(0);
+    let before = storage_bytes(server, database).await;
+    let mut latencies = Vec::with_capacity(p.long);
+    for t in 0..p.long {
+        if t > 0 && t % LONG_RECONNECT_EVERY == 0 {
+            ws = connect(&server.ws, &cookie).await?;
+            ws.resume(id, last_seq).await.map_err(|e| e.to_string())?;
+        }
+        let frame = ClientFrame::Message {
+            text: QUESTIONS[t % QUESTIONS.len()].to_owned(),
+            client_id: format!("long-{t}"),
+        };
+        let start = Instant::now();
+        ws.send(&frame).await.map_err(|e| e.to_string())?;
+        match ws.until("cj_message").await.map(|f| f.into_typed()) {
+            Ok(ServerFrame::CjMessage { message }) => {
+                latencies.push(start.elapsed());
+                last_seq = message.seq;
+            }
+            Ok(other) => return Err(format!("turn {t}: expected cj_message, got {other:?}")),
+            Err(e) => return Err(format!("turn {t}: {e}")),
+        }
+        if (t + 1) % 500 == 0 {
+            println!("  {} turns", t + 1);
+        }
+    }
+    let after = storage_bytes(server, database).await;
+    Ok(LongReport {
+        latencies,
+        storage: before.zip(after),
+    })
+}
+
+fn print_long(long: &Res<LongReport>) {
+    let report = match long {
+        Ok(r) => r,
+        Err(e) => {
+            println!("long conversation: n/a ({e})");
+            return;
+        }
+    };
+    let n = report.latencies.len();
+    let (first50, first99) = report.window(0);
+    let (last50, last99) = report.window(n.saturating_sub(LONG_WINDOW));
+    println!("long conversation ({n} turns)");
+    println!("  turn latency, first {LONG_WINDOW} turns p50 / p99: {first50} / {first99}");
+    println!("  turn latency, last {LONG_WINDOW} turns p50 / p99:  {last50} / {last99}");
+    match report.storage {
+        Some((before, after)) => println!(
+            "  database growth: {:.1} KB in all, {:.0} bytes per turn (messages, traces, indexes)",
+            after.saturating_sub(before) as f64 / 1024.0,
+            after.saturating_sub(before) as f64 / n.max(1) as f64
+        ),
+        None => println!("  database growth: n/a (an external server's database)"),
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -1883,6 +2067,9 @@ fn print_summary(
             }
         }
         Some(Err(e)) => rows.push(["store backfill".into(), na(e), "< 60 s".into()]),
+    }
+    if rows.is_empty() {
+        return;
     }
     let width = |c: usize| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0);
     let (w0, w1) = (width(0).max(6), width(1).max(8));

@@ -56,6 +56,16 @@ pub async fn drop_postgres_database(admin_url: &str, name: &str) -> Result<()> {
     Ok(())
 }
 
+/// The size in bytes of the PostgreSQL database `url` names.
+pub async fn postgres_database_bytes(url: &str) -> Result<u64> {
+    let mut conn = admin(url).await?;
+    let bytes: i64 = sqlx::query_scalar("SELECT pg_database_size(current_database())")
+        .fetch_one(&mut conn)
+        .await?;
+    conn.close().await?;
+    Ok(u64::try_from(bytes).unwrap_or(0))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
