@@ -24,7 +24,7 @@ const STYLE: &str = "body{font-family:system-ui,-apple-system,Segoe UI,sans-seri
 .bar b{color:#95bf47}\
 main{max-width:560px;margin:40px auto;background:#fff;border-radius:12px;padding:28px;box-shadow:0 1px 3px rgba(0,0,0,.15)}\
 h1{font-size:20px;margin:0 0 8px}\
-.muted{color:#6d7175;font-size:14px}\
+.muted{color:#5c5f62;font-size:14px}\
 ul{padding-left:20px}\
 li{margin:4px 0}\
 code{background:#f1f2f4;padding:1px 4px;border-radius:4px}\

@@ -8,7 +8,9 @@
 //! 2. hostile merchant and CJ text renders inert;
 //! 3. a connection dropped in the middle of a reply: every message once;
 //!    a message sent from a second tab shows live in the first;
-//! 4. a 320 px viewport: no horizontal scroll, input and button reachable.
+//! 4. a 320 px viewport: no horizontal scroll, input and button reachable;
+//! 5. axe-core (`HIRECJ_AXE_JS`, fetched from npm by `.ci/run`) on every
+//!    page a merchant meets: no serious or critical violation.
 //!
 //! Screenshots of every step go to `<target>/screenshots/<test>/` (printed).
 //! Without chromium/chromedriver the tests print a note and pass, except
@@ -1193,5 +1195,144 @@ async fn connect_form_spinner_single_submit_server_errors_and_oauth_banner() {
             null
         ])
     );
+    b.close().await;
+}
+
+// ------------------------------------------------------------------ accessibility
+
+/// axe-core's source (`HIRECJ_AXE_JS`, a path to `axe.min.js`; `.ci/run`
+/// fetches it from npm), or `None` (skipped) outside CI.
+fn axe_source() -> Option<String> {
+    match std::env::var("HIRECJ_AXE_JS") {
+        Ok(path) => Some(std::fs::read_to_string(&path).expect("HIRECJ_AXE_JS is readable")),
+        Err(_) => {
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "CI=true: HIRECJ_AXE_JS must name axe.min.js (.ci/run fetches it)"
+            );
+            note("SKIPPED the accessibility audit: HIRECJ_AXE_JS is not set");
+            None
+        }
+    }
+}
+
+/// Runs axe-core on the page as it stands; fails on any serious or
+/// critical violation, naming the rule and the elements.
+async fn audit(b: &mut Browser, axe: &str, page: &str) {
+    if b.js("return typeof window.axe").await != "object" {
+        b.js(axe).await;
+    }
+    let found = b
+        .client
+        .execute_async(
+            "const done = arguments[arguments.length - 1]; \
+             axe.run(document, { resultTypes: ['violations'] }) \
+               .then(r => done(r.violations \
+                 .filter(v => v.impact === 'serious' || v.impact === 'critical') \
+                 .map(v => ({ id: v.id, impact: v.impact, help: v.help, \
+                              nodes: v.nodes.slice(0, 5).map(n => n.target.join(' ')) })))) \
+               .catch(e => done([{ id: 'axe-error', help: String(e) }]));",
+            vec![],
+        )
+        .await
+        .unwrap();
+    b.shot(page).await;
+    assert_eq!(
+        found,
+        json!([]),
+        "axe-core found serious or critical violations on {page}: {found:#}"
+    );
+}
+
+/// Every page a merchant meets, audited by axe-core in Chromium: the
+/// landing page, the chat as a visitor, the development store's consent
+/// page, the chat with a long transcript (tables, lists, links), history,
+/// one conversation and memory.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn axe_finds_no_serious_or_critical_violation_on_any_page() {
+    let Some(axe) = axe_source() else {
+        return;
+    };
+    let _serial = SERIAL.lock().await;
+    let Some(mut b) = Browser::start("accessibility", 1280, 900).await else {
+        return;
+    };
+    let app = start_app().await;
+    b.goto(&app.url("/")).await;
+    audit(&mut b, &axe, "landing").await;
+
+    b.goto(&app.url("/chat")).await;
+    b.wait_js(
+        "the connect form in CJ's greeting",
+        "document.querySelector('.msg-cj .connect-form .shop-input')",
+    )
+    .await;
+    b.wait_idle().await;
+    audit(&mut b, &axe, "chat-visitor").await;
+
+    let shop_input = ".msg-cj .connect-form .shop-input";
+    b.type_into(shop_input, "demo-shop").await;
+    b.press_enter(shop_input).await;
+    b.wait_js(
+        "the development store's consent page",
+        "location.pathname.startsWith('/devstore/') && document.querySelector('button[value=install]')",
+    )
+    .await;
+    audit(&mut b, &axe, "consent").await;
+    b.click("button[value=install]").await;
+    b.wait_js(
+        "the chat after install",
+        "location.pathname === '/chat' && new URLSearchParams(location.search).get('conversation_id')",
+    )
+    .await;
+    b.wait_idle().await;
+
+    // A long conversation, with what CJ's answers carry.
+    let conversation: ConversationId = b.conversation_id().await.parse().unwrap();
+    for i in 0..30 {
+        for message in [
+            NewMessage::new(Role::Merchant, format!("Question {i}: how are sales?")),
+            NewMessage::new(
+                Role::Cj,
+                format!(
+                    "### Sales, week {i}\n\n| day | orders | revenue |\n|---|---:|---:|\n\
+                     | Mon | 12 | 1,204.50 USD |\n| Tue | 9 | 980.00 USD |\n\n\
+                     - **Best seller**: Cedar Wick Set\n- See [your orders](https://admin.shopify.com/store/demo-shop/orders)\n\n\
+                     Revenue was *up* on the week before."
+                ),
+            ),
+        ] {
+            app.state
+                .store
+                .append_message(conversation, &message)
+                .await
+                .unwrap();
+        }
+    }
+    b.client.refresh().await.unwrap();
+    b.wait_js(
+        "the long transcript",
+        "document.querySelectorAll('#transcript .msg').length > 60",
+    )
+    .await;
+    b.wait_idle().await;
+    audit(&mut b, &axe, "chat-long-transcript").await;
+    // Keyboard users reach the transcript to scroll it, and the page has
+    // a heading to land on.
+    assert_eq!(
+        b.js("return document.getElementById('transcript').tabIndex").await,
+        0
+    );
+    assert_eq!(
+        b.js("return document.querySelectorAll('main h1').length").await,
+        1
+    );
+
+    b.goto(&app.url("/history")).await;
+    audit(&mut b, &axe, "history").await;
+    b.goto(&app.url(&format!("/history/{conversation}"))).await;
+    audit(&mut b, &axe, "conversation").await;
+    b.goto(&app.url("/memory")).await;
+    audit(&mut b, &axe, "memory").await;
     b.close().await;
 }
