@@ -115,6 +115,14 @@ impl ShopTimeZone {
         Utc.from_utc_datetime(&day.and_time(NaiveTime::MIN))
     }
 
+    /// `at` as the shop's clock shows it, e.g. `2026-11-29 07:34 EST`
+    /// (`… UTC` for a shop in UTC or of unknown zone).
+    pub fn clock(&self, at: DateTime<Utc>) -> String {
+        at.with_timezone(&self.0)
+            .format("%Y-%m-%d %H:%M %Z")
+            .to_string()
+    }
+
     /// The zone's name with its offset at `at`, e.g.
     /// `America/New_York (UTC-05:00)`, or `UTC`.
     pub fn label(&self, at: DateTime<Utc>) -> String {
@@ -554,6 +562,17 @@ pub struct MirrorRefunds {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn the_shop_clock_shows_local_time_with_its_abbreviation() {
+        let at = DateTime::parse_from_rfc3339("2026-11-29T12:34:00Z")
+            .map(|t| t.with_timezone(&Utc))
+            .unwrap_or_default();
+        let ny: ShopTimeZone = "America/New_York".parse().unwrap_or(ShopTimeZone::UTC);
+        assert_eq!(ny.clock(at), "2026-11-29 07:34 EST");
+        assert_eq!(ShopTimeZone::UTC.clock(at), "2026-11-29 12:34 UTC");
+    }
+
     use super::*;
 
     #[test]

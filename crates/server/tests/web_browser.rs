@@ -1320,11 +1320,13 @@ async fn axe_finds_no_serious_or_critical_violation_on_any_page() {
     // Keyboard users reach the transcript to scroll it, and the page has
     // a heading to land on.
     assert_eq!(
-        b.js("return document.getElementById('transcript').tabIndex").await,
+        b.js("return document.getElementById('transcript').tabIndex")
+            .await,
         0
     );
     assert_eq!(
-        b.js("return document.querySelectorAll('main h1').length").await,
+        b.js("return document.querySelectorAll('main h1').length")
+            .await,
         1
     );
 

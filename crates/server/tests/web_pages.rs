@@ -158,6 +158,25 @@ async fn history_memory_and_transcript_pages() {
     assert_eq!(r.status(), StatusCode::OK);
     let html = r.text().await.unwrap();
     assert!(html.contains("23 conversations"), "{html}");
+    // Times in UTC until the shop's time zone is known...
+    assert!(html.contains(" UTC<") || html.contains(" UTC "), "{html}");
+    // ...then on the shop's clock (Tokyo has no daylight saving).
+    store
+        .mirror_register_shop(
+            "alice.myshopify.com",
+            "Asia/Tokyo".parse().unwrap(),
+            Some("JPY"),
+        )
+        .await
+        .unwrap();
+    let html = app
+        .get("/history", Some(&cookie))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains(" JST"), "{html}");
+    assert!(!html.contains(" UTC"), "{html}");
     // Newest first, 20 per page.
     let newest = html.find(&ids[22].to_string()).unwrap();
     let older = html.find(&ids[3].to_string()).unwrap();

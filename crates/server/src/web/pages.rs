@@ -4,7 +4,7 @@ use askama::Template;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
-use chrono::{DateTime, Utc};
+use hirecj_domain::mirror::ShopTimeZone;
 use hirecj_domain::{ConversationId, MessageStatus, Role, UserId, WebSession};
 
 use super::assets;
@@ -40,8 +40,17 @@ impl Layout {
     }
 }
 
-fn fmt_time(t: &DateTime<Utc>) -> String {
-    t.format("%Y-%m-%d %H:%M UTC").to_string()
+/// The merchant's shop's time zone (from its store mirror), or UTC when
+/// it is not known yet.
+async fn shop_zone(state: &AppState, user: &UserId) -> ShopTimeZone {
+    let shop = match state.store.user(user).await {
+        Ok(Some(u)) => u.shop_domain,
+        _ => return ShopTimeZone::UTC,
+    };
+    match state.store.mirror_sync(&shop).await {
+        Ok(Some(sync)) => sync.time_zone,
+        _ => ShopTimeZone::UTC,
+    }
 }
 
 /// Security headers of every page. `connect-src` names the WebSocket origin
@@ -297,13 +306,14 @@ pub async fn history(
         Err(e) => return error_page(&state, &AppError::from(e), Some(&me)),
     };
     let pages = ((listing.total + PAGE_SIZE - 1) / PAGE_SIZE).max(1);
+    let zone = shop_zone(&state, &user).await;
     let items = listing
         .items
         .iter()
         .map(|c| HistoryItem {
             id: c.id.to_string(),
             title: conversation_title(state.chat.catalog(), c.title.as_deref(), &c.workflow),
-            started: fmt_time(&c.started_at),
+            started: zone.clock(c.started_at),
             started_iso: c.started_at.to_rfc3339(),
             message_count: c.message_count,
             ended: c.ended_at.is_some(),
@@ -371,6 +381,7 @@ pub async fn conversation(
         Ok(m) => m,
         Err(e) => return error_page(&state, &AppError::from(e), Some(&me)),
     };
+    let zone = shop_zone(&state, &user).await;
     let messages = messages
         .iter()
         .filter(|m| m.role != Role::System)
@@ -389,7 +400,7 @@ pub async fn conversation(
                 } else {
                     String::new()
                 },
-                time: fmt_time(&m.created_at),
+                time: zone.clock(m.created_at),
                 time_iso: m.created_at.to_rfc3339(),
                 note: match m.status {
                     MessageStatus::Complete => "",
@@ -404,8 +415,8 @@ pub async fn conversation(
     let view = ConversationPage {
         layout: Layout::new(heading.clone(), Some(&me)),
         heading,
-        started: fmt_time(&c.started_at),
-        ended: c.ended_at.as_ref().map(fmt_time),
+        started: zone.clock(c.started_at),
+        ended: c.ended_at.map(|t| zone.clock(t)),
         workflow: c.workflow.clone(),
         messages,
         export_markdown: format!("{base}?format=markdown"),
@@ -441,6 +452,7 @@ pub async fn memory(
         Ok(f) => f,
         Err(e) => return error_page(&state, &AppError::from(e), Some(&me)),
     };
+    let zone = shop_zone(&state, &user).await;
     let view = MemoryPage {
         layout: Layout::new("What CJ remembers", Some(&me)),
         user_id: user.to_string(),
@@ -449,7 +461,7 @@ pub async fn memory(
             .map(|f| FactItem {
                 id: f.id.to_string(),
                 text: f.text,
-                created: fmt_time(&f.created_at),
+                created: zone.clock(f.created_at),
             })
             .collect(),
     };
