@@ -5,6 +5,9 @@
 
 use serde_json::Value;
 
+/// Table column alignments: pulldown-cmark's inline style, the class kept.
+const ALIGNMENTS: [(&str, &str); 2] = [("right", "align-right"), ("center", "align-center")];
+
 /// Renders `content` (markdown, possibly with UI placeholders) to safe HTML.
 pub fn markdown_to_html(content: &str, ui_elements: &Value) -> String {
     // Placeholders like `__OAUTH_BUTTON_1__` would read as bold markdown, so
@@ -32,7 +35,17 @@ pub fn markdown_to_html(content: &str, ui_elements: &Value) -> String {
     let mut html = String::with_capacity(text.len() * 3 / 2);
     pulldown_cmark::html::push_html(&mut html, parser);
 
+    // A table column's alignment (`---:`) comes as an inline style, which
+    // the sanitiser drops: it becomes a class it keeps.
+    for (style, class) in ALIGNMENTS {
+        html = html.replace(
+            &format!(" style=\"text-align: {style}\""),
+            &format!(" class=\"{class}\""),
+        );
+    }
     let mut clean = ammonia::Builder::default()
+        .add_allowed_classes("th", ALIGNMENTS.map(|(_, class)| class))
+        .add_allowed_classes("td", ALIGNMENTS.map(|(_, class)| class))
         .url_schemes(["http", "https", "mailto"].into_iter().collect())
         .link_rel(Some("noopener noreferrer nofollow"))
         .clean(&html)
@@ -56,6 +69,27 @@ mod tests {
         let html = markdown_to_html("**12 orders** last week\n\n- one\n- two", &json!([]));
         assert!(html.contains("<strong>12 orders</strong>"), "{html}");
         assert!(html.contains("<li>one</li>"), "{html}");
+    }
+
+    #[test]
+    fn numeric_columns_keep_their_alignment() {
+        let html = markdown_to_html(
+            "| day | revenue |\n|---|---:|\n| Mon | 1,204.50 USD |",
+            &json!([]),
+        );
+        assert!(
+            html.contains("<th class=\"align-right\">revenue</th>"),
+            "{html}"
+        );
+        assert!(
+            html.contains("<td class=\"align-right\">1,204.50 USD</td>"),
+            "{html}"
+        );
+        assert!(html.contains("<td>Mon</td>"), "{html}");
+        assert!(!html.contains("style="), "{html}");
+        // A class the sanitiser does not know stays out.
+        let html = markdown_to_html("<td class=\"evil\">x</td>", &json!([]));
+        assert!(!html.contains("evil"), "{html}");
     }
 
     #[test]
