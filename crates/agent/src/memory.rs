@@ -84,6 +84,49 @@ const TRIGGERS: &[&str] = &[
     "our team",
 ];
 
+/// How requests and questions open: a sentence that opens like this asks
+/// CJ for something ("Give me an overview of my store…"), whatever
+/// trigger phrase it holds, and states nothing.
+const REQUEST_OPENERS: &[&str] = &[
+    "give",
+    "show",
+    "tell",
+    "list",
+    "what",
+    "what's",
+    "whats",
+    "how",
+    "which",
+    "who",
+    "when",
+    "where",
+    "why",
+    "can",
+    "could",
+    "would",
+    "will",
+    "please",
+    "compare",
+    "find",
+    "get",
+    "summarize",
+    "summarise",
+    "help",
+    "look",
+    "check",
+    "do",
+    "does",
+    "did",
+    "is",
+    "are",
+    "should",
+    "let's",
+    "lets",
+    "send",
+    "explain",
+    "break",
+];
+
 const EXTRACTION_PROMPT: &str = "\
 You extract durable facts about a merchant's business from one message they wrote to \
 their customer-experience assistant. A durable fact is something that stays true for \
@@ -133,6 +176,13 @@ pub fn rule_facts(text: &str) -> Vec<String> {
             continue;
         }
         let lower = format!(" {} ", sentence.to_lowercase().replace('’', "'"));
+        let opener = lower
+            .split(|c: char| !(c.is_alphanumeric() || c == '\''))
+            .find(|w| !w.is_empty())
+            .unwrap_or("");
+        if REQUEST_OPENERS.contains(&opener) {
+            continue;
+        }
         if !TRIGGERS
             .iter()
             .any(|t| lower.contains(&format!(" {t} ")) || lower.contains(&format!(" {t},")))
@@ -303,6 +353,19 @@ mod tests {
             vec!["We’re based in Lisbon"]
         );
         assert!(rule_facts("What are our best sellers?").is_empty());
+        // Requests are not statements, whatever phrase they hold.
+        for request in [
+            "Give me an overview of my store, with anything that needs my attention.",
+            "Show me how my store did last month",
+            "Please compare our best sellers with last year",
+            "Can you check my shop's refunds",
+        ] {
+            assert!(rule_facts(request).is_empty(), "{request}");
+        }
+        assert_eq!(
+            rule_facts("Give me a summary. Our store ships only within the EU."),
+            vec!["Our store ships only within the EU"]
+        );
         assert!(rule_facts("thanks!").is_empty());
         assert!(rule_facts("").is_empty());
     }
