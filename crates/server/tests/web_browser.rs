@@ -677,6 +677,14 @@ async fn journey_from_landing_to_sign_out() {
     )
     .await;
     b.shot("history").await;
+    // Titled by what the first exchange was about, not by its question.
+    let title = b
+        .js_with(
+            "return document.querySelector(`.conversation-item[data-conversation-id=\"${arguments[0]}\"] .conversation-link`).textContent",
+            vec![json!(conversation)],
+        )
+        .await;
+    assert_eq!(title, "Last week's orders");
     b.click(&format!(
         ".conversation-item[data-conversation-id=\"{conversation}\"] .conversation-link"
     ))

@@ -21,6 +21,7 @@ impl ToolDefinition for LookupCustomer {
         "Find a customer by email address: name, email and their latest orders.";
     const THINKING_STATUS: &'static str = "Looking up the customer…";
     const SUBJECT: &'static str = "that customer";
+    const TITLE: &'static str = "Customer lookup";
     type Output = CustomerLookupResult;
 
     fn input_schema() -> Value {

@@ -70,6 +70,9 @@ pub(crate) trait ToolDefinition: Serialize + Sized + Send {
     const THINKING_STATUS: &'static str;
     /// What it loads, as the offline brain names it in "I couldn't load …".
     const SUBJECT: &'static str;
+    /// What a conversation that used it is about, as history lists it
+    /// ("Best sellers").
+    const TITLE: &'static str;
 
     /// The result the model reads, as compact JSON. The agent's own type:
     /// the JSON it serializes to is the model-facing contract.
@@ -129,6 +132,13 @@ macro_rules! tool_registry {
             pub const fn thinking_status(self) -> &'static str {
                 match self {
                     $(Self::$tool => <$module::$tool as ToolDefinition>::THINKING_STATUS,)+
+                }
+            }
+
+            /// What a conversation that used it is about ("Best sellers").
+            pub const fn title(self) -> &'static str {
+                match self {
+                    $(Self::$tool => <$module::$tool as ToolDefinition>::TITLE,)+
                 }
             }
 
@@ -269,6 +279,31 @@ pub fn tool_specs<'a>(names: impl IntoIterator<Item = &'a str>) -> Vec<ToolSpec>
     tools.sort_by_key(|t| t.as_str());
     tools.dedup();
     tools.into_iter().map(ToolName::spec).collect()
+}
+
+/// What a conversation is about from the tools its first exchange called
+/// (in order, at most two): "Best sellers", "Sales summary and refunds".
+/// `None` when it called none that is a tool.
+pub fn title_from_tools<'a>(names: impl IntoIterator<Item = &'a str>) -> Option<String> {
+    let mut titles: Vec<&'static str> = Vec::new();
+    for title in names
+        .into_iter()
+        .filter_map(ToolName::from_name)
+        .map(ToolName::title)
+    {
+        if !titles.contains(&title) {
+            titles.push(title);
+        }
+    }
+    let (first, rest) = titles.split_first()?;
+    let mut out = (*first).to_owned();
+    if let Some(second) = rest.first() {
+        let mut chars = second.chars();
+        out.push_str(" and ");
+        out.extend(chars.next().into_iter().flat_map(char::to_lowercase));
+        out.push_str(chars.as_str());
+    }
+    Some(out)
 }
 
 /// What CJ is doing while the tool called `name` runs, for the "thinking"

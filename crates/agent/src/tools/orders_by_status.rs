@@ -29,6 +29,7 @@ impl ToolDefinition for OrdersByStatus {
          still reading it the result says so (status still_reading) and has no figures.";
     const THINKING_STATUS: &'static str = "Sorting your orders by status…";
     const SUBJECT: &'static str = "your orders by status";
+    const TITLE: &'static str = "Orders by status";
     type Output = FromMirror<OrdersByStatusResult>;
 
     fn input_schema() -> Value {

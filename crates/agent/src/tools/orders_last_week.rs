@@ -19,6 +19,7 @@ impl ToolDefinition for OrdersLastWeek {
          products.";
     const THINKING_STATUS: &'static str = "Looking at last week's orders…";
     const SUBJECT: &'static str = "last week's orders";
+    const TITLE: &'static str = "Last week's orders";
     type Output = SalesReport;
 
     fn input_schema() -> Value {

@@ -40,6 +40,7 @@ impl ToolDefinition for ProductPerformance {
          store's whole history: while CJ is still reading it the result says so (status still_reading) and has no figures.";
     const THINKING_STATUS: &'static str = "Weighing up your products…";
     const SUBJECT: &'static str = "your product performance";
+    const TITLE: &'static str = "Product performance";
     type Output = FromMirror<ProductPerformanceResult>;
 
     fn input_schema() -> Value {

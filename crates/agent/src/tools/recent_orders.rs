@@ -21,6 +21,7 @@ impl ToolDefinition for RecentOrders {
          currency, financial and fulfillment status, customer and line items.";
     const THINKING_STATUS: &'static str = "Checking your latest orders…";
     const SUBJECT: &'static str = "your recent orders";
+    const TITLE: &'static str = "Recent orders";
     type Output = RecentOrdersResult;
 
     fn input_schema() -> Value {

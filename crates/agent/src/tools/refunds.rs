@@ -40,6 +40,7 @@ impl ToolDefinition for Refunds {
          still_reading) and has no figures.";
     const THINKING_STATUS: &'static str = "Going through your refunds…";
     const SUBJECT: &'static str = "your refunds";
+    const TITLE: &'static str = "Refunds";
     type Output = FromMirror<RefundsResult>;
 
     fn input_schema() -> Value {

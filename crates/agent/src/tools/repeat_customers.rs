@@ -29,6 +29,7 @@ impl ToolDefinition for RepeatCustomers {
          still_reading) and has no figures.";
     const THINKING_STATUS: &'static str = "Looking at who came back…";
     const SUBJECT: &'static str = "your repeat customers";
+    const TITLE: &'static str = "Repeat customers";
     type Output = FromMirror<RepeatCustomersResult>;
 
     fn input_schema() -> Value {

@@ -35,6 +35,7 @@ impl ToolDefinition for SalesComparison {
          month).";
     const THINKING_STATUS: &'static str = "Comparing the two periods…";
     const SUBJECT: &'static str = "the comparison";
+    const TITLE: &'static str = "Sales comparison";
     type Output = SalesComparisonResult;
 
     fn input_schema() -> Value {

@@ -58,6 +58,7 @@ impl ToolDefinition for SalesSeries {
          use weeks for longer ranges.";
     const THINKING_STATUS: &'static str = "Charting your sales…";
     const SUBJECT: &'static str = "your sales over time";
+    const TITLE: &'static str = "Sales over time";
     type Output = SalesSeriesResult;
 
     fn input_schema() -> Value {

@@ -28,6 +28,7 @@ impl ToolDefinition for SalesSummary {
          and top products. Resolve relative dates against today's date first.";
     const THINKING_STATUS: &'static str = "Adding up your sales…";
     const SUBJECT: &'static str = "the sales summary";
+    const TITLE: &'static str = "Sales summary";
     type Output = SalesReport;
 
     fn input_schema() -> Value {

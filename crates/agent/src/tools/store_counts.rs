@@ -17,6 +17,7 @@ impl ToolDefinition for StoreCounts {
          the merchant's store. Use for \"how many\" questions.";
     const THINKING_STATUS: &'static str = "Counting your products, orders and customers…";
     const SUBJECT: &'static str = "your store counts";
+    const TITLE: &'static str = "Store counts";
     type Output = StoreCountsResult;
 
     fn input_schema() -> Value {

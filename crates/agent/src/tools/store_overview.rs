@@ -18,6 +18,7 @@ impl ToolDefinition for StoreOverview {
          zone and plan, the latest 10 orders and the best sellers among the latest orders.";
     const THINKING_STATUS: &'static str = "Looking over your store…";
     const SUBJECT: &'static str = "your store overview";
+    const TITLE: &'static str = "Store overview";
     type Output = StoreOverviewResult;
 
     fn input_schema() -> Value {

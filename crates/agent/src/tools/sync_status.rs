@@ -23,6 +23,7 @@ impl ToolDefinition for SyncStatus {
          available yet.";
     const THINKING_STATUS: &'static str = "Checking how fresh my numbers are…";
     const SUBJECT: &'static str = "how fresh my copy of your store is";
+    const TITLE: &'static str = "Store data freshness";
     type Output = SyncStatusResult;
 
     fn input_schema() -> Value {

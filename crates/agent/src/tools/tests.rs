@@ -662,3 +662,31 @@ fn email_validation() {
         assert!(!valid_email(bad), "{bad}");
     }
 }
+
+#[test]
+fn conversations_are_titled_by_the_tools_they_used() {
+    use super::title_from_tools;
+    assert_eq!(
+        title_from_tools(["get_shopify_top_products"]).as_deref(),
+        Some("Best sellers")
+    );
+    assert_eq!(
+        title_from_tools([
+            "get_shopify_sales_summary",
+            "get_shopify_sales_summary",
+            "get_shopify_refunds",
+            "get_shopify_recent_orders",
+        ])
+        .as_deref(),
+        Some("Sales summary and refunds")
+    );
+    assert_eq!(title_from_tools(["no_such_tool"]), None);
+    assert_eq!(title_from_tools(std::iter::empty()), None);
+    // Every tool has a short title of its own.
+    let mut seen = std::collections::HashSet::new();
+    for tool in super::ToolName::ALL {
+        let title = tool.title();
+        assert!(!title.is_empty() && title.len() <= 30, "{title}");
+        assert!(seen.insert(title), "two tools titled {title}");
+    }
+}

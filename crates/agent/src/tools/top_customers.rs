@@ -36,6 +36,7 @@ impl ToolDefinition for TopCustomers {
          so (status still_reading) and has no figures.";
     const THINKING_STATUS: &'static str = "Finding your best customers…";
     const SUBJECT: &'static str = "your top customers";
+    const TITLE: &'static str = "Top customers";
     type Output = FromMirror<TopCustomersResult>;
 
     fn input_schema() -> Value {

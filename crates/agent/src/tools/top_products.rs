@@ -24,6 +24,7 @@ impl ToolDefinition for TopProducts {
          (today included), with units and order counts.";
     const THINKING_STATUS: &'static str = "Finding your best sellers…";
     const SUBJECT: &'static str = "your best sellers";
+    const TITLE: &'static str = "Best sellers";
     type Output = TopProductsResult;
 
     fn input_schema() -> Value {

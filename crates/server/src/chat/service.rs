@@ -1013,7 +1013,7 @@ impl ChatService {
         };
         store.save_trace(id, stored.seq, &trace).await?;
         if ctx.conversation.title.is_none()
-            && let Some(title) = title_from(&ctx.history)
+            && let Some(title) = title_from(&ctx.history, &output.trace)
         {
             store.set_conversation_title(id, &title).await?;
         }
@@ -1367,9 +1367,16 @@ fn thousands(n: i64) -> String {
     if n < 0 { format!("-{out}") } else { out }
 }
 
-/// A short title from the first merchant message.
-fn title_from(history: &[Message]) -> Option<String> {
+/// A short title for a conversation at the end of its first exchange
+/// (the first reply to a merchant message): what the tools it used were
+/// about ("Best sellers"), else the merchant's first line.
+fn title_from(history: &[Message], trace: &hirecj_agent::turn::TurnTrace) -> Option<String> {
     let first = history.iter().find(|m| m.role == Role::Merchant)?;
+    if let Some(title) =
+        hirecj_agent::tools::title_from_tools(trace.tool_calls.iter().map(|c| c.name.as_str()))
+    {
+        return Some(title);
+    }
     let line = first.content.lines().next()?.trim();
     if line.is_empty() {
         return None;
