@@ -200,6 +200,8 @@ async fn history_memory_and_transcript_pages() {
     assert_eq!(r.status(), StatusCode::OK);
     let html = r.text().await.unwrap();
     assert!(html.contains("<strong>Answer</strong>"), "{html}");
+    // The workflow by its name for people, not its id.
+    assert!(!html.contains("ad_hoc_support"), "{html}");
     assert!(!html.contains("<script>alert"), "{html}");
     assert!(!html.contains("<b>question</b>"), "{html}");
     assert!(html.contains(&format!(

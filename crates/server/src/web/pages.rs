@@ -417,7 +417,11 @@ pub async fn conversation(
         heading,
         started: zone.clock(c.started_at),
         ended: c.ended_at.map(|t| zone.clock(t)),
-        workflow: c.workflow.clone(),
+        workflow: state
+            .chat
+            .catalog()
+            .workflow(&c.workflow)
+            .map_or_else(|| "Conversation".to_owned(), |w| w.title.clone()),
         messages,
         export_markdown: format!("{base}?format=markdown"),
         export_json: format!("{base}?format=json"),
