@@ -411,6 +411,15 @@ function mountUiElements(body, elements) {
 
 if (els.oauthRetry) {
   els.oauthRetry.addEventListener('click', () => {
+    // CJ's own Connect form, when the conversation shows one: back to it,
+    // rather than a second form above it.
+    const shown = [...els.transcript.querySelectorAll('.msg-cj .connect-form')].pop();
+    if (shown) {
+      els.oauthBanner?.remove();
+      shown.scrollIntoView({ block: 'center' });
+      shown.querySelector('.shop-input')?.focus();
+      return;
+    }
     const form = connectForm();
     els.oauthRetry.replaceWith(form);
     form.querySelector('.shop-input').focus();

@@ -1112,12 +1112,24 @@ async fn connect_form_spinner_single_submit_server_errors_and_oauth_banner() {
         false
     );
     b.shot("oauth-error-banner").await;
-    b.click("#oauth-retry").await;
+    // Try again goes back to CJ's own Connect form: no second form.
     b.wait_js(
-        "the retry form",
-        "document.activeElement && document.activeElement.matches('#oauth-error .shop-input')",
+        "CJ's Connect form",
+        "document.querySelector('#transcript .msg-cj .connect-form .shop-input')",
     )
     .await;
+    b.click("#oauth-retry").await;
+    b.wait_js(
+        "the Connect form, focused",
+        "document.activeElement && document.activeElement.matches('#transcript .msg-cj .connect-form .shop-input')",
+    )
+    .await;
+    assert_eq!(
+        b.js("return [document.querySelectorAll('.connect-form').length, Boolean(document.getElementById('oauth-error'))]")
+            .await,
+        json!([1, false]),
+        "one Connect form, the banner gone"
+    );
     b.shot("oauth-retry-form").await;
 
     // While the install URL is fetched: a spinner, a disabled button, one
@@ -1134,7 +1146,7 @@ async fn connect_form_spinner_single_submit_server_errors_and_oauth_banner() {
            return realFetch(url, opts); };",
     )
     .await;
-    let field = "#oauth-error .shop-input";
+    let field = "#transcript .msg-cj .connect-form .shop-input";
     b.type_into(field, "https://admin.shopify.com/store/My-Shop/orders")
         .await;
     b.press_enter(field).await;
@@ -1142,14 +1154,14 @@ async fn connect_form_spinner_single_submit_server_errors_and_oauth_banner() {
     // A click on the (disabled) button may be refused by the driver: fine.
     if let Ok(button) = b
         .client
-        .find(Locator::Css("#oauth-error .connect-button"))
+        .find(Locator::Css("#transcript .msg-cj .connect-form .connect-button"))
         .await
     {
         let _ = button.click().await;
     }
     let busy = b
         .js(
-            "const f = document.querySelector('#oauth-error .connect-form'); \
+            "const f = document.querySelector('#transcript .msg-cj .connect-form'); \
              return { busy: f.classList.contains('busy'), disabled: f.querySelector('.connect-button').disabled, \
                       spinner: getComputedStyle(f.querySelector('.spinner')).display }",
         )
@@ -1160,7 +1172,7 @@ async fn connect_form_spinner_single_submit_server_errors_and_oauth_banner() {
     b.shot("connecting").await;
     b.wait_js(
         "the server's message",
-        "document.querySelector('#oauth-error .connect-error').textContent.includes('the server refused this shop')",
+        "document.querySelector('#transcript .msg-cj .connect-form .connect-error').textContent.includes('the server refused this shop')",
     )
     .await;
     let calls = b.js("return window.__installCalls").await;
@@ -1173,7 +1185,7 @@ async fn connect_form_spinner_single_submit_server_errors_and_oauth_banner() {
     );
     assert!(url.contains("conversation_id="), "{url}");
     assert_eq!(
-        b.js("return document.querySelector('#oauth-error .connect-button').disabled")
+        b.js("return document.querySelector('#transcript .msg-cj .connect-form .connect-button').disabled")
             .await,
         false,
         "the button is usable again"
