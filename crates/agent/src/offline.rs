@@ -1082,11 +1082,10 @@ impl Ctx {
             }
         }
         if reconnect {
-            parts.push(
+            parts.push(format!(
                 "Shopify rejected my access to your store, so you'll need to reconnect Shopify \
-                 before I can read your data again."
-                    .to_owned(),
-            );
+                 before I can read your data again.\n\n{MARKER}"
+            ));
         }
         match self.workflow.as_str() {
             SHOPIFY_POST_AUTH if !reconnect => parts

@@ -363,9 +363,12 @@ pub struct TurnOutcome {
     pub trace: TurnTrace,
 }
 
-/// Whether the UI markers are honoured this turn.
+/// Whether the UI markers are honoured this turn: where the workflow
+/// offers the Connect button and no store is connected, and in every
+/// workflow when Shopify refused the store's access (the merchant must
+/// reconnect: the button is the way back).
 pub fn markers_enabled(workflow: &Workflow, merchant: &MerchantContext) -> bool {
-    workflow.oauth_markers_enabled(merchant.connected && !merchant.needs_reconnect)
+    merchant.needs_reconnect || workflow.oauth_markers_enabled(merchant.connected)
 }
 
 /// The system prompt: persona and workflow (cached, identical every turn of
@@ -983,7 +986,10 @@ impl<'a> Turn<'a> {
                 output,
                 took,
             } = run;
-            self.needs_reconnect |= output.needs_reconnect;
+            if output.needs_reconnect && !self.needs_reconnect {
+                self.needs_reconnect = true;
+                self.parser.enable();
+            }
             self.tools_called.push(name.clone());
             self.trace.tool_calls.push(ToolCallTrace {
                 round,

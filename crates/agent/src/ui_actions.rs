@@ -134,6 +134,12 @@ impl UiActionParser {
         }
     }
 
+    /// Honours markers from now on (a tool found that the merchant must
+    /// reconnect Shopify: the Connect button is what they need).
+    pub fn enable(&mut self) {
+        self.enabled = true;
+    }
+
     /// Feeds the next chunk of model text; returns the text that is safe to
     /// show now (possibly empty).
     pub fn push(&mut self, chunk: &str) -> String {

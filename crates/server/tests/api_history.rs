@@ -470,6 +470,56 @@ async fn me_issues_a_session_and_logout_revokes_it() {
     assert_eq!(me["user_id"], alice.id.to_string());
     assert_eq!(me["shop_domain"], "alice.myshopify.com");
     assert_eq!(me["store_connected"], false);
+    assert_eq!(me["needs_reconnect"], false);
+
+    // Shopify refused the store's access: the merchant is told where to
+    // reconnect, in the API and in every page's header.
+    let store = &app.state.store;
+    store
+        .upsert_integration(&hirecj_domain::NewIntegration {
+            user_id: alice.id.clone(),
+            provider: "shopify".into(),
+            shop_domain: "alice.myshopify.com".into(),
+            access_token: "shpat_x".to_owned().into(),
+            refresh_token: None,
+            scopes: "read_orders".into(),
+            token_expires_at: None,
+            refresh_expires_at: None,
+        })
+        .await
+        .unwrap();
+    let header = |html: &str| html.contains("id=\"reconnect-link\"");
+    let page = app
+        .get("/history", Some(&cookie))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(!header(&page), "connected: no reconnect link");
+    store
+        .set_integration_status(
+            "shopify",
+            "alice.myshopify.com",
+            hirecj_domain::IntegrationStatus::NeedsReconnect,
+        )
+        .await
+        .unwrap();
+    let me = json(app.get("/api/v1/me", Some(&cookie)).await).await;
+    assert_eq!(
+        (&me["store_connected"], &me["needs_reconnect"]),
+        (&Value::Bool(false), &Value::Bool(true))
+    );
+    let page = app
+        .get("/history", Some(&cookie))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(header(&page), "{page}");
+    assert!(
+        page.contains("href=\"/api/v1/shopify/install?shop=alice.myshopify.com\""),
+        "{page}"
+    );
 
     // Sign out: the cookie is cleared and the session no longer works.
     let r = app

@@ -1154,7 +1154,9 @@ async fn connect_form_spinner_single_submit_server_errors_and_oauth_banner() {
     // A click on the (disabled) button may be refused by the driver: fine.
     if let Ok(button) = b
         .client
-        .find(Locator::Css("#transcript .msg-cj .connect-form .connect-button"))
+        .find(Locator::Css(
+            "#transcript .msg-cj .connect-form .connect-button",
+        ))
         .await
     {
         let _ = button.click().await;

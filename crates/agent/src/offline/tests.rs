@@ -444,6 +444,38 @@ async fn reconnect_error_is_explained() {
     .await;
     assert!(out.needs_reconnect);
     assert!(out.text.contains("reconnect Shopify"), "{}", out.text);
+    // The way back is the Connect button, even in a workflow that does not
+    // otherwise offer it.
+    assert_eq!(out.ui_elements.len(), 1, "{out:?}");
+    assert!(out.text.contains("__OAUTH_BUTTON_1__"), "{}", out.text);
+
+    // The next turn knows it from the start: CJ says so and offers the
+    // button, without trying the store.
+    let input = TurnInput {
+        conversation_id: "c".into(),
+        workflow: c.workflow(AD_HOC_SUPPORT).unwrap(),
+        persona: c.persona(),
+        merchant: MerchantContext {
+            connected: true,
+            needs_reconnect: true,
+            ..MerchantContext::default()
+        },
+        facts: vec![],
+        history: vec![HistoryEntry::merchant("best sellers?")],
+        system_event: None,
+        today: today(),
+    };
+    let out = run_turn(
+        &OfflineProvider::new(),
+        &tools,
+        input,
+        &TurnConfig::default(),
+        &|_| {},
+        CancellationToken::new(),
+    )
+    .await;
+    assert!(out.text.contains("reconnect Shopify"), "{}", out.text);
+    assert_eq!(out.ui_elements.len(), 1, "{out:?}");
 }
 
 #[test]

@@ -22,6 +22,8 @@ pub struct Me {
     pub shop_domain: Option<String>,
     /// The merchant's Shopify store is connected (an active integration).
     pub store_connected: bool,
+    /// Shopify refused the store's access: the merchant must reconnect.
+    pub needs_reconnect: bool,
     /// The debug panel is available.
     pub debug: bool,
 }
@@ -33,18 +35,20 @@ pub async fn me_for(store: &Store, session: Option<&WebSession>, debug: bool) ->
             user_id: None,
             shop_domain: None,
             store_connected: false,
+            needs_reconnect: false,
             debug,
         });
     };
     let user = store.user(user_id).await?;
-    let store_connected = store
+    let status = store
         .integration_for_user(user_id, crate::shopify::PROVIDER)
         .await?
-        .is_some_and(|i| i.status == IntegrationStatus::Active);
+        .map(|i| i.status);
     Ok(Me {
         user_id: Some(user_id.to_string()),
         shop_domain: user.map(|u| u.shop_domain),
-        store_connected,
+        store_connected: status == Some(IntegrationStatus::Active),
+        needs_reconnect: status == Some(IntegrationStatus::NeedsReconnect),
         debug,
     })
 }

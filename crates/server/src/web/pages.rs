@@ -25,6 +25,8 @@ pub struct Layout {
     /// The signed-in merchant (for the header), if any.
     pub user_id: Option<String>,
     pub shop_domain: Option<String>,
+    /// Shopify refused the store's access: the header offers to reconnect.
+    pub needs_reconnect: bool,
 }
 
 impl Layout {
@@ -36,6 +38,7 @@ impl Layout {
             favicon: assets::url("favicon.svg"),
             user_id: me.and_then(|m| m.user_id.clone()),
             shop_domain: me.and_then(|m| m.shop_domain.clone()),
+            needs_reconnect: me.is_some_and(|m| m.needs_reconnect),
         }
     }
 }
