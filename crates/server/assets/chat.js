@@ -97,7 +97,25 @@ function setOffline(offline) {
 function setReplying(on) {
   state.replying = on;
   els.stop.hidden = !on;
-  if (!on) setStatus('');
+  if (!on) {
+    setStatus('');
+    sendQueued();
+  }
+}
+
+// A message typed while CJ was answering goes once the reply has ended.
+function sendQueued() {
+  if (state.replying || !state.open) return;
+  for (const [clientId, p] of state.pending) {
+    if (!p.queued) continue;
+    p.queued = false;
+    p.el.classList.remove('queued');
+    sendFrame({ type: 'message', text: p.text, client_id: clientId });
+    state.replying = true;
+    els.stop.hidden = false;
+    setStatus('CJ is thinking…');
+    return;
+  }
 }
 
 // ---------------------------------------------------------------- scrolling
@@ -263,7 +281,8 @@ function renderDelta(turn, text, restart) {
       const el = messageEl('cj');
       el.classList.add('streaming');
       el.dataset.turn = String(turn);
-      els.transcript.append(el);
+      // Before any message still waiting to go (typed during this reply).
+      insertBySeq(el, turn);
       state.stream = { turn, el, text: '' };
     } else if (restart) {
       state.stream.text = ''; // the reply is being written again
@@ -271,6 +290,12 @@ function renderDelta(turn, text, restart) {
     state.stream.text += text;
     bodyOf(state.stream.el).textContent = state.stream.text;
   });
+  // The text itself says CJ is answering.
+  if (text && !hasQueued()) setStatus('');
+}
+
+function hasQueued() {
+  return [...state.pending.values()].some((p) => p.queued);
 }
 
 function addPending(clientId, text) {
@@ -526,18 +551,27 @@ function onStarted(f) {
   if (!state.debug) els.debugPanel.hidden = true;
   for (const m of f.messages || []) renderMessage(m);
   noteSeq(f.last_seq);
-  // Anything the server has not acknowledged goes again, same client_id.
+  // Anything sent that the server has not acknowledged goes again, same
+  // client_id; a message queued behind a reply waits for its end.
+  let resent = false;
   for (const [clientId, p] of state.pending) {
+    if (p.queued) continue;
     sendFrame({ type: 'message', text: p.text, client_id: clientId });
+    resent = true;
   }
   savePending();
-  if (!state.stream) setReplying(false);
+  if (resent) {
+    state.replying = true;
+    els.stop.hidden = false;
+  } else if (!state.stream) {
+    setReplying(false);
+  }
   if (!els.debugPanel.hidden) requestTraces();
 }
 
 // The newest message the server refused: it is taken back into the input.
 function takeBackLatestPending(reason) {
-  const last = [...state.pending].pop();
+  const last = [...state.pending].filter(([, p]) => !p.queued).pop();
   if (!last) return;
   const [clientId, p] = last;
   state.pending.delete(clientId);
@@ -689,14 +723,16 @@ function sendFromInput() {
     showError(`That message is too long (${text.length} characters; the limit is ${MAX_MESSAGE_CHARS}).`);
     return;
   }
-  if (state.replying) {
-    showError('CJ is still answering. Wait for the reply or press Stop.');
-    return;
-  }
   const clientId = newClientId();
   addPending(clientId, text);
   els.input.value = '';
-  if (state.open) {
+  if (state.replying || hasQueued()) {
+    // CJ is answering: this one goes when the reply ends, in order.
+    const p = state.pending.get(clientId);
+    p.queued = true;
+    p.el.classList.add('queued');
+    setStatus('Your message goes as soon as CJ finishes this reply.');
+  } else if (state.open) {
     sendFrame({ type: 'message', text, client_id: clientId });
     setReplying(true);
     setStatus('CJ is thinking…');

@@ -885,6 +885,40 @@ async fn a_dropped_connection_resumes_without_loss_or_duplicates() {
     assert_eq!(b.conversation_id().await, conversation);
     b.shot("reloaded").await;
 
+    // A message typed while CJ answers is not refused: it waits for the
+    // reply to end, then goes, in order.
+    let queued = b
+        .js(
+            "const input = document.getElementById('input'); \
+             const form = document.getElementById('composer'); \
+             input.value = 'First of two'; form.requestSubmit(); \
+             input.value = 'Second of two'; form.requestSubmit(); \
+             return document.querySelectorAll('#transcript .msg.queued').length",
+        )
+        .await;
+    assert_eq!(queued, 1, "the second message waits");
+    b.shot("queued").await;
+    b.wait_js(
+        "both messages answered",
+        "(() => { const msgs = [...document.querySelectorAll('#transcript .msg[data-seq]')]; \
+           const second = msgs.find(el => el.querySelector('.msg-body').textContent === 'Second of two'); \
+           return second && msgs.some(el => el.classList.contains('msg-cj') && Number(el.dataset.seq) > Number(second.dataset.seq)); })()",
+    )
+    .await;
+    b.wait_idle().await;
+    assert_eq!(
+        b.js("return document.getElementById('chat-error').hidden")
+            .await,
+        true,
+        "no error for a message typed during a reply"
+    );
+    let stored = shown_messages(&app, &conversation).await;
+    assert_eq!(b.transcript().await, stored, "each once, in order");
+    let texts = b
+        .js("return [...document.querySelectorAll('#transcript .msg-merchant .msg-body')].map(el => el.textContent).slice(-2)")
+        .await;
+    assert_eq!(texts, json!(["First of two", "Second of two"]));
+
     // A message sent from a second tab shows in this one, live, with CJ's
     // reply, each once.
     let url = b.client.current_url().await.unwrap();
