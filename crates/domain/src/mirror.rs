@@ -10,7 +10,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use chrono::{DateTime, Days, NaiveDate, NaiveTime, TimeZone, Utc};
+use chrono::{DateTime, Datelike, Days, NaiveDate, NaiveTime, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
 
 /// A money amount in millionths of the currency unit: exact for every
@@ -121,6 +121,26 @@ impl ShopTimeZone {
         at.with_timezone(&self.0)
             .format("%Y-%m-%d %H:%M %Z")
             .to_string()
+    }
+
+    /// `at` as a person says it on the shop's clock, seen at `now`:
+    /// "Today, 07:34 EST", "Yesterday, 18:02 EST", "Monday, 09:10 EST"
+    /// within the week, "24 Nov, 09:10 EST" this year, "24 Nov 2025, …"
+    /// before.
+    pub fn relative(&self, at: DateTime<Utc>, now: DateTime<Utc>) -> String {
+        let local = at.with_timezone(&self.0);
+        let time = local.format("%H:%M %Z");
+        let days = (self.day_of(now) - self.day_of(at)).num_days();
+        let day = match days {
+            0 => "Today".to_owned(),
+            1 => "Yesterday".to_owned(),
+            2..=6 => local.format("%A").to_string(),
+            _ if local.year() == now.with_timezone(&self.0).year() => {
+                local.format("%-d %b").to_string()
+            }
+            _ => local.format("%-d %b %Y").to_string(),
+        };
+        format!("{day}, {time}")
     }
 
     /// The zone's name with its offset at `at`, e.g.
@@ -571,6 +591,30 @@ mod tests {
         let ny: ShopTimeZone = "America/New_York".parse().unwrap_or(ShopTimeZone::UTC);
         assert_eq!(ny.clock(at), "2026-11-29 07:34 EST");
         assert_eq!(ShopTimeZone::UTC.clock(at), "2026-11-29 12:34 UTC");
+        // Relative to the shop's own days: 02:00 UTC on the 29th is still
+        // the 28th in New York.
+        let t = |s: &str| {
+            DateTime::parse_from_rfc3339(s)
+                .map(|t| t.with_timezone(&Utc))
+                .unwrap_or_default()
+        };
+        assert_eq!(ny.relative(at, at), "Today, 07:34 EST");
+        assert_eq!(
+            ny.relative(t("2026-11-29T02:00:00Z"), at),
+            "Yesterday, 21:00 EST"
+        );
+        assert_eq!(
+            ny.relative(t("2026-11-24T15:00:00Z"), at),
+            "Tuesday, 10:00 EST"
+        );
+        assert_eq!(
+            ny.relative(t("2026-10-02T15:00:00Z"), at),
+            "2 Oct, 11:00 EDT"
+        );
+        assert_eq!(
+            ny.relative(t("2025-12-30T15:00:00Z"), at),
+            "30 Dec 2025, 10:00 EST"
+        );
     }
 
     use super::*;

@@ -888,13 +888,11 @@ async fn a_dropped_connection_resumes_without_loss_or_duplicates() {
     // A message typed while CJ answers is not refused: it waits for the
     // reply to end, then goes, in order.
     let queued = b
-        .js(
-            "const input = document.getElementById('input'); \
+        .js("const input = document.getElementById('input'); \
              const form = document.getElementById('composer'); \
              input.value = 'First of two'; form.requestSubmit(); \
              input.value = 'Second of two'; form.requestSubmit(); \
-             return document.querySelectorAll('#transcript .msg.queued').length",
-        )
+             return document.querySelectorAll('#transcript .msg.queued').length")
         .await;
     assert_eq!(queued, 1, "the second message waits");
     b.shot("queued").await;

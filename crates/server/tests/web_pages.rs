@@ -158,7 +158,8 @@ async fn history_memory_and_transcript_pages() {
     assert_eq!(r.status(), StatusCode::OK);
     let html = r.text().await.unwrap();
     assert!(html.contains("23 conversations"), "{html}");
-    // Times in UTC until the shop's time zone is known...
+    // Times in UTC until the shop's time zone is known, relative to today...
+    assert!(html.contains("Today, "), "{html}");
     assert!(html.contains(" UTC<") || html.contains(" UTC "), "{html}");
     // ...then on the shop's clock (Tokyo has no daylight saving).
     store

@@ -310,13 +310,14 @@ pub async fn history(
     };
     let pages = ((listing.total + PAGE_SIZE - 1) / PAGE_SIZE).max(1);
     let zone = shop_zone(&state, &user).await;
+    let now = chrono::Utc::now();
     let items = listing
         .items
         .iter()
         .map(|c| HistoryItem {
             id: c.id.to_string(),
             title: conversation_title(state.chat.catalog(), c.title.as_deref(), &c.workflow),
-            started: zone.clock(c.started_at),
+            started: zone.relative(c.started_at, now),
             started_iso: c.started_at.to_rfc3339(),
             message_count: c.message_count,
             ended: c.ended_at.is_some(),
