@@ -530,12 +530,24 @@ impl Store {
 
     /// A conversation's turn traces, in turn order.
     pub async fn traces(&self, conversation: ConversationId) -> Result<Vec<TurnTrace>> {
+        self.traces_of(conversation, None).await
+    }
+
+    /// A conversation's turn traces, in turn order: all of them, or only
+    /// turn `turn`'s (read alone: a debug trace holds the whole history,
+    /// so a long conversation's traces are large).
+    pub async fn traces_of(
+        &self,
+        conversation: ConversationId,
+        turn: Option<i64>,
+    ) -> Result<Vec<TurnTrace>> {
         on_pool!(self, |p| {
             sqlx::query(
                 "SELECT conversation_id, turn, data, created_at FROM turn_traces
-                 WHERE conversation_id = $1 ORDER BY turn",
+                 WHERE conversation_id = $1 AND ($2 IS NULL OR turn = $2) ORDER BY turn",
             )
             .bind(conversation.0)
+            .bind(turn)
             .fetch_all(p)
             .await?
             .iter()

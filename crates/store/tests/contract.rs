@@ -814,6 +814,13 @@ contract!(turn_traces_belong_to_their_conversation, |store, url| {
     assert_eq!(traces.len(), 2);
     assert_eq!(traces[1].data["model"], "replaced");
     assert_eq!(store.traces(b).await.unwrap().len(), 1);
+    let second = store.traces_of(a, Some(2)).await.unwrap();
+    assert_eq!(second.len(), 1);
+    assert_eq!(
+        (second[0].turn, &second[0].data["model"]),
+        (2, &json!("replaced"))
+    );
+    assert!(store.traces_of(a, Some(9)).await.unwrap().is_empty());
 
     // The retention window: nothing stored before an hour ago goes; then
     // everything before now, oldest first, `limit` at a time.

@@ -1211,10 +1211,9 @@ impl ChatService {
         Ok(self
             .inner
             .store
-            .traces(id)
+            .traces_of(id, turn)
             .await?
             .into_iter()
-            .filter(|t| turn.is_none_or(|n| n == t.turn))
             .map(|t| json!({"turn": t.turn, "created_at": t.created_at, "trace": t.data}))
             .collect())
     }
