@@ -375,7 +375,7 @@ impl Ctx {
 
     fn connect_offer(&self) -> String {
         if self.button {
-            format!("\n\n{MARKER}\n\nConnect your Shopify store and I can answer from your data.")
+            format!("\n\nConnect your Shopify store and I can answer from your data:\n\n{MARKER}")
         } else {
             String::new()
         }
@@ -548,8 +548,11 @@ impl Ctx {
              trends for you.",
         );
         if self.button {
+            // The call to act comes before the button: once the store is
+            // connected the page shows "✓ connected" in the button's place,
+            // and nothing after it asks to connect again.
             s.push_str(&format!(
-                "\n\n{MARKER}\n\nConnect your store to get started."
+                "\n\nConnect your store to get started:\n\n{MARKER}"
             ));
         }
         s.push_str(self.note());
