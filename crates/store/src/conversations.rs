@@ -9,6 +9,7 @@ use hirecj_domain::{
 use serde_json::Value;
 use sqlx::types::Json;
 
+use crate::BeginWrite as _;
 use crate::row::RowExt;
 use crate::{Result, Store, StoreError, micros, now, on_pool};
 
@@ -285,7 +286,7 @@ impl Store {
             }
         };
         let inserted = on_pool!(self, |p| {
-            let mut tx = p.begin().await?;
+            let mut tx = p.begin_write().await?;
             // Starting with the write takes the lock first (no read-to-write
             // upgrade on SQLite; a row lock on PostgreSQL).
             let mut q = sqlx::query_scalar(update).bind(conversation.0).bind(at);

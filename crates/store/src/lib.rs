@@ -146,6 +146,33 @@ macro_rules! on_pool {
 }
 pub(crate) use on_pool;
 
+/// Starts a write transaction. On SQLite it is `BEGIN IMMEDIATE`: the
+/// transaction holds the database's write lock from its first statement,
+/// so one that reads before it writes cannot fail with
+/// `SQLITE_BUSY_SNAPSHOT` (which no busy timeout waits out) when another
+/// connection wrote in between. On PostgreSQL, a plain `BEGIN`.
+pub(crate) trait BeginWrite {
+    type Db: sqlx::Database;
+
+    async fn begin_write(&self) -> sqlx::Result<sqlx::Transaction<'static, Self::Db>>;
+}
+
+impl BeginWrite for sqlx::SqlitePool {
+    type Db = sqlx::Sqlite;
+
+    async fn begin_write(&self) -> sqlx::Result<sqlx::Transaction<'static, sqlx::Sqlite>> {
+        self.begin_with("BEGIN IMMEDIATE").await
+    }
+}
+
+impl BeginWrite for sqlx::PgPool {
+    type Db = sqlx::Postgres;
+
+    async fn begin_write(&self) -> sqlx::Result<sqlx::Transaction<'static, sqlx::Postgres>> {
+        self.begin().await
+    }
+}
+
 /// Connection settings beyond the URL.
 #[derive(Debug, Clone)]
 pub struct StoreOptions {
