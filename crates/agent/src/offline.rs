@@ -247,6 +247,9 @@ struct Ctx {
     new_conversation: bool,
     noted: bool,
     last_user: String,
+    /// A lasting fact the merchant's message states (what memory keeps
+    /// from it), to acknowledge.
+    stated: Option<String>,
 }
 
 impl Ctx {
@@ -316,6 +319,11 @@ impl Ctx {
             facts,
             new_conversation: system.contains("Conversation: new"),
             noted,
+            stated: if last_user.contains(SYSTEM_EVENT_PREFIX) {
+                None
+            } else {
+                crate::memory::rule_facts(&last_user).into_iter().next()
+            },
             last_user,
         }
     }
@@ -360,6 +368,9 @@ impl Ctx {
         let mut s = String::new();
         if self.new_conversation && !self.facts.is_empty() {
             s.push_str("Welcome back! ");
+        }
+        if let Some(fact) = &self.stated {
+            s.push_str(&format!("Noted, I'll remember that: {fact}.\n\n"));
         }
         s
     }

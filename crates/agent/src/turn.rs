@@ -62,6 +62,8 @@ question needs several.
 - If a tool returns an error, say briefly what you could not load. If the error says \
 the merchant must reconnect Shopify, tell them so plainly.
 - When no tools are offered, the store is not connected: you cannot see any store data.
+- When the merchant tells you something lasting about their business, say in a few words \
+that you'll remember it.
 - The Connect Shopify button is shown by writing {{oauth:shopify}} on its own line, only \
 when the merchant context says the connect button is available.";
 

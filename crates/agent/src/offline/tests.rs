@@ -530,3 +530,33 @@ async fn odd_input_never_panics() {
         }
     }
 }
+
+#[tokio::test]
+async fn a_stated_fact_is_acknowledged() {
+    let out = turn(
+        AD_HOC_SUPPORT,
+        true,
+        vec![HistoryEntry::merchant(
+            "We sell hand-poured soy candles. Thanks!",
+        )],
+        None,
+        vec![],
+    )
+    .await;
+    assert!(
+        out.text
+            .starts_with("Noted, I'll remember that: We sell hand-poured soy candles."),
+        "{}",
+        out.text
+    );
+    // A request is not a fact: nothing to acknowledge.
+    let out = turn(
+        AD_HOC_SUPPORT,
+        true,
+        vec![HistoryEntry::merchant("Give me an overview of my store")],
+        None,
+        vec![],
+    )
+    .await;
+    assert!(!out.text.contains("I'll remember"), "{}", out.text);
+}
