@@ -585,19 +585,17 @@ mod tests {
 
     #[test]
     fn the_shop_clock_shows_local_time_with_its_abbreviation() {
-        let at = DateTime::parse_from_rfc3339("2026-11-29T12:34:00Z")
-            .map(|t| t.with_timezone(&Utc))
-            .unwrap_or_default();
-        let ny: ShopTimeZone = "America/New_York".parse().unwrap_or(ShopTimeZone::UTC);
-        assert_eq!(ny.clock(at), "2026-11-29 07:34 EST");
-        assert_eq!(ShopTimeZone::UTC.clock(at), "2026-11-29 12:34 UTC");
-        // Relative to the shop's own days: 02:00 UTC on the 29th is still
-        // the 28th in New York.
         let t = |s: &str| {
             DateTime::parse_from_rfc3339(s)
                 .map(|t| t.with_timezone(&Utc))
                 .unwrap_or_default()
         };
+        let at = t("2026-11-29T12:34:00Z");
+        let ny: ShopTimeZone = "America/New_York".parse().unwrap_or(ShopTimeZone::UTC);
+        assert_eq!(ny.clock(at), "2026-11-29 07:34 EST");
+        assert_eq!(ShopTimeZone::UTC.clock(at), "2026-11-29 12:34 UTC");
+        // Relative to the shop's own days: 02:00 UTC on the 29th is still
+        // the 28th in New York.
         assert_eq!(ny.relative(at, at), "Today, 07:34 EST");
         assert_eq!(
             ny.relative(t("2026-11-29T02:00:00Z"), at),
