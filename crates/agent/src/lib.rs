@@ -69,6 +69,7 @@
 //! # }
 //! ```
 
+pub mod context;
 pub mod memory;
 pub mod model;
 pub mod offline;

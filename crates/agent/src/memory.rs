@@ -11,11 +11,9 @@
 
 use std::time::Duration;
 
-use futures::StreamExt;
 use serde_json::Value;
-use tokio_util::sync::CancellationToken;
 
-use crate::model::{Message, ModelEvent, ModelProvider, ModelRequest, SystemBlock};
+use crate::model::{Message, ModelProvider, ModelRequest, SystemBlock, complete};
 use crate::offline::OFFLINE_PROVIDER;
 
 /// Most facts taken from one message.
@@ -158,45 +156,53 @@ pub fn new_facts(known: &[String], found: Vec<String>) -> Vec<String> {
 /// Facts in `text` by rules: sentences (not questions) containing one of
 /// the trigger phrases.
 pub fn rule_facts(text: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut start = 0;
-    let bytes: Vec<(usize, char)> = text.char_indices().collect();
+    let facts = stated_sentences(text)
+        .filter(|(_, lower)| {
+            TRIGGERS
+                .iter()
+                .any(|t| lower.contains(&format!(" {t} ")) || lower.contains(&format!(" {t},")))
+        })
+        .filter_map(|(sentence, _)| clean(sentence))
+        .take(MAX_FACTS_PER_MESSAGE)
+        .collect();
+    new_facts(&[], facts)
+}
+
+/// Every sentence of `text` that states something (not a question, not a
+/// request), cleaned like a fact: what the merchant told CJ, lasting or
+/// not (the offline summary keeps them).
+pub fn statements(text: &str) -> Vec<String> {
+    let found = stated_sentences(text)
+        .filter_map(|(sentence, _)| clean(sentence))
+        .collect();
+    new_facts(&[], found)
+}
+
+/// The sentences of `text` that neither ask nor request, each with its
+/// lower-case form padded with spaces (for phrase matching).
+fn stated_sentences(text: &str) -> impl Iterator<Item = (&str, String)> {
     let mut sentences = Vec::new();
-    for (i, c) in &bytes {
+    let mut start = 0;
+    for (i, c) in text.char_indices() {
         if matches!(c, '.' | '!' | '?' | '\n' | ';') {
-            sentences.push((&text[start..*i], *c));
+            sentences.push((&text[start..i], c));
             start = i + c.len_utf8();
         }
     }
     if start < text.len() {
         sentences.push((&text[start..], '.'));
     }
-    for (sentence, end) in sentences {
+    sentences.into_iter().filter_map(|(sentence, end)| {
         if end == '?' {
-            continue;
+            return None;
         }
         let lower = format!(" {} ", sentence.to_lowercase().replace('’', "'"));
         let opener = lower
             .split(|c: char| !(c.is_alphanumeric() || c == '\''))
             .find(|w| !w.is_empty())
             .unwrap_or("");
-        if REQUEST_OPENERS.contains(&opener) {
-            continue;
-        }
-        if !TRIGGERS
-            .iter()
-            .any(|t| lower.contains(&format!(" {t} ")) || lower.contains(&format!(" {t},")))
-        {
-            continue;
-        }
-        if let Some(f) = clean(sentence) {
-            out.push(f);
-        }
-        if out.len() >= MAX_FACTS_PER_MESSAGE {
-            break;
-        }
-    }
-    new_facts(&[], out)
+        (!REQUEST_OPENERS.contains(&opener)).then_some((sentence, lower))
+    })
 }
 
 /// A fact trimmed, one line, first letter capitalised; `None` when too
@@ -295,31 +301,13 @@ async fn ask_model(provider: &dyn ModelProvider, text: &str) -> Option<String> {
         temperature: Some(0.0),
         metadata_user_id: None,
     };
-    let mut stream = match provider.stream(req, CancellationToken::new()).await {
-        Ok(s) => s,
+    match complete(provider, req, 8_000).await {
+        Ok(answer) => Some(answer),
         Err(e) => {
             tracing::warn!(error = %e, "fact extraction call failed");
-            return None;
-        }
-    };
-    let mut answer = String::new();
-    while let Some(ev) = stream.next().await {
-        match ev {
-            Ok(ModelEvent::TextDelta(t)) => {
-                answer.push_str(&t);
-                if answer.len() > 8_000 {
-                    break;
-                }
-            }
-            Ok(ModelEvent::Stop { .. }) => break,
-            Ok(_) => {}
-            Err(e) => {
-                tracing::warn!(error = %e, "fact extraction stream failed");
-                return None;
-            }
+            None
         }
     }
-    Some(answer)
 }
 
 #[cfg(test)]
@@ -328,8 +316,10 @@ mod tests {
 
     use async_trait::async_trait;
 
+    use tokio_util::sync::CancellationToken;
+
     use super::*;
-    use crate::model::{ModelError, ModelStream, ResponseMeta, StopReason};
+    use crate::model::{ModelError, ModelEvent, ModelStream, ResponseMeta, StopReason};
     use crate::offline::OfflineProvider;
 
     #[test]

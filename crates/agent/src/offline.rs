@@ -23,6 +23,8 @@ use async_trait::async_trait;
 use chrono::{Datelike, Days, Months, NaiveDate};
 use tokio_util::sync::CancellationToken;
 
+use crate::context::SUMMARY_HEADING;
+use crate::memory::statements;
 use crate::model::{
     ContentBlock, ModelError, ModelEvent, ModelProvider, ModelRequest, ModelStream, ResponseMeta,
     Role, StopReason, ToolCall, Usage,
@@ -250,6 +252,10 @@ struct Ctx {
     /// A lasting fact the merchant's message states (what memory keeps
     /// from it), to acknowledge.
     stated: Option<String>,
+    /// What the merchant told CJ before this message: remembered facts,
+    /// the conversation summary's lines and the statements of the earlier
+    /// messages in the request, oldest first.
+    told: Vec<String>,
 }
 
 impl Ctx {
@@ -287,12 +293,44 @@ impl Ctx {
             .lines()
             .find(|l| l.starts_with("Store: "))
             .unwrap_or("");
-        let noted = req.messages.iter().any(|m| {
-            m.role == Role::Assistant
-                && m.content.iter().any(
-                    |c| matches!(c, ContentBlock::Text { text } if text.contains(OFFLINE_NOTE)),
-                )
-        });
+        // A summarised conversation is a long one: the note was given.
+        let noted = system.contains(SUMMARY_HEADING)
+            || req.messages.iter().any(|m| {
+                m.role == Role::Assistant
+                    && m.content.iter().any(
+                        |c| matches!(c, ContentBlock::Text { text } if text.contains(OFFLINE_NOTE)),
+                    )
+            });
+        let mut told = facts.clone();
+        told.extend(
+            system
+                .lines()
+                .skip_while(|l| !l.starts_with(SUMMARY_HEADING))
+                .skip(1)
+                .take_while(|l| !l.starts_with('#'))
+                .filter_map(|l| l.strip_prefix("- "))
+                .map(|l| l.trim().to_owned()),
+        );
+        let user_texts: Vec<String> = req
+            .messages
+            .iter()
+            .filter(|m| m.role == Role::User)
+            .map(|m| {
+                m.content
+                    .iter()
+                    .filter_map(|c| match c {
+                        ContentBlock::Text { text } => Some(text.as_str()),
+                        _ => None,
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n\n")
+            })
+            .collect();
+        for text in user_texts.iter().rev().skip(1).rev() {
+            if !text.contains(SYSTEM_EVENT_PREFIX) {
+                told.extend(statements(text));
+            }
+        }
         let last_user = req
             .messages
             .iter()
@@ -325,6 +363,7 @@ impl Ctx {
                 crate::memory::rule_facts(&last_user).into_iter().next()
             },
             last_user,
+            told,
         }
     }
 
@@ -479,9 +518,28 @@ impl Ctx {
             }
         }
 
+        if is_recall(&lower) {
+            return Plan::Say(format!(
+                "{}{}{}",
+                self.opening(),
+                self.recall(&lower),
+                self.note()
+            ));
+        }
         let crisis = self.workflow == CRISIS_RESPONSE && is_crisis(&lower);
         let calls = self.intents(&text, crisis);
         if calls.is_empty() {
+            if self.stated.is_none()
+                && !statements(&text).is_empty()
+                && !is_greeting(&lower)
+                && !text.contains("{{")
+            {
+                return Plan::Say(format!(
+                    "Thanks, I'll keep that in mind. Ask me anything about your store whenever \
+                     you like.{}",
+                    self.note()
+                ));
+            }
             if is_greeting(&lower) && self.workflow == SHOPIFY_ONBOARDING && !self.connected {
                 return Plan::Say(self.greeting());
             }
@@ -539,6 +597,46 @@ impl Ctx {
             ));
         }
         self.calls_or_explain(calls)
+    }
+
+    /// What the merchant told CJ that the question is about: the told
+    /// items sharing the most words with it (the newest first, at most
+    /// three), or all of the newest three when it names nothing.
+    fn recall(&self, lower: &str) -> String {
+        let words: Vec<String> = lower
+            .split(|c: char| !c.is_alphanumeric())
+            .filter(|w| w.len() >= 3 && !RECALL_STOPWORDS.contains(w))
+            .map(|w| w.trim_end_matches('s').to_owned())
+            .collect();
+        let score = |item: &str| {
+            let item = item.to_lowercase();
+            words.iter().filter(|w| item.contains(w.as_str())).count()
+        };
+        let best = self.told.iter().map(|t| score(t)).max().unwrap_or(0);
+        let found: Vec<&String> = if words.is_empty() {
+            self.told.iter().rev().take(3).collect()
+        } else if best == 0 {
+            Vec::new()
+        } else {
+            self.told
+                .iter()
+                .rev()
+                .filter(|t| score(t) == best)
+                .take(3)
+                .collect()
+        };
+        match found.as_slice() {
+            [] => "I don't have anything you told me about that, in this conversation or in                    what I remember about your business. Tell me and I'll keep it in mind."
+                .to_owned(),
+            [one] => format!("You told me: \"{}.\"", unmarked(one)),
+            many => {
+                let mut s = "You told me:\n".to_owned();
+                for item in many {
+                    s.push_str(&format!("\n- {}", unmarked(item)));
+                }
+                s
+            }
+        }
     }
 
     fn greeting(&self) -> String {
@@ -1184,6 +1282,65 @@ fn recent_orders(limit: u32) -> Tool {
 
 fn has_any(s: &str, needles: &[&str]) -> bool {
     needles.iter().any(|n| s.contains(n))
+}
+
+/// `text` quoted back to the merchant: never a UI marker.
+fn unmarked(text: &str) -> String {
+    text.replace("{{", "{").replace("}}", "}")
+}
+
+/// Words of a recall question that say nothing about its subject.
+const RECALL_STOPWORDS: &[&str] = &[
+    "what",
+    "did",
+    "tell",
+    "told",
+    "you",
+    "about",
+    "remember",
+    "said",
+    "say",
+    "mention",
+    "mentioned",
+    "again",
+    "the",
+    "our",
+    "my",
+    "was",
+    "were",
+    "that",
+    "this",
+    "remind",
+    "how",
+    "many",
+    "much",
+    "is",
+    "are",
+    "do",
+    "does",
+    "me",
+    "earlier",
+    "before",
+    "we",
+    "us",
+    "i",
+];
+
+/// Whether the merchant asks what they told CJ.
+fn is_recall(lower: &str) -> bool {
+    has_any(
+        lower,
+        &[
+            "did i tell you",
+            "did i say",
+            "did i mention",
+            "have i told you",
+            "do you remember",
+            "what i told you",
+            "what i said",
+            "remind me what",
+        ],
+    )
 }
 
 fn is_greeting(lower: &str) -> bool {

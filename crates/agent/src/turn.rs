@@ -36,6 +36,10 @@ use crate::workflow::{Persona, Workflow};
 pub const DEFAULT_MAX_ROUNDS: u32 = 8;
 /// Default `max_tokens` per model call.
 pub const DEFAULT_MAX_TOKENS: u32 = 1024;
+/// Default tokens of conversation per request (see
+/// [`crate::model::ProviderConfig::default_context_tokens`] for each
+/// provider's).
+pub const DEFAULT_CONTEXT_TOKENS: u32 = 24_000;
 /// Longest tool result kept in a trace (bytes).
 pub const TRACE_RESULT_BYTES: usize = 4_000;
 /// Bytes of a tool result or a model call's text a compact trace keeps
@@ -135,9 +139,12 @@ pub struct TurnInput<'a> {
     pub merchant: MerchantContext,
     /// Facts remembered about the merchant.
     pub facts: Vec<String>,
-    /// The stored conversation, oldest first (the new merchant message
-    /// included, if it is already stored).
+    /// The stored conversation after its summary, oldest first (the new
+    /// merchant message included, if it is already stored).
     pub history: Vec<HistoryEntry>,
+    /// The rolling summary of the messages before `history`, if the
+    /// conversation has outgrown its budget ([`crate::context`]).
+    pub summary: Option<String>,
     /// A system event to answer (e.g. the workflow's initial action), when
     /// it is not already the last entry of `history`.
     pub system_event: Option<String>,
@@ -156,6 +163,9 @@ pub struct TurnConfig {
     pub temperature: Option<f32>,
     /// Opaque end-user id for the provider.
     pub metadata_user_id: Option<String>,
+    /// Most tokens of conversation (summary and verbatim messages) a
+    /// request carries ([`crate::context`]).
+    pub context_tokens: u32,
 }
 
 impl Default for TurnConfig {
@@ -165,6 +175,7 @@ impl Default for TurnConfig {
             max_tokens: DEFAULT_MAX_TOKENS,
             temperature: None,
             metadata_user_id: None,
+            context_tokens: DEFAULT_CONTEXT_TOKENS,
         }
     }
 }
@@ -248,6 +259,8 @@ pub struct RoundTrace {
     pub round: u32,
     /// The request as sent (the provider's wire body when it has one).
     pub request: Value,
+    /// Its size in bytes.
+    pub request_bytes: usize,
     /// The provider's request id.
     pub request_id: Option<String>,
     /// HTTP attempts.
@@ -383,11 +396,16 @@ pub fn system_blocks(input: &TurnInput<'_>) -> Vec<SystemBlock> {
         wf.description.trim(),
         wf.workflow.trim_end()
     );
-    vec![
+    let mut blocks = vec![
         SystemBlock::cached(input.persona.prompt.trim_end().to_owned()),
         SystemBlock::cached(workflow_block),
-        SystemBlock::volatile(volatile_block(input)),
-    ]
+    ];
+    // Byte-stable between refreshes, so it belongs to the cached prefix.
+    if let Some(summary) = input.summary.as_deref().filter(|s| !s.trim().is_empty()) {
+        blocks.push(SystemBlock::cached(crate::context::summary_block(summary)));
+    }
+    blocks.push(SystemBlock::volatile(volatile_block(input)));
+    blocks
 }
 
 fn volatile_block(input: &TurnInput<'_>) -> String {
@@ -422,7 +440,7 @@ fn volatile_block(input: &TurnInput<'_>) -> String {
         input.today.format("%Y-%m-%d"),
         input.today.format("%A")
     ));
-    let new = !input.history.iter().any(|h| h.role == DomainRole::Cj);
+    let new = input.summary.is_none() && !input.history.iter().any(|h| h.role == DomainRole::Cj);
     out.push_str(if new {
         "Conversation: new\n"
     } else {
@@ -472,12 +490,21 @@ fn placeholders_to_markers(text: &str) -> String {
     out
 }
 
-/// The conversation as model messages: merchant -> user, CJ -> assistant,
+/// The conversation as model messages: the newest entries of the history
+/// that fit in `budget` tokens next to the summary
+/// ([`crate::context::verbatim_start`]); merchant -> user, CJ -> assistant,
 /// system events -> user text prefixed with `[system event]`; consecutive
 /// messages of one role merged; starts with a user message.
-pub fn history_messages(input: &TurnInput<'_>) -> Vec<Message> {
+pub fn history_messages(input: &TurnInput<'_>, budget: usize) -> Vec<Message> {
     let mut out: Vec<Message> = Vec::new();
-    let entries = input.history.iter().map(|h| (h.role, h.content.as_str()));
+    let start = crate::context::verbatim_start(budget, input.summary.as_deref(), &input.history);
+    if start > 0 {
+        tracing::warn!(conversation_id = %input.conversation_id, left_out = start,
+            "the conversation's summary is behind; its oldest messages are left out of this request");
+    }
+    let entries = input.history[start..]
+        .iter()
+        .map(|h| (h.role, h.content.as_str()));
     let event = input
         .system_event
         .as_deref()
@@ -493,14 +520,18 @@ pub fn history_messages(input: &TurnInput<'_>) -> Vec<Message> {
             DomainRole::System => (Role::User, system_event_text(content)),
         };
         if out.is_empty() && role == Role::Assistant {
-            let opener = input
-                .workflow
-                .behavior
-                .initial_action
-                .as_deref()
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .unwrap_or("The conversation started.");
+            let opener = if input.summary.is_some() || start > 0 {
+                "The conversation continues (what came before is summarised above)."
+            } else {
+                input
+                    .workflow
+                    .behavior
+                    .initial_action
+                    .as_deref()
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .unwrap_or("The conversation started.")
+            };
             out.push(Message::user_text(system_event_text(opener)));
         }
         match out.last_mut() {
@@ -544,7 +575,7 @@ pub fn build_request(
     };
     ModelRequest {
         system: system_blocks(input),
-        messages: history_messages(input),
+        messages: history_messages(input, config.context_tokens as usize),
         tools: offered,
         max_tokens: config.max_tokens,
         temperature: config.temperature,
@@ -775,11 +806,12 @@ impl<'a> Turn<'a> {
             messages: self.messages.clone(),
             ..self.first.clone()
         };
-        let request_value = self
-            .provider
-            .request_body(&request)
-            .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+        let body = self.provider.request_body(&request);
+        let request_value = body
+            .as_deref()
+            .and_then(|b| serde_json::from_slice::<Value>(b).ok())
             .unwrap_or_else(|| serde_json::to_value(&request).unwrap_or(Value::Null));
+        let request_bytes = body.map_or_else(|| request_value.to_string().len(), |b| b.len());
         self.emit(TurnEvent::Thinking {
             status: if round == 1 {
                 "Thinking…".to_owned()
@@ -792,6 +824,7 @@ impl<'a> Turn<'a> {
         let mut round_trace = RoundTrace {
             round,
             request: request_value,
+            request_bytes,
             request_id: None,
             attempts: 0,
             stop_reason: None,

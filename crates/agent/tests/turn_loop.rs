@@ -95,6 +95,7 @@ fn input<'a>(catalog: &'a Catalog, history: Vec<HistoryEntry>) -> TurnInput<'a> 
         facts: vec![],
         history,
         system_event: None,
+        summary: None,
         today: Utc::now().date_naive(),
     }
 }

@@ -920,8 +920,14 @@ struct LongReport {
     /// Send → `cj_message` of every turn, in order.
     latencies: Vec<Duration>,
     /// The database's size before the first turn and after the last
-    /// (SQLite: its files, WAL included; PostgreSQL: `pg_database_size`).
+    /// ([`hirecj_store::Store::database_bytes`]: SQLite's pages in use,
+    /// PostgreSQL's `pg_database_size`).
     storage: Option<(u64, u64)>,
+    /// Bytes of every message's text (the merchant's and CJ's).
+    text_bytes: usize,
+    /// The first model request of each turn, from the stored traces:
+    /// (bytes, messages).
+    requests: Vec<(u64, u64)>,
 }
 
 impl LongReport {
@@ -937,21 +943,40 @@ impl LongReport {
     }
 }
 
-/// The database's size in bytes, when this bench can see it.
-async fn storage_bytes(server: &Target, database: Option<&ScratchDatabase>) -> Option<u64> {
-    if let Some(db) = database {
-        return hirecj_store::scratch::postgres_database_bytes(&db.url)
-            .await
-            .ok();
-    }
-    let dir = server.data_dir.as_ref()?;
-    let mut total = 0;
-    for entry in std::fs::read_dir(dir).ok()?.flatten() {
-        if entry.file_name().to_string_lossy().starts_with("hirecj.db") {
-            total += entry.metadata().ok()?.len();
-        }
-    }
-    Some(total)
+/// The database of the server this bench spawned, when it has one.
+async fn open_database(
+    server: &Target,
+    database: Option<&ScratchDatabase>,
+) -> Option<hirecj_store::Store> {
+    let url = match (database, &server.data_dir) {
+        (Some(db), _) => db.url.clone(),
+        (None, Some(dir)) => format!("sqlite:{}", dir.join("hirecj.db").display()),
+        (None, None) => return None,
+    };
+    // Only traces and sizes are read: no token is decrypted.
+    let cipher = hirecj_store::Cipher::from_secret_key(&[0; 32]);
+    hirecj_store::Store::connect(&url, cipher, &hirecj_store::StoreOptions::default())
+        .await
+        .ok()
+}
+
+/// Each turn's first model request, as its trace recorded it: (bytes,
+/// messages).
+async fn stored_requests(store: &hirecj_store::Store, id: ConversationId) -> Vec<(u64, u64)> {
+    let Ok(traces) = store.traces(id).await else {
+        return Vec::new();
+    };
+    traces
+        .iter()
+        .filter_map(|t| {
+            let round = t.data.pointer("/rounds/0")?;
+            let messages = match &round["request"]["messages"] {
+                serde_json::Value::Array(m) => m.len() as u64,
+                other => other.as_u64()?,
+            };
+            Some((round["request_bytes"].as_u64()?, messages))
+        })
+        .collect()
 }
 
 /// One conversation of `p.long` turns, one after the other: the latency
@@ -995,15 +1020,21 @@ async fn phase_long(
         .and_then(|s| s.parse().ok())
         .ok_or("conversation_started without a conversation id")?;
     let mut last_seq = started["last_seq"].as_i64().unwrap_or(0);
-    let before = storage_bytes(server, database).await;
+    let store = open_database(server, database).await;
+    let before = match &store {
+        Some(s) => s.database_bytes().await.ok(),
+        None => None,
+    };
     let mut latencies = Vec::with_capacity(p.long);
+    let mut text_bytes = 0;
     for t in 0..p.long {
         if t > 0 && t % LONG_RECONNECT_EVERY == 0 {
             ws = connect(&server.ws, &cookie).await?;
             ws.resume(id, last_seq).await.map_err(|e| e.to_string())?;
         }
+        let text = QUESTIONS[t % QUESTIONS.len()];
         let frame = ClientFrame::Message {
-            text: QUESTIONS[t % QUESTIONS.len()].to_owned(),
+            text: text.to_owned(),
             client_id: format!("long-{t}"),
         };
         let start = Instant::now();
@@ -1012,6 +1043,7 @@ async fn phase_long(
             Ok(ServerFrame::CjMessage { message }) => {
                 latencies.push(start.elapsed());
                 last_seq = message.seq;
+                text_bytes += text.len() + message.content.len();
             }
             Ok(other) => return Err(format!("turn {t}: expected cj_message, got {other:?}")),
             Err(e) => return Err(format!("turn {t}: {e}")),
@@ -1020,10 +1052,18 @@ async fn phase_long(
             println!("  {} turns", t + 1);
         }
     }
-    let after = storage_bytes(server, database).await;
+    let (after, requests) = match &store {
+        Some(s) => (s.database_bytes().await.ok(), stored_requests(s, id).await),
+        None => (None, Vec::new()),
+    };
+    if let Some(s) = store {
+        s.close().await;
+    }
     Ok(LongReport {
         latencies,
         storage: before.zip(after),
+        text_bytes,
+        requests,
     })
 }
 
@@ -1043,11 +1083,24 @@ fn print_long(long: &Res<LongReport>) {
     println!("  turn latency, last {LONG_WINDOW} turns p50 / p99:  {last50} / {last99}");
     match report.storage {
         Some((before, after)) => println!(
-            "  database growth: {:.1} KB in all, {:.0} bytes per turn (messages, traces, indexes)",
+            "  database growth: {:.1} KB in all, {:.0} bytes per turn (messages, traces, indexes; {:.0} bytes of it message text)",
             after.saturating_sub(before) as f64 / 1024.0,
-            after.saturating_sub(before) as f64 / n.max(1) as f64
+            after.saturating_sub(before) as f64 / n.max(1) as f64,
+            report.text_bytes as f64 / n.max(1) as f64
         ),
         None => println!("  database growth: n/a (an external server's database)"),
+    }
+    let requests = &report.requests;
+    match (requests.first(), requests.last()) {
+        (Some(first), Some(last)) => {
+            let largest = requests.iter().map(|r| r.0).max().unwrap_or(0);
+            let most = requests.iter().map(|r| r.1).max().unwrap_or(0);
+            println!(
+                "  model request: first turn {} bytes ({} messages), last turn {} bytes ({} messages), largest {largest} bytes ({most} messages at most)",
+                first.0, first.1, last.0, last.1
+            );
+        }
+        _ => println!("  model request: n/a (an external server's traces)"),
     }
 }
 

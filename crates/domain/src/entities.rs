@@ -124,6 +124,13 @@ pub struct Conversation {
     pub started_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub ended_at: Option<DateTime<Utc>>,
+    /// The rolling summary of the messages up to `summary_through`, which
+    /// the model gets in their place (a long conversation's context is
+    /// bounded). `None` until the conversation outgrows the budget.
+    pub summary: Option<String>,
+    /// The sequence number of the last message the summary covers (0:
+    /// none).
+    pub summary_through: i64,
 }
 
 /// One line of a user's conversation list.

@@ -1238,6 +1238,7 @@ async fn run_scenario(
             facts: s.facts.clone(),
             history: history.clone(),
             system_event: event.clone(),
+            summary: None,
             today: options.today,
         };
         let out = run_turn(

@@ -271,6 +271,14 @@ pub static KEYS: &[KeyDef] = &[
         "Most tokens CJ writes per model call.",
     ),
     key(
+        "HIRECJ_CONTEXT_TOKENS",
+        None,
+        "Most tokens of conversation sent with each model call (estimated at 4 bytes a token): \
+         the newest messages verbatim, and a rolling summary of the older ones that CJ's model \
+         writes as the conversation grows. Unset: the provider's default (anthropic 60000, \
+         openai 16000, offline 6000).",
+    ),
+    key(
         "HIRECJ_MODEL_TEMPERATURE",
         None,
         "Sampling temperature (0 to 2); unset = provider default.",
@@ -959,6 +967,15 @@ impl Settings {
                 _ => Err("expected a number from 0 to 2".to_owned()),
             })?,
             timeout: layers.required("HIRECJ_MODEL_TIMEOUT_SECS", parse_secs)?,
+            context_tokens: layers.parse("HIRECJ_CONTEXT_TOKENS", |v| match v.parse::<u32>() {
+                Ok(n) if (hirecj_agent::context::MIN_CONTEXT_TOKENS..=1_000_000).contains(&n) => {
+                    Ok(n)
+                }
+                _ => Err(format!(
+                    "expected a number of tokens from {} to 1000000",
+                    hirecj_agent::context::MIN_CONTEXT_TOKENS
+                )),
+            })?,
         };
 
         Ok(Self {

@@ -486,9 +486,9 @@ async fn a_message_is_never_stored_behind_a_turn_that_cannot_see_it() {
 }
 
 /// With debug off a turn's stored trace is bounded, whatever the length of
-/// the conversation: the model requests (which carry the whole history)
-/// are not kept, only how many messages they carried. With debug on the
-/// debug panel's trace keeps each request whole.
+/// the conversation: the model requests are not kept, only how many
+/// messages they carried and their size. With debug on the debug panel's
+/// trace keeps each request whole.
 #[tokio::test]
 async fn traces_do_not_grow_with_the_conversation_unless_debug_is_on() {
     let fast = [
@@ -527,12 +527,15 @@ async fn traces_do_not_grow_with_the_conversation_unless_debug_is_on() {
             assert!(last <= first + 64, "flat: {first} then {last} bytes");
             assert_eq!(last_trace["rounds"][0]["request"]["omitted"], true);
             assert!(
-                carried.as_u64().unwrap() >= 2 * turns as u64 - 1,
-                "the request carried the history: {carried}"
+                carried.as_u64().unwrap() >= 1,
+                "the request's messages are counted: {carried}"
             );
+            assert!(last_trace["rounds"][0]["request_bytes"].as_u64().unwrap() > 0);
         } else {
+            // The request as the model received it (its history bounded by
+            // the context budget: `long_conversation.rs`).
             assert!(
-                carried.as_array().unwrap().len() >= 2 * turns - 1,
+                carried.as_array().unwrap().len() >= 3,
                 "debug keeps the whole request: {last_trace}"
             );
             assert!(last > first, "{first} then {last} bytes");

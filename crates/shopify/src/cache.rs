@@ -74,6 +74,17 @@ impl fmt::Debug for RedisLink {
     }
 }
 
+/// A Redis client for `url` whose TCP sockets send small writes at once
+/// (`TCP_NODELAY`): a cache or budget round trip is never held back by
+/// Nagle's algorithm waiting on the server's delayed ACK.
+fn redis_client(url: &str) -> Result<redis::Client, redis::RedisError> {
+    use redis::IntoConnectionInfo as _;
+    let info = url
+        .into_connection_info()?
+        .set_tcp_settings(redis::io::tcp::TcpSettings::default().set_nodelay(true));
+    redis::Client::open(info)
+}
+
 /// One attempt to connect to `client` within `timeout`, which also bounds
 /// each later command.
 async fn connect_manager(
@@ -103,7 +114,7 @@ impl RedisLink {
         timeout: Duration,
         what: &'static str,
     ) -> Result<Self, CacheError> {
-        let client = redis::Client::open(url)?;
+        let client = redis_client(url)?;
         let link = Self {
             conn: Arc::default(),
         };
@@ -288,7 +299,7 @@ impl RedisCache {
         namespace: &str,
         timeout: Duration,
     ) -> Result<Self, CacheError> {
-        let conn = connect_manager(&redis::Client::open(url)?, timeout).await?;
+        let conn = connect_manager(&redis_client(url)?, timeout).await?;
         Ok(Self {
             conn: RedisLink {
                 conn: Arc::new(std::sync::OnceLock::from(conn)),

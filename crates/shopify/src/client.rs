@@ -181,6 +181,7 @@ impl AdminClient {
         reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(10))
             .timeout(DEFAULT_REQUEST_TIMEOUT)
+            .tcp_nodelay(true)
             .user_agent(concat!("HireCJ/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(ShopifyError::from_reqwest)

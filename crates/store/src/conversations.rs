@@ -14,9 +14,27 @@ use crate::row::RowExt;
 use crate::{Result, Store, StoreError, micros, now, on_pool};
 
 const CONVERSATION_COLUMNS: &str = "id, user_id, session_id, workflow, title, state, last_seq,
-    started_at, updated_at, ended_at";
+    started_at, updated_at, ended_at, summary, summary_through";
 const MESSAGE_COLUMNS: &str =
     "conversation_id, seq, role, content, ui_elements, status, client_id, created_at";
+
+const SAVE_TRACE: &str = "INSERT INTO turn_traces (conversation_id, turn, data, created_at)
+     VALUES ($1, $2, $3, $4)
+     ON CONFLICT (conversation_id, turn) DO UPDATE SET data = excluded.data";
+
+/// What is written with CJ's reply, in the reply's own transaction
+/// ([`Store::append_reply`]).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ReplyWrites<'a> {
+    /// The turn's trace, stored under the reply's sequence number.
+    pub trace: Option<&'a Value>,
+    /// A title, for a conversation that has none yet.
+    pub title: Option<&'a str>,
+    /// The conversation's next workflow and its state (a transition).
+    pub workflow: Option<(&'a str, &'a Value)>,
+    /// The merchant, seen now.
+    pub seen: Option<&'a UserId>,
+}
 
 /// What storing a message does to the conversation's turn lease: the
 /// claim that keeps CJ's turns of a conversation one at a time across
@@ -52,6 +70,8 @@ fn conversation_from(r: &impl RowExt) -> Result<Conversation> {
         started_at: r.time("started_at")?,
         updated_at: r.time("updated_at")?,
         ended_at: r.opt_time("ended_at")?,
+        summary: r.opt_text("summary")?,
+        summary_through: r.int("summary_through")?,
     })
 }
 
@@ -138,6 +158,37 @@ impl Store {
     pub async fn set_conversation_state(&self, id: ConversationId, state: &Value) -> Result<()> {
         self.update_conversation(id, "state = $2", Bind::Json(state.clone()))
             .await
+    }
+
+    /// Replaces the conversation's rolling summary with `summary`, which
+    /// covers the messages up to `through`, if the stored one still covers
+    /// exactly `previous_through` (two writers never interleave: the
+    /// later one finds it moved and writes nothing). Returns whether it
+    /// was written.
+    pub async fn set_conversation_summary(
+        &self,
+        id: ConversationId,
+        previous_through: i64,
+        summary: &str,
+        through: i64,
+    ) -> Result<bool> {
+        if through <= previous_through {
+            return Ok(false);
+        }
+        let n = on_pool!(self, |p| {
+            sqlx::query(
+                "UPDATE conversations SET summary = $2, summary_through = $3
+                 WHERE id = $1 AND summary_through = $4 AND last_seq >= $3",
+            )
+            .bind(id.0)
+            .bind(summary)
+            .bind(through)
+            .bind(previous_through)
+            .execute(p)
+            .await?
+            .rows_affected()
+        });
+        Ok(n > 0)
     }
 
     /// Marks a conversation ended (archived). Ending twice keeps the first time.
@@ -252,6 +303,32 @@ impl Store {
         message: &NewMessage,
         lease: TurnLease<'_>,
     ) -> Result<(Message, bool)> {
+        self.append_with(conversation, message, lease, ReplyWrites::default())
+            .await
+    }
+
+    /// Stores CJ's reply, releasing `owner`'s turn, with what goes with it
+    /// (`writes`) in the same transaction: one commit per turn.
+    pub async fn append_reply(
+        &self,
+        conversation: ConversationId,
+        message: &NewMessage,
+        owner: &str,
+        writes: ReplyWrites<'_>,
+    ) -> Result<Message> {
+        let (stored, _) = self
+            .append_with(conversation, message, TurnLease::Release { owner }, writes)
+            .await?;
+        Ok(stored)
+    }
+
+    async fn append_with(
+        &self,
+        conversation: ConversationId,
+        message: &NewMessage,
+        lease: TurnLease<'_>,
+        writes: ReplyWrites<'_>,
+    ) -> Result<(Message, bool)> {
         if let Some(client_id) = &message.client_id
             && let Some(existing) = self.message_by_client_id(conversation, client_id).await?
         {
@@ -320,6 +397,41 @@ impl Store {
             match row {
                 Ok(row) => {
                     let m = message_from(&row)?;
+                    if let Some(trace) = writes.trace {
+                        sqlx::query(SAVE_TRACE)
+                            .bind(conversation.0)
+                            .bind(m.seq)
+                            .bind(Json(trace))
+                            .bind(at)
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                    if let Some(title) = writes.title {
+                        sqlx::query(
+                            "UPDATE conversations SET title = $2 WHERE id = $1 AND title IS NULL",
+                        )
+                        .bind(conversation.0)
+                        .bind(title)
+                        .execute(&mut *tx)
+                        .await?;
+                    }
+                    if let Some((workflow, state)) = writes.workflow {
+                        sqlx::query(
+                            "UPDATE conversations SET workflow = $2, state = $3 WHERE id = $1",
+                        )
+                        .bind(conversation.0)
+                        .bind(workflow)
+                        .bind(Json(state))
+                        .execute(&mut *tx)
+                        .await?;
+                    }
+                    if let Some(user) = writes.seen {
+                        sqlx::query("UPDATE users SET last_seen_at = $2 WHERE id = $1")
+                            .bind(user.as_str())
+                            .bind(at)
+                            .execute(&mut *tx)
+                            .await?;
+                    }
                     tx.commit().await?;
                     Ok::<_, StoreError>(Some(m))
                 }
@@ -497,17 +609,13 @@ impl Store {
         data: &Value,
     ) -> Result<()> {
         on_pool!(self, |p| {
-            sqlx::query(
-                "INSERT INTO turn_traces (conversation_id, turn, data, created_at)
-                 VALUES ($1, $2, $3, $4)
-                 ON CONFLICT (conversation_id, turn) DO UPDATE SET data = excluded.data",
-            )
-            .bind(conversation.0)
-            .bind(turn)
-            .bind(Json(data))
-            .bind(now())
-            .execute(p)
-            .await?;
+            sqlx::query(SAVE_TRACE)
+                .bind(conversation.0)
+                .bind(turn)
+                .bind(Json(data))
+                .bind(now())
+                .execute(p)
+                .await?;
         });
         Ok(())
     }

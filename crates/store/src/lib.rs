@@ -36,7 +36,7 @@ use sqlx::sqlite::{
 };
 
 pub use compliance::RedactionCounts;
-pub use conversations::TurnLease;
+pub use conversations::{ReplyWrites, TurnLease};
 pub use crypto::Cipher;
 pub use migrate::MIGRATIONS;
 pub use mirror::{MIRROR_DENSE_DAYS, MirrorKind, UpsertOutcome};

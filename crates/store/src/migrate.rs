@@ -77,6 +77,12 @@ pub static MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0010_turn_trace_retention.sql"),
         postgres: include_str!("../migrations/postgres/0010_turn_trace_retention.sql"),
     },
+    Migration {
+        version: 11,
+        name: "conversation_summary",
+        sqlite: include_str!("../migrations/sqlite/0011_conversation_summary.sql"),
+        postgres: include_str!("../migrations/postgres/0011_conversation_summary.sql"),
+    },
 ];
 
 /// An arbitrary constant identifying HireCJ's migration lock.
@@ -183,6 +189,29 @@ impl Store {
                 .await?
         });
         Ok(v.unwrap_or(0))
+    }
+
+    /// Bytes the database's data takes: SQLite's pages in use (committed
+    /// data, the write-ahead log's included; free pages not), PostgreSQL's
+    /// `pg_database_size`. For measuring growth.
+    pub async fn database_bytes(&self) -> Result<u64> {
+        let bytes: i64 = match &self.pool {
+            Pool::Sqlite(p) => {
+                sqlx::query_scalar(
+                    "SELECT (c.page_count - f.freelist_count) * s.page_size
+                     FROM pragma_page_count() AS c, pragma_freelist_count() AS f,
+                          pragma_page_size() AS s",
+                )
+                .fetch_one(p)
+                .await?
+            }
+            Pool::Postgres(p) => {
+                sqlx::query_scalar("SELECT pg_database_size(current_database())")
+                    .fetch_one(p)
+                    .await?
+            }
+        };
+        Ok(u64::try_from(bytes).unwrap_or(0))
     }
 }
 

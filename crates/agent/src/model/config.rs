@@ -51,6 +51,20 @@ impl ProviderConfig {
             Self::Offline => "offline",
         }
     }
+
+    /// Tokens of conversation per request when `HIRECJ_CONTEXT_TOKENS` is
+    /// not set: well inside each provider's context window, with room for
+    /// the system prompt, the tools, a turn's tool results and the answer
+    /// (Anthropic's models take 200k; OpenAI-compatible servers are often
+    /// local ones with 32k; the offline brain's is small, so its
+    /// summaries are exercised).
+    pub fn default_context_tokens(&self) -> u32 {
+        match self {
+            Self::Anthropic { .. } => 60_000,
+            Self::OpenAi { .. } => 16_000,
+            Self::Offline => 6_000,
+        }
+    }
 }
 
 /// CJ's model: the provider and the limits of every call.
@@ -63,6 +77,8 @@ pub struct ModelConfig {
     pub temperature: Option<f32>,
     /// Longest wait for a response to start or continue.
     pub timeout: Duration,
+    /// Tokens of conversation per request; `None`: the provider's default.
+    pub context_tokens: Option<u32>,
 }
 
 impl Default for ModelConfig {
@@ -72,6 +88,7 @@ impl Default for ModelConfig {
             max_tokens: 1024,
             temperature: None,
             timeout: Duration::from_secs(60),
+            context_tokens: None,
         }
     }
 }
@@ -115,6 +132,9 @@ impl ModelConfig {
         TurnConfig {
             max_tokens: self.max_tokens,
             temperature: self.temperature,
+            context_tokens: self
+                .context_tokens
+                .unwrap_or_else(|| self.provider.default_context_tokens()),
             ..TurnConfig::default()
         }
     }

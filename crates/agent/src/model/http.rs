@@ -87,6 +87,9 @@ impl RetryPolicy {
 pub(crate) fn build_client(cfg: &HttpConfig) -> Result<reqwest::Client, ModelError> {
     reqwest::Client::builder()
         .connect_timeout(cfg.connect_timeout)
+        // Small writes (a request's last bytes) go at once, never held
+        // for the server's delayed ACK (reqwest's default, stated).
+        .tcp_nodelay(true)
         .build()
         .map_err(|e| ModelError::Config(error_chain(&e)))
 }

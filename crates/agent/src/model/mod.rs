@@ -367,6 +367,32 @@ fn json_kind(v: &serde_json::Value) -> &'static str {
     }
 }
 
+/// The text of one model call without tools: the deltas until the model
+/// stops, or until more than `max_bytes` arrived (the rest is not read).
+/// For the small side calls (fact extraction, the conversation summary).
+pub async fn complete(
+    provider: &dyn ModelProvider,
+    req: ModelRequest,
+    max_bytes: usize,
+) -> Result<String, ModelError> {
+    use futures::StreamExt as _;
+    let mut stream = provider.stream(req, CancellationToken::new()).await?;
+    let mut answer = String::new();
+    while let Some(event) = stream.next().await {
+        match event? {
+            ModelEvent::TextDelta(t) => {
+                answer.push_str(&t);
+                if answer.len() > max_bytes {
+                    break;
+                }
+            }
+            ModelEvent::Stop { .. } => break,
+            _ => {}
+        }
+    }
+    Ok(answer)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

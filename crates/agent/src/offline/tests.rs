@@ -47,6 +47,7 @@ async fn turn_over(
         facts,
         history,
         system_event: event,
+        summary: None,
         today: today(),
     };
     let p = OfflineProvider::new();
@@ -338,6 +339,7 @@ async fn history_answers_wait_for_the_full_read() {
             facts: vec![],
             history: vec![HistoryEntry::merchant(q)],
             system_event: None,
+            summary: None,
             today: today(),
         };
         let out = run_turn(
@@ -431,6 +433,7 @@ async fn reconnect_error_is_explained() {
         facts: vec![],
         history: vec![HistoryEntry::merchant("orders last week?")],
         system_event: None,
+        summary: None,
         today: today(),
     };
     let out = run_turn(
@@ -463,6 +466,7 @@ async fn reconnect_error_is_explained() {
         facts: vec![],
         history: vec![HistoryEntry::merchant("best sellers?")],
         system_event: None,
+        summary: None,
         today: today(),
     };
     let out = run_turn(

@@ -118,6 +118,7 @@ fn input<'a>(
         facts: vec![],
         history,
         system_event: None,
+        summary: None,
         today: NaiveDate::from_ymd_opt(2026, 11, 26).unwrap(),
     }
 }
@@ -470,7 +471,7 @@ fn history_mapping() {
         ],
     );
     inp.system_event = Some("follow up".into());
-    let m = history_messages(&inp);
+    let m = history_messages(&inp, 24_000);
     assert_eq!(m.len(), 3);
     assert_eq!(m[0].role, Role::User, "starts with the initial action");
     assert_eq!(

@@ -143,6 +143,7 @@ impl Engine {
             merchant,
             facts,
             history: ctx.history.iter().map(HistoryEntry::from).collect(),
+            summary: ctx.conversation.summary.clone(),
             system_event: None,
             today: chrono::Utc::now().date_naive(),
         };
@@ -207,6 +208,27 @@ impl Engine {
             status,
             trace: outcome.trace,
         })
+    }
+
+    /// Tokens of conversation a request carries.
+    pub fn context_tokens(&self) -> usize {
+        self.config.context_tokens as usize
+    }
+
+    /// The summary of `previous` and then `folded` ([`hirecj_agent::context::summarise`]).
+    pub async fn summarise(
+        &self,
+        previous: Option<&str>,
+        folded: &[HistoryEntry],
+    ) -> Result<String, hirecj_agent::context::SummaryError> {
+        hirecj_agent::context::summarise(
+            hirecj_agent::memory::ProviderKind::of(self.provider.as_ref()),
+            self.provider.as_ref(),
+            previous,
+            folded,
+            self.context_tokens(),
+        )
+        .await
     }
 
     /// Durable facts the merchant stated in `text`, for memory.

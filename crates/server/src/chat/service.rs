@@ -14,11 +14,13 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use hirecj_agent::context::fold_point;
+use hirecj_agent::turn::HistoryEntry;
 use hirecj_agent::workflow::{Catalog, ConversationState, Standing, WorkflowRefusal};
 use hirecj_domain::{
     Conversation, ConversationId, Message, MessageStatus, NewMessage, Role, User, UserId,
 };
-use hirecj_store::{Store, StoreError, TurnLease};
+use hirecj_store::{ReplyWrites, Store, StoreError, TurnLease};
 use serde_json::{Value, json};
 use tokio::sync::{broadcast, oneshot};
 use tokio_util::sync::CancellationToken;
@@ -604,42 +606,51 @@ impl ChatService {
             return Ok(Some(TurnHandle { frames, done: None }));
         }
         let _gate = self.gate(id).lock().await;
-        let conversation = self
-            .inner
-            .store
-            .conversation(id)
-            .await?
-            .ok_or(ChatError::NotFound)?;
-        let last = self
-            .inner
-            .store
-            .messages(id, conversation.last_seq - 1)
-            .await?;
-        let owes_reply = last.last().is_some_and(|m| m.role != Role::Cj);
-        let needs_initial = !owes_reply && self.initial_action_pending(&conversation);
-        if !owes_reply && !needs_initial {
-            return Ok(None);
+        // A turn of this replica is registered under the gate and leaves
+        // the map only after its reply is stored: checked before the
+        // conversation is read, a turn that is not running has stored
+        // what it wrote.
+        if let Some(frames) = self.subscribe(id) {
+            return Ok(Some(TurnHandle { frames, done: None }));
         }
+        let store = &self.inner.store;
+        let conversation = store.conversation(id).await?.ok_or(ChatError::NotFound)?;
+        let owes = self.owes(&conversation).await?;
+        let Some(needs_initial) = owes else {
+            return Ok(None);
+        };
         // The reply stays owed: the next open (on any replica) writes it.
         if self.inner.draining.is_cancelled() {
             return Err(ChatError::Restarting);
         }
-        if self.running().contains_key(&id) {
-            return Ok(self
-                .subscribe(id)
-                .map(|frames| TurnHandle { frames, done: None }));
-        }
         // One turn at a time per conversation across replicas: another
         // replica that holds the claim writes this reply.
-        let store = &self.inner.store;
-        let claimed = self.take_fresh_claim(id)
-            || store
+        let fresh = self.take_fresh_claim(id);
+        if !fresh
+            && !store
                 .claim_turn(id, &self.inner.owner, self.lease_until())
-                .await?;
-        if !claimed {
+                .await?
+        {
             tracing::info!(conversation_id = %id, "another replica is answering this conversation");
             return Ok(Some(self.watch_elsewhere(id, conversation.last_seq)));
         }
+        let (conversation, needs_initial) = if fresh {
+            (conversation, needs_initial)
+        } else {
+            // Another replica's turn may have stored its reply (which
+            // released its claim) after the read above: read again.
+            let again = store.conversation(id).await?.ok_or(ChatError::NotFound)?;
+            let owes = if again.last_seq == conversation.last_seq {
+                owes
+            } else {
+                self.owes(&again).await?
+            };
+            let Some(needs_initial) = owes else {
+                store.release_turn(id, &self.inner.owner).await?;
+                return Ok(None);
+            };
+            (again, needs_initial)
+        };
 
         let (frames, receiver) = broadcast::channel(256);
         let abort = CancellationToken::new();
@@ -865,6 +876,21 @@ impl ChatService {
         }
     }
 
+    /// Whether `conversation` is owed a turn: `Some(false)` a reply to its
+    /// newest message (a merchant message or a system event),
+    /// `Some(true)` its workflow's initial action, `None` nothing.
+    async fn owes(&self, conversation: &Conversation) -> Result<Option<bool>, ChatError> {
+        let last = self
+            .inner
+            .store
+            .messages(conversation.id, conversation.last_seq - 1)
+            .await?;
+        if last.last().is_some_and(|m| m.role != Role::Cj) {
+            return Ok(Some(false));
+        }
+        Ok(self.initial_action_pending(conversation).then_some(true))
+    }
+
     fn initial_action_pending(&self, conversation: &Conversation) -> bool {
         let state = ConversationState::from_json(&conversation.state);
         self.inner
@@ -909,7 +935,8 @@ impl ChatService {
         let Some(output) = self.run_agent(&turn, &ctx).await? else {
             return Ok(());
         };
-        let stored = match self.store_reply(&ctx, &output).await {
+        let transition = self.transition_after(&ctx, &output);
+        let stored = match self.store_reply(&ctx, &output, transition.as_ref()).await {
             Ok(stored) => stored,
             Err(ChatError::Store(e)) if e.is_unavailable() => {
                 tracing::warn!(conversation_id = %ctx.conversation.id, error = %e,
@@ -920,7 +947,10 @@ impl ChatService {
                      as it is saved",
                     true,
                 ));
-                match self.store_kept_reply(&turn, &ctx, &output).await {
+                match self
+                    .store_kept_reply(&turn, &ctx, &output, transition.as_ref())
+                    .await
+                {
                     Ok(Some(stored)) => stored,
                     Ok(None) => return Ok(()),
                     Err(ChatError::Store(e)) if e.is_unavailable() => {
@@ -942,16 +972,18 @@ impl ChatService {
             Err(e) => return Err(e),
         };
         turn.released.cancel();
-        let transition = self.complete_initial_action(&ctx, &output).await?;
-        self.publish_reply(&turn, &stored, transition);
-        self.after_reply(&ctx).await
+        self.publish_reply(&turn, &stored, transition.map(|t| t.frame));
+        self.after_reply(&ctx, &stored).await
     }
 
-    /// What the agent needs: the stored history, the merchant and the turn
-    /// number (the sequence number CJ's reply will get).
+    /// What the agent needs: the stored messages after the conversation's
+    /// summary (what the model is sent, and no more), the merchant and the
+    /// turn number (the sequence number CJ's reply will get).
     async fn turn_context(&self, conversation: &Conversation) -> Result<TurnContext, ChatError> {
         let store = &self.inner.store;
-        let history = store.messages(conversation.id, 0).await?;
+        let history = store
+            .messages(conversation.id, conversation.summary_through)
+            .await?;
         let user = match &conversation.user_id {
             Some(u) => store.user(u).await?,
             None => None,
@@ -987,23 +1019,19 @@ impl ChatService {
         }
     }
 
-    /// Stores CJ's reply (complete or stopped) with its trace, and titles a
-    /// conversation that has no title yet.
+    /// Stores CJ's reply (complete or stopped), releasing the turn, with
+    /// everything the turn writes in the same transaction: its trace, a
+    /// title for a conversation that has none, the workflow's transition
+    /// and the merchant's last-seen time.
     async fn store_reply(
         &self,
         ctx: &TurnContext,
         output: &TurnOutput,
+        transition: Option<&Transition>,
     ) -> Result<Message, ChatError> {
-        let store = &self.inner.store;
-        let id = ctx.conversation.id;
         let mut reply = NewMessage::new(Role::Cj, output.text.clone());
         reply.ui_elements = output.ui_elements.clone();
         reply.status = output.status;
-        // Storing the reply ends the turn: the claim goes with it.
-        let release = TurnLease::Release {
-            owner: &self.inner.owner,
-        };
-        let (stored, _) = store.append_message_in_turn(id, &reply, release).await?;
         // The whole requests only in debug mode (the debug panel shows
         // them); otherwise a trace bounded per turn.
         let trace = if self.inner.debug {
@@ -1011,13 +1039,23 @@ impl ChatService {
         } else {
             output.trace.to_compact_json()
         };
-        store.save_trace(id, stored.seq, &trace).await?;
-        if ctx.conversation.title.is_none()
-            && let Some(title) = title_from(&ctx.history, &output.trace)
-        {
-            store.set_conversation_title(id, &title).await?;
-        }
-        Ok(stored)
+        let title = ctx
+            .conversation
+            .title
+            .is_none()
+            .then(|| title_from(&ctx.history, &output.trace))
+            .flatten();
+        let writes = ReplyWrites {
+            trace: Some(&trace),
+            title: title.as_deref(),
+            workflow: transition.map(|t| (t.workflow.as_str(), &t.state)),
+            seen: ctx.user.as_ref().map(|u| &u.id),
+        };
+        Ok(self
+            .inner
+            .store
+            .append_reply(ctx.conversation.id, &reply, &self.inner.owner, writes)
+            .await?)
     }
 
     /// Stores a reply that could not be stored because the database was
@@ -1035,6 +1073,7 @@ impl ChatService {
         turn: &ConversationTurn,
         ctx: &TurnContext,
         output: &TurnOutput,
+        transition: Option<&Transition>,
     ) -> Result<Option<Message>, ChatError> {
         let id = ctx.conversation.id;
         let deadline = tokio::time::Instant::now() + self.inner.limits.kept_reply;
@@ -1044,7 +1083,7 @@ impl ChatService {
                 () = turn.abort.cancelled() => return Ok(None),
                 () = tokio::time::sleep(wait) => {}
             }
-            match self.try_store_kept_reply(ctx, output).await {
+            match self.try_store_kept_reply(ctx, output, transition).await {
                 Ok(stored) => {
                     if stored.is_some() {
                         tracing::info!(conversation_id = %id, "the kept reply is stored");
@@ -1066,6 +1105,7 @@ impl ChatService {
         &self,
         ctx: &TurnContext,
         output: &TurnOutput,
+        transition: Option<&Transition>,
     ) -> Result<Option<Message>, ChatError> {
         let store = &self.inner.store;
         let id = ctx.conversation.id;
@@ -1087,42 +1127,32 @@ impl ChatService {
                 .next()
                 .filter(|m| m.seq == ctx.turn && m.role == Role::Cj && m.content == output.text));
         }
-        self.store_reply(ctx, output).await.map(Some)
+        self.store_reply(ctx, output, transition).await.map(Some)
     }
 
     /// After a complete answer to a system event (the initial action), the
     /// workflow state machine's `initial_action_completed` transition, if
-    /// the workflow has one. Transitions happen in code, never by the
-    /// model. Returns the `workflow_updated` frame to send.
-    async fn complete_initial_action(
-        &self,
-        ctx: &TurnContext,
-        output: &TurnOutput,
-    ) -> Result<Option<ServerFrame>, ChatError> {
+    /// the workflow has one: stored with the reply, announced after it.
+    /// Transitions happen in code, never by the model.
+    fn transition_after(&self, ctx: &TurnContext, output: &TurnOutput) -> Option<Transition> {
         let answered_event = ctx.history.last().is_some_and(|m| m.role == Role::System);
         if !answered_event || output.status != MessageStatus::Complete {
-            return Ok(None);
+            return None;
         }
         let conversation = &ctx.conversation;
         let mut state = ConversationState::from_json(&conversation.state);
-        let Some(next) = self
+        let next = self
             .inner
             .catalog
-            .complete_initial_action(&conversation.workflow, &mut state)
-        else {
-            return Ok(None);
-        };
-        let store = &self.inner.store;
-        store
-            .set_conversation_workflow(conversation.id, &next.name)
-            .await?;
-        store
-            .set_conversation_state(conversation.id, &state.to_json())
-            .await?;
-        Ok(Some(ServerFrame::WorkflowUpdated {
+            .complete_initial_action(&conversation.workflow, &mut state)?;
+        Some(Transition {
             workflow: next.name.clone(),
-            previous: conversation.workflow.clone(),
-        }))
+            state: state.to_json(),
+            frame: ServerFrame::WorkflowUpdated {
+                workflow: next.name.clone(),
+                previous: conversation.workflow.clone(),
+            },
+        })
     }
 
     /// Releases the turn, then sends the reply (and the workflow change).
@@ -1144,21 +1174,57 @@ impl ChatService {
     }
 
     /// Work after the reply is out: facts the merchant stated in the message
-    /// just answered, and the merchant's last-seen time.
-    async fn after_reply(&self, ctx: &TurnContext) -> Result<(), ChatError> {
-        let Some(user) = &ctx.user else {
-            return Ok(());
-        };
+    /// just answered, and the conversation's summary when it is due.
+    async fn after_reply(&self, ctx: &TurnContext, reply: &Message) -> Result<(), ChatError> {
         let store = &self.inner.store;
         let id = ctx.conversation.id;
-        if let Some(said) = ctx.history.last().filter(|m| m.role == Role::Merchant) {
+        if let Some(user) = &ctx.user
+            && let Some(said) = ctx.history.last().filter(|m| m.role == Role::Merchant)
+        {
             for fact in self.inner.engine.extract_facts(&said.content).await {
                 if let Some(f) = store.add_fact(&user.id, &fact, Some(id)).await? {
                     tracing::info!(conversation_id = %id, fact_id = %f.id, "remembered a fact");
                 }
             }
         }
-        store.touch_user(&user.id).await?;
+        self.refresh_summary(ctx, reply).await
+    }
+
+    /// Folds the oldest messages after the summary into it once the
+    /// conversation passes three quarters of its context budget
+    /// ([`hirecj_agent::context`]). A summary that cannot be written now is
+    /// tried again after the next reply; meanwhile requests stay within the
+    /// budget by leaving the oldest messages out.
+    async fn refresh_summary(&self, ctx: &TurnContext, reply: &Message) -> Result<(), ChatError> {
+        let conversation = &ctx.conversation;
+        let messages: Vec<&Message> = ctx.history.iter().chain([reply]).collect();
+        let entries: Vec<HistoryEntry> = messages.iter().map(|m| HistoryEntry::from(*m)).collect();
+        let engine = &self.inner.engine;
+        let previous = conversation.summary.as_deref();
+        let Some(fold) = fold_point(engine.context_tokens(), previous, &entries) else {
+            return Ok(());
+        };
+        let through = messages[fold - 1].seq;
+        let summary = match engine.summarise(previous, &entries[..fold]).await {
+            Ok(summary) => summary,
+            Err(e) => {
+                tracing::warn!(conversation_id = %conversation.id, error = %e,
+                    "the conversation's summary could not be written; trying after the next reply");
+                return Ok(());
+            }
+        };
+        let written = self
+            .inner
+            .store
+            .set_conversation_summary(
+                conversation.id,
+                conversation.summary_through,
+                &summary,
+                through,
+            )
+            .await?;
+        tracing::info!(conversation_id = %conversation.id, through, bytes = summary.len(), written,
+            "summarised the conversation's older messages");
         Ok(())
     }
 
@@ -1300,6 +1366,13 @@ impl ChatService {
         }
         Ok(id)
     }
+}
+
+/// A workflow transition, written with the reply that causes it.
+struct Transition {
+    workflow: String,
+    state: Value,
+    frame: ServerFrame,
 }
 
 /// One turn of a conversation, as the task that runs it holds it: what

@@ -153,6 +153,29 @@ enum Ending {
     Restarting,
 }
 
+/// Sends the newest stored CJ messages of `id` (the writer drops any the
+/// client already has): for a reply whose live frames this socket missed.
+/// An error when the socket is gone.
+async fn catch_up(
+    chat: &ChatService,
+    id: ConversationId,
+    out: &mpsc::Sender<ServerFrame>,
+) -> Result<(), ()> {
+    let Ok(Some(c)) = chat.store().conversation(id).await else {
+        return Ok(());
+    };
+    let Ok(recent) = chat.messages_after(id, (c.last_seq - 10).max(0)).await else {
+        return Ok(());
+    };
+    for m in recent.iter().filter(|m| m.role == hirecj_domain::Role::Cj) {
+        let frame = ServerFrame::CjMessage {
+            message: WireMessage::from_message(m),
+        };
+        out.send(frame).await.map_err(|_| ())?;
+    }
+    Ok(())
+}
+
 /// Serialises frames to the socket and never sends a stored CJ message the
 /// client already has, nor a piece of one. Ends when every sender is gone, or on `close`
 /// (after what is already queued).
@@ -594,7 +617,16 @@ impl Connection {
                         Some(rx) => rx,
                         None => match chat.ensure_reply(id).await {
                             Ok(Some(handle)) => handle.frames,
-                            Ok(None) => return,
+                            Ok(None) => {
+                                // Nothing owed: a reply may have finished
+                                // before this forwarder could follow it,
+                                // carried by the one it replaced (a fast
+                                // turn started by the previous forwarder's
+                                // last check). It is sent from storage; the
+                                // writer drops what the client has.
+                                let _ = catch_up(&chat, id, &out).await;
+                                return;
+                            }
                             Err(e) => {
                                 let _ = out.send(e.to_frame()).await;
                                 return;
@@ -621,23 +653,9 @@ impl Connection {
                             Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
                         }
                     }
-                    if lagged {
-                        // Skipped frames may include the final message: send
-                        // the newest stored CJ messages (the writer drops
-                        // any the client already has).
-                        if let Ok(Some(c)) = chat.store().conversation(id).await
-                            && let Ok(recent) =
-                                chat.messages_after(id, (c.last_seq - 10).max(0)).await
-                        {
-                            for m in recent.iter().filter(|m| m.role == hirecj_domain::Role::Cj) {
-                                let frame = ServerFrame::CjMessage {
-                                    message: WireMessage::from_message(m),
-                                };
-                                if out.send(frame).await.is_err() {
-                                    return;
-                                }
-                            }
-                        }
+                    // Skipped frames may include the final message.
+                    if lagged && catch_up(&chat, id, &out).await.is_err() {
+                        return;
                     }
                     if failed {
                         // The merchant sees the error and may ask again; a
