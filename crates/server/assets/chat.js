@@ -22,8 +22,7 @@ const els = {
   form: $('composer'),
   input: $('input'),
   send: $('send'),
-  stop: $('stop'),
-  picker: $('workflow-picker'),
+  suggestions: $('suggestions'),
   connection: $('connection'),
   chatError: $('chat-error'),
   jump: $('jump-latest'),
@@ -96,11 +95,21 @@ function setOffline(offline) {
 
 function setReplying(on) {
   state.replying = on;
-  els.stop.hidden = !on;
+  syncButton();
   if (!on) {
     setStatus('');
     sendQueued();
   }
+  renderSuggestions();
+}
+
+// One button: Stop while CJ replies and nothing is typed, Send otherwise
+// (a message typed during a reply waits for its end).
+function syncButton() {
+  const stop = state.replying && !els.input.value.trim();
+  els.send.dataset.mode = stop ? 'stop' : 'send';
+  els.send.textContent = stop ? 'Stop' : 'Send';
+  els.send.classList.toggle('primary', !stop);
 }
 
 // A message typed while CJ was answering goes once the reply has ended.
@@ -112,7 +121,7 @@ function sendQueued() {
     p.el.classList.remove('queued');
     sendFrame({ type: 'message', text: p.text, client_id: clientId });
     state.replying = true;
-    els.stop.hidden = false;
+    syncButton();
     setStatus('CJ is thinking…');
     return;
   }
@@ -288,10 +297,110 @@ function renderDelta(turn, text, restart) {
       state.stream.text = ''; // the reply is being written again
     }
     state.stream.text += text;
-    bodyOf(state.stream.el).textContent = state.stream.text;
+    renderStreaming(bodyOf(state.stream.el), state.stream.text);
   });
   // The text itself says CJ is answering.
   if (text && !hasQueued()) setStatus('');
+}
+
+// The reply as it streams, shaped like the stored message will be:
+// paragraphs, headings, lists, tables, bold and code, built from text
+// nodes only (nothing the model wrote becomes HTML here; the stored
+// message's sanitized html replaces it when the reply ends). Markdown
+// still open at the end (a `**` not yet closed) is not shown raw.
+function renderStreaming(body, text) {
+  const out = document.createDocumentFragment();
+  const lines = text.replace(/__OAUTH_BUTTON_\d+__/g, '').split('\n');
+  let para = [];
+  const flush = () => {
+    if (!para.length) return;
+    const p = document.createElement('p');
+    inline(p, para.join(' '));
+    out.append(p);
+    para = [];
+  };
+  for (let i = 0; i < lines.length;) {
+    const t = lines[i].trim();
+    let m;
+    if (!t) {
+      flush();
+      i += 1;
+    } else if ((m = /^(#{1,6})\s+(.*)$/.exec(t))) {
+      flush();
+      const h = document.createElement(`h${m[1].length}`);
+      inline(h, m[2]);
+      out.append(h);
+      i += 1;
+    } else if (t.startsWith('|')) {
+      flush();
+      const rows = [];
+      while (i < lines.length && lines[i].trim().startsWith('|')) rows.push(lines[i++].trim());
+      out.append(streamingTable(rows));
+    } else if ((m = /^([-*+]|\d+[.)])\s+/.exec(t))) {
+      flush();
+      const list = document.createElement(/\d/.test(m[1]) ? 'ol' : 'ul');
+      while (i < lines.length && (m = /^\s*([-*+]|\d+[.)])\s+(.*)$/.exec(lines[i]))) {
+        const li = document.createElement('li');
+        inline(li, m[2]);
+        list.append(li);
+        i += 1;
+      }
+      out.append(list);
+    } else {
+      para.push(t);
+      i += 1;
+    }
+  }
+  flush();
+  body.replaceChildren(out);
+}
+
+function cells(row) {
+  return row.replace(/^\|/, '').replace(/\|$/, '').split('|').map((c) => c.trim());
+}
+
+function streamingTable(rows) {
+  const table = document.createElement('table');
+  const rule = rows.findIndex((r) => /^\|?[\s:|-]+\|?$/.test(r) && r.includes('-'));
+  const align = rule > 0 ? cells(rows[rule]).map((c) => {
+    if (c.startsWith(':') && c.endsWith(':')) return 'align-center';
+    return c.endsWith(':') ? 'align-right' : '';
+  }) : [];
+  rows.forEach((row, r) => {
+    if (r === rule) return;
+    const head = rule > 0 && r < rule;
+    const tr = document.createElement('tr');
+    cells(row).forEach((c, k) => {
+      const cell = document.createElement(head ? 'th' : 'td');
+      if (align[k]) cell.className = align[k];
+      inline(cell, c);
+      tr.append(cell);
+    });
+    let section = table.querySelector(head ? 'thead' : 'tbody');
+    if (!section) {
+      section = document.createElement(head ? 'thead' : 'tbody');
+      table.append(section);
+    }
+    section.append(tr);
+  });
+  return table;
+}
+
+function inline(el, text) {
+  for (const part of text.split(/(\*\*[^*]+\*\*|`[^`]+`)/)) {
+    if (!part) continue;
+    let node;
+    if (part.startsWith('**') && part.endsWith('**') && part.length > 4) {
+      node = document.createElement('strong');
+      node.textContent = part.slice(2, -2);
+    } else if (part.startsWith('`') && part.endsWith('`') && part.length > 2) {
+      node = document.createElement('code');
+      node.textContent = part.slice(1, -1);
+    } else {
+      node = document.createTextNode(part.replace(/\*\*|`/g, ''));
+    }
+    el.append(node);
+  }
 }
 
 function hasQueued() {
@@ -545,7 +654,7 @@ function onStarted(f) {
   setConversationUrl(f.conversation_id);
   state.workflow = f.workflow;
   state.storeConnected = Boolean(f.store_connected);
-  syncPicker();
+  renderSuggestions();
   state.debug = Boolean(f.debug);
   els.debugToggle.hidden = !state.debug;
   if (!state.debug) els.debugPanel.hidden = true;
@@ -562,7 +671,7 @@ function onStarted(f) {
   savePending();
   if (resent) {
     state.replying = true;
-    els.stop.hidden = false;
+    syncButton();
   } else if (!state.stream) {
     setReplying(false);
   }
@@ -611,7 +720,7 @@ function onError(f) {
       return;
     case 'unknown_workflow':
     case 'requirement_not_met':
-      syncPicker();
+      renderSuggestions();
       showError(message);
       return;
     case 'debug_disabled':
@@ -695,8 +804,8 @@ function handleFrame(f) {
       break;
     case 'workflow_updated':
       state.workflow = f.workflow;
-      syncPicker();
-      setStatus(`Switched to ${humanize(f.workflow)}.`);
+      renderSuggestions();
+      setStatus(`${humanize(f.workflow)}: CJ is on it.`);
       break;
     case 'conversation_ended':
       setReplying(false);
@@ -726,6 +835,7 @@ function sendFromInput() {
   const clientId = newClientId();
   addPending(clientId, text);
   els.input.value = '';
+  renderSuggestions();
   if (state.replying || hasQueued()) {
     // CJ is answering: this one goes when the reply ends, in order.
     const p = state.pending.get(clientId);
@@ -756,33 +866,72 @@ els.input.addEventListener('keydown', (event) => {
 });
 els.form.addEventListener('submit', (event) => {
   event.preventDefault();
+  // Typed text always goes (it waits for the reply); Stop only stops.
+  if (state.replying && !els.input.value.trim()) {
+    sendFrame({ type: 'stop' });
+    setStatus('Stopping…');
+    els.input.focus();
+    return;
+  }
   sendFromInput();
 });
-els.stop.addEventListener('click', () => {
-  sendFrame({ type: 'stop' });
-  setStatus('Stopping…');
-  els.input.focus();
-});
+els.input.addEventListener('input', syncButton);
 
-// ---------------------------------------------------------------- workflows
+// ---------------------------------------------------------------- suggestions
 
-function syncPicker() {
-  const picker = els.picker;
-  if (!state.workflows.length) return;
-  for (const option of picker.options) {
-    const w = state.workflows.find((x) => x.name === option.value);
-    if (!w) continue;
-    const needsUser = w.requirements?.authentication === 'required' && !state.signedIn;
-    const needsStore = w.requirements?.shopify === 'required' && !state.storeConnected;
-    option.disabled = (needsUser || needsStore) && option.value !== state.workflow;
-  }
-  if (state.workflow) {
-    if (![...picker.options].some((o) => o.value === state.workflow)) {
-      picker.append(new Option(humanize(state.workflow), state.workflow));
+// Chips after CJ's newest message, while CJ is idle: questions to start a
+// conversation with, and the workflows CJ can run for a connected store,
+// by their YAML titles ("Daily briefing", "Weekly review"). They scroll
+// with the conversation and go when the merchant sends.
+const QUESTIONS = ['What sells best?', 'How did last week go?', 'Show my recent orders'];
+
+function chip(label, onClick) {
+  const b = document.createElement('button');
+  b.type = 'button';
+  b.className = 'chip';
+  b.textContent = label;
+  b.addEventListener('click', onClick);
+  return b;
+}
+
+function renderSuggestions() {
+  const box = els.suggestions;
+  const started = els.transcript.querySelector('.msg-merchant');
+  const chips = [];
+  if (state.open && !state.replying && !hasQueued() && state.storeConnected) {
+    if (!started) {
+      for (const q of QUESTIONS) {
+        chips.push(chip(q, () => {
+          els.input.value = q;
+          sendFromInput();
+        }));
+      }
     }
-    picker.value = state.workflow;
+    for (const w of state.workflows) {
+      const ours = w.initiator === 'cj' && w.requirements?.shopify === 'required';
+      const allowed = w.requirements?.authentication !== 'required' || state.signedIn;
+      if (!ours || !allowed || w.name === state.workflow) continue;
+      const c = chip(humanize(w.name), () => switchWorkflow(w.name));
+      c.dataset.workflow = w.name;
+      if (w.description) c.title = w.description;
+      chips.push(c);
+    }
   }
-  picker.disabled = !state.open;
+  box.replaceChildren(...chips);
+  box.hidden = !chips.length;
+  if (chips.length && box !== els.transcript.lastElementChild) {
+    withScroll(() => els.transcript.append(box));
+  }
+}
+
+function switchWorkflow(workflow) {
+  if (!workflow || workflow === state.workflow) return;
+  if (!sendFrame({ type: 'switch_workflow', workflow })) {
+    showError('Offline: try again when the connection is back.');
+    return;
+  }
+  setReplying(true);
+  setStatus(`${humanize(workflow)}: CJ is on it…`);
 }
 
 async function loadWorkflows() {
@@ -791,25 +940,9 @@ async function loadWorkflows() {
     if (!res.ok) return;
     const data = await res.json();
     state.workflows = Array.isArray(data.workflows) ? data.workflows : [];
-    els.picker.replaceChildren(...state.workflows.map((w) => {
-      const option = new Option(humanize(w.name), w.name);
-      option.title = w.description || '';
-      return option;
-    }));
-    syncPicker();
-  } catch (_) { /* the picker stays as it is */ }
+    renderSuggestions();
+  } catch (_) { /* no chips */ }
 }
-
-els.picker.addEventListener('change', () => {
-  const workflow = els.picker.value;
-  if (!workflow || workflow === state.workflow) return;
-  if (!sendFrame({ type: 'switch_workflow', workflow })) {
-    syncPicker();
-    showError('Offline: try switching again when the connection is back.');
-    return;
-  }
-  setStatus(`Switching to ${humanize(workflow)}…`);
-});
 
 // ---------------------------------------------------------------- debug panel
 
@@ -915,6 +1048,12 @@ window.__hirecjTest = {
   get conversationId() { return state.conversationId; },
   get framesReceived() { return state.framesReceived; },
   normalizeShop,
+  /** What a streaming bubble shows for `text`. */
+  streaming(text) {
+    const body = document.createElement('div');
+    renderStreaming(body, text);
+    return body.innerHTML;
+  },
 };
 
 // ---------------------------------------------------------------- start
@@ -923,4 +1062,5 @@ restorePending();
 setStatus('Connecting to CJ…');
 loadWorkflows();
 connect();
-els.input.focus();
+// On a phone the keyboard would cover the conversation before it is read.
+if (!window.matchMedia('(pointer: coarse)').matches) els.input.focus();

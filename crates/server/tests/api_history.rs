@@ -6,7 +6,7 @@
 use hirecj_domain::{ConversationId, NewMessage, Role, User};
 use reqwest::StatusCode;
 use reqwest::header::{CONTENT_DISPOSITION, CONTENT_TYPE, COOKIE, SET_COOKIE};
-use serde_json::Value;
+use serde_json::{Value, json};
 
 mod support;
 
@@ -440,6 +440,44 @@ async fn profile_and_facts() {
     .await;
     assert_eq!(facts["facts"].as_array().unwrap().len(), 1);
     assert_eq!(facts["facts"][0]["id"], f2.id.to_string());
+
+    // Undo after Forget: CJ remembers it again, once.
+    let remember = |body: serde_json::Value| {
+        app.http
+            .post(app.url(&format!("/api/v1/users/{a}/facts")))
+            .header(COOKIE, &cookie)
+            .json(&body)
+            .send()
+    };
+    let again = remember(json!({"text": "Ships from Portland"}))
+        .await
+        .unwrap();
+    assert_eq!(again.status(), StatusCode::CREATED);
+    let again: serde_json::Value = again.json().await.unwrap();
+    assert_eq!(again["text"], "Ships from Portland");
+    let twice = remember(json!({"text": "ships  from portland"}))
+        .await
+        .unwrap();
+    assert_eq!(twice.status(), StatusCode::OK);
+    assert_eq!(
+        twice.json::<serde_json::Value>().await.unwrap()["already_known"],
+        true
+    );
+    for bad in [
+        json!({"text": "short"}),
+        json!({"text": "x".repeat(201)}),
+        json!({"text": "Ships from Leeds", "extra": 1}),
+        json!({"fact": "Ships from Leeds"}),
+    ] {
+        let r = remember(bad.clone()).await.unwrap();
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{bad}");
+    }
+    let facts = json(
+        app.get(&format!("/api/v1/users/{a}/facts"), Some(&cookie))
+            .await,
+    )
+    .await;
+    assert_eq!(facts["facts"].as_array().unwrap().len(), 2, "{facts}");
 }
 
 #[tokio::test]

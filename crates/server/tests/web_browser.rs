@@ -287,14 +287,14 @@ impl Browser {
             .unwrap();
     }
 
-    /// Waits until CJ is not replying: connected, no streaming bubble, no
-    /// Stop button, no pending merchant message.
+    /// Waits until CJ is not replying: connected, no streaming bubble, the
+    /// one button back to Send, no pending merchant message.
     async fn wait_idle(&mut self) {
         self.wait_js(
             "CJ to finish",
             "window.__hirecjTest && window.__hirecjTest.open \
              && !document.querySelector('.msg.streaming, .msg.pending') \
-             && document.getElementById('stop').hidden",
+             && document.getElementById('send').dataset.mode === 'send'",
         )
         .await;
     }
@@ -608,7 +608,30 @@ async fn journey_from_landing_to_sign_out() {
         "answered from the mirror:\n{best}"
     );
 
-    // Switch workflow from the picker: no reload, the server confirms.
+    // A reply is shaped while it streams: no raw markdown, nothing the
+    // model wrote becomes markup.
+    let shaped = b
+        .js("return window.__hirecjTest.streaming('### Best sellers\\n\\n**Candles** sold <b>best</b>\\n\\n| Product | Units |\\n|---|---:|\\n| Candle | 1,204 |\\n\\n- one\\n- **two')")
+        .await;
+    let shaped = shaped.as_str().unwrap();
+    for want in [
+        "<h3>Best sellers</h3>",
+        "<strong>Candles</strong>",
+        "&lt;b&gt;best&lt;/b&gt;",
+        "<th>Product</th>",
+        "<td class=\"align-right\">1,204</td>",
+        "<li>one</li>",
+        "<li>two</li>",
+    ] {
+        assert!(shaped.contains(want), "{want} in {shaped}");
+    }
+    assert!(
+        !shaped.contains("**") && !shaped.contains("|---"),
+        "{shaped}"
+    );
+
+    // Switch workflow with a suggestion chip (its YAML title): no reload,
+    // the server confirms.
     // Reading back: scroll the transcript to the top; CJ's next message
     // must not yank the view down (a "New messages" button appears).
     b.js("document.getElementById('transcript').scrollTop = 0")
@@ -617,13 +640,16 @@ async fn journey_from_landing_to_sign_out() {
     let cj_before = b
         .js("return document.querySelectorAll('#transcript .msg-cj[data-seq]').length")
         .await;
-    b.client
-        .find(Locator::Css("#workflow-picker"))
-        .await
-        .unwrap()
-        .select_by_value("weekly_review")
-        .await
-        .unwrap();
+    let chip = b
+        .js(
+            "const c = document.querySelector('#suggestions [data-workflow=weekly_review]'); \
+             return c && c.textContent",
+        )
+        .await;
+    assert_eq!(chip, "Weekly review", "the chip reads as the YAML's title");
+    // Clicked without scrolling to it: the reader stays where they are.
+    b.js("document.querySelector('#suggestions [data-workflow=weekly_review]').click()")
+        .await;
     // The weekly review's first action runs: CJ writes the review.
     b.wait_js_with_arg(
         "the weekly review",
@@ -1050,10 +1076,10 @@ async fn usable_at_320_pixels() {
         .await;
     assert!(overflow.as_i64().unwrap() <= 0, "{overflow}");
     assert_eq!(
-        b.js("return getComputedStyle(document.getElementById('stop')).display")
+        b.js("return document.getElementById('send').textContent")
             .await,
-        "none",
-        "no Stop button while CJ is idle"
+        "Send",
+        "the one button is Send while CJ is idle"
     );
 
     // Keyboard: Shift+Enter is a new line; Enter during IME composition
@@ -1085,6 +1111,60 @@ async fn usable_at_320_pixels() {
         "focus stays in the input"
     );
     b.shot("multiline").await;
+
+    // Signed in with a store: the header folds behind Menu and the
+    // conversation keeps at least 70% of the screen's height.
+    b.js("document.getElementById('input').value = ''").await;
+    b.goto(&app.url("/chat")).await;
+    let shop_input = ".msg-cj .connect-form .shop-input";
+    b.wait_js(
+        "the connect form",
+        &format!("document.querySelector('{shop_input}')"),
+    )
+    .await;
+    b.wait_idle().await;
+    b.type_into(shop_input, "narrow-shop").await;
+    b.press_enter(shop_input).await;
+    b.wait_js(
+        "the development store's consent page",
+        "location.pathname.startsWith('/devstore/') && document.querySelector('button[value=install]')",
+    )
+    .await;
+    b.click("button[value=install]").await;
+    b.wait_js(
+        "the chat after install",
+        "location.pathname === '/chat' && document.querySelector('#transcript .msg-cj[data-seq]')",
+    )
+    .await;
+    b.wait_idle().await;
+    let layout = b
+        .js(
+            "const h = document.querySelector('.topbar').getBoundingClientRect().height; \
+             const t = document.getElementById('transcript').getBoundingClientRect().height; \
+             const nav = getComputedStyle(document.getElementById('topnav')).display; \
+             return { header: h, transcript: t, height: window.innerHeight, nav, \
+                      focused: document.activeElement && document.activeElement.id };",
+        )
+        .await;
+    b.shot("signed-in").await;
+    let f = |k: &str| layout[k].as_f64().unwrap();
+    assert!(f("header") <= 64.0, "a compact header: {layout}");
+    assert!(
+        f("transcript") >= 0.7 * f("height"),
+        "the conversation has 70% of the height: {layout}"
+    );
+    assert_eq!(
+        layout["nav"], "none",
+        "the links wait behind Menu: {layout}"
+    );
+    b.click(".menu-button").await;
+    b.wait_js(
+        "the menu",
+        "getComputedStyle(document.getElementById('topnav')).display !== 'none' \
+         && document.querySelector('.menu-button').getAttribute('aria-expanded') === 'true'",
+    )
+    .await;
+    b.shot("menu").await;
     b.close().await;
 }
 

@@ -62,11 +62,11 @@ pub(crate) struct StoreOverviewResult {
 
 impl StoreOverviewResult {
     /// The overview right after the merchant connected the store: the shop
-    /// by name and its best seller (the latest order would be noise there).
+    /// by name. Its best seller is left out: it is counted over the newest
+    /// orders, and the week's report that follows names the week's top
+    /// product; two "best sellers" over two bases read as a contradiction.
     pub(crate) fn connected_text(&self) -> String {
-        let mut out = format!("Your store **{}** is connected.", self.shop.name);
-        out.push_str(&self.best_seller_line());
-        out
+        format!("Your store **{}** is connected.", self.shop.name)
     }
 
     /// `\n- Best seller in …`, or nothing without sales.

@@ -413,6 +413,64 @@ pub async fn list_facts(
     Ok(([NO_STORE], Json(json!({ "facts": facts }))).into_response())
 }
 
+/// A fact the merchant asks CJ to remember: again, after Forget (Undo).
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewFact {
+    text: String,
+    /// The conversation it came from, kept when it is the merchant's own.
+    #[serde(default)]
+    source_conversation_id: Option<String>,
+}
+
+/// `POST /api/v1/users/{user_id}/facts`: 201 with the fact; 200 with
+/// `already_known` when CJ remembers it already.
+pub async fn add_fact(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RequireUser { user_id, .. }: RequireUser,
+    Path(requested): Path<String>,
+    body: Result<Json<NewFact>, axum::extract::rejection::JsonRejection>,
+) -> AppResult<Response> {
+    use hirecj_agent::memory::{MAX_FACT_CHARS, MIN_FACT_CHARS};
+    same_user(&user_id, &requested)?;
+    super::same_origin(&headers, &state.settings.public_url)?;
+    let Json(new) = body.map_err(|e| AppError::BadRequest(e.body_text()))?;
+    let text = new.text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if !(MIN_FACT_CHARS..=MAX_FACT_CHARS).contains(&text.chars().count()) {
+        return Err(AppError::BadRequest(format!(
+            "a fact is {MIN_FACT_CHARS} to {MAX_FACT_CHARS} characters"
+        )));
+    }
+    let mut source = None;
+    if let Some(id) = new
+        .source_conversation_id
+        .as_deref()
+        .and_then(|s| s.parse::<ConversationId>().ok())
+        && let Some(c) = state.store.conversation(id).await?
+        && c.user_id.as_ref() == Some(&user_id)
+    {
+        source = Some(id);
+    }
+    match state.store.add_fact(&user_id, &text, source).await? {
+        Some(f) => {
+            tracing::info!(user = %user_id, fact = %f.id, "fact remembered at the merchant's request");
+            Ok((
+                StatusCode::CREATED,
+                [NO_STORE],
+                Json(json!({
+                    "id": f.id,
+                    "text": f.text,
+                    "source_conversation_id": f.source_conversation_id,
+                    "created_at": f.created_at,
+                })),
+            )
+                .into_response())
+        }
+        None => Ok(([NO_STORE], Json(json!({ "already_known": true }))).into_response()),
+    }
+}
+
 /// `DELETE /api/v1/users/{user_id}/facts/{fact_id}`: 204, or 404 when the
 /// merchant has no such fact.
 pub async fn delete_fact(

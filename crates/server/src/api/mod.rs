@@ -49,7 +49,10 @@ pub fn routes() -> Router<AppState> {
             "/api/v1/users/{user_id}/store",
             get(history::store_freshness),
         )
-        .route("/api/v1/users/{user_id}/facts", get(history::list_facts))
+        .route(
+            "/api/v1/users/{user_id}/facts",
+            get(history::list_facts).post(history::add_fact),
+        )
         .route(
             "/api/v1/users/{user_id}/facts/{fact_id}",
             delete(history::delete_fact),

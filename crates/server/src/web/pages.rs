@@ -437,6 +437,8 @@ struct FactItem {
     id: String,
     text: String,
     created: String,
+    /// The conversation it came from (Undo after Forget keeps it).
+    source: Option<String>,
 }
 
 #[derive(Template)]
@@ -470,6 +472,7 @@ pub async fn memory(
                 id: f.id.to_string(),
                 text: f.text,
                 created: zone.clock(f.created_at),
+                source: f.source_conversation_id.map(|c| c.to_string()),
             })
             .collect(),
     };
