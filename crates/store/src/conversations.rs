@@ -133,6 +133,41 @@ impl Store {
         })
     }
 
+    /// The conversation and the role of its newest message (`None` when it
+    /// has none), in one read: what deciding whether CJ owes a reply needs.
+    pub async fn conversation_with_last_role(
+        &self,
+        id: ConversationId,
+    ) -> Result<Option<(Conversation, Option<Role>)>> {
+        let columns = CONVERSATION_COLUMNS
+            .split(',')
+            .map(|c| format!("c.{}", c.trim()))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "SELECT {columns}, m.role AS last_role FROM conversations c
+             LEFT JOIN messages m ON m.conversation_id = c.id AND m.seq = c.last_seq
+             WHERE c.id = $1"
+        );
+        on_pool!(self, |p| {
+            sqlx::query(&sql)
+                .bind(id.0)
+                .fetch_optional(p)
+                .await?
+                .map(|r| {
+                    let role = r.opt_text("last_role")?;
+                    let role = role
+                        .map(|s| {
+                            Role::parse(&s)
+                                .ok_or_else(|| StoreError::Corrupt(format!("role {s:?}")))
+                        })
+                        .transpose()?;
+                    Ok((conversation_from(&r)?, role))
+                })
+                .transpose()
+        })
+    }
+
     /// Moves a conversation to another workflow.
     pub async fn set_conversation_workflow(
         &self,
@@ -329,11 +364,9 @@ impl Store {
         lease: TurnLease<'_>,
         writes: ReplyWrites<'_>,
     ) -> Result<(Message, bool)> {
-        if let Some(client_id) = &message.client_id
-            && let Some(existing) = self.message_by_client_id(conversation, client_id).await?
-        {
-            return Ok((existing, false));
-        }
+        // A resent merchant message (same `client_id`) fails the insert's
+        // unique index, which rolls the transaction back; the stored one is
+        // returned then. No look-up first: resends are rare.
         let at = now();
         let sql = format!(
             "INSERT INTO messages ({MESSAGE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
@@ -376,6 +409,14 @@ impl Store {
             let seq: Option<i64> = q.fetch_optional(&mut *tx).await?;
             let Some(seq) = seq else {
                 drop(tx);
+                // Refused (another owner's turn runs): a resend of a stored
+                // message still gets its original.
+                if let Some(client_id) = &message.client_id
+                    && let Some(existing) =
+                        self.message_by_client_id(conversation, client_id).await?
+                {
+                    return Ok((existing, false));
+                }
                 return Err(match lease {
                     TurnLease::Claim { .. } if self.conversation(conversation).await?.is_some() => {
                         StoreError::TurnClaimed
@@ -435,7 +476,9 @@ impl Store {
                     tx.commit().await?;
                     Ok::<_, StoreError>(Some(m))
                 }
-                // The same client id raced in from another connection.
+                // A resend, or the same client id raced in from another
+                // connection: nothing is stored (the rollback undoes the
+                // sequence number and any claim).
                 Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Ok(None),
                 Err(e) => Err(e.into()),
             }

@@ -250,6 +250,10 @@ impl Store {
             let pool = SqlitePoolOptions::new()
                 .max_connections(options.max_connections.clamp(1, 16))
                 .acquire_timeout(options.acquire_timeout)
+                // A file does not drop a connection: no ping before each
+                // query (a round trip to the connection's thread, and
+                // half of the thread hand-offs of a turn).
+                .test_before_acquire(false)
                 .connect_with(connect)
                 .await?;
             Pool::Sqlite(pool)

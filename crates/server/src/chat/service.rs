@@ -614,8 +614,11 @@ impl ChatService {
             return Ok(Some(TurnHandle { frames, done: None }));
         }
         let store = &self.inner.store;
-        let conversation = store.conversation(id).await?.ok_or(ChatError::NotFound)?;
-        let owes = self.owes(&conversation).await?;
+        let (conversation, last) = store
+            .conversation_with_last_role(id)
+            .await?
+            .ok_or(ChatError::NotFound)?;
+        let owes = self.owes(&conversation, last);
         let Some(needs_initial) = owes else {
             return Ok(None);
         };
@@ -639,11 +642,14 @@ impl ChatService {
         } else {
             // Another replica's turn may have stored its reply (which
             // released its claim) after the read above: read again.
-            let again = store.conversation(id).await?.ok_or(ChatError::NotFound)?;
+            let (again, last) = store
+                .conversation_with_last_role(id)
+                .await?
+                .ok_or(ChatError::NotFound)?;
             let owes = if again.last_seq == conversation.last_seq {
                 owes
             } else {
-                self.owes(&again).await?
+                self.owes(&again, last)
             };
             let Some(needs_initial) = owes else {
                 store.release_turn(id, &self.inner.owner).await?;
@@ -876,19 +882,15 @@ impl ChatService {
         }
     }
 
-    /// Whether `conversation` is owed a turn: `Some(false)` a reply to its
-    /// newest message (a merchant message or a system event),
+    /// Whether `conversation`, whose newest message has the role `last`, is
+    /// owed a turn: `Some(false)` a reply to its newest message (a merchant
+    /// message or a system event),
     /// `Some(true)` its workflow's initial action, `None` nothing.
-    async fn owes(&self, conversation: &Conversation) -> Result<Option<bool>, ChatError> {
-        let last = self
-            .inner
-            .store
-            .messages(conversation.id, conversation.last_seq - 1)
-            .await?;
-        if last.last().is_some_and(|m| m.role != Role::Cj) {
-            return Ok(Some(false));
+    fn owes(&self, conversation: &Conversation, last: Option<Role>) -> Option<bool> {
+        if last.is_some_and(|role| role != Role::Cj) {
+            return Some(false);
         }
-        Ok(self.initial_action_pending(conversation).then_some(true))
+        self.initial_action_pending(conversation).then_some(true)
     }
 
     fn initial_action_pending(&self, conversation: &Conversation) -> bool {
