@@ -199,6 +199,7 @@ async fn write_frames(
                             return;
                         }
                     }
+                    // Sending the close frame flushes what is fed.
                     let _ = sink.send(WsMessage::Close(Some(close_frame))).await;
                     return;
                 }
@@ -206,6 +207,16 @@ async fn write_frames(
             frame = outbox.recv() => {
                 let Some(frame) = frame else { break };
                 if !deliver(&mut sink, &mut last_seq, frame).await {
+                    return;
+                }
+                // Frames already queued go in the same write: one flush
+                // (one system call) for a burst of pieces, none held back.
+                while let Ok(frame) = outbox.try_recv() {
+                    if !deliver(&mut sink, &mut last_seq, frame).await {
+                        return;
+                    }
+                }
+                if sink.flush().await.is_err() {
                     return;
                 }
             }
@@ -227,8 +238,8 @@ async fn write_frames(
     }
 }
 
-/// Sends one frame unless the client already has it; false when the socket
-/// is gone.
+/// Queues one frame for the socket unless the client already has it
+/// (the caller flushes); false when the socket is gone.
 async fn deliver(
     sink: &mut SplitSink<WebSocket, WsMessage>,
     last_seq: &mut i64,
@@ -259,7 +270,7 @@ async fn deliver(
     let Ok(text) = serde_json::to_string(&frame) else {
         return true;
     };
-    sink.send(WsMessage::Text(text.into())).await.is_ok()
+    sink.feed(WsMessage::Text(text.into())).await.is_ok()
 }
 
 async fn connection(socket: WebSocket, live: Live, session: WebSession) {
