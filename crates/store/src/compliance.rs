@@ -17,7 +17,6 @@ use hirecj_domain::UserId;
 use serde_json::Value;
 use sqlx::types::Json;
 
-use crate::BeginWrite as _;
 use crate::row::RowExt;
 use crate::{Result, Store, on_pool};
 use hirecj_domain::normalize_fact;
@@ -183,7 +182,7 @@ impl Store {
         let user: Option<UserId> = self.user_by_shop(shop).await?.map(|u| u.id);
         let user_id = user.as_ref().map(UserId::as_str).unwrap_or("");
         on_pool!(self, |p| {
-            let mut tx = p.begin_write().await?;
+            let mut tx = self.write_tx(p).await?;
 
             let rows = sqlx::query(
                 "SELECT m.conversation_id, m.seq, m.content, m.ui_elements FROM messages m
@@ -335,7 +334,7 @@ impl Store {
         let user: Option<UserId> = self.user_by_shop(shop).await?.map(|u| u.id);
         let user_id = user.as_ref().map(UserId::as_str).unwrap_or("");
         let deleted = on_pool!(self, |p| {
-            let mut tx = p.begin_write().await?;
+            let mut tx = self.write_tx(p).await?;
             let mut n = 0u64;
             let user_scoped = [
                 "DELETE FROM turn_traces WHERE conversation_id IN

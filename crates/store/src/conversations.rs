@@ -9,7 +9,6 @@ use hirecj_domain::{
 use serde_json::Value;
 use sqlx::types::Json;
 
-use crate::BeginWrite as _;
 use crate::row::RowExt;
 use crate::{Result, Store, StoreError, micros, now, on_pool};
 
@@ -396,7 +395,7 @@ impl Store {
             }
         };
         let inserted = on_pool!(self, |p| {
-            let mut tx = p.begin_write().await?;
+            let mut tx = self.write_tx(p).await?;
             // Starting with the write takes the lock first (no read-to-write
             // upgrade on SQLite; a row lock on PostgreSQL).
             let mut q = sqlx::query_scalar(update).bind(conversation.0).bind(at);

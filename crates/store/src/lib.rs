@@ -27,6 +27,7 @@ mod users;
 mod webhooks;
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, SubsecRound, Utc};
@@ -195,6 +196,43 @@ impl Default for StoreOptions {
 pub struct Store {
     pool: Pool,
     cipher: Cipher,
+    /// SQLite: one write transaction at a time in this process. SQLite
+    /// has one writer anyway; waiting here wakes the next writer as soon
+    /// as the lock is free, where SQLite's busy handler would poll it with
+    /// sleeps of up to tens of milliseconds (the tail of a busy server's
+    /// turns). `None` on PostgreSQL.
+    writer: Option<Arc<tokio::sync::Mutex<()>>>,
+}
+
+/// A write transaction ([`Store::write_tx`]): the transaction, and on
+/// SQLite this process's write lock, held until it ends. Derefs to the
+/// connection, like a transaction.
+pub(crate) struct WriteTx<DB: sqlx::Database> {
+    tx: sqlx::Transaction<'static, DB>,
+    _writer: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+impl<DB: sqlx::Database> WriteTx<DB> {
+    pub(crate) async fn commit(self) -> sqlx::Result<()> {
+        self.tx.commit().await
+    }
+
+    pub(crate) async fn rollback(self) -> sqlx::Result<()> {
+        self.tx.rollback().await
+    }
+}
+
+impl<DB: sqlx::Database> std::ops::Deref for WriteTx<DB> {
+    type Target = DB::Connection;
+    fn deref(&self) -> &Self::Target {
+        &self.tx
+    }
+}
+
+impl<DB: sqlx::Database> std::ops::DerefMut for WriteTx<DB> {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.tx
+    }
 }
 
 /// Makes the SQLite database readable by its owner only (0600): created so
@@ -268,7 +306,27 @@ impl Store {
         } else {
             return Err(StoreError::UnsupportedUrl);
         };
-        Ok(Self { pool, cipher })
+        let writer = matches!(pool, Pool::Sqlite(_)).then(Arc::default);
+        Ok(Self {
+            pool,
+            cipher,
+            writer,
+        })
+    }
+
+    /// Starts a write transaction on `pool` (this store's): on SQLite, after
+    /// taking this process's write lock (see [`Store`]'s `writer`). Code
+    /// holding one must not start another (the lock is not reentrant).
+    pub(crate) async fn write_tx<P: BeginWrite>(&self, pool: &P) -> sqlx::Result<WriteTx<P::Db>> {
+        let writer = match &self.writer {
+            Some(lock) => Some(lock.clone().lock_owned().await),
+            None => None,
+        };
+        let tx = pool.begin_write().await?;
+        Ok(WriteTx {
+            tx,
+            _writer: writer,
+        })
     }
 
     /// Connects and applies pending migrations.

@@ -37,7 +37,6 @@ use hirecj_domain::mirror::{
     line_refund,
 };
 
-use crate::BeginWrite as _;
 use crate::row::RowExt;
 use crate::{Result, Store, StoreError, from_us, on_pool, opt_from_us, us};
 
@@ -583,7 +582,7 @@ impl Store {
     ) -> Result<()> {
         let at = us(crate::now());
         on_pool!(self, |p| {
-            let mut tx = p.begin_write().await?;
+            let mut tx = self.write_tx(p).await?;
             let old: Option<String> = sqlx::query_scalar(LOCK_SHOP_SQL)
                 .bind(shop)
                 .bind(at)
@@ -1068,7 +1067,7 @@ impl Store {
         let at = us(crate::now());
         let is_postgres = self.backend() == crate::Backend::Postgres;
         let applied = on_pool!(self, |p| {
-            let mut tx = p.begin_write().await?;
+            let mut tx = self.write_tx(p).await?;
             // Lock the shop's mirror (PostgreSQL: its row; SQLite: the
             // database) and read its zone.
             if is_postgres {
@@ -1326,7 +1325,7 @@ impl Store {
         let (products, dropped) = newest_by_id(products, |p| p.id, |p| p.updated_at);
         let at = us(crate::now());
         let applied = on_pool!(self, |p| {
-            let mut tx = p.begin_write().await?;
+            let mut tx = self.write_tx(p).await?;
             sqlx::query_scalar::<_, String>(LOCK_SHOP_SQL)
                 .bind(shop)
                 .bind(at)
@@ -1384,7 +1383,7 @@ impl Store {
         let (customers, dropped) = newest_by_id(customers, |c| c.id, |c| c.updated_at);
         let at = us(crate::now());
         let applied = on_pool!(self, |p| {
-            let mut tx = p.begin_write().await?;
+            let mut tx = self.write_tx(p).await?;
             sqlx::query_scalar::<_, String>(LOCK_SHOP_SQL)
                 .bind(shop)
                 .bind(at)
@@ -1441,7 +1440,7 @@ impl Store {
     ) -> Result<bool> {
         let now = us(crate::now());
         let n = on_pool!(self, |p| {
-            let mut tx = p.begin_write().await?;
+            let mut tx = self.write_tx(p).await?;
             sqlx::query_scalar::<_, String>(LOCK_SHOP_SQL)
                 .bind(shop)
                 .bind(now)
@@ -1479,7 +1478,7 @@ impl Store {
     ) -> Result<bool> {
         let now = us(crate::now());
         let n = on_pool!(self, |p| {
-            let mut tx = p.begin_write().await?;
+            let mut tx = self.write_tx(p).await?;
             sqlx::query_scalar::<_, String>(LOCK_SHOP_SQL)
                 .bind(shop)
                 .bind(now)
@@ -1524,7 +1523,7 @@ impl Store {
         let now = us(crate::now());
         let at = us(at);
         let deleted = on_pool!(self, |p| {
-            let mut tx = p.begin_write().await?;
+            let mut tx = self.write_tx(p).await?;
             sqlx::query_scalar::<_, String>(LOCK_SHOP_SQL)
                 .bind(shop)
                 .bind(now)
@@ -1642,7 +1641,7 @@ impl Store {
     pub async fn mirror_delete_shop(&self, shop: &str) -> Result<u64> {
         let now = us(crate::now());
         on_pool!(self, |p| {
-            let mut tx = p.begin_write().await?;
+            let mut tx = self.write_tx(p).await?;
             // Wait for the shop's write in progress, if any; later ones
             // find the shop gone.
             sqlx::query(LOCK_SHOP_SQL)
@@ -1677,7 +1676,7 @@ impl Store {
     ) -> Result<u64> {
         let now = us(crate::now());
         let n = on_pool!(self, |p| {
-            let mut tx = p.begin_write().await?;
+            let mut tx = self.write_tx(p).await?;
             let registered: Option<String> = sqlx::query_scalar(LOCK_SHOP_SQL)
                 .bind(shop)
                 .bind(now)

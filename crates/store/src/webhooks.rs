@@ -21,7 +21,6 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 
-use crate::BeginWrite as _;
 use crate::{Result, Store, micros, now, on_pool};
 
 /// How long after `X-Shopify-Triggered-At` a delivery is still processed.
@@ -78,7 +77,7 @@ impl Store {
         let hash = delivery.body_sha256();
         let at = now();
         let fresh = on_pool!(self, |p| {
-            let mut tx = p.begin_write().await?;
+            let mut tx = self.write_tx(p).await?;
             let mut fresh = true;
             if let Some(id) = delivery.webhook_id {
                 fresh = sqlx::query(
@@ -130,7 +129,7 @@ impl Store {
     pub async fn forget_webhook(&self, delivery: &WebhookDelivery<'_>) -> Result<bool> {
         let hash = delivery.body_sha256();
         let n = on_pool!(self, |p| {
-            let mut tx = p.begin_write().await?;
+            let mut tx = self.write_tx(p).await?;
             let mut n = 0;
             if let Some(id) = delivery.webhook_id {
                 n += sqlx::query("DELETE FROM processed_webhooks WHERE webhook_id = $1")
