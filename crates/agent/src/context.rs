@@ -321,6 +321,86 @@ mod tests {
         assert_eq!(fold_point(budget, None, &huge), Some(4));
     }
 
+    /// A model that answers every call with `answer` and keeps the
+    /// requests it got.
+    struct Summariser {
+        answer: &'static str,
+        requests: std::sync::Mutex<Vec<ModelRequest>>,
+    }
+
+    #[async_trait::async_trait]
+    impl ModelProvider for Summariser {
+        fn name(&self) -> &str {
+            "anthropic"
+        }
+        fn model(&self) -> &str {
+            "m"
+        }
+        async fn stream(
+            &self,
+            req: ModelRequest,
+            _cancel: tokio_util::sync::CancellationToken,
+        ) -> Result<crate::model::ModelStream, ModelError> {
+            self.requests.lock().unwrap().push(req);
+            let events = vec![
+                Ok(crate::model::ModelEvent::TextDelta(self.answer.to_owned())),
+                Ok(crate::model::ModelEvent::Stop {
+                    reason: crate::model::StopReason::EndTurn,
+                }),
+            ];
+            Ok(crate::model::ModelStream::new(
+                crate::model::ResponseMeta {
+                    request_id: None,
+                    attempts: 1,
+                    time_to_headers: Duration::ZERO,
+                },
+                futures::stream::iter(events),
+            ))
+        }
+    }
+
+    #[tokio::test]
+    async fn a_model_writes_the_summary_from_the_last_one_and_the_folded_messages() {
+        let model = Summariser {
+            answer: "  Return window: 45 days. Asked about best sellers.  ",
+            requests: std::sync::Mutex::default(),
+        };
+        let folded = [
+            HistoryEntry::merchant("What sells best?"),
+            HistoryEntry::cj("Candles."),
+        ];
+        let summary = summarise(
+            ProviderKind::Model,
+            &model,
+            Some("Return window: 45 days."),
+            &folded,
+            8_000,
+        )
+        .await
+        .unwrap();
+        assert_eq!(summary, "Return window: 45 days. Asked about best sellers.");
+        let request = model.requests.lock().unwrap()[0].clone();
+        let Some(crate::model::ContentBlock::Text { text }) = request.messages[0].content.first()
+        else {
+            panic!("{request:?}");
+        };
+        assert!(
+            text.contains("Return window: 45 days.") && text.contains("Merchant: What sells best?")
+        );
+        assert!(text.contains("CJ: Candles."));
+        assert!(request.tools.is_empty());
+        assert_eq!(request.max_tokens, 2_000);
+        // Nothing written is no summary (the old one stays).
+        let silent = Summariser {
+            answer: "   ",
+            requests: std::sync::Mutex::default(),
+        };
+        assert!(matches!(
+            summarise(ProviderKind::Model, &silent, None, &folded, 8_000).await,
+            Err(SummaryError::Empty)
+        ));
+    }
+
     #[test]
     fn the_offline_summary_rolls_and_keeps_every_statement_it_can() {
         let first = [

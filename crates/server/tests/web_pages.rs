@@ -108,6 +108,29 @@ async fn landing_and_chat_pages() {
         .await
         .unwrap();
     assert!(html.contains("You cancelled the install"), "{html}");
+
+    // Without scripts: the page says the chat needs them, and a sent
+    // message is posted (never put in a URL), stored nowhere, and answered
+    // with a page that says so.
+    let html = app.get("/chat", Some(&cookie)).await.text().await.unwrap();
+    assert!(html.contains("<noscript>") && html.contains("needs JavaScript"));
+    assert!(html.contains("method=\"post\" action=\"/chat\""), "{html}");
+    let r = app
+        .http
+        .post(app.url("/chat"))
+        .header(reqwest::header::COOKIE, &cookie)
+        .header(
+            reqwest::header::CONTENT_TYPE,
+            "application/x-www-form-urlencoded",
+        )
+        .body("message=How+many+orders%3F")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let html = r.text().await.unwrap();
+    assert!(html.contains("Your message was not sent") && html.contains("needs JavaScript"));
+    assert!(!html.contains("How many orders"), "not echoed");
 }
 
 #[tokio::test]

@@ -567,6 +567,58 @@ fn cacheable_prefix_is_byte_identical_across_turns() {
     assert_ne!(s1, s2);
 }
 
+/// A summarised conversation: the summary is part of the cached prefix,
+/// identical between refreshes whatever the newer messages, and the
+/// history sent stays within the budget.
+#[test]
+fn the_summary_is_cached_and_the_history_bounded() {
+    let c = catalog();
+    let provider = AnthropicProvider::new(AnthropicConfig::new("k", "claude-x")).unwrap();
+    let tools = connected_tools();
+    let config = TurnConfig {
+        context_tokens: 1_000,
+        ..TurnConfig::default()
+    };
+    let summary = "The merchant said:\n- Our return window is 45 days".to_owned();
+    let long: Vec<HistoryEntry> = (0..200)
+        .flat_map(|i| {
+            [
+                HistoryEntry::merchant(format!("Question {i}?")),
+                HistoryEntry::cj("An answer of some length. ".repeat(4)),
+            ]
+        })
+        .chain([HistoryEntry::merchant("And today?")])
+        .collect();
+    let mut t1 = input(&c, AD_HOC_SUPPORT, true, long[..301].to_vec());
+    t1.summary = Some(summary.clone());
+    let mut t2 = input(&c, AD_HOC_SUPPORT, true, long.clone());
+    t2.summary = Some(summary);
+    let r1 = build_request(&t1, &tools, &config);
+    let r2 = build_request(&t2, &tools, &config);
+    let s1 = String::from_utf8(provider.request_body(&r1).unwrap()).unwrap();
+    let s2 = String::from_utf8(provider.request_body(&r2).unwrap()).unwrap();
+    let marker = "# Merchant context";
+    let p1 = &s1[..s1.find(marker).unwrap()];
+    assert_eq!(p1, &s2[..s2.find(marker).unwrap()]);
+    assert!(p1.contains("# Earlier in this conversation") && p1.contains("45 days"));
+    // The newest messages only, within the budget.
+    for r in [&r1, &r2] {
+        let sent: usize = r
+            .messages
+            .iter()
+            .flat_map(|m| &m.content)
+            .map(|b| match b {
+                ContentBlock::Text { text } => text.len(),
+                _ => 0,
+            })
+            .sum();
+        assert!(sent <= 4 * 1_000, "{sent} bytes of history");
+        assert_eq!(r.messages[0].role, Role::User);
+    }
+    assert!(s2.contains("And today?") && !s2.contains("Question 3?"));
+    assert!(s2.contains("Conversation: continuing"));
+}
+
 #[test]
 fn needs_reconnect_offers_no_tools_and_says_so() {
     let c = catalog();

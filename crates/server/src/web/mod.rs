@@ -24,7 +24,7 @@ use crate::app::AppState;
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/", get(pages::index))
-        .route("/chat", get(pages::chat))
+        .route("/chat", get(pages::chat).post(pages::chat_without_script))
         .route("/history", get(pages::history))
         .route("/history/{conversation_id}", get(pages::conversation))
         .route("/memory", get(pages::memory))

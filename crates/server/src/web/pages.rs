@@ -148,6 +148,20 @@ fn error_page(state: &AppState, error: &AppError, me: Option<&Me>) -> Response {
     render(state, status, &page)
 }
 
+/// `POST /chat`: the composer sent without scripts (the page's script
+/// sends over the WebSocket and never posts). Nothing is stored; the page
+/// says why, and the message never lands in a URL.
+pub async fn chat_without_script(State(state): State<AppState>) -> Response {
+    let page = ErrorPage {
+        layout: Layout::new("Your message was not sent", None),
+        heading: "Your message was not sent".to_owned(),
+        message: "The chat with CJ needs JavaScript in this browser. Turn it on, open the chat \
+                  again and send your message; your conversations are kept under History."
+            .to_owned(),
+    };
+    render(&state, StatusCode::OK, &page)
+}
+
 async fn whoami(state: &AppState, session: Option<&WebSession>) -> Result<Me, AppError> {
     me_for(&state.store, session, state.settings.debug).await
 }
