@@ -46,7 +46,8 @@ use crate::tools::top_customers::TopCustomers;
 use crate::tools::top_products::TopProducts;
 use crate::tools::{Tool, ToolName, ToolResult};
 use crate::turn::{
-    CONNECT_BUTTON_AVAILABLE, FACTS_HEADING, SYSTEM_EVENT_PREFIX, TODAY_PREFIX, WORKFLOW_HEADING,
+    CONNECT_BUTTON_AVAILABLE, FACTS_HEADING, LAST_VISIT_PREFIX, SYSTEM_EVENT_PREFIX, TODAY_PREFIX,
+    WORKFLOW_HEADING,
 };
 use crate::workflow::{AD_HOC_SUPPORT, SHOPIFY_ONBOARDING, SHOPIFY_POST_AUTH};
 
@@ -59,7 +60,7 @@ pub const OFFLINE_NOTE: &str = "(offline mode)";
 /// The UI marker for the Connect Shopify button.
 const MARKER: &str = "{{oauth:shopify}}";
 
-use crate::workflow::{CRISIS_RESPONSE, DAILY_BRIEFING, WEEKLY_REVIEW};
+use crate::workflow::{CRISIS_RESPONSE, DAILY_BRIEFING, WEEKLY_REVIEW, WELCOME_BACK};
 
 /// The offline brain. Cheap to create and share.
 #[derive(Debug, Clone)]
@@ -245,6 +246,10 @@ struct Ctx {
     reconnect: bool,
     button: bool,
     today: Option<NaiveDate>,
+    /// The merchant's last visit (merchant context), when known.
+    last_visit: Option<NaiveDate>,
+    /// The shop's name (merchant context), when connected.
+    shop: Option<String>,
     facts: Vec<String>,
     new_conversation: bool,
     noted: bool,
@@ -293,6 +298,14 @@ impl Ctx {
             .lines()
             .find(|l| l.starts_with("Store: "))
             .unwrap_or("");
+        let last_visit = system
+            .lines()
+            .find_map(|l| l.strip_prefix(LAST_VISIT_PREFIX))
+            .and_then(|s| NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d").ok());
+        let shop = store_line
+            .strip_prefix("Store: connected: ")
+            .map(|s| s.split(" (").next().unwrap_or(s).trim().to_owned())
+            .filter(|s| !s.is_empty());
         // A summarised conversation is a long one: the note was given.
         let noted = system.contains(SUMMARY_HEADING)
             || req.messages.iter().any(|m| {
@@ -354,6 +367,8 @@ impl Ctx {
             reconnect: store_line.contains("must reconnect"),
             button: system.contains(CONNECT_BUTTON_AVAILABLE),
             today,
+            last_visit,
+            shop,
             facts,
             new_conversation: system.contains("Conversation: new"),
             noted,
@@ -484,6 +499,17 @@ impl Ctx {
                     }
                     calls.push(Tool::TopProducts(TopProducts { days: 7, limit: 3 }));
                     return self.calls_or_explain(calls);
+                }
+                WELCOME_BACK => {
+                    let Some(today) = self.today else {
+                        return self.calls_or_explain(vec![recent_orders(5)]);
+                    };
+                    let from = self
+                        .last_visit
+                        .filter(|d| *d <= today)
+                        .or_else(|| today.checked_sub_days(Days::new(6)))
+                        .unwrap_or(today);
+                    return self.calls_or_explain(vec![sales_summary(from, today)]);
                 }
                 SHOPIFY_ONBOARDING => return Plan::Say(self.greeting()),
                 _ => {}
@@ -1168,6 +1194,10 @@ impl Ctx {
             CRISIS_RESPONSE => Some(
                 "Sorry you're dealing with this. Here's what your store data shows:".to_owned(),
             ),
+            WELCOME_BACK => Some(match &self.shop {
+                Some(shop) => format!("Welcome back to **{}**!", unmarked(shop)),
+                None => "Welcome back!".to_owned(),
+            }),
             _ => None,
         };
         if let Some(h) = header {
@@ -1205,6 +1235,9 @@ impl Ctx {
             DAILY_BRIEFING | WEEKLY_REVIEW if !reconnect => {
                 parts.push("Want me to dig into any of these?".to_owned())
             }
+            WELCOME_BACK if !reconnect => {
+                parts.push("What would you like to look at today?".to_owned())
+            }
             CRISIS_RESPONSE => parts.push(
                 "Next steps:\n- Check the affected orders above and note which customers they \
                  belong to.\n- Tell those customers before they ask; a short, honest note goes a \
@@ -1235,6 +1268,12 @@ impl Ctx {
             ToolResult::SalesSummary(report) if self.workflow == WEEKLY_REVIEW => {
                 report.text_labelled(Some("Previous 7 days"))
             }
+            ToolResult::SalesSummary(report) if self.workflow == WELCOME_BACK => report
+                .text_labelled(Some(if self.last_visit.is_some() {
+                    "Since your last visit"
+                } else {
+                    "Last 7 days"
+                })),
             ToolResult::StoreOverview(_)
             | ToolResult::SalesSummary(_)
             | ToolResult::OrdersLastWeek(_)

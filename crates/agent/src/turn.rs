@@ -55,6 +55,8 @@ pub const CONNECT_BUTTON_AVAILABLE: &str = "Connect button: available";
 pub const FACTS_HEADING: &str = "# What you remember about this merchant";
 /// Line prefix of today's date in the volatile block.
 pub const TODAY_PREFIX: &str = "Today's date: ";
+/// Line prefix of the merchant's last visit in the volatile block.
+pub const LAST_VISIT_PREFIX: &str = "Merchant's last visit: ";
 
 /// How CJ uses tools and UI markers; part of the cached workflow block, the
 /// same whether or not tools are offered this turn.
@@ -82,6 +84,8 @@ pub struct MerchantContext {
     pub connected: bool,
     /// The store's token was rejected; the merchant must reconnect.
     pub needs_reconnect: bool,
+    /// The day the merchant was last seen before this turn, when known.
+    pub last_visit: Option<NaiveDate>,
 }
 
 /// One stored message, as the loop needs it.
@@ -440,6 +444,9 @@ fn volatile_block(input: &TurnInput<'_>) -> String {
         input.today.format("%Y-%m-%d"),
         input.today.format("%A")
     ));
+    if let Some(day) = m.last_visit {
+        out.push_str(&format!("{LAST_VISIT_PREFIX}{}\n", day.format("%Y-%m-%d")));
+    }
     let new = input.summary.is_none() && !input.history.iter().any(|h| h.role == DomainRole::Cj);
     out.push_str(if new {
         "Conversation: new\n"

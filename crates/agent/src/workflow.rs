@@ -57,6 +57,10 @@ pub const EVENT_ALREADY_CONNECTED: &str = "already_connected";
 pub const EVENT_NOT_CONNECTED: &str = "not_connected";
 /// The workflow's initial action has produced its message.
 pub const EVENT_INITIAL_ACTION_COMPLETED: &str = "initial_action_completed";
+/// A merchant whose store is connected opened a new conversation without
+/// asking for a workflow: where the open-questions workflow sends them
+/// first (a welcome back), when its YAML names one.
+pub const EVENT_MERCHANT_RETURNED: &str = "merchant_returned";
 
 /// Events a workflow may list under `behavior.transitions`.
 pub const KNOWN_EVENTS: &[&str] = &[
@@ -64,6 +68,7 @@ pub const KNOWN_EVENTS: &[&str] = &[
     EVENT_ALREADY_CONNECTED,
     EVENT_NOT_CONNECTED,
     EVENT_INITIAL_ACTION_COMPLETED,
+    EVENT_MERCHANT_RETURNED,
 ];
 
 /// Name of the onboarding workflow (where new conversations start).
@@ -80,6 +85,8 @@ pub const DAILY_BRIEFING: &str = "daily_briefing";
 pub const WEEKLY_REVIEW: &str = "weekly_review";
 /// See [`DAILY_BRIEFING`].
 pub const CRISIS_RESPONSE: &str = "crisis_response";
+/// See [`DAILY_BRIEFING`].
+pub const WELCOME_BACK: &str = "welcome_back";
 
 /// Workflows the code relies on by name; loading fails without them.
 pub const REQUIRED_WORKFLOWS: &[&str] = &[SHOPIFY_ONBOARDING, SHOPIFY_POST_AUTH, AD_HOC_SUPPORT];
@@ -104,6 +111,10 @@ pub const EMBEDDED_WORKFLOWS: &[(&str, &str)] = &[
     (
         "workflows/daily_briefing.yaml",
         include_str!("../../../workflows/daily_briefing.yaml"),
+    ),
+    (
+        "workflows/welcome_back.yaml",
+        include_str!("../../../workflows/welcome_back.yaml"),
     ),
     (
         "workflows/weekly_review.yaml",
@@ -675,7 +686,8 @@ workflow: Do things.
                 "daily_briefing",
                 "shopify_onboarding",
                 "shopify_post_auth",
-                "weekly_review"
+                "weekly_review",
+                "welcome_back"
             ]
         );
         assert_eq!(c.persona().name, "cj");
@@ -705,7 +717,7 @@ workflow: Do things.
         assert!(post.requirements_met(true, true));
         let adhoc = c.workflow(AD_HOC_SUPPORT).unwrap();
         assert_eq!(adhoc.available_tools.len(), ToolName::ALL.len());
-        assert_eq!(c.summaries().len(), 6);
+        assert_eq!(c.summaries().len(), 7);
         let json = serde_json::to_value(&c.summaries()[0]).unwrap();
         assert_eq!(json["requirements"]["authentication"], "optional");
         assert_eq!(json["initiator"], "merchant");

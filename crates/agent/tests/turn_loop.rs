@@ -91,6 +91,7 @@ fn input<'a>(catalog: &'a Catalog, history: Vec<HistoryEntry>) -> TurnInput<'a> 
             shop_domain: Some(SHOP.into()),
             connected: true,
             needs_reconnect: false,
+            last_visit: None,
         },
         facts: vec![],
         history,

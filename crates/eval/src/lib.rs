@@ -99,6 +99,10 @@ pub const EMBEDDED_EVALS: &[(&str, &str)] = &[
         include_str!("../../../evals/crisis_response.yaml"),
     ),
     (
+        "evals/welcome_back.yaml",
+        include_str!("../../../evals/welcome_back.yaml"),
+    ),
+    (
         "evals/store_history.yaml",
         include_str!("../../../evals/store_history.yaml"),
     ),
@@ -1199,6 +1203,7 @@ async fn run_scenario(
         shop_domain: connected.then(|| s.store.clone()),
         connected,
         needs_reconnect: false,
+        last_visit: None,
     };
     let mut history: Vec<HistoryEntry> = Vec::new();
     let kind = ProviderKind::of(provider);

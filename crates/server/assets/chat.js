@@ -803,9 +803,11 @@ function handleFrame(f) {
       if (!els.debugPanel.hidden) requestTraces();
       break;
     case 'workflow_updated':
+      // A switch the merchant asked for already says "CJ is on it"; a move
+      // CJ's workflow makes on its own (after a welcome or a briefing)
+      // needs no words.
       state.workflow = f.workflow;
       renderSuggestions();
-      setStatus(`${humanize(f.workflow)}: CJ is on it.`);
       break;
     case 'conversation_ended':
       setReplying(false);

@@ -1165,6 +1165,31 @@ async fn usable_at_320_pixels() {
     )
     .await;
     b.shot("menu").await;
+
+    // A returning merchant opening the chat is welcomed back by store
+    // name with what changed, and offered suggestions.
+    b.goto(&app.url("/chat")).await;
+    b.wait_js(
+        "CJ's welcome back",
+        "[...document.querySelectorAll('#transcript .msg-cj[data-seq]')].some(el => el.textContent.includes('Welcome back to'))",
+    )
+    .await;
+    b.wait_idle().await;
+    let welcome = b
+        .js("return { text: document.querySelector('#transcript .msg-cj[data-seq]').textContent, \
+                      chips: [...document.querySelectorAll('#suggestions .chip')].map(c => c.textContent) }")
+        .await;
+    b.shot("welcome-back").await;
+    let text = welcome["text"].as_str().unwrap();
+    assert!(
+        text.contains("Narrow Shop") && text.contains("Since your last visit"),
+        "{welcome}"
+    );
+    let chips = welcome["chips"].as_array().unwrap();
+    assert!(
+        chips.len() >= 3 && chips.iter().any(|c| c == "What sells best?"),
+        "{welcome}"
+    );
     b.close().await;
 }
 

@@ -43,6 +43,7 @@ async fn turn_over(
             shop_domain: None,
             connected,
             needs_reconnect: false,
+            last_visit: None,
         },
         facts,
         history,
@@ -461,6 +462,7 @@ async fn reconnect_error_is_explained() {
         merchant: MerchantContext {
             connected: true,
             needs_reconnect: true,
+            last_visit: None,
             ..MerchantContext::default()
         },
         facts: vec![],

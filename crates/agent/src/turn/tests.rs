@@ -114,6 +114,7 @@ fn input<'a>(
             shop_domain: connected.then(|| "eval-candles.myshopify.com".into()),
             connected,
             needs_reconnect: false,
+            last_visit: None,
         },
         facts: vec![],
         history,

@@ -13,8 +13,8 @@ use serde_json::Value;
 
 use super::{
     AD_HOC_SUPPORT, Catalog, EVENT_ALREADY_CONNECTED, EVENT_INITIAL_ACTION_COMPLETED,
-    EVENT_NOT_CONNECTED, EVENT_SHOPIFY_CONNECTED, Initiator, Requirement, SHOPIFY_ONBOARDING,
-    SHOPIFY_POST_AUTH, Workflow,
+    EVENT_MERCHANT_RETURNED, EVENT_NOT_CONNECTED, EVENT_SHOPIFY_CONNECTED, Initiator, Requirement,
+    SHOPIFY_ONBOARDING, SHOPIFY_POST_AUTH, Workflow,
 };
 
 /// What the rules need to know about whoever is talking.
@@ -68,14 +68,17 @@ impl Catalog {
     }
 
     /// The workflow a conversation opens in when none is asked for: CJ's
-    /// onboarding for a visitor or a merchant without a store, open
-    /// questions for a merchant whose store is connected.
+    /// onboarding for a visitor or a merchant without a store; for a
+    /// merchant whose store is connected, where open questions'
+    /// `merchant_returned` leads (CJ's welcome back), or open questions.
     pub fn default_workflow(&self, standing: Standing) -> &Workflow {
-        if standing.store_connected {
-            self.required(AD_HOC_SUPPORT)
-        } else {
-            self.required(SHOPIFY_ONBOARDING)
+        if !standing.store_connected {
+            return self.required(SHOPIFY_ONBOARDING);
         }
+        let questions = self.required(AD_HOC_SUPPORT);
+        self.follow(questions, EVENT_MERCHANT_RETURNED)
+            .filter(|w| w.requirements_met(standing.authenticated, standing.store_connected))
+            .unwrap_or(questions)
     }
 
     /// Where a conversation opened in `requested` (or the default) lands:
@@ -245,7 +248,19 @@ mod tests {
                 .map(|o| (o.workflow.name.clone(), o.via))
         };
         assert_eq!(open(None, VISITOR), Ok((SHOPIFY_ONBOARDING.into(), None)));
-        assert_eq!(open(None, CONNECTED), Ok((AD_HOC_SUPPORT.into(), None)));
+        // A merchant with a store is welcomed back (ad_hoc_support's
+        // `merchant_returned`), then the conversation is open questions.
+        assert_eq!(
+            open(None, CONNECTED),
+            Ok((crate::workflow::WELCOME_BACK.into(), None))
+        );
+        let mut state = ConversationState::default();
+        assert_eq!(
+            c.complete_initial_action(crate::workflow::WELCOME_BACK, &mut state)
+                .map(|w| w.name.clone())
+                .as_deref(),
+            Some(AD_HOC_SUPPORT)
+        );
         // A connected merchant asking for onboarding moves on.
         assert_eq!(
             open(Some(SHOPIFY_ONBOARDING), CONNECTED),

@@ -89,6 +89,7 @@ impl Engine {
             shop_domain: Some(user.shop_domain.clone()),
             connected: false,
             needs_reconnect: false,
+            last_visit: Some(user.last_seen_at.date_naive()),
         };
         match fetcher_for(&self.store, &self.shopify, &user.id).await {
             Ok(fetcher) => {
