@@ -344,22 +344,7 @@ impl Ctx {
                 told.extend(statements(text));
             }
         }
-        let last_user = req
-            .messages
-            .iter()
-            .rev()
-            .find(|m| m.role == Role::User)
-            .map(|m| {
-                m.content
-                    .iter()
-                    .filter_map(|c| match c {
-                        ContentBlock::Text { text } => Some(text.as_str()),
-                        _ => None,
-                    })
-                    .collect::<Vec<_>>()
-                    .join("\n\n")
-            })
-            .unwrap_or_default();
+        let last_user = user_texts.last().cloned().unwrap_or_default();
         Self {
             workflow,
             offered: req.tools.iter().map(|t| t.name.clone()).collect(),
