@@ -93,14 +93,19 @@ pub fn verbatim_start(budget: usize, summary: Option<&str>, history: &[HistoryEn
 }
 
 /// How many of the oldest entries of `history` (the messages after the
-/// summary, the reply just written included) to fold into the summary now:
+/// summary, the reply just written included, as role and text: nothing is
+/// copied on the many turns that fold nothing) to fold into the summary now:
 /// `None` until summary and history pass three quarters of `budget`; then
 /// enough that what stays fits in a quarter, keeping at least the last
 /// exchange and starting with a merchant message where one follows.
-pub fn fold_point(budget: usize, summary: Option<&str>, history: &[HistoryEntry]) -> Option<usize> {
+pub fn fold_point(
+    budget: usize,
+    summary: Option<&str>,
+    history: &[(DomainRole, &str)],
+) -> Option<usize> {
     let sizes: Vec<usize> = history
         .iter()
-        .map(|e| estimate_tokens(&e.content))
+        .map(|(_, text)| estimate_tokens(text))
         .collect();
     let total: usize = summary.map_or(0, estimate_tokens) + sizes.iter().sum::<usize>();
     if total <= budget * 3 / 4 || history.len() <= 2 {
@@ -117,7 +122,7 @@ pub fn fold_point(budget: usize, summary: Option<&str>, history: &[HistoryEntry]
         start = i;
     }
     let last_pair = history.len() - 2;
-    while start < last_pair && history[start].role != DomainRole::Merchant {
+    while start < last_pair && history[start].0 != DomainRole::Merchant {
         start += 1;
     }
     (start > 0).then_some(start)
@@ -276,6 +281,13 @@ fn read_offline_summary(summary: &str) -> (Vec<String>, Vec<String>) {
 mod tests {
     use super::*;
 
+    fn parts(history: &[HistoryEntry]) -> Vec<(DomainRole, &str)> {
+        history
+            .iter()
+            .map(|e| (e.role, e.content.as_str()))
+            .collect()
+    }
+
     fn exchange(n: usize, bytes: usize) -> Vec<HistoryEntry> {
         (0..n)
             .flat_map(|i| {
@@ -307,9 +319,9 @@ mod tests {
     #[test]
     fn folding_starts_past_three_quarters_and_leaves_a_quarter() {
         let budget = 4_000;
-        assert_eq!(fold_point(budget, None, &exchange(5, 400)), None);
+        assert_eq!(fold_point(budget, None, &parts(&exchange(5, 400))), None);
         let history = exchange(40, 400);
-        let k = fold_point(budget, None, &history).expect("due");
+        let k = fold_point(budget, None, &parts(&history)).expect("due");
         let kept: usize = history[k..]
             .iter()
             .map(|e| estimate_tokens(&e.content))
@@ -318,7 +330,7 @@ mod tests {
         assert_eq!(history[k].role, DomainRole::Merchant);
         // The last exchange always stays, however large.
         let huge = exchange(3, 20_000);
-        assert_eq!(fold_point(budget, None, &huge), Some(4));
+        assert_eq!(fold_point(budget, None, &parts(&huge)), Some(4));
     }
 
     /// A model that answers every call with `answer` and keeps the

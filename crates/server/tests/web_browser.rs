@@ -287,6 +287,32 @@ impl Browser {
             .unwrap();
     }
 
+    /// Connects `shop` through the Connect form in CJ's message; returns on
+    /// the development store's consent page.
+    async fn connect_shop(&mut self, shop: &str) {
+        let shop_input = ".msg-cj .connect-form .shop-input";
+        self.type_into(shop_input, shop).await;
+        self.press_enter(shop_input).await;
+        self.wait_js(
+            "the development store's consent page",
+            "location.pathname.startsWith('/devstore/') && document.querySelector('button[value=install]')",
+        )
+        .await;
+    }
+
+    /// Installs on the consent page; returns when the chat is back with
+    /// CJ's prepared message and idle.
+    async fn install(&mut self) {
+        self.click("button[value=install]").await;
+        self.wait_js(
+            "the chat after install",
+            "location.pathname === '/chat' && new URLSearchParams(location.search).get('conversation_id') \
+             && document.querySelector('#transcript .msg-cj[data-seq]')",
+        )
+        .await;
+        self.wait_idle().await;
+    }
+
     /// Waits until CJ is not replying: connected, no streaming bubble, the
     /// one button back to Send, no pending merchant message.
     async fn wait_idle(&mut self) {
@@ -1123,20 +1149,8 @@ async fn usable_at_320_pixels() {
     )
     .await;
     b.wait_idle().await;
-    b.type_into(shop_input, "narrow-shop").await;
-    b.press_enter(shop_input).await;
-    b.wait_js(
-        "the development store's consent page",
-        "location.pathname.startsWith('/devstore/') && document.querySelector('button[value=install]')",
-    )
-    .await;
-    b.click("button[value=install]").await;
-    b.wait_js(
-        "the chat after install",
-        "location.pathname === '/chat' && document.querySelector('#transcript .msg-cj[data-seq]')",
-    )
-    .await;
-    b.wait_idle().await;
+    b.connect_shop("narrow-shop").await;
+    b.install().await;
     let layout = b
         .js(
             "const h = document.querySelector('.topbar').getBoundingClientRect().height; \
@@ -1429,22 +1443,9 @@ async fn axe_finds_no_serious_or_critical_violation_on_any_page() {
     b.wait_idle().await;
     audit(&mut b, &axe, "chat-visitor").await;
 
-    let shop_input = ".msg-cj .connect-form .shop-input";
-    b.type_into(shop_input, "demo-shop").await;
-    b.press_enter(shop_input).await;
-    b.wait_js(
-        "the development store's consent page",
-        "location.pathname.startsWith('/devstore/') && document.querySelector('button[value=install]')",
-    )
-    .await;
+    b.connect_shop("demo-shop").await;
     audit(&mut b, &axe, "consent").await;
-    b.click("button[value=install]").await;
-    b.wait_js(
-        "the chat after install",
-        "location.pathname === '/chat' && new URLSearchParams(location.search).get('conversation_id')",
-    )
-    .await;
-    b.wait_idle().await;
+    b.install().await;
 
     // A long conversation, with what CJ's answers carry.
     let conversation: ConversationId = b.conversation_id().await.parse().unwrap();

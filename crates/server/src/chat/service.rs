@@ -1200,14 +1200,21 @@ impl ChatService {
     async fn refresh_summary(&self, ctx: &TurnContext, reply: &Message) -> Result<(), ChatError> {
         let conversation = &ctx.conversation;
         let messages: Vec<&Message> = ctx.history.iter().chain([reply]).collect();
-        let entries: Vec<HistoryEntry> = messages.iter().map(|m| HistoryEntry::from(*m)).collect();
+        let parts: Vec<(Role, &str)> = messages
+            .iter()
+            .map(|m| (m.role, m.content.as_str()))
+            .collect();
         let engine = &self.inner.engine;
         let previous = conversation.summary.as_deref();
-        let Some(fold) = fold_point(engine.context_tokens(), previous, &entries) else {
+        let Some(fold) = fold_point(engine.context_tokens(), previous, &parts) else {
             return Ok(());
         };
         let through = messages[fold - 1].seq;
-        let summary = match engine.summarise(previous, &entries[..fold]).await {
+        let folded: Vec<HistoryEntry> = messages[..fold]
+            .iter()
+            .map(|m| HistoryEntry::from(*m))
+            .collect();
+        let summary = match engine.summarise(previous, &folded).await {
             Ok(summary) => summary,
             Err(e) => {
                 tracing::warn!(conversation_id = %conversation.id, error = %e,
