@@ -14,7 +14,6 @@
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -342,7 +341,8 @@ struct Shared {
     /// Every request, when recording (the bench turns it off: thousands of
     /// prompts would only grow its memory).
     requests: Option<Arc<Mutex<Vec<Recorded>>>>,
-    count: Arc<AtomicUsize>,
+    /// Requests so far (a watch, so a test can wait for one).
+    count: Arc<watch::Sender<usize>>,
     gate: Arc<watch::Sender<bool>>,
 }
 
@@ -373,7 +373,7 @@ impl MockModel {
         let shared = Shared {
             script: Arc::new(script),
             requests: record.then(|| Arc::new(Mutex::new(Vec::new()))),
-            count: Arc::new(AtomicUsize::new(0)),
+            count: Arc::new(watch::channel(0).0),
             gate: Arc::new(gate),
         };
         let app = Router::new().fallback(handle).with_state(shared.clone());
@@ -404,7 +404,13 @@ impl MockModel {
 
     /// How many requests arrived.
     pub fn request_count(&self) -> usize {
-        self.shared.count.load(Ordering::SeqCst)
+        *self.shared.count.borrow()
+    }
+
+    /// Waits until `n` requests have arrived (each recorded by then).
+    pub async fn wait_for_requests(&self, n: usize) {
+        let mut count = self.shared.count.subscribe();
+        let _ = count.wait_for(|c| *c >= n).await;
     }
 
     /// Closes the gate: responses with [`MockResponse::gate_before`] wait
@@ -432,7 +438,6 @@ async fn handle(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let n = shared.count.fetch_add(1, Ordering::SeqCst);
     if let Some(requests) = &shared.requests {
         requests
             .lock()
@@ -444,6 +449,11 @@ async fn handle(
                 body: body.to_vec(),
             });
     }
+    let mut n = 0;
+    shared.count.send_modify(|c| {
+        n = *c;
+        *c += 1;
+    });
     let Some(resp) = shared
         .script
         .get(n.min(shared.script.len().saturating_sub(1)))
