@@ -6,7 +6,8 @@
 //!   Ollama, vLLM, llama.cpp). Text deltas, complete tool calls, usage and the
 //!   stop reason come out the same way whichever provider runs.
 //! - [`ui_actions`]: the streaming parser that turns `{{oauth:shopify}}`
-//!   markers into placeholders plus [`ui_actions::UiElement`]s.
+//!   and `{{chart}}` markers into placeholders plus
+//!   [`ui_actions::UiElement`]s; [`chart`]: what a chart element shows.
 //! - [`workflow`]: the YAML workflows and CJ's persona, embedded in the
 //!   binary, overridable from a directory, validated at start with errors
 //!   that name the file and the key.
@@ -69,6 +70,7 @@
 //! # }
 //! ```
 
+pub mod chart;
 pub mod context;
 pub mod memory;
 pub mod model;

@@ -60,6 +60,9 @@ pub const OFFLINE_NOTE: &str = "(offline mode)";
 /// The UI marker for the Connect Shopify button.
 const MARKER: &str = "{{oauth:shopify}}";
 
+/// The UI marker for the chart of a tool result.
+const CHART: &str = "{{chart}}";
+
 use crate::workflow::{CRISIS_RESPONSE, DAILY_BRIEFING, WEEKLY_REVIEW, WELCOME_BACK};
 
 /// The offline brain. Cheap to create and share.
@@ -1201,7 +1204,16 @@ impl Ctx {
                 }
                 Outcome::Unknown => {}
                 Outcome::Read(result) => {
-                    let text = self.result_text(result);
+                    let mut text = self.result_text(result);
+                    // Every result with a chart places it (the turn offers
+                    // them in this order): under the result's first line.
+                    if result.chart().is_some() {
+                        text = match text.split_once('\n') {
+                            Some((head, rest)) => format!("{head}\n\n{CHART}\n\n{rest}"),
+                            None if text.is_empty() => CHART.to_owned(),
+                            None => format!("{text}\n\n{CHART}"),
+                        };
+                    }
                     if !text.is_empty() {
                         parts.push(text);
                     }

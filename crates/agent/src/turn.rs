@@ -71,7 +71,10 @@ the merchant must reconnect Shopify, tell them so plainly.
 - When the merchant tells you something lasting about their business, say in a few words \
 that you'll remember it.
 - The Connect Shopify button is shown by writing {{oauth:shopify}} on its own line, only \
-when the merchant context says the connect button is available.";
+when the merchant context says the connect button is available.
+- Sales over time, a period comparison and best sellers come with a chart: write {{chart}} \
+on its own line where it belongs (one per such result, in the order of the results; the chart \
+carries the numbers, so do not repeat them all).";
 
 /// The merchant's situation, for the volatile part of the system prompt.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -1032,6 +1035,9 @@ impl<'a> Turn<'a> {
                 self.needs_reconnect = true;
                 self.parser.enable();
             }
+            if let Some(chart) = output.chart {
+                self.parser.offer_chart(chart);
+            }
             self.tools_called.push(name.clone());
             self.trace.tool_calls.push(ToolCallTrace {
                 round,
@@ -1106,6 +1112,7 @@ async fn run_tool(
                 is_error: true,
                 needs_reconnect: false,
                 error_code: Some("invalid_arguments".to_owned()),
+                chart: None,
             },
             took: Duration::ZERO,
         },

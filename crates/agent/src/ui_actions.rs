@@ -18,8 +18,15 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::chart::Chart;
+
 /// The component kind of the Connect-Shopify button.
 pub const OAUTH_BUTTON: &str = "oauth_button";
+
+/// The component kind of a chart: `{{chart}}` shows the next chart of the
+/// turn's tool results ([`UiActionParser::offer_chart`]), in order; with
+/// none left the marker is removed. Charts need no workflow to enable them.
+pub const CHART: &str = "chart";
 
 /// UI components a workflow may enable (`ui_components` in workflow YAML).
 pub const KNOWN_COMPONENTS: &[&str] = &[OAUTH_BUTTON];
@@ -32,26 +39,37 @@ struct MarkerSpec {
     provider: &'static str,
 }
 
-const MARKERS: &[MarkerSpec] = &[MarkerSpec {
-    tokens: &["oauth", ":", "shopify", "}}"],
-    kind: OAUTH_BUTTON,
-    provider: "shopify",
-}];
+const MARKERS: &[MarkerSpec] = &[
+    MarkerSpec {
+        tokens: &["oauth", ":", "shopify", "}}"],
+        kind: OAUTH_BUTTON,
+        provider: "shopify",
+    },
+    MarkerSpec {
+        tokens: &["chart", "}}"],
+        kind: CHART,
+        provider: "",
+    },
+];
 
 /// Longest text after `{{` that may still become a marker; a longer prefix
 /// is released as text (bounds the hold-back on runs of whitespace).
 const MAX_MARKER_LEN: usize = 64;
 
 /// An interactive element referenced from the message text.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct UiElement {
     /// Unique within one message, e.g. `oauth_button_1`.
     pub id: String,
     /// Component kind, e.g. `oauth_button` (serialized as `type`).
     #[serde(rename = "type")]
     pub kind: String,
-    /// Integration, e.g. `shopify`.
+    /// Integration, e.g. `shopify` (empty for a chart).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub provider: String,
+    /// What a chart shows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chart: Option<Chart>,
 }
 
 impl UiElement {
@@ -120,6 +138,8 @@ pub struct UiActionParser {
     enabled: bool,
     pending: String,
     elements: Vec<UiElement>,
+    /// Charts offered and not yet placed, oldest first.
+    charts: std::collections::VecDeque<Chart>,
 }
 
 impl UiActionParser {
@@ -131,7 +151,13 @@ impl UiActionParser {
             enabled: markers_enabled,
             pending: String::new(),
             elements: Vec::new(),
+            charts: std::collections::VecDeque::new(),
         }
+    }
+
+    /// A chart the next `{{chart}}` marker shows (a tool result's).
+    pub fn offer_chart(&mut self, chart: Chart) {
+        self.charts.push_back(chart);
     }
 
     /// Honours markers from now on (a tool found that the merchant must
@@ -163,14 +189,22 @@ impl UiActionParser {
     }
 
     fn replacement(&mut self, spec: &MarkerSpec) -> String {
-        if !self.enabled {
+        let chart = if spec.kind == CHART {
+            match self.charts.pop_front() {
+                Some(chart) => Some(chart),
+                None => return String::new(),
+            }
+        } else if self.enabled {
+            None
+        } else {
             return String::new();
-        }
+        };
         let n = self.elements.iter().filter(|e| e.kind == spec.kind).count() + 1;
         let element = UiElement {
             id: format!("{}_{n}", spec.kind),
             kind: spec.kind.to_owned(),
             provider: spec.provider.to_owned(),
+            chart,
         };
         let placeholder = element.placeholder();
         self.elements.push(element);
@@ -235,7 +269,41 @@ mod tests {
             id: format!("oauth_button_{n}"),
             kind: "oauth_button".into(),
             provider: "shopify".into(),
+            chart: None,
         }
+    }
+
+    fn chart(title: &str) -> Chart {
+        Chart::new(
+            title,
+            crate::chart::ChartKind::Columns,
+            "Day",
+            "Revenue",
+            vec![crate::chart::ChartPoint::new("Mon", 1.0, "1.00 USD")],
+        )
+    }
+
+    #[test]
+    fn chart_markers_place_the_offered_charts_in_order() {
+        let mut p = UiActionParser::new(false);
+        p.offer_chart(chart("first"));
+        p.offer_chart(chart("second"));
+        let mut text = p.push("Sales:\n\n{{chart}}\n\nand {{ Chart }}, then {{chart}}.");
+        text.push_str(&p.finish());
+        assert_eq!(text, "Sales:\n\n__CHART_1__\n\nand __CHART_2__, then .");
+        let elements = p.into_elements();
+        assert_eq!(elements.len(), 2);
+        assert_eq!(elements[0].id, "chart_1");
+        assert_eq!(elements[0].chart.as_ref().unwrap().title, "first");
+        assert_eq!(elements[1].chart.as_ref().unwrap().title, "second");
+        let json = serde_json::to_value(&elements[0]).unwrap();
+        assert_eq!(json["type"], "chart");
+        assert!(json.get("provider").is_none(), "{json}");
+        // Without a chart offered, the marker goes (the button's setting
+        // does not matter).
+        let (t, e) = parse_complete("a {{chart}} b", true);
+        assert_eq!(t, "a  b");
+        assert!(e.is_empty());
     }
 
     fn run_chunks(chunks: &[&str], enabled: bool) -> (Vec<String>, Vec<UiElement>) {

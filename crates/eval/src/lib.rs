@@ -20,6 +20,7 @@
 //!           contains: [connected]
 //!           not_contains: ["{{"]
 //!           marker: absent
+//!           chart: absent
 //! ```
 //!
 //! `numbers_from` values are the store's real figures, written as the tool
@@ -70,6 +71,7 @@ use hirecj_agent::memory::{ProviderKind, extract_facts};
 use hirecj_agent::model::ModelProvider;
 use hirecj_agent::tools::{Mirrored, StoreData, ToolContext, ToolName};
 use hirecj_agent::turn::{HistoryEntry, MerchantContext, TurnConfig, TurnInput, run_turn};
+use hirecj_agent::ui_actions::{CHART, OAUTH_BUTTON};
 use hirecj_agent::workflow::{Catalog, ConversationState, Standing};
 
 /// The embedded scenario files: (path, text).
@@ -190,6 +192,9 @@ pub struct Expect {
     /// The Connect button.
     #[serde(default)]
     pub marker: Option<MarkerExpect>,
+    /// A chart (`{{chart}}`) of a tool result.
+    #[serde(default)]
+    pub chart: Option<MarkerExpect>,
     /// Facts extracted from the merchant message must contain these
     /// phrases (case-insensitive).
     #[serde(default)]
@@ -1313,23 +1318,35 @@ async fn run_scenario(
                 "found in the answer".into(),
             ));
         }
-        if let Some(m) = e.marker {
-            let present = !out.ui_elements.is_empty()
-                && out
-                    .ui_elements
+        for (expect, kind, name) in [
+            (e.marker, OAUTH_BUTTON, "marker"),
+            (e.chart, CHART, "chart"),
+        ] {
+            let Some(m) = expect else {
+                continue;
+            };
+            let elements: Vec<_> = out
+                .ui_elements
+                .iter()
+                .filter(|el| el.kind == kind)
+                .collect();
+            let present = !elements.is_empty()
+                && elements
                     .iter()
-                    .all(|el| out.text.contains(&el.placeholder()));
-            let clean =
-                !out.text.contains("{{") && !out.text.to_lowercase().contains("oauth:shopify");
+                    .all(|el| out.text.contains(&el.placeholder()))
+                && (kind != CHART || elements.iter().all(|el| el.chart.is_some()));
+            let clean = !out.text.contains("{{")
+                && !out.text.to_lowercase().contains("oauth:shopify")
+                && !out.text.to_lowercase().contains("{{chart");
             let (passed, label) = match m {
-                MarkerExpect::Present => (present && clean, "marker present"),
-                MarkerExpect::Absent => (out.ui_elements.is_empty() && clean, "marker absent"),
+                MarkerExpect::Present => (present && clean, format!("{name} present")),
+                MarkerExpect::Absent => (elements.is_empty() && clean, format!("{name} absent")),
             };
             report.rows.push(row(
                 n,
-                label.into(),
+                label,
                 passed,
-                format!("{} ui elements", out.ui_elements.len()),
+                format!("{} {kind} elements", elements.len()),
             ));
         }
         if !e.facts.is_empty() {

@@ -310,7 +310,7 @@ function renderDelta(turn, text, restart) {
 // still open at the end (a `**` not yet closed) is not shown raw.
 function renderStreaming(body, text) {
   const out = document.createDocumentFragment();
-  const lines = text.replace(/__OAUTH_BUTTON_\d+__/g, '').split('\n');
+  const lines = text.replace(/__(OAUTH_BUTTON|CHART)_\d+__/g, '').split('\n');
   let para = [];
   const flush = () => {
     if (!para.length) return;

@@ -1498,3 +1498,137 @@ async fn axe_finds_no_serious_or_critical_violation_on_any_page() {
     audit(&mut b, &axe, "memory").await;
     b.close().await;
 }
+
+/// A series answer carries a chart drawn by the server: its title, an SVG
+/// that fits the message at 1280, 390 and 320 px with labels a person can
+/// read, and the numbers behind "The numbers" (the table assistive
+/// technology reads; the picture is hidden from it). axe-clean.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_series_answer_carries_a_chart_that_fits_every_width() {
+    let _serial = SERIAL.lock().await;
+    let Some(mut b) = Browser::start("chart", 1280, 800).await else {
+        return;
+    };
+    let app = start_app().await;
+    b.goto(&app.url("/chat")).await;
+    b.wait_js(
+        "the connect form in CJ's greeting",
+        "document.querySelector('.msg-cj .connect-form .shop-input')",
+    )
+    .await;
+    b.wait_idle().await;
+    b.connect_shop("demo-shop").await;
+    b.install().await;
+    b.type_into("#input", "Can I see a daily sales chart?")
+        .await;
+    b.press_enter("#input").await;
+    b.wait_js(
+        "the chart in CJ's answer",
+        "document.querySelector('#transcript .msg-cj[data-seq] figure.chart svg')",
+    )
+    .await;
+    b.wait_idle().await;
+    let last_chart = "[...document.querySelectorAll('#transcript figure.chart')].pop()";
+    let chart = b
+        .js(&format!(
+            "const f = {last_chart}; return {{ title: f.querySelector('figcaption').textContent, \
+             bars: f.querySelectorAll('svg rect.bar').length, \
+             rows: f.querySelectorAll('table tbody tr').length, \
+             hidden: f.querySelector('svg').getAttribute('aria-hidden'), \
+             caption: f.querySelector('table caption').textContent, \
+             tableShown: f.querySelector('details').open || f.querySelector('table').checkVisibility() }}"
+        ))
+        .await;
+    assert!(
+        chart["title"]
+            .as_str()
+            .unwrap()
+            .starts_with("Revenue by day"),
+        "{chart}"
+    );
+    assert_eq!(chart["bars"], 30, "one column a day: {chart}");
+    assert_eq!(chart["rows"], 30, "every number in the table: {chart}");
+    assert_eq!(
+        chart["hidden"], "true",
+        "screen readers get the table: {chart}"
+    );
+    assert_eq!(chart["caption"], chart["title"]);
+    assert_eq!(
+        chart["tableShown"], false,
+        "the table waits behind its summary"
+    );
+    // The numbers, for whoever wants them.
+    b.js(&format!("{last_chart}.querySelector('summary').click()"))
+        .await;
+    b.wait_js(
+        "the chart's table",
+        &format!(
+            "{last_chart}.querySelector('details').open && {last_chart}.querySelector('table').checkVisibility()"
+        ),
+    )
+    .await;
+    let cell = b
+        .js(&format!(
+            "return {last_chart}.querySelector('tbody tr:last-child td').textContent"
+        ))
+        .await;
+    assert!(cell.as_str().unwrap().ends_with(" USD"), "{cell}");
+
+    for (width, height) in [(1280, 800), (390, 844), (320, 640)] {
+        b.resize(width, height).await;
+        b.js(&format!("{last_chart}.scrollIntoView({{block: 'start'}})"))
+            .await;
+        let fit = b
+            .js(&format!(
+                "const f = {last_chart}; const s = f.querySelector('svg').getBoundingClientRect(); \
+                 const m = f.closest('.msg-body').getBoundingClientRect(); \
+                 const t = f.querySelector('svg text.axis').getBoundingClientRect(); \
+                 return {{ left: s.left, right: s.right, width: s.width, bodyLeft: m.left, \
+                          bodyRight: m.right, text: t.height, \
+                          overflow: Math.max(document.documentElement.scrollWidth, \
+                                             document.body.scrollWidth) - window.innerWidth }}"
+            ))
+            .await;
+        let f = |k: &str| fit[k].as_f64().unwrap();
+        assert!(
+            f("left") >= f("bodyLeft") && f("right") <= f("bodyRight") + 0.5,
+            "{width} px: the chart stays inside CJ's message: {fit}"
+        );
+        assert!(
+            f("width") >= 200.0,
+            "{width} px: the chart is too small: {fit}"
+        );
+        assert!(
+            f("text") >= 10.0,
+            "{width} px: the axis labels are too small to read: {fit}"
+        );
+        assert!(
+            f("overflow") <= 0.0,
+            "{width} px: the page scrolls sideways: {fit}"
+        );
+        b.shot(&format!("chart-{width}")).await;
+    }
+    // The exported transcript carries the numbers as a table.
+    let exported = b
+        .client
+        .execute_async(
+            "const done = arguments[arguments.length - 1]; \
+             fetch('/api/v1/me').then(r => r.json()).then(me => \
+               fetch(`/api/v1/users/${me.user_id}/conversations/${window.__hirecjTest.conversationId}/export?format=markdown`)) \
+             .then(r => r.text()).then(done).catch(e => done(String(e)));",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let exported = exported.as_str().unwrap();
+    assert!(
+        exported.contains("**Revenue by day, ") && exported.contains("| Day | Revenue (USD) |"),
+        "{exported}"
+    );
+    assert!(!exported.contains("__CHART_"), "{exported}");
+    if let Some(axe) = axe_source() {
+        b.resize(1280, 800).await;
+        audit(&mut b, &axe, "chat-with-chart").await;
+    }
+    b.close().await;
+}

@@ -1,6 +1,7 @@
 use std::sync::Arc;
 
 use super::*;
+use crate::chart::ChartKind;
 use crate::tools::ToolContext;
 use crate::turn::{HistoryEntry, MerchantContext, TurnConfig, TurnInput, TurnOutcome, run_turn};
 use crate::workflow::Catalog;
@@ -565,4 +566,44 @@ async fn a_stated_fact_is_acknowledged() {
     )
     .await;
     assert!(!out.text.contains("I'll remember"), "{}", out.text);
+}
+
+#[tokio::test]
+async fn series_comparisons_and_best_sellers_come_with_their_charts() {
+    for (question, kind, points) in [
+        ("Can I see a daily sales chart?", ChartKind::Columns, 30),
+        ("Compare this month with last month", ChartKind::Bars, 2),
+        ("What are my best sellers this week?", ChartKind::Bars, 0),
+    ] {
+        let out = ask(AD_HOC_SUPPORT, question).await;
+        assert_eq!(out.error, None);
+        assert_eq!(out.ui_elements.len(), 1, "{question}: {out:?}");
+        let element = &out.ui_elements[0];
+        assert_eq!(element.kind, crate::ui_actions::CHART);
+        assert!(
+            out.text
+                .contains(&format!("\n\n{}\n\n", element.placeholder())),
+            "{question}: the chart stands on its own line: {}",
+            out.text
+        );
+        let chart = element.chart.as_ref().expect("the chart's numbers");
+        assert_eq!(chart.kind, kind, "{question}");
+        if points > 0 {
+            assert_eq!(chart.points.len(), points, "{question}: {chart:?}");
+        } else {
+            assert!(!chart.points.is_empty(), "{question}: {chart:?}");
+        }
+    }
+    // The numbers of a daily series: one column a day, the revenue drawn
+    // and shown as the text shows it.
+    let out = ask(AD_HOC_SUPPORT, "Can I see a daily sales chart?").await;
+    let chart = out.ui_elements[0].chart.clone().unwrap();
+    let last = chart.points.last().unwrap();
+    assert_eq!(last.label, "Thu 26 Nov");
+    assert_eq!(last.value, 150.0);
+    assert_eq!(last.display, "150.00 USD");
+    assert_eq!(chart.value_heading, "Revenue (USD)");
+    // A question with no series has no chart.
+    let out = ask(AD_HOC_SUPPORT, "How many orders did I get last week?").await;
+    assert!(out.ui_elements.is_empty(), "{out:?}");
 }

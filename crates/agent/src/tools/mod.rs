@@ -37,6 +37,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value, json};
 
+use crate::chart::Chart;
 use crate::model::{ToolCall, ToolSpec};
 use crate::workflow::Workflow;
 
@@ -94,6 +95,12 @@ pub(crate) trait ToolDefinition: Serialize + Sized + Send {
     /// The result in a few lines of Markdown, as the offline brain tells the
     /// merchant.
     fn text(output: &Self::Output) -> String;
+
+    /// The result as a chart, for tools whose results are a series or a
+    /// ranking ([`crate::chart`]); CJ shows it with `{{chart}}`.
+    fn chart(_output: &Self::Output) -> Option<Chart> {
+        None
+    }
 }
 
 /// The arguments schema of a tool that takes none.
@@ -236,6 +243,12 @@ macro_rules! tool_registry {
                     $(Self::$tool(output) => <$module::$tool as ToolDefinition>::text(output),)+
                 }
             }
+
+            pub(crate) fn chart(&self) -> Option<Chart> {
+                match self {
+                    $(Self::$tool(output) => <$module::$tool as ToolDefinition>::chart(output),)+
+                }
+            }
         }
     };
 }
@@ -324,6 +337,8 @@ pub struct ToolOutput {
     /// Machine code of the failure (`invalid_arguments`, `timeout`,
     /// `unauthorized`, …).
     pub error_code: Option<String>,
+    /// The result as a chart, when the tool draws one.
+    pub chart: Option<Chart>,
 }
 
 impl ToolOutput {
@@ -333,6 +348,7 @@ impl ToolOutput {
             is_error: false,
             needs_reconnect: false,
             error_code: None,
+            chart: None,
         }
     }
 
@@ -342,6 +358,7 @@ impl ToolOutput {
             is_error: true,
             needs_reconnect: false,
             error_code: Some(code.to_owned()),
+            chart: None,
         }
     }
 }
@@ -445,7 +462,10 @@ impl ToolContext {
                     self.timeout.as_secs()
                 ),
             ),
-            Ok(Ok(result)) => ToolOutput::ok(compact(&result)),
+            Ok(Ok(result)) => ToolOutput {
+                chart: result.chart(),
+                ..ToolOutput::ok(compact(&result))
+            },
             Ok(Err(e)) => shopify_error_output(&e),
         }
     }
@@ -473,6 +493,7 @@ fn shopify_error_output(e: &ShopifyError) -> ToolOutput {
             is_error: true,
             needs_reconnect: true,
             error_code: Some(e.code().to_owned()),
+            chart: None,
         };
     }
     let message = match e {

@@ -8,7 +8,10 @@ use serde_json::{Map, Value, json};
 
 use super::arguments::{range_args, range_properties};
 use super::sales_summary::MAX_RANGE_DAYS;
-use super::shared::{currency_suffix, percent_change, percent_text};
+use super::shared::{
+    chart_day, chart_value, currency_suffix, money_heading, percent_change, percent_text,
+};
+use crate::chart::{Chart, ChartKind, ChartPoint};
 use super::{InvalidArguments, StoreData, ToolDefinition};
 
 /// The tool: the period asked about and the period it is compared with.
@@ -110,6 +113,25 @@ impl ToolDefinition for SalesComparison {
             out.push_str(&format!("\n- Note: {note}"));
         }
         out
+    }
+
+    /// Revenue of the two periods, as bars (the earlier one first).
+    fn chart(output: &SalesComparisonResult) -> Option<Chart> {
+        let cur = currency_suffix(output.currency.as_deref());
+        let bar = |p: &PeriodSales| {
+            ChartPoint::new(
+                format!("{} to {}", chart_day(p.from), chart_day(p.to)),
+                chart_value(p.revenue),
+                format!("{}{cur}", p.revenue),
+            )
+        };
+        Some(Chart::new(
+            "Revenue, period against period",
+            ChartKind::Bars,
+            "Period",
+            money_heading("Revenue", output.currency.as_deref()),
+            vec![bar(&output.compared_with), bar(&output.period)],
+        ))
     }
 }
 

@@ -8,7 +8,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use super::arguments::{date_range, range_schema};
-use super::shared::{amount, currency_suffix, note_line};
+use super::shared::{amount, chart_day, chart_value, currency_suffix, money_heading, note_line};
+use crate::chart::{Chart, ChartKind, ChartPoint};
 use hirecj_shopify::store_data::SalesSeriesData as Series;
 use super::{InvalidArguments, StoreData, ToolDefinition};
 
@@ -139,6 +140,37 @@ impl ToolDefinition for SalesSeries {
         }
         out.push_str(&note_line(output.note.as_deref()));
         out
+    }
+
+    /// Revenue per day or week, as columns.
+    fn chart(output: &SalesSeriesResult) -> Option<Chart> {
+        let cur = currency_suffix(output.currency.as_deref());
+        let (by, heading) = match output.bucket {
+            Bucket::Day => ("day", "Day"),
+            Bucket::Week => ("week", "Week of"),
+        };
+        let points = output
+            .points
+            .iter()
+            .map(|p| {
+                let label = match output.bucket {
+                    Bucket::Day => p.start.format("%a %-d %b").to_string(),
+                    Bucket::Week => p.start.format("%-d %b").to_string(),
+                };
+                ChartPoint::new(label, chart_value(p.revenue), format!("{}{cur}", p.revenue))
+            })
+            .collect();
+        Some(Chart::new(
+            format!(
+                "Revenue by {by}, {} to {}",
+                chart_day(output.from),
+                chart_day(output.to)
+            ),
+            ChartKind::Columns,
+            heading,
+            money_heading("Revenue", output.currency.as_deref()),
+            points,
+        ))
     }
 }
 

@@ -378,6 +378,24 @@ pub(crate) fn status_words(status: Option<&str>) -> String {
     status.map_or_else(|| "none".to_owned(), |s| s.to_lowercase().replace('_', " "))
 }
 
+/// An amount as a chart draws it (to the cent).
+pub(crate) fn chart_value(a: Amount) -> f64 {
+    a.to_cents() as f64 / 100.0
+}
+
+/// A day as a chart's title names it: `3 Nov 2026`.
+pub(crate) fn chart_day(d: NaiveDate) -> String {
+    d.format("%-d %b %Y").to_string()
+}
+
+/// What a chart of amounts in `currency` measures: `Revenue (USD)`.
+pub(crate) fn money_heading(what: &str, currency: Option<&str>) -> String {
+    match currency {
+        Some(c) if !c.is_empty() => format!("{what} ({c})"),
+        _ => what.to_owned(),
+    }
+}
+
 /// ` USD`, or nothing without a currency.
 pub(crate) fn currency_suffix(currency: Option<&str>) -> String {
     currency.map(|c| format!(" {c}")).unwrap_or_default()

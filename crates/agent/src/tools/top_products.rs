@@ -6,7 +6,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use super::arguments::int_arg;
-use super::shared::ProductSales;
+use super::shared::{ProductSales, chart_day};
+use crate::chart::{Chart, ChartKind, ChartPoint};
 use super::{InvalidArguments, StoreData, ToolDefinition};
 
 /// The tool: how far back and how many products.
@@ -67,6 +68,32 @@ impl ToolDefinition for TopProducts {
             ));
         }
         out
+    }
+
+    /// Units sold per best seller, as bars.
+    fn chart(output: &TopProductsResult) -> Option<Chart> {
+        if output.products.is_empty() {
+            return None;
+        }
+        let points = output
+            .products
+            .iter()
+            .map(|p| {
+                let unit = if p.units == 1 { "unit" } else { "units" };
+                ChartPoint::new(&p.title, p.units as f64, format!("{} {unit}", p.units))
+            })
+            .collect();
+        Some(Chart::new(
+            format!(
+                "Best sellers, {} to {}",
+                chart_day(output.from),
+                chart_day(output.to)
+            ),
+            ChartKind::Bars,
+            "Product",
+            "Units sold",
+            points,
+        ))
     }
 }
 

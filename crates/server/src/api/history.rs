@@ -193,7 +193,8 @@ pub async fn conversation_detail(
         .into_response())
 }
 
-/// Replaces UI placeholders (`__OAUTH_BUTTON_1__`) by a readable note.
+/// Replaces UI placeholders (`__OAUTH_BUTTON_1__`) by a readable note, and
+/// a chart's by its numbers as a table.
 fn strip_placeholders(content: &str, ui_elements: &Value) -> String {
     let mut text = content.to_owned();
     for e in ui_elements.as_array().into_iter().flatten() {
@@ -201,10 +202,14 @@ fn strip_placeholders(content: &str, ui_elements: &Value) -> String {
             continue;
         };
         let note = match e.get("type").and_then(Value::as_str) {
-            Some("oauth_button") => "_[Connect Shopify button]_",
-            _ => "_[interactive element]_",
+            Some("oauth_button") => "_[Connect Shopify button]_".to_owned(),
+            Some("chart") => match crate::chat::render::chart_of(ui_elements, id) {
+                Some(chart) => crate::chat::chart::markdown(&chart),
+                None => "_[chart]_".to_owned(),
+            },
+            _ => "_[interactive element]_".to_owned(),
         };
-        text = text.replace(&format!("__{}__", id.to_ascii_uppercase()), note);
+        text = text.replace(&format!("__{}__", id.to_ascii_uppercase()), &note);
     }
     text
 }

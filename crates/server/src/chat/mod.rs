@@ -2,6 +2,7 @@
 //! stores messages and runs CJ's turns, and rendering of CJ's markdown.
 
 pub mod bus;
+pub mod chart;
 pub mod engine;
 pub mod internal;
 pub mod protocol;

@@ -3,6 +3,8 @@
 //! UI-element placeholders become empty `<span data-ui-element="…">` slots the
 //! page fills with the element (e.g. the Connect Shopify form).
 
+use hirecj_agent::chart::Chart;
+use hirecj_agent::ui_actions::CHART;
 use serde_json::Value;
 
 /// Table column alignments: pulldown-cmark's inline style, the class kept.
@@ -22,6 +24,12 @@ pub fn markdown_to_html(content: &str, ui_elements: &Value) -> String {
                 .collect()
         })
         .unwrap_or_default();
+    // Charts are drawn here (from numbers and escaped text); other
+    // elements are empty slots the page fills.
+    let charts: Vec<Option<String>> = ids
+        .iter()
+        .map(|id| chart_of(ui_elements, id).map(|c| super::chart::figure(&c)))
+        .collect();
     let mut text = content.to_owned();
     for (i, id) in ids.iter().enumerate() {
         let placeholder = format!("__{}__", id.to_ascii_uppercase());
@@ -51,12 +59,27 @@ pub fn markdown_to_html(content: &str, ui_elements: &Value) -> String {
         .clean(&html)
         .to_string();
     for (i, id) in ids.iter().enumerate() {
-        let slot = format!("<span class=\"ui-slot\" data-ui-element=\"{id}\"></span>");
+        let slot = match &charts[i] {
+            Some(figure) => figure.clone(),
+            None => format!("<span class=\"ui-slot\" data-ui-element=\"{id}\"></span>"),
+        };
         clean = clean
             .replace(&format!("<p>HIRECJSLOT{i}X</p>"), &slot)
             .replace(&format!("HIRECJSLOT{i}X"), &slot);
     }
     clean
+}
+
+/// The chart of the `chart` element `id`, if it is one and reads as one.
+pub(crate) fn chart_of(ui_elements: &Value, id: &str) -> Option<Chart> {
+    let element = ui_elements
+        .as_array()?
+        .iter()
+        .find(|e| e.get("id").and_then(Value::as_str) == Some(id))?;
+    if element.get("type").and_then(Value::as_str) != Some(CHART) {
+        return None;
+    }
+    serde_json::from_value(element.get("chart")?.clone()).ok()
 }
 
 #[cfg(test)]
@@ -101,6 +124,31 @@ mod tests {
         assert!(!html.contains("onerror"), "{html}");
         assert!(!html.contains("href=\"javascript:"), "{html}");
         assert!(!html.contains("<a href=\"javascript"), "{html}");
+    }
+
+    #[test]
+    fn charts_are_drawn_in_their_place() {
+        let chart = json!({"title": "Revenue by day", "kind": "columns", "label_heading": "Day",
+            "value_heading": "Revenue (USD)",
+            "points": [{"label": "Mon", "value": 12.5, "display": "12.50 USD"}]});
+        let html = markdown_to_html(
+            "**Sales by day**\n\n__CHART_1__\n\n- Mon: 12.50 USD",
+            &json!([{"id": "chart_1", "type": "chart", "chart": chart}]),
+        );
+        assert!(html.contains("<figure class=\"chart\">"), "{html}");
+        assert!(html.contains("<svg"), "{html}");
+        assert!(
+            !html.contains("<p><figure"),
+            "a figure is not inside a paragraph: {html}"
+        );
+        assert!(!html.contains("CHART_1"), "{html}");
+        // A chart element that does not read as one is an empty slot.
+        let html = markdown_to_html(
+            "__CHART_1__",
+            &json!([{"id": "chart_1", "type": "chart", "chart": {"title": 3}}]),
+        );
+        assert!(html.contains("data-ui-element=\"chart_1\""), "{html}");
+        assert!(!html.contains("<svg"), "{html}");
     }
 
     #[test]
