@@ -551,18 +551,15 @@ impl Connection {
 
     async fn message(&mut self, text: &str, client_id: &str) -> Result<(), ChatError> {
         let id = self.current()?;
-        let posted = self.chat.post_message(id, text, client_id).await?;
+        let (stored, new) = self.chat.post_message(id, text, client_id).await?;
         self.send(ServerFrame::MessageAck {
             client_id: client_id.to_owned(),
-            seq: posted.message.seq,
+            seq: stored.seq,
         })
         .await;
-        // The reply's frames queued since it started follow the ack. A
-        // resend while this connection follows the turn keeps following it
-        // (re-subscribing could drop a frame in between).
-        if let Some(reply) = posted.reply {
-            self.follow(id, Some(reply.frames));
-        } else if posted.new || !self.following() {
+        // A resend while this connection follows the turn keeps following
+        // it (re-subscribing could drop a frame in between).
+        if new || !self.following() {
             self.follow(id, None);
         }
         Ok(())
