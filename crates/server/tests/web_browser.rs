@@ -1,10 +1,12 @@
 //! The web app in real headless Chromium (Debian's `chromium` and
 //! `chromium-driver`), driven over WebDriver with fantoccini, against the app
-//! on port 0 with the development store and the offline brain.
+//! on port 0 with the development store and the offline brain; the journey
+//! also in Firefox ESR (Debian's `firefox-esr`, geckodriver from crates.io).
 //!
 //! 1. the whole journey: landing, chat, Connect Shopify (Enter does not
 //!    reload), the development store's consent page, the prepared message,
 //!    a question answered with the right number, history, export, sign out;
+//!    in both engines;
 //! 2. hostile merchant and CJ text renders inert;
 //! 3. a connection dropped in the middle of a reply: every message once;
 //!    a message sent from a second tab shows live in the first;
@@ -13,8 +15,8 @@
 //!    page a merchant meets: no serious or critical violation.
 //!
 //! Screenshots of every step go to `<target>/screenshots/<test>/` (printed).
-//! Without chromium/chromedriver the tests print a note and pass, except
-//! with `CI=true`, where that is a failure.
+//! Without the browsers and their drivers the tests print a note and pass,
+//! except with `CI=true`, where that is a failure.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)]
 
 use std::net::TcpListener as StdListener;
@@ -129,48 +131,107 @@ fn free_port() -> u16 {
         .port()
 }
 
+/// The browser engine a test drives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Engine {
+    /// Debian's Chromium through chromedriver.
+    Chromium,
+    /// Debian's Firefox ESR through geckodriver (`cargo install geckodriver`).
+    Firefox,
+}
+
+/// geckodriver from `PATH` or from cargo's own bin directory.
+fn geckodriver_binary() -> Option<PathBuf> {
+    find_binary(&["geckodriver"]).or_else(|| {
+        let home = std::env::var_os("CARGO_HOME")
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")))?;
+        let candidate = home.join("bin").join("geckodriver");
+        candidate.is_file().then_some(candidate)
+    })
+}
+
 impl Browser {
     /// A headless Chromium, or `None` (the test is skipped) when it is not
     /// installed. Under `CI=true` a missing browser fails the test.
     async fn start(test: &str, width: u32, height: u32) -> Option<Self> {
-        let chromium = chromium_binary();
-        let driver = find_binary(&["chromedriver"]);
-        let (Some(chromium), Some(driver)) = (chromium, driver) else {
-            let msg = "chromium and chromedriver are not installed \
-                       (apt-get install -y chromium chromium-driver)";
+        Self::start_in(Engine::Chromium, test, width, height).await
+    }
+
+    /// A headless `engine`, as [`Browser::start`].
+    async fn start_in(engine: Engine, test: &str, width: u32, height: u32) -> Option<Self> {
+        let (browser, driver, install) = match engine {
+            Engine::Chromium => (
+                chromium_binary(),
+                find_binary(&["chromedriver"]),
+                "chromium and chromedriver are not installed \
+                 (apt-get install -y chromium chromium-driver)",
+            ),
+            Engine::Firefox => (
+                find_binary(&["firefox-esr", "firefox"]),
+                geckodriver_binary(),
+                "firefox and geckodriver are not installed \
+                 (apt-get install -y firefox-esr; cargo install geckodriver)",
+            ),
+        };
+        let (Some(browser), Some(driver)) = (browser, driver) else {
             assert!(
                 std::env::var("CI").as_deref() != Ok("true"),
-                "CI=true: {msg}"
+                "CI=true: {install}"
             );
-            note(&format!("SKIPPED {test}: {msg}"));
+            note(&format!("SKIPPED {test}: {install}"));
             return None;
         };
         let port = free_port();
-        let child = Command::new(&driver)
-            .arg(format!("--port={port}"))
+        let mut command = Command::new(&driver);
+        match engine {
+            Engine::Chromium => command.arg(format!("--port={port}")),
+            Engine::Firefox => command.args(["--host", "127.0.0.1", "--port", &port.to_string()]),
+        };
+        let child = command
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .expect("chromedriver starts");
+            .expect("the WebDriver server starts");
         let profile = tempfile::tempdir().unwrap();
-        let caps = json!({
-            "browserName": "chrome",
-            "goog:chromeOptions": {
-                "binary": chromium.display().to_string(),
-                "args": [
-                    "--headless",
-                    "--no-sandbox",
-                    "--disable-gpu",
-                    "--disable-dev-shm-usage",
-                    "--disable-background-networking",
-                    "--disable-component-update",
-                    "--disable-sync",
-                    "--no-first-run",
-                    format!("--user-data-dir={}", profile.path().display()),
-                    format!("--window-size={width},{height}"),
-                ],
-            },
-        });
+        let caps = match engine {
+            Engine::Chromium => json!({
+                "browserName": "chrome",
+                "goog:chromeOptions": {
+                    "binary": browser.display().to_string(),
+                    "args": [
+                        "--headless",
+                        "--no-sandbox",
+                        "--disable-gpu",
+                        "--disable-dev-shm-usage",
+                        "--disable-background-networking",
+                        "--disable-component-update",
+                        "--disable-sync",
+                        "--no-first-run",
+                        format!("--user-data-dir={}", profile.path().display()),
+                        format!("--window-size={width},{height}"),
+                    ],
+                },
+            }),
+            Engine::Firefox => json!({
+                "browserName": "firefox",
+                "moz:firefoxOptions": {
+                    "binary": browser.display().to_string(),
+                    "args": ["-headless", format!("--width={width}"), format!("--height={height}")],
+                    // Nothing but the app on loopback: no updates, no
+                    // telemetry, no first-run pages.
+                    "prefs": {
+                        "app.update.enabled": false,
+                        "browser.shell.checkDefaultBrowser": false,
+                        "datareporting.policy.dataSubmissionEnabled": false,
+                        "toolkit.telemetry.enabled": false,
+                        "browser.startup.homepage_override.mstone": "ignore",
+                        "network.captive-portal-service.enabled": false,
+                        "extensions.update.enabled": false,
+                    },
+                },
+            }),
+        };
         let Value::Object(caps) = caps else {
             unreachable!()
         };
@@ -186,7 +247,7 @@ impl Browser {
                     let _ = e;
                     tokio::time::sleep(Duration::from_millis(200)).await;
                 }
-                Err(e) => panic!("cannot start a Chromium session: {e}"),
+                Err(e) => panic!("cannot start a {engine:?} session: {e}"),
             }
         };
         let shots = screenshots_root().join(test);
@@ -390,8 +451,18 @@ fn contains_number(text: &str, n: usize) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn journey_from_landing_to_sign_out() {
+    journey(Engine::Chromium, "journey").await;
+}
+
+/// The same journey in a second engine: Firefox ESR.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_journey_in_firefox() {
+    journey(Engine::Firefox, "journey-firefox").await;
+}
+
+async fn journey(engine: Engine, test: &str) {
     let _serial = SERIAL.lock().await;
-    let Some(mut b) = Browser::start("journey", 1280, 900).await else {
+    let Some(mut b) = Browser::start_in(engine, test, 1280, 900).await else {
         return;
     };
     let app = start_app().await;
