@@ -595,3 +595,70 @@ async fn an_idle_tab_sees_the_reply_another_tab_asked_for() {
     assert_eq!(model.request_count(), 1);
     app.stop().await;
 }
+
+/// CJ's reply starts while the merchant's message is being stored: the
+/// model is asked while the database still holds the message's commit
+/// back (another connection has SQLite's write lock), and the merchant
+/// still gets the ack first, then the reply, which is stored after it.
+#[tokio::test]
+async fn the_model_is_asked_while_the_message_commits_and_the_ack_comes_first() {
+    use sqlx::Connection;
+
+    let dir = tempfile::tempdir().unwrap();
+    let model = support::story_model().await;
+    let base_url = model.openai_base_url();
+    let app = support::start_app_in(
+        dir.path(),
+        &[
+            ("HIRECJ_MODEL_PROVIDER", "openai"),
+            ("OPENAI_BASE_URL", base_url.as_str()),
+        ],
+    )
+    .await;
+    let cookie = app.visitor_cookie().await;
+    let mut ws = app.chat(&cookie).await;
+    let id = ws.start_ad_hoc().await.unwrap();
+    let asked = model.request_count();
+
+    let database = format!("sqlite://{}", dir.path().join("hirecj.db").display());
+    let mut blocker = sqlx::SqliteConnection::connect(&database).await.unwrap();
+    sqlx::query("BEGIN IMMEDIATE")
+        .execute(&mut blocker)
+        .await
+        .unwrap();
+    ws.send_json(json!({"type": "message", "text": "How are sales this week?", "client_id": "m1"}))
+        .await
+        .unwrap();
+    tokio::time::timeout(WAIT, model.wait_for_requests(asked + 1))
+        .await
+        .expect("the model is asked before the message can be stored");
+    let request = model.requests().last().unwrap().json();
+    assert!(
+        request.to_string().contains("How are sales this week?"),
+        "the request carries the message being stored: {request}"
+    );
+    assert!(
+        app.messages(&id).await.is_empty(),
+        "nothing is stored while the write lock is held"
+    );
+    sqlx::query("ROLLBACK").execute(&mut blocker).await.unwrap();
+    drop(blocker);
+
+    let ack = ws.next().await.unwrap();
+    assert_eq!(
+        ack.kind(),
+        "message_ack",
+        "the ack comes first: {:?}",
+        ack.json()
+    );
+    assert_eq!(ack["seq"], 1);
+    let (streamed, done) = ws.collect_until("cj_message").await.unwrap();
+    assert!(streamed.iter().all(|f| f.kind() != "error"), "{streamed:?}");
+    assert_eq!(done["content"], "Once upon a time.");
+    assert_eq!(done["seq"], 2);
+    let stored = app.messages(&id).await;
+    assert_eq!(stored.len(), 2, "{stored:?}");
+    assert_eq!(stored[0].content, "How are sales this week?");
+    assert_eq!(model.request_count(), asked + 1, "asked once");
+    app.stop().await;
+}

@@ -1,10 +1,10 @@
 //! Live turn frames across replicas. The replica that runs a conversation's
 //! turn publishes its frames (`cj_thinking`, `cj_delta`, `cj_message`, …);
 //! every socket with that conversation open gets them, on this replica and
-//! on the others: those following the turn (they opened the conversation
-//! while it ran) through [`FrameBus::subscribe`], the rest through
-//! [`FrameBus::announcements`], which also carries the messages CJ posts
-//! outside a turn. On PostgreSQL frames travel by `LISTEN`/`NOTIFY` on one
+//! on the others, through [`FrameBus::announcements`] (its one path for
+//! live frames, which also carries the messages CJ posts outside a turn);
+//! a replica waiting for another's turn to end also reads them through
+//! [`FrameBus::subscribe`]. On PostgreSQL frames travel by `LISTEN`/`NOTIFY` on one
 //! channel; on SQLite (one process) nothing travels.
 //!
 //! Delivery is best effort: a frame published while the listening
@@ -29,9 +29,12 @@ const CHANNEL: &str = "hirecj_turn_frames";
 /// Frames waiting to be published; beyond this they are dropped (the
 /// store still has every reply).
 const QUEUE: usize = 4_096;
-/// Frames a follower may fall behind by (every socket with a conversation
-/// open holds one such channel, mostly idle: kept small).
-const SLOTS: usize = 16;
+/// Frames a socket may fall behind by. Every conversation open on a
+/// socket holds one such channel, mostly idle; it carries every live frame
+/// of the conversation's turns (a reply's pieces come in bursts, and one
+/// that starts while the merchant's message commits is held back until
+/// the commit, then sent at once), so it holds a burst.
+const SLOTS: usize = 64;
 /// How long the listener waits before listening again after a failure.
 const RETRY: Duration = Duration::from_secs(1);
 
@@ -53,8 +56,7 @@ type Followers = Channels<ServerFrame>;
 /// A frame for the sockets that have a conversation open.
 #[derive(Debug, Clone)]
 pub enum OpenFrame {
-    /// A frame of a turn: a socket already following that turn (through
-    /// its own channel) skips it.
+    /// A frame of a turn.
     Turn(ServerFrame),
     /// A message CJ posts outside any turn: for every socket.
     Announcement(ServerFrame),

@@ -10,4 +10,4 @@ pub mod render;
 pub mod service;
 pub mod ws;
 
-pub use service::{ChatError, ChatLimits, ChatService, Link, Owner};
+pub use service::{ChatError, ChatLimits, ChatService, Link, Owner, Posted};

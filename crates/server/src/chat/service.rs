@@ -178,6 +178,10 @@ struct RunningTurn {
     frames: broadcast::Sender<ServerFrame>,
     /// Tells this turn from a later one of the same conversation.
     generation: u64,
+    /// Whether other sockets may follow it: not while the merchant message
+    /// it answers is still being stored (it may not be, and then the turn
+    /// is dropped unseen).
+    visible: bool,
 }
 
 struct Inner {
@@ -215,6 +219,17 @@ struct Inner {
 #[derive(Clone)]
 pub struct ChatService {
     inner: Arc<Inner>,
+}
+
+/// What [`ChatService::post_message`] did with a merchant message.
+pub struct Posted {
+    /// The stored message (for a resend, the one stored the first time).
+    pub message: Message,
+    /// Whether it was stored now (false for a resend).
+    pub new: bool,
+    /// CJ's reply to it, started while the message was being stored;
+    /// `None` when the reply starts the usual way ([`ChatService::ensure_reply`]).
+    pub reply: Option<TurnHandle>,
 }
 
 /// A turn that was started (or was already running) for a conversation.
@@ -399,14 +414,15 @@ impl ChatService {
         Ok(self.inner.store.messages(id, after_seq).await?)
     }
 
-    /// Validates and stores a merchant message. Returns the stored message
-    /// and whether it is new (a resend with the same `client_id` is not).
+    /// Validates and stores a merchant message, starting CJ's reply to it
+    /// while it is stored (see [`Posted`]; a resend with the same
+    /// `client_id` is not stored again).
     pub async fn post_message(
         &self,
         conversation: ConversationId,
         text: &str,
         client_id: &str,
-    ) -> Result<(Message, bool), ChatError> {
+    ) -> Result<Posted, ChatError> {
         let text = text.trim();
         if text.is_empty() {
             return Err(ChatError::Invalid("the message is empty".into()));
@@ -433,25 +449,33 @@ impl ChatService {
             // only a new message waits for the turn to end.
             let store = &self.inner.store;
             return match store.message_by_client_id(conversation, client_id).await? {
-                Some(stored) => Ok((stored, false)),
+                Some(stored) => Ok(Posted {
+                    message: stored,
+                    new: false,
+                    reply: None,
+                }),
                 None => Err(ChatError::TurnInProgress),
             };
         }
         let mut message = NewMessage::new(Role::Merchant, text);
         message.client_id = Some(client_id.to_owned());
         // Stored only if no other replica runs a turn of the conversation;
-        // the message claims the turn that answers it.
+        // the message claims the turn that answers it. CJ's reply starts
+        // while it is stored: its history is read and the model called
+        // meanwhile, and it counts only once the message is stored as
+        // expected (the ack, sent after this returns, still waits for that).
         let store = &self.inner.store;
         let claim = TurnLease::Claim {
             owner: &self.inner.owner,
             until: self.lease_until(),
         };
-        match store
-            .append_message_in_turn(conversation, &message, claim)
-            .await
-        {
+        let (committed, stored_as) = oneshot::channel();
+        let (stored, early) = tokio::join!(
+            store.append_message_in_turn(conversation, &message, claim),
+            self.start_early(conversation, &message, stored_as),
+        );
+        match stored {
             Ok((stored, new)) => {
-                self.note_claim(conversation);
                 if new {
                     // The merchant's other tabs, on any replica, show it
                     // (the sender's socket has it from its ack).
@@ -462,16 +486,147 @@ impl ChatService {
                         },
                     );
                 }
-                Ok((stored, new))
+                let reply = match early {
+                    Some(early) if new && early.seq == stored.seq => {
+                        self.confirm_early(conversation, early, committed, &stored)
+                    }
+                    Some(early) => {
+                        self.drop_early(conversation, &early);
+                        None
+                    }
+                    None => None,
+                };
+                if new && reply.is_none() {
+                    self.note_claim(conversation);
+                }
+                Ok(Posted {
+                    message: stored,
+                    new,
+                    reply,
+                })
             }
-            Err(StoreError::TurnClaimed) => {
-                match store.message_by_client_id(conversation, client_id).await? {
-                    Some(stored) => Ok((stored, false)),
-                    None => Err(ChatError::TurnInProgress),
+            Err(e) => {
+                if let Some(early) = early {
+                    self.drop_early(conversation, &early);
+                }
+                match e {
+                    StoreError::TurnClaimed => {
+                        match store.message_by_client_id(conversation, client_id).await? {
+                            Some(stored) => Ok(Posted {
+                                message: stored,
+                                new: false,
+                                reply: None,
+                            }),
+                            None => Err(ChatError::TurnInProgress),
+                        }
+                    }
+                    e => Err(e.into()),
                 }
             }
-            Err(e) => Err(e.into()),
         }
+    }
+
+    /// Starts CJ's reply to `message` while it is being stored (the
+    /// caller holds the conversation's gate and no turn runs): reads what
+    /// the turn needs as if the message were stored next, and starts the
+    /// turn, unseen by other sockets until [`Self::confirm_early`]. `None`
+    /// when the reply is not an answer to this message (the workflow's
+    /// first action is still due) or cannot be prepared now; it then
+    /// starts the usual way once the message is stored.
+    async fn start_early(
+        &self,
+        id: ConversationId,
+        message: &NewMessage,
+        committed: oneshot::Receiver<Message>,
+    ) -> Option<EarlyTurn> {
+        let store = &self.inner.store;
+        let mut conversation = store.conversation(id).await.ok()??;
+        if self.initial_action_pending(&conversation) {
+            return None;
+        }
+        let history = store
+            .messages(id, conversation.summary_through)
+            .await
+            .ok()?;
+        // A resend of a stored message is not answered again.
+        if history
+            .iter()
+            .any(|m| m.client_id.is_some() && m.client_id == message.client_id)
+        {
+            return None;
+        }
+        let user = match &conversation.user_id {
+            Some(u) => store.user(u).await.ok()?,
+            None => None,
+        };
+        let seq = conversation.last_seq + 1;
+        let mut history: Vec<Message> = history.into_iter().filter(|m| m.seq < seq).collect();
+        history.push(Message {
+            conversation_id: id,
+            seq,
+            role: message.role,
+            content: message.content.clone(),
+            ui_elements: message.ui_elements.clone(),
+            status: message.status,
+            client_id: message.client_id.clone(),
+            created_at: chrono::Utc::now(),
+        });
+        conversation.last_seq = seq;
+        let ctx = TurnContext {
+            conversation: conversation.clone(),
+            history,
+            user,
+            turn: seq + 1,
+        };
+        let work = TurnWork::Early {
+            ctx: Box::new(ctx),
+            committed,
+        };
+        let started = self.start_turn(conversation, work, false);
+        Some(EarlyTurn { seq, started })
+    }
+
+    /// The message an early turn answers is stored as it expected: the turn
+    /// becomes the conversation's running turn, followed by every socket
+    /// with it open. `None` if the turn is already over (it failed before
+    /// it could be told).
+    fn confirm_early(
+        &self,
+        id: ConversationId,
+        early: EarlyTurn,
+        committed: oneshot::Sender<Message>,
+        stored: &Message,
+    ) -> Option<TurnHandle> {
+        let StartedTurn {
+            handle,
+            relay,
+            generation,
+        } = early.started;
+        let registered = match self.running().get_mut(&id) {
+            Some(turn) if turn.generation == generation => {
+                turn.visible = true;
+                true
+            }
+            _ => false,
+        };
+        if !registered || committed.send(stored.clone()).is_err() {
+            self.release(id, generation);
+            return None;
+        }
+        self.relay(id, relay);
+        Some(handle)
+    }
+
+    /// The message an early turn answers was not stored as it expected (a
+    /// resend, another replica's turn, a failure): the turn ends unseen and
+    /// stores nothing.
+    fn drop_early(&self, id: ConversationId, early: &EarlyTurn) {
+        if let Some(turn) = self.running().get(&id)
+            && turn.generation == early.started.generation
+        {
+            turn.abort.cancel();
+        }
+        self.release(id, early.started.generation);
     }
 
     /// Notes that this replica just claimed `conversation`'s turn.
@@ -564,6 +719,7 @@ impl ChatService {
     ) -> Option<broadcast::Receiver<ServerFrame>> {
         self.running()
             .get(&conversation)
+            .filter(|t| t.visible)
             .map(|t| t.frames.subscribe())
     }
 
@@ -658,46 +814,38 @@ impl ChatService {
             (again, needs_initial)
         };
 
+        let work = if needs_initial {
+            TurnWork::Initial
+        } else {
+            TurnWork::Answer
+        };
+        let started = self.start_turn(conversation, work, true);
+        self.relay(id, started.relay);
+        Ok(Some(started.handle))
+    }
+
+    /// Registers a turn of `conversation` as running (the caller holds the
+    /// conversation's gate and no turn runs) and starts its task.
+    fn start_turn(&self, conversation: Conversation, work: TurnWork, visible: bool) -> StartedTurn {
+        let id = conversation.id;
         let (frames, receiver) = broadcast::channel(256);
+        let relay = frames.subscribe();
         let abort = CancellationToken::new();
         let stop = abort.child_token();
         let generation = self
             .inner
             .generations
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        {
-            let mut running = self.running();
-            if let Some(turn) = running.get(&id) {
-                return Ok(Some(TurnHandle {
-                    frames: turn.frames.subscribe(),
-                    done: None,
-                }));
-            }
-            running.insert(
-                id,
-                RunningTurn {
-                    stop: stop.clone(),
-                    abort: abort.clone(),
-                    frames: frames.clone(),
-                    generation,
-                },
-            );
-        }
-        {
-            // Every tab with the conversation open, on any replica, sees
-            // this turn live.
-            let mut relay = frames.subscribe();
-            let bus = self.inner.bus.clone();
-            tokio::spawn(async move {
-                loop {
-                    match relay.recv().await {
-                        Ok(frame) => bus.publish(id, frame),
-                        Err(broadcast::error::RecvError::Lagged(_)) => {}
-                        Err(broadcast::error::RecvError::Closed) => break,
-                    }
-                }
-            });
-        }
+        self.running().insert(
+            id,
+            RunningTurn {
+                stop: stop.clone(),
+                abort: abort.clone(),
+                frames: frames.clone(),
+                generation,
+                visible,
+            },
+        );
         let (done_tx, done_rx) = oneshot::channel();
         let service = self.clone();
         self.inner.turns.spawn(async move {
@@ -716,10 +864,12 @@ impl ChatService {
                 released: released.clone(),
             };
             let work = async {
-                if needs_initial {
-                    service.run_initial_action(turn).await
-                } else {
-                    service.answer(turn).await
+                match work {
+                    TurnWork::Initial => service.run_initial_action(turn).await,
+                    TurnWork::Answer => service.answer(turn).await,
+                    TurnWork::Early { ctx, committed } => {
+                        service.answer_early(turn, *ctx, committed).await
+                    }
                 }
             };
             tokio::pin!(work);
@@ -744,10 +894,29 @@ impl ChatService {
             drop(deregister);
             let _ = done_tx.send(());
         });
-        Ok(Some(TurnHandle {
-            frames: receiver,
-            done: Some(done_rx),
-        }))
+        StartedTurn {
+            handle: TurnHandle {
+                frames: receiver,
+                done: Some(done_rx),
+            },
+            relay,
+            generation,
+        }
+    }
+
+    /// Sends the frames of `id`'s turn (`frames`, subscribed when the turn
+    /// started) to every tab with the conversation open, on any replica.
+    fn relay(&self, id: ConversationId, mut frames: broadcast::Receiver<ServerFrame>) {
+        let bus = self.inner.bus.clone();
+        tokio::spawn(async move {
+            loop {
+                match frames.recv().await {
+                    Ok(frame) => bus.publish(id, frame),
+                    Err(broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(broadcast::error::RecvError::Closed) => break,
+                }
+            }
+        });
     }
 
     /// Announcements for `id` (messages CJ posts outside a turn), from any
@@ -934,7 +1103,40 @@ impl ChatService {
     /// facts. An abandoned turn stores nothing.
     async fn answer(&self, turn: ConversationTurn) -> Result<(), ChatError> {
         let ctx = self.turn_context(&turn.conversation).await?;
-        let Some(output) = self.run_agent(&turn, &ctx).await? else {
+        let output = self.run_agent(&turn, &ctx).await;
+        self.keep_answer(turn, ctx, output).await
+    }
+
+    /// Answers a merchant message that was being stored when the turn
+    /// started ([`Self::start_early`]): the model runs while it commits.
+    /// Nothing is stored, and no error shown, unless `committed` brings the
+    /// stored message.
+    async fn answer_early(
+        &self,
+        turn: ConversationTurn,
+        mut ctx: TurnContext,
+        committed: oneshot::Receiver<Message>,
+    ) -> Result<(), ChatError> {
+        let (output, committed) = tokio::join!(self.run_agent(&turn, &ctx), committed);
+        let Ok(stored) = committed else {
+            // Not this replica's claim to release.
+            turn.released.cancel();
+            return Ok(());
+        };
+        if let Some(last) = ctx.history.last_mut() {
+            *last = stored;
+        }
+        self.keep_answer(turn, ctx, output).await
+    }
+
+    /// Stores what the agent answered (see [`Self::answer`]).
+    async fn keep_answer(
+        &self,
+        turn: ConversationTurn,
+        ctx: TurnContext,
+        output: Result<Option<TurnOutput>, ChatError>,
+    ) -> Result<(), ChatError> {
+        let Some(output) = output? else {
             return Ok(());
         };
         let transition = self.transition_after(&ctx, &output);
@@ -1404,6 +1606,36 @@ struct ConversationTurn {
     released: CancellationToken,
 }
 
+/// What a turn's task does.
+enum TurnWork {
+    /// The workflow's initial action.
+    Initial,
+    /// A reply to the conversation's newest message.
+    Answer,
+    /// A reply to a merchant message still being stored (see
+    /// [`ChatService::answer_early`]).
+    Early {
+        ctx: Box<TurnContext>,
+        committed: oneshot::Receiver<Message>,
+    },
+}
+
+/// A turn registered and started by [`ChatService::start_turn`].
+struct StartedTurn {
+    /// For the socket that asked for it.
+    handle: TurnHandle,
+    /// For every other socket (see [`ChatService::relay`]).
+    relay: broadcast::Receiver<ServerFrame>,
+    generation: u64,
+}
+
+/// A turn started before the message it answers was stored.
+struct EarlyTurn {
+    /// The sequence number the message was expected to get.
+    seq: i64,
+    started: StartedTurn,
+}
+
 /// Takes a turn off the running map when its task ends, also when it ends
 /// by a panic: a conversation is never left refusing every message with
 /// `turn_in_progress` (and its followers never left waiting) until a restart.
@@ -1552,12 +1784,17 @@ mod tests {
             .open(&owner, None, Some("ad_hoc_support"))
             .await
             .unwrap();
-        chat.post_message(c.id, "hello", "m1").await.unwrap();
-        let handle = chat.ensure_reply(c.id).await.unwrap().unwrap();
+        let posted = chat.post_message(c.id, "hello", "m1").await.unwrap();
+        // The reply starts while the message is stored; if its task is
+        // already gone by then (it panicked first), the usual way.
+        let handle = match posted.reply {
+            Some(handle) => handle,
+            None => chat.ensure_reply(c.id).await.unwrap().unwrap(),
+        };
         // The task panicked: `done` is never sent, but the turn is over.
         assert!(handle.done.unwrap().await.is_err());
         assert!(!chat.is_running(c.id));
-        let (stored, new) = chat.post_message(c.id, "hello again", "m2").await.unwrap();
-        assert!(new && stored.seq == 2);
+        let posted = chat.post_message(c.id, "hello again", "m2").await.unwrap();
+        assert!(posted.new && posted.message.seq == 2);
     }
 }

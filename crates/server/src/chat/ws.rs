@@ -137,6 +137,13 @@ struct Connection {
     address: ClientAddress,
     out: mpsc::Sender<ServerFrame>,
     conversation: Option<ConversationId>,
+    /// The open conversation's live frames: every frame of its turns (this
+    /// replica's or another's) and the messages CJ posts outside a turn.
+    /// The one path by which turn frames reach this socket, taken before
+    /// the conversation's history is read, so nothing falls between.
+    open: Option<(ConversationId, broadcast::Receiver<OpenFrame>)>,
+    /// Starts the reply owed, waits for the turn to end and makes sure its
+    /// final message is delivered (the writer drops a second copy).
     forwarder: Option<JoinHandle<()>>,
     window_start: Instant,
     frames_in_window: u32,
@@ -297,6 +304,7 @@ async fn connection(socket: WebSocket, live: Live, session: WebSession) {
         address,
         out,
         conversation: None,
+        open: None,
         forwarder: None,
         window_start: Instant::now(),
         frames_in_window: 0,
@@ -310,29 +318,29 @@ async fn connection(socket: WebSocket, live: Live, session: WebSession) {
     );
     tokio::pin!(expiry);
     let mut watching_sessions = true;
-    // Turns of the open conversation that this socket does not follow (a
-    // tab elsewhere sent the message), and messages CJ posts outside a turn.
-    let mut announced: Option<(ConversationId, broadcast::Receiver<OpenFrame>)> = None;
     let ending = loop {
-        if announced.as_ref().map(|(id, _)| *id) != conn.conversation {
-            announced = conn
+        if conn.open.as_ref().map(|(id, _)| *id) != conn.conversation {
+            conn.open = conn
                 .conversation
                 .map(|id| (id, conn.chat.announcements(id)));
         }
         let message = tokio::select! {
             note = async {
-                match announced.as_mut() {
+                match conn.open.as_mut() {
                     Some((_, rx)) => rx.recv().await,
                     None => std::future::pending().await,
                 }
             } => {
                 match note {
-                    Ok(OpenFrame::Announcement(frame)) => conn.send(frame).await,
-                    // This socket's own follower already sends the turn.
-                    Ok(OpenFrame::Turn(_)) if conn.following() => {}
-                    Ok(OpenFrame::Turn(frame)) => conn.send(frame).await,
-                    Err(broadcast::error::RecvError::Lagged(_)) => {}
-                    Err(broadcast::error::RecvError::Closed) => announced = None,
+                    Ok(OpenFrame::Announcement(frame) | OpenFrame::Turn(frame)) => {
+                        conn.send(frame).await;
+                    }
+                    // A reply's pieces were skipped; its final message
+                    // still comes through the forwarder.
+                    Err(broadcast::error::RecvError::Lagged(n)) => {
+                        tracing::warn!(skipped = n, "a slow connection skipped turn frames");
+                    }
+                    Err(broadcast::error::RecvError::Closed) => conn.open = None,
                 }
                 continue;
             }
@@ -524,6 +532,7 @@ impl Connection {
         }
         self.conversation = Some(conversation.id);
         // Subscribe before reading history, so nothing falls between the two.
+        self.open = Some((conversation.id, self.chat.announcements(conversation.id)));
         let live = self.chat.subscribe(conversation.id);
         let messages = self
             .chat
@@ -551,15 +560,18 @@ impl Connection {
 
     async fn message(&mut self, text: &str, client_id: &str) -> Result<(), ChatError> {
         let id = self.current()?;
-        let (stored, new) = self.chat.post_message(id, text, client_id).await?;
+        let posted = self.chat.post_message(id, text, client_id).await?;
         self.send(ServerFrame::MessageAck {
             client_id: client_id.to_owned(),
-            seq: stored.seq,
+            seq: posted.message.seq,
         })
         .await;
-        // A resend while this connection follows the turn keeps following
-        // it (re-subscribing could drop a frame in between).
-        if new || !self.following() {
+        // The reply's frames queued since it started follow the ack. A
+        // resend while this connection follows the turn keeps following it
+        // (re-subscribing could drop a frame in between).
+        if let Some(reply) = posted.reply {
+            self.follow(id, Some(reply.frames));
+        } else if posted.new || !self.following() {
             self.follow(id, None);
         }
         Ok(())
@@ -584,6 +596,7 @@ impl Connection {
             f.abort();
         }
         self.conversation = None;
+        self.open = None;
         self.send(ServerFrame::ConversationEnded {
             conversation_id: id,
         })
@@ -648,12 +661,16 @@ impl Connection {
                     let mut lagged = false;
                     loop {
                         match frames.recv().await {
-                            Ok(frame) => {
-                                failed |= matches!(frame, ServerFrame::Error { .. });
+                            // The live frames reach the socket through its
+                            // open conversation's channel; the final message
+                            // goes this way too, in case that channel lagged
+                            // (the writer sends it once).
+                            Ok(frame @ ServerFrame::CjMessage { .. }) => {
                                 if out.send(frame).await.is_err() {
                                     return;
                                 }
                             }
+                            Ok(frame) => failed |= matches!(frame, ServerFrame::Error { .. }),
                             Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
                                 tracing::warn!(
                                     skipped = n,
