@@ -548,10 +548,14 @@ impl ChatService {
             .messages(id, conversation.summary_through)
             .await
             .ok()?;
-        // A resend of a stored message is not answered again.
+        // A resend of a stored message is not answered again; and while the
+        // newest message is not CJ's, its reply is owed or being written
+        // (on another replica, whose claim will refuse this message): no
+        // model call is paid for a message that may not be stored.
         if history
             .iter()
             .any(|m| m.client_id.is_some() && m.client_id == message.client_id)
+            || history.last().is_some_and(|m| m.role != Role::Cj)
         {
             return None;
         }
