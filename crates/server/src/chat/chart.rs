@@ -11,6 +11,8 @@ use std::fmt::Write;
 
 use hirecj_agent::chart::{Chart, ChartKind, ChartPoint};
 
+use crate::web::escape_html as escape;
+
 /// Width of the drawing's coordinate space; the SVG scales to its box.
 const WIDTH: f64 = 320.0;
 /// Columns: height of the plot and the space left of it for the axis.
@@ -220,21 +222,6 @@ fn shorten(s: &str, max: usize) -> String {
     }
     let mut out: String = s.chars().take(max.saturating_sub(1)).collect();
     out.push('…');
-    out
-}
-
-fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
     out
 }
 

@@ -67,14 +67,6 @@ fn with_cookies(mut response: Response, cookies: Vec<HeaderValue>) -> Response {
     response
 }
 
-fn escape_html(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-        .replace('\'', "&#39;")
-}
-
 /// 400 for a bad install request: JSON with `mode=json`, else a small page.
 fn install_error(json_mode: bool, code: &'static str, message: &str) -> Response {
     tracing::info!(code, "Shopify install refused");
@@ -89,7 +81,7 @@ fn install_error(json_mode: bool, code: &'static str, message: &str) -> Response
             "<!doctype html><html><head><meta charset=\"utf-8\"><title>Connect Shopify</title></head>\
              <body><h1>We could not connect that store</h1><p>{}</p>\
              <p><a href=\"/chat\">Back to CJ</a></p></body></html>",
-            escape_html(message)
+            crate::web::escape_html(message)
         );
         (StatusCode::BAD_REQUEST, Html(page)).into_response()
     }

@@ -33,3 +33,13 @@ pub fn routes() -> Router<AppState> {
 }
 
 pub use pages::oauth_error_message;
+
+/// Escapes text for HTML content and attribute values (for the few bits of
+/// markup built outside the templates).
+pub(crate) fn escape_html(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#39;")
+}
