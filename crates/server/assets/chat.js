@@ -781,6 +781,8 @@ function handleFrame(f) {
       break;
     }
     case 'cj_thinking':
+      // A status for a reply already shown is stale.
+      if (Number.isInteger(f.turn) && f.turn <= state.lastSeq) break;
       setReplying(true);
       setStatus(f.status || 'CJ is thinking…');
       break;

@@ -152,7 +152,9 @@ impl Engine {
         let started = std::sync::atomic::AtomicBool::new(false);
         let on_event = move |event: TurnEvent| {
             let frame = match event {
-                TurnEvent::Thinking { status, tool } => ServerFrame::CjThinking { status, tool },
+                TurnEvent::Thinking { status, tool } => {
+                    ServerFrame::CjThinking { turn, status, tool }
+                }
                 TurnEvent::TextDelta { text } => ServerFrame::CjDelta {
                     turn,
                     text,

@@ -98,6 +98,12 @@ pub enum ServerFrame {
         message: WireMessage,
     },
     CjThinking {
+        /// The reply's `seq` once stored, as in `cj_delta`: a status for a
+        /// reply the client already has is stale. (A replica of an older
+        /// build sends none: read as 0 and dropped as stale; only the
+        /// status line is lost.)
+        #[serde(default)]
+        turn: i64,
         status: String,
         #[serde(skip_serializing_if = "Option::is_none")]
         tool: Option<String>,

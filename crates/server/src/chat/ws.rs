@@ -252,11 +252,23 @@ async fn deliver(
     last_seq: &mut i64,
     frame: ServerFrame,
 ) -> bool {
-    match &frame {
+    if !admit(last_seq, &frame) {
+        return true;
+    }
+    let Ok(text) = serde_json::to_string(&frame) else {
+        return true;
+    };
+    sink.feed(WsMessage::Text(text.into())).await.is_ok()
+}
+
+/// Whether the client, whose newest message is `last_seq`, needs `frame`
+/// (and the newest message it will have once sent).
+fn admit(last_seq: &mut i64, frame: &ServerFrame) -> bool {
+    match frame {
         ServerFrame::ConversationStarted { last_seq: seq, .. } => *last_seq = *seq,
         ServerFrame::CjMessage { message } => {
             if message.seq <= *last_seq {
-                return true;
+                return false;
             }
             *last_seq = message.seq;
         }
@@ -265,19 +277,21 @@ async fn deliver(
         // first), nor twice.
         ServerFrame::MerchantMessage { message } => {
             if message.seq <= *last_seq {
-                return true;
+                return false;
             }
             *last_seq = message.seq;
         }
-        // A piece of a reply the client already has whole (a turn's frames
-        // reach a socket by two paths at the turn's end).
-        ServerFrame::CjDelta { turn, .. } if *turn <= *last_seq => return true,
+        // A piece of a reply the client already has whole, or its status (a
+        // turn's final message and its live frames reach a socket by two
+        // paths: a late status would show "Thinking…" after the reply).
+        ServerFrame::CjDelta { turn, .. } | ServerFrame::CjThinking { turn, .. }
+            if *turn <= *last_seq =>
+        {
+            return false;
+        }
         _ => {}
     }
-    let Ok(text) = serde_json::to_string(&frame) else {
-        return true;
-    };
-    sink.feed(WsMessage::Text(text.into())).await.is_ok()
+    true
 }
 
 async fn connection(socket: WebSocket, live: Live, session: WebSession) {
@@ -697,5 +711,67 @@ impl Connection {
             }
             .in_current_span(),
         ));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hirecj_domain::{MessageStatus, Role};
+
+    fn cj(seq: i64) -> ServerFrame {
+        ServerFrame::CjMessage {
+            message: WireMessage {
+                seq,
+                role: Role::Cj,
+                content: "Hi".into(),
+                html: "<p>Hi</p>".into(),
+                ui_elements: serde_json::json!([]),
+                status: MessageStatus::Complete,
+                client_id: None,
+                created_at: chrono::Utc::now(),
+            },
+        }
+    }
+
+    fn thinking(turn: i64) -> ServerFrame {
+        ServerFrame::CjThinking {
+            turn,
+            status: "Looking at last week's orders…".into(),
+            tool: None,
+        }
+    }
+
+    fn delta(turn: i64) -> ServerFrame {
+        ServerFrame::CjDelta {
+            turn,
+            text: "You had".into(),
+            restart: false,
+        }
+    }
+
+    /// A turn's final message and its live frames reach a socket by two
+    /// paths: whatever of a reply arrives after the reply itself is
+    /// dropped, so the page never shows "Thinking…" under a finished reply.
+    #[test]
+    fn nothing_of_a_reply_follows_the_reply() {
+        let mut last = 3;
+        assert!(admit(&mut last, &thinking(4)));
+        assert!(admit(&mut last, &delta(4)));
+        assert!(admit(&mut last, &cj(4)));
+        assert_eq!(last, 4);
+        assert!(!admit(&mut last, &thinking(4)), "a late status");
+        assert!(!admit(&mut last, &delta(4)), "a late piece");
+        assert!(!admit(&mut last, &cj(4)), "the reply again");
+        // The next turn's frames pass.
+        assert!(admit(
+            &mut last,
+            &ServerFrame::MessageAck {
+                client_id: "c-2".into(),
+                seq: 5
+            }
+        ));
+        assert!(admit(&mut last, &thinking(6)));
+        assert!(admit(&mut last, &delta(6)));
     }
 }
