@@ -115,6 +115,21 @@ fn validate(
 }
 
 /// `GET /{shop}/admin/oauth/authorize`: the consent page.
+/// What the consent page does while the app prepares its welcome (the
+/// redirect back can take a few seconds): the choice is kept, both buttons
+/// are disabled (no second submit) and the page says what is happening.
+const INSTALLING_SCRIPT: &str = "<script>\
+document.querySelector('form').addEventListener('submit', (e) => {\
+const f = e.target; const b = e.submitter;\
+if (f.dataset.sent) { e.preventDefault(); return; } f.dataset.sent = '1';\
+const keep = document.createElement('input'); keep.type = 'hidden';\
+keep.name = 'decision'; keep.value = b ? b.value : 'install'; f.append(keep);\
+f.setAttribute('aria-busy', 'true');\
+setTimeout(() => f.querySelectorAll('button').forEach((x) => { x.disabled = true; }), 0);\
+if (keep.value === 'install') { if (b) b.textContent = 'Installing…';\
+document.getElementById('status').textContent = 'Installing. The app is getting ready for you; this can take a few seconds.'; }\
+});</script>";
+
 pub(crate) async fn authorize_page(
     State(store): State<DevStore>,
     Path(shop): Path<String>,
@@ -151,7 +166,8 @@ pub(crate) async fn authorize_page(
 <p>{app} will be able to:</p><ul class=\"scopes\">{scopes}</ul>\
 <form method=\"post\" action=\"authorize\">{h1}{h2}{h3}{h4}{h5}\
 <div class=\"actions\"><button type=\"submit\" name=\"decision\" value=\"cancel\">Cancel</button>\
-<button class=\"primary\" type=\"submit\" name=\"decision\" value=\"install\">Install</button></div></form>",
+<button class=\"primary\" type=\"submit\" name=\"decision\" value=\"install\">Install</button></div>\
+<p class=\"muted\" id=\"status\" role=\"status\"></p></form>{INSTALLING_SCRIPT}",
         app = esc(&config.app_name),
         shop = esc(&req.shop),
         token_kind = if req.online {

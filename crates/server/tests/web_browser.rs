@@ -364,7 +364,7 @@ impl Browser {
     /// Installs on the consent page; returns when the chat is back with
     /// CJ's prepared message and idle.
     async fn install(&mut self) {
-        self.click("button[value=install]").await;
+        self.press_install().await;
         self.wait_js(
             "the chat after install",
             "location.pathname === '/chat' && new URLSearchParams(location.search).get('conversation_id') \
@@ -372,6 +372,28 @@ impl Browser {
         )
         .await;
         self.wait_idle().await;
+    }
+
+    /// Presses Install on the consent page, which answers at once (the
+    /// redirect back waits for CJ's first message): what it shows is read
+    /// in the click's own script, before the page can leave.
+    async fn press_install(&mut self) {
+        let feedback = self
+            .js(
+                "const b = document.querySelector('button[value=install]'); b.click(); \
+                 return [b.textContent, document.getElementById('status').textContent, \
+                         document.querySelector('form').getAttribute('aria-busy')]",
+            )
+            .await;
+        assert_eq!(feedback[0], "Installing…", "{feedback}");
+        assert!(
+            feedback[1]
+                .as_str()
+                .unwrap_or_default()
+                .starts_with("Installing."),
+            "{feedback}"
+        );
+        assert_eq!(feedback[2], "true", "{feedback}");
     }
 
     /// Waits until CJ is not replying: connected, no streaming bubble, the
@@ -542,7 +564,7 @@ async fn journey(engine: Engine, test: &str) {
     )
     .await;
     b.shot("consent").await;
-    b.click("button[value=install]").await;
+    b.press_install().await;
 
     // Back in the chat: CJ's prepared message, with the store's numbers.
     b.wait_js(
