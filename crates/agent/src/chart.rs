@@ -46,7 +46,7 @@ pub struct ChartPoint {
     pub label: String,
     /// The value drawn.
     pub value: f64,
-    /// The value as the table and the bar's label show it ("1,204.50 USD").
+    /// The value as the table and the bar's label show it ("$1,204.50").
     pub display: String,
 }
 

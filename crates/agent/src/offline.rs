@@ -44,10 +44,10 @@ use crate::tools::store_overview::StoreOverview;
 use crate::tools::sync_status::SyncStatus;
 use crate::tools::top_customers::TopCustomers;
 use crate::tools::top_products::TopProducts;
-use crate::tools::{Tool, ToolName, ToolResult};
+use crate::tools::{ShopFormat, Tool, ToolName, ToolResult};
 use crate::turn::{
-    CONNECT_BUTTON_AVAILABLE, FACTS_HEADING, LAST_VISIT_PREFIX, SYSTEM_EVENT_PREFIX, TODAY_PREFIX,
-    WORKFLOW_HEADING,
+    ADMIN_PREFIX, CONNECT_BUTTON_AVAILABLE, FACTS_HEADING, LAST_VISIT_PREFIX, MONEY_FORMAT_PREFIX,
+    MerchantContext, SYSTEM_EVENT_PREFIX, TIME_ZONE_PREFIX, TODAY_PREFIX, WORKFLOW_HEADING,
 };
 use crate::workflow::{AD_HOC_SUPPORT, SHOPIFY_ONBOARDING, SHOPIFY_POST_AUTH};
 
@@ -253,6 +253,8 @@ struct Ctx {
     last_visit: Option<NaiveDate>,
     /// The shop's name (merchant context), when connected.
     shop: Option<String>,
+    /// How the shop writes figures (merchant context).
+    format: ShopFormat,
     facts: Vec<String>,
     new_conversation: bool,
     noted: bool,
@@ -317,6 +319,20 @@ impl Ctx {
                         |c| matches!(c, ContentBlock::Text { text } if text.contains(OFFLINE_NOTE)),
                     )
             });
+        let line = |prefix: &str| {
+            system
+                .lines()
+                .find_map(|l| l.strip_prefix(prefix))
+                .map(|v| v.trim().to_owned())
+        };
+        let format = MerchantContext {
+            money_format: line(MONEY_FORMAT_PREFIX),
+            time_zone: line(TIME_ZONE_PREFIX),
+            admin_url: line(ADMIN_PREFIX)
+                .map(|a| a.split(" (").next().unwrap_or_default().to_owned()),
+            ..MerchantContext::default()
+        }
+        .shop_format();
         let mut told = facts.clone();
         told.extend(
             system
@@ -357,6 +373,7 @@ impl Ctx {
             today,
             last_visit,
             shop,
+            format,
             facts,
             new_conversation: system.contains("Conversation: new"),
             noted,
@@ -1207,7 +1224,7 @@ impl Ctx {
                     let mut text = self.result_text(result);
                     // Every result with a chart places it (the turn offers
                     // them in this order): under the result's first line.
-                    if result.chart().is_some() {
+                    if result.chart(&self.format).is_some() {
                         text = match text.split_once('\n') {
                             Some((head, rest)) => format!("{head}\n\n{CHART}\n\n{rest}"),
                             None if text.is_empty() => CHART.to_owned(),
@@ -1263,14 +1280,17 @@ impl Ctx {
                 sync.connected_text().unwrap_or_default()
             }
             ToolResult::SalesSummary(report) if self.workflow == WEEKLY_REVIEW => {
-                report.text_labelled(Some("Previous 7 days"))
+                report.text_labelled(Some("Previous 7 days"), &self.format)
             }
             ToolResult::SalesSummary(report) if self.workflow == WELCOME_BACK => report
-                .text_labelled(Some(if self.last_visit.is_some() {
-                    "Since your last visit"
-                } else {
-                    "Last 7 days"
-                })),
+                .text_labelled(
+                    Some(if self.last_visit.is_some() {
+                        "Since your last visit"
+                    } else {
+                        "Last 7 days"
+                    }),
+                    &self.format,
+                ),
             ToolResult::StoreOverview(_)
             | ToolResult::SalesSummary(_)
             | ToolResult::OrdersLastWeek(_)
@@ -1285,7 +1305,7 @@ impl Ctx {
             | ToolResult::Refunds(_)
             | ToolResult::ProductPerformance(_)
             | ToolResult::OrdersByStatus(_)
-            | ToolResult::SyncStatus(_) => result.text(),
+            | ToolResult::SyncStatus(_) => result.text(&self.format),
         }
     }
 }

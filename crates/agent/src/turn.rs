@@ -28,7 +28,7 @@ use crate::model::{
     ContentBlock, Message, ModelError, ModelEvent, ModelProvider, ModelRequest, Role, StopReason,
     SystemBlock, ToolCall, Usage,
 };
-use crate::tools::{ToolContext, shorten, thinking_status};
+use crate::tools::{ShopFormat, ToolContext, shorten, thinking_status};
 use crate::ui_actions::{UiActionParser, UiElement};
 use crate::workflow::{Persona, Workflow};
 
@@ -57,6 +57,12 @@ pub const FACTS_HEADING: &str = "# What you remember about this merchant";
 pub const TODAY_PREFIX: &str = "Today's date: ";
 /// Line prefix of the merchant's last visit in the volatile block.
 pub const LAST_VISIT_PREFIX: &str = "Merchant's last visit: ";
+/// Line prefix of the shop's money format in the volatile block.
+pub const MONEY_FORMAT_PREFIX: &str = "Shop money format: ";
+/// Line prefix of the shop's time zone in the volatile block.
+pub const TIME_ZONE_PREFIX: &str = "Shop time zone: ";
+/// Line prefix of the shop's Shopify admin in the volatile block.
+pub const ADMIN_PREFIX: &str = "Shopify admin: ";
 
 /// How CJ uses tools and UI markers; part of the cached workflow block, the
 /// same whether or not tools are offered this turn.
@@ -89,6 +95,32 @@ pub struct MerchantContext {
     pub needs_reconnect: bool,
     /// The day the merchant was last seen before this turn, when known.
     pub last_visit: Option<NaiveDate>,
+    /// How the shop writes money (Shopify's money format as text,
+    /// `${{amount}}`), when known.
+    pub money_format: Option<String>,
+    /// The shop's IANA time zone, when known.
+    pub time_zone: Option<String>,
+    /// The shop's Shopify admin (`https://admin.shopify.com/store/…`),
+    /// where an order is `{admin}/orders/{id}`.
+    pub admin_url: Option<String>,
+}
+
+impl MerchantContext {
+    /// How the shop writes figures, as far as the context says.
+    pub fn shop_format(&self) -> ShopFormat {
+        let money = self
+            .money_format
+            .as_deref()
+            .and_then(|f| hirecj_shopify::MoneyFormat::parse(f).ok());
+        let mut format = ShopFormat::new(money);
+        if let Some(zone) = self.time_zone.as_deref().and_then(|z| z.parse().ok()) {
+            format = format.with_zone(zone);
+        }
+        if let Some(admin) = &self.admin_url {
+            format = format.with_admin(admin);
+        }
+        format
+    }
 }
 
 /// One stored message, as the loop needs it.
@@ -436,6 +468,23 @@ fn volatile_block(input: &TurnInput<'_>) -> String {
     };
     out.push_str(&store);
     out.push('\n');
+    if m.connected {
+        let format = m.shop_format();
+        if let Some(money) = format.money_format() {
+            let example = money.format(hirecj_shopify::Amount::from_cents(123_456));
+            out.push_str(&format!(
+                "{MONEY_FORMAT_PREFIX}{money}\nWrite amounts the way the shop does, e.g. {example}.\n"
+            ));
+        }
+        if let Some(zone) = format.zone() {
+            out.push_str(&format!("{TIME_ZONE_PREFIX}{}\n", zone.name()));
+        }
+        if let Some(admin) = format.admin() {
+            out.push_str(&format!(
+                "{ADMIN_PREFIX}{admin} (link an order as [#1001]({admin}/orders/<its numeric id>))\n"
+            ));
+        }
+    }
     if markers_enabled(input.workflow, m) {
         out.push_str(CONNECT_BUTTON_AVAILABLE);
         out.push_str(" (write {{oauth:shopify}} on its own line to show it)\n");

@@ -279,7 +279,7 @@ mod tests {
             crate::chart::ChartKind::Columns,
             "Day",
             "Revenue",
-            vec![crate::chart::ChartPoint::new("Mon", 1.0, "1.00 USD")],
+            vec![crate::chart::ChartPoint::new("Mon", 1.0, "$1.00")],
         )
     }
 

@@ -92,6 +92,7 @@ fn input<'a>(catalog: &'a Catalog, history: Vec<HistoryEntry>) -> TurnInput<'a> 
             connected: true,
             needs_reconnect: false,
             last_visit: None,
+            ..MerchantContext::default()
         },
         facts: vec![],
         history,

@@ -65,6 +65,9 @@ pub struct ShopInfo {
     pub email: String,
     /// ISO 4217 currency code of the shop (`USD`).
     pub currency_code: String,
+    /// How the shop writes money (Shopify's "HTML without currency"
+    /// format, `${{amount}}`).
+    pub money_format: String,
     /// IANA time zone, e.g. `America/Phoenix` (always a zone without DST).
     pub iana_timezone: String,
     /// Abbreviation of the time zone, e.g. `MST`.
@@ -1031,6 +1034,7 @@ impl Dataset {
             myshopify_domain: domain.clone(),
             email: format!("owner@{}.example.com", slugify(&handle)),
             currency_code: "USD".to_string(),
+            money_format: "${{amount}}".to_string(),
             iana_timezone: tz.to_string(),
             timezone_abbreviation: abbr.to_string(),
             utc_offset_seconds: offset,

@@ -106,6 +106,20 @@ impl ScalarType for DateTimeScalar {
     }
 }
 
+/// Text that may carry HTML (`FormattedString`), e.g. a money format.
+#[derive(Clone, Debug)]
+pub struct FormattedString(pub String);
+
+#[Scalar(name = "FormattedString")]
+impl ScalarType for FormattedString {
+    fn parse(value: Value) -> InputValueResult<Self> {
+        Err(InputValueError::expected_type(value))
+    }
+    fn to_value(&self) -> Value {
+        Value::String(self.0.clone())
+    }
+}
+
 /// A decimal amount as a string (`"123.45"`).
 #[derive(Clone, Copy, Debug)]
 pub struct Decimal(pub Cents);
@@ -423,6 +437,15 @@ fn count(n: usize, limit: &MaybeUndefined<i32>) -> Count {
             precision: CountPrecision::Exact,
         },
     }
+}
+
+/// `CurrencyFormats`: how the shop writes money.
+#[derive(SimpleObject)]
+pub struct CurrencyFormats {
+    money_format: FormattedString,
+    money_in_emails_format: String,
+    money_with_currency_format: FormattedString,
+    money_with_currency_in_emails_format: String,
 }
 
 /// `ShopPlan`.
@@ -1039,6 +1062,16 @@ impl ShopObject {
     }
     async fn iana_timezone(&self) -> &str {
         &self.ds.shop.iana_timezone
+    }
+    async fn currency_formats(&self) -> CurrencyFormats {
+        let shop = &self.ds.shop;
+        let with_currency = format!("{} {}", shop.money_format, shop.currency_code);
+        CurrencyFormats {
+            money_format: FormattedString(shop.money_format.clone()),
+            money_in_emails_format: shop.money_format.clone(),
+            money_with_currency_format: FormattedString(with_currency.clone()),
+            money_with_currency_in_emails_format: with_currency,
+        }
     }
     async fn timezone_abbreviation(&self) -> &str {
         &self.ds.shop.timezone_abbreviation

@@ -55,6 +55,7 @@
 //! | POST | `/devstore/{shop}/admin/oauth/authorize` | the consent form (Install / Cancel) |
 //! | POST | `/devstore/{shop}/admin/oauth/access_token` | code exchange and refresh |
 //! | POST | `/devstore/{shop}/admin/api/{version}/graphql.json` | GraphQL Admin API |
+//! | GET | `/devstore/{shop}/admin/orders/{id}` | an order's admin page (where CJ's order links lead) |
 //! | GET | `/devstore/_bulk/{token}.jsonl` | a finished bulk operation's JSONL (no access token: the random token is the secret) |
 //! | POST | `/devstore/_control/drain?shop=` | empty a shop's cost bucket |
 //! | POST | `/devstore/_control/bucket?max=&restore_rate=` | change the bucket limits |
@@ -95,6 +96,7 @@
 //! # }
 //! ```
 
+mod admin;
 mod api;
 mod bulk;
 mod client;
@@ -393,6 +395,7 @@ impl DevStore {
                 "/{shop}/admin/oauth/access_token",
                 post(oauth::access_token),
             )
+            .route("/{shop}/admin/orders/{id}", get(admin::order_page))
             .route(
                 "/{shop}/admin/api/{version}/graphql.json",
                 post(api::graphql),

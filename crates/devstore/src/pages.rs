@@ -33,6 +33,7 @@ button{font-size:15px;padding:9px 18px;border-radius:8px;border:1px solid #8c919
 button.primary{background:#008060;border-color:#008060;color:#fff}\
 .error{border-left:4px solid #d72c0d;padding-left:12px}\
 table{width:100%;border-collapse:collapse;font-size:14px}\
+td.num{text-align:right}\
 td,th{text-align:left;padding:6px 4px;border-bottom:1px solid #e1e3e5;vertical-align:top}\
 td form{display:inline}\
 td button{font-size:12px;padding:4px 8px;margin:2px}\

@@ -1192,3 +1192,37 @@ async fn a_configured_public_origin_is_the_only_one_accepted() {
     );
     assert!(h.store.bucket_available(SHOP) < 100.0, "drained");
 }
+
+#[tokio::test]
+async fn an_installed_shops_order_has_an_admin_page() {
+    let h = spawn().await;
+    let page = |shop: &str, id: &str| {
+        h.http
+            .get(format!("{}/{shop}/admin/orders/{id}", h.base))
+            .send()
+    };
+    let ds = h.store.dataset(SHOP);
+    let order = ds.orders.last().unwrap();
+    // Not installed: no page (and no store generated for a page view).
+    assert_eq!(
+        page(SHOP, &order.id.to_string()).await.unwrap().status(),
+        404
+    );
+    h.store.issue_access_token(SHOP, "read_orders").unwrap();
+    let resp = page(SHOP, &order.id.to_string()).await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let html = resp.text().await.unwrap();
+    assert!(html.contains(&format!("Order {}", order.name())), "{html}");
+    assert!(
+        html.contains(
+            &order.line_items[0]
+                .title
+                .replace('&', "&amp;")
+                .replace('\'', "&#39;")
+        )
+    );
+    assert!(html.contains(&hirecj_devstore::format_cents(order.total)));
+    for (shop, id) in [(SHOP, "1"), (SHOP, "not-a-number"), ("other-shop", "1")] {
+        assert_eq!(page(shop, id).await.unwrap().status(), 404, "{shop} {id}");
+    }
+}

@@ -384,6 +384,9 @@ pub struct MirrorSync {
     pub time_zone: ShopTimeZone,
     /// The shop's currency (ISO 4217), when known.
     pub currency: Option<String>,
+    /// How the shop writes money (Shopify's money format as plain text,
+    /// e.g. `${{amount}}`), when known.
+    pub money_format: Option<String>,
     /// Where the backfill stands.
     pub state: BackfillState,
     /// The replica running (or last running) the backfill.

@@ -557,8 +557,13 @@ impl Pair {
     }
 }
 
-fn money(m: Money) -> String {
-    Amount::from(m).to_string()
+/// How the evals' stores write money: the development store's shops and
+/// the fixed store are in US dollars with Shopify's default format.
+pub const MONEY_FORMAT: &str = "${{amount}}";
+
+/// An amount as CJ writes it for those stores (`$7,737.41`).
+fn money(m: impl Into<Amount>) -> String {
+    hirecj_shopify::MoneyFormat::of_shop(Some(MONEY_FORMAT), Some("USD")).format(m.into())
 }
 
 /// A product's refunded units as CJ words them ("3 units refunded").
@@ -708,8 +713,7 @@ impl NumberKey {
         // The tools' own "today" is the shop's.
         let shop_today = src.day_of(chrono::Utc::now());
         let back = |d: NaiveDate, n: u32| d.checked_sub_days(Days::new(u64::from(n))).unwrap_or(d);
-        let aov =
-            |s: &expected::Sales| Amount::from_cents(s.average_order_value_cents()).to_string();
+        let aov = |s: &expected::Sales| money(Amount::from_cents(s.average_order_value_cents()));
         let title = |v: Vec<MirrorProductSales>| -> Result<MirrorProductSales, String> {
             v.into_iter()
                 .next()
@@ -723,9 +727,7 @@ impl NumberKey {
                     "count" => s.orders.to_string(),
                     "revenue" => money(s.revenue),
                     "aov" => aov(&s),
-                    "net_revenue" => {
-                        (Amount::from(s.revenue) - Amount::from(s.refunded)).to_string()
-                    }
+                    "net_revenue" => money(Amount::from(s.revenue) - Amount::from(s.refunded)),
                     _ => title(src.top_products(from, to, 1))?.title,
                 }
             }
@@ -789,7 +791,7 @@ impl NumberKey {
                 let last = points.last().ok_or("no points")?;
                 match f.as_str() {
                     "orders" => points.iter().map(|p| p.orders).sum::<u64>().to_string(),
-                    "revenue" => money(points.iter().map(|p| p.revenue).sum()),
+                    "revenue" => money(points.iter().map(|p| p.revenue).sum::<Money>()),
                     "last_orders" => last.orders.to_string(),
                     _ => money(last.revenue),
                 }
@@ -854,9 +856,9 @@ impl NumberKey {
         let summary = |s: &hirecj_shopify::SalesSummary, f: &str| -> Result<String, String> {
             Ok(match f {
                 "count" => s.orders.to_string(),
-                "revenue" => s.revenue.to_string(),
-                "aov" => s.average_order_value.to_string(),
-                "net_revenue" => s.net_revenue.to_string(),
+                "revenue" => money(s.revenue),
+                "aov" => money(s.average_order_value),
+                "net_revenue" => money(s.net_revenue),
                 "top_product" => s
                     .top_products
                     .first()
@@ -913,7 +915,7 @@ impl NumberKey {
                 Ok(if f == "latest_name" {
                     o.name.clone()
                 } else {
-                    o.total.to_string()
+                    money(o.total)
                 })
             }
             Self::Customer(email, _) => data
@@ -942,7 +944,7 @@ impl NumberKey {
                         .map(|p| p.orders)
                         .sum::<u64>()
                         .to_string(),
-                    "revenue" => money(series.points.iter().map(|p| p.revenue).sum()),
+                    "revenue" => money(series.points.iter().map(|p| p.revenue).sum::<Money>()),
                     "last_orders" => last.orders.to_string(),
                     _ => money(last.revenue),
                 })
@@ -1209,6 +1211,8 @@ async fn run_scenario(
         connected,
         needs_reconnect: false,
         last_visit: None,
+        money_format: connected.then(|| MONEY_FORMAT.to_owned()),
+        ..MerchantContext::default()
     };
     let mut history: Vec<HistoryEntry> = Vec::new();
     let kind = ProviderKind::of(provider);

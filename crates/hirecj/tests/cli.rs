@@ -115,7 +115,7 @@ fn migrate_creates_the_database_and_key_and_reuses_them() {
     assert!(
         String::from_utf8(out.stdout)
             .unwrap()
-            .contains("schema version 11")
+            .contains("schema version 12")
     );
     let key = std::fs::read(dir.path().join("data/secret.key")).unwrap();
     assert!(dir.path().join("data/hirecj.db").exists());

@@ -386,18 +386,44 @@ function streamingTable(rows) {
   return table;
 }
 
+// A link as the stored message will have it: an http(s) address opens
+// beside the chat; anything else is its text only.
+function link(label, href) {
+  let url = null;
+  try {
+    url = new URL(href);
+  } catch (_) {
+    url = null;
+  }
+  if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:')) {
+    return document.createTextNode(label);
+  }
+  const a = document.createElement('a');
+  a.href = url.href;
+  a.target = '_blank';
+  a.rel = 'noopener noreferrer nofollow';
+  a.textContent = label;
+  return a;
+}
+
 function inline(el, text) {
-  for (const part of text.split(/(\*\*[^*]+\*\*|`[^`]+`)/)) {
+  for (const part of text.split(/(\*\*[^*]+\*\*|`[^`]+`|\[[^\]]+\]\([^)\s]+\))/)) {
     if (!part) continue;
     let node;
-    if (part.startsWith('**') && part.endsWith('**') && part.length > 4) {
+    const m = /^\[([^\]]+)\]\(([^)\s]+)\)$/.exec(part);
+    if (m) {
+      node = link(m[1], m[2]);
+    } else if (part.startsWith('**') && part.endsWith('**') && part.length > 4) {
       node = document.createElement('strong');
       node.textContent = part.slice(2, -2);
     } else if (part.startsWith('`') && part.endsWith('`') && part.length > 2) {
       node = document.createElement('code');
       node.textContent = part.slice(1, -1);
     } else {
-      node = document.createTextNode(part.replace(/\*\*|`/g, ''));
+      // A link still streaming in shows as its label.
+      node = document.createTextNode(
+        part.replace(/\[([^\]]*)(\](\([^)]*)?)?$/, '$1').replace(/\*\*|`/g, ''),
+      );
     }
     el.append(node);
   }

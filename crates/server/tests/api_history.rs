@@ -368,6 +368,28 @@ async fn exports_are_valid_json_and_readable_markdown() {
     let merchant_at = md.find("**Merchant**").unwrap();
     let cj_at = md.find("**CJ**").unwrap();
     assert!(merchant_at < cj_at, "turns in order");
+    // The workflow by its plain name, never its id.
+    assert!(!md.contains("ad_hoc_support"), "{md}");
+    // Times on the shop's clock once its zone is known (UTC before).
+    assert!(md.contains(" UTC\n"), "{md}");
+    app.state
+        .store
+        .mirror_register_shop(
+            "alice.myshopify.com",
+            "Asia/Tokyo".parse().unwrap(),
+            Some("JPY"),
+            None,
+        )
+        .await
+        .unwrap();
+    let md = app
+        .get(&format!("{base}?format=markdown"), Some(&cookie))
+        .await
+        .text()
+        .await
+        .unwrap();
+    let started = md.lines().find(|l| l.starts_with("- Started: ")).unwrap();
+    assert!(started.ends_with(" JST"), "{md}");
 }
 
 #[tokio::test]

@@ -130,10 +130,14 @@ async fn the_first_message_after_install_is_waiting_with_the_stores_numbers() {
         "{text}\nexpected {} orders",
         week.orders
     );
+    // Written the way the shop writes money (the development store's
+    // format, read at install).
+    let revenue = hirecj_shopify::MoneyFormat::parse("${{amount}}")
+        .unwrap()
+        .format(week.revenue);
     assert!(
-        text.contains(&week.revenue.to_string()),
-        "{text}\nexpected revenue {}",
-        week.revenue
+        text.contains(&revenue),
+        "{text}\nexpected revenue {revenue}"
     );
 
     // It says how far CJ's reading of the whole history has come (the

@@ -1549,7 +1549,7 @@ async fn axe_finds_no_serious_or_critical_violation_on_any_page() {
                 Role::Cj,
                 format!(
                     "### Sales, week {i}\n\n| day | orders | revenue |\n|---|---:|---:|\n\
-                     | Mon | 12 | 1,204.50 USD |\n| Tue | 9 | 980.00 USD |\n\n\
+                     | Mon | 12 | $1,204.50 |\n| Tue | 9 | $980.00 |\n\n\
                      - **Best seller**: Cedar Wick Set\n- See [your orders](https://admin.shopify.com/store/demo-shop/orders)\n\n\
                      Revenue was *up* on the week before."
                 ),
@@ -1665,7 +1665,12 @@ async fn a_series_answer_carries_a_chart_that_fits_every_width() {
             "return {last_chart}.querySelector('tbody tr:last-child td').textContent"
         ))
         .await;
-    assert!(cell.as_str().unwrap().ends_with(" USD"), "{cell}");
+    // Money as the shop writes it: `$1,234.56`.
+    let cell = cell.as_str().unwrap_or_default();
+    assert!(
+        cell.starts_with('$') && cell.contains('.') && !cell.contains("USD"),
+        "{cell}"
+    );
 
     for (width, height) in [(1280, 800), (390, 844), (320, 640)] {
         b.resize(width, height).await;
@@ -1723,5 +1728,109 @@ async fn a_series_answer_carries_a_chart_that_fits_every_width() {
         b.resize(1280, 800).await;
         audit(&mut b, &axe, "chat-with-chart").await;
     }
+    b.close().await;
+}
+
+/// Money as the shop writes it, orders linked to the shop's admin, on a
+/// phone: `$1,234.56`, never `1234.56 USD`, never broken across lines, and
+/// an order number that opens the order (the development store's admin
+/// page here, Shopify's admin for a real shop).
+#[tokio::test]
+async fn money_and_orders_as_the_shop_shows_them() {
+    let _serial = SERIAL.lock().await;
+    let Some(mut b) = Browser::start("shop-format", 390, 844).await else {
+        return;
+    };
+    let app = start_app().await;
+    b.goto(&app.url("/chat")).await;
+    b.wait_js(
+        "the connect form in CJ's greeting",
+        "document.querySelector('.msg-cj .connect-form .shop-input')",
+    )
+    .await;
+    b.wait_idle().await;
+    b.connect_shop("format-shop").await;
+    b.install().await;
+    let before = b.transcript().await.len();
+    b.type_into("#input", "Show me my recent orders").await;
+    b.press_enter("#input").await;
+    b.wait_js_with_arg(
+        "CJ's recent orders",
+        "document.querySelectorAll('#transcript .msg').length >= arguments[0] + 2 \
+         && !document.querySelector('.msg.streaming')",
+        json!(before),
+    )
+    .await;
+    b.wait_idle().await;
+    let last = "[...document.querySelectorAll('#transcript .msg-cj')].pop()";
+    for (width, height) in [(390, 844), (320, 640)] {
+        b.resize(width, height).await;
+        let seen = b
+            .js(&format!(
+                "const m = {last}; const body = m.querySelector('.msg-body'); \
+                 const amounts = []; const broken = []; \
+                 const walker = document.createTreeWalker(body, NodeFilter.SHOW_TEXT); \
+                 for (let n = walker.nextNode(); n; n = walker.nextNode()) {{ \
+                   for (const hit of n.textContent.matchAll(/\\$[\\d,]+\\.\\d\\d/g)) {{ \
+                     const r = document.createRange(); \
+                     r.setStart(n, hit.index); r.setEnd(n, hit.index + hit[0].length); \
+                     amounts.push(hit[0]); \
+                     if (new Set([...r.getClientRects()].map(c => Math.round(c.top))).size > 1) broken.push(hit[0]); \
+                   }} \
+                 }} \
+                 const links = [...body.querySelectorAll('a[href*=\"/admin/orders/\"]')]; \
+                 return {{ text: body.textContent, amounts, broken, \
+                          links: links.map(a => ({{ text: a.textContent, href: a.href, target: a.target, rel: a.rel }})), \
+                          overflow: document.documentElement.scrollWidth - window.innerWidth }};"
+            ))
+            .await;
+        let text = seen["text"].as_str().unwrap();
+        assert!(!text.contains("USD"), "{width} px: {text}");
+        let amounts = seen["amounts"].as_array().unwrap();
+        assert!(
+            amounts.len() >= 5,
+            "{width} px: one amount an order: {seen}"
+        );
+        assert_eq!(
+            seen["broken"],
+            json!([]),
+            "{width} px: an amount is split: {seen}"
+        );
+        assert!(
+            seen["overflow"].as_f64().unwrap() <= 0.0,
+            "{width} px: {seen}"
+        );
+        let links = seen["links"].as_array().unwrap();
+        assert!(
+            links.len() >= 5,
+            "{width} px: every order is linked: {seen}"
+        );
+        for l in links {
+            assert!(l["text"].as_str().unwrap().starts_with('#'), "{l}");
+            assert_eq!(l["target"], "_blank", "{l}");
+            assert!(l["rel"].as_str().unwrap().contains("noopener"), "{l}");
+        }
+        b.shot(&format!("recent-orders-{width}")).await;
+    }
+    // The first order's link opens that order in the shop's admin.
+    let first = b
+        .js(&format!(
+            "const a = {last}.querySelector('.msg-body a[href*=\"/admin/orders/\"]'); \
+             return [a.textContent, a.href]"
+        ))
+        .await;
+    let (name, href) = (first[0].as_str().unwrap(), first[1].as_str().unwrap());
+    assert!(
+        href.starts_with(&app.url("/devstore/format-shop.myshopify.com/admin/orders/")),
+        "{href}"
+    );
+    b.goto(href).await;
+    b.wait_js_with_arg(
+        "the order's admin page",
+        "document.querySelector('h1') && document.querySelector('h1').textContent === 'Order ' + arguments[0]",
+        json!(name),
+    )
+    .await;
+    b.shot("order-admin-page").await;
     b.close().await;
 }

@@ -190,6 +190,7 @@ async fn history_memory_and_transcript_pages() {
             "alice.myshopify.com",
             "Asia/Tokyo".parse().unwrap(),
             Some("JPY"),
+            None,
         )
         .await
         .unwrap();

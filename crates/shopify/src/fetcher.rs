@@ -71,6 +71,10 @@ pub struct ShopInfo {
     pub domain: String,
     /// The shop currency (ISO code).
     pub currency: String,
+    /// How the shop writes money (Shopify's `moneyFormat`, e.g.
+    /// `${{amount}}`; may hold HTML, read it with [`crate::MoneyFormat`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub money_format: Option<String>,
     /// The shop's IANA time zone.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timezone: Option<String>,
@@ -868,11 +872,20 @@ struct RawShop {
     myshopify_domain: String,
     currency_code: String,
     #[serde(default)]
+    currency_formats: Option<RawCurrencyFormats>,
+    #[serde(default)]
     iana_timezone: Option<String>,
     #[serde(default)]
     timezone_offset_minutes: Option<i32>,
     #[serde(default)]
     plan: Option<RawPlan>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawCurrencyFormats {
+    #[serde(default)]
+    money_format: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -897,6 +910,7 @@ impl From<RawShop> for ShopInfo {
             email: s.email,
             domain: s.myshopify_domain,
             currency: s.currency_code,
+            money_format: s.currency_formats.and_then(|f| f.money_format),
             timezone: s.iana_timezone,
             utc_offset_minutes: s.timezone_offset_minutes,
             plan,

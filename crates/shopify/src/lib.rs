@@ -64,6 +64,7 @@ pub mod domain;
 pub mod error;
 pub mod fetcher;
 pub mod money;
+pub mod money_format;
 pub mod oauth;
 pub mod payloads;
 pub mod queries;
@@ -88,6 +89,7 @@ pub use fetcher::{
 /// The secret string type, shared with the rest of HireCJ.
 pub use hirecj_domain::Secret;
 pub use money::Amount;
+pub use money_format::{MoneyFormat, MoneyFormatError};
 pub use oauth::{
     CallbackError, TokenGrant, VerifiedCallback, exchange_code, random_state, refresh_token,
     verify_callback,

@@ -28,8 +28,8 @@ macro_rules! order_fields {
 /// The shop fields.
 macro_rules! shop_fields {
     () => {
-        "shop { name email myshopifyDomain currencyCode ianaTimezone timezoneOffsetMinutes \
-         plan { publicDisplayName partnerDevelopment shopifyPlus } }"
+        "shop { name email myshopifyDomain currencyCode currencyFormats { moneyFormat } \
+         ianaTimezone timezoneOffsetMinutes plan { publicDisplayName partnerDevelopment shopifyPlus } }"
     };
 }
 

@@ -156,7 +156,8 @@ fn respond_in(req: &Recorded, iana: &str, offset: i32) -> Reply {
         }),
         q if q == queries::SHOP => json!({"shop": {
             "name": "Test Shop", "email": "owner@example.com", "myshopifyDomain": "test-shop.myshopify.com",
-            "currencyCode": "EUR", "ianaTimezone": iana, "timezoneOffsetMinutes": offset,
+            "currencyCode": "EUR", "currencyFormats": {"moneyFormat": "<span class=money>&euro;{{amount_with_comma_separator}}</span>"},
+            "ianaTimezone": iana, "timezoneOffsetMinutes": offset,
             "plan": {"publicDisplayName": "Basic", "partnerDevelopment": false, "shopifyPlus": false}}}),
         q if q == queries::STORE_OVERVIEW => {
             let first = vars["first"].as_u64().unwrap() as usize;
@@ -370,6 +371,9 @@ async fn shop_info() {
     let info = fetcher.shop_info().await.unwrap();
     assert_eq!(info.name, "Test Shop");
     assert_eq!(info.currency, "EUR");
+    // The merchant's format as Shopify sends it (HTML), read as text.
+    let format = hirecj_shopify::MoneyFormat::parse(info.money_format.as_deref().unwrap()).unwrap();
+    assert_eq!(format.format("6412.8".parse().unwrap()), "€6.412,80");
     assert_eq!(info.domain, "test-shop.myshopify.com");
     assert_eq!(info.utc_offset_minutes, Some(0));
     assert_eq!(info.plan.as_deref(), Some("Basic"));

@@ -83,6 +83,12 @@ pub static MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0011_conversation_summary.sql"),
         postgres: include_str!("../migrations/postgres/0011_conversation_summary.sql"),
     },
+    Migration {
+        version: 12,
+        name: "shop_money_format",
+        sqlite: include_str!("../migrations/sqlite/0012_shop_money_format.sql"),
+        postgres: include_str!("../migrations/postgres/0012_shop_money_format.sql"),
+    },
 ];
 
 /// An arbitrary constant identifying HireCJ's migration lock.

@@ -201,7 +201,7 @@ const TOMBSTONE_CUSTOMER_SQL: &str = "INSERT INTO mirror_customers (shop, id, na
      WHERE mirror_customers.updated_at <= excluded.updated_at";
 
 const SYNC_COLUMNS: &str =
-    "shop, time_zone, currency, state, owner, lease_until, bulk_operation_id,
+    "shop, time_zone, currency, money_format, state, owner, lease_until, bulk_operation_id,
     phase, orders_mirrored, objects_mirrored, started_at, completed_at, covers_since,
     last_event_at, last_reconcile_at, last_error, updated_at";
 
@@ -218,6 +218,7 @@ fn sync_from(r: &impl RowExt) -> Result<MirrorSync> {
             .parse()
             .map_err(|e| StoreError::Corrupt(format!("{e}")))?,
         currency: r.opt_text("currency")?,
+        money_format: r.opt_text("money_format")?,
         state: BackfillState::parse(&state)
             .ok_or_else(|| StoreError::Corrupt(format!("backfill state {state:?}")))?,
         owner: r.opt_text("owner")?,
@@ -571,7 +572,7 @@ impl Store {
     // ----- Sync state -------------------------------------------------
 
     /// Registers a shop for mirroring: creates its sync state (`pending`)
-    /// if absent, else updates its zone and currency (a currency of `None`
+    /// if absent, else updates its zone, currency and money format (`None`
     /// keeps the stored one). When the zone changes, every stored day is
     /// recomputed in the new zone, rollups included.
     pub async fn mirror_register_shop(
@@ -579,6 +580,7 @@ impl Store {
         shop: &str,
         time_zone: ShopTimeZone,
         currency: Option<&str>,
+        money_format: Option<&str>,
     ) -> Result<()> {
         let at = us(crate::now());
         on_pool!(self, |p| {
@@ -590,17 +592,20 @@ impl Store {
                 .await?;
             sqlx::query(
                 "INSERT INTO mirror_shops
-                   (shop, time_zone, currency, state, orders_mirrored, objects_mirrored, updated_at)
-                 VALUES ($1, $2, $3, 'pending', 0, 0, $4)
+                   (shop, time_zone, currency, money_format, state, orders_mirrored,
+                    objects_mirrored, updated_at)
+                 VALUES ($1, $2, $3, $5, 'pending', 0, 0, $4)
                  ON CONFLICT (shop) DO UPDATE SET
                    time_zone = excluded.time_zone,
                    currency = COALESCE(excluded.currency, mirror_shops.currency),
+                   money_format = COALESCE(excluded.money_format, mirror_shops.money_format),
                    updated_at = excluded.updated_at",
             )
             .bind(shop)
             .bind(time_zone.name())
             .bind(currency)
             .bind(at)
+            .bind(money_format)
             .execute(&mut *tx)
             .await?;
             if old.is_some_and(|old| old != time_zone.name()) {

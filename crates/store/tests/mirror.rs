@@ -115,7 +115,7 @@ fn customer(id: i64, email: &str, updated_at: DateTime<Utc>) -> MirrorCustomer {
 
 async fn register(store: &Store, shop: &str) {
     store
-        .mirror_register_shop(shop, ny(), Some("USD"))
+        .mirror_register_shop(shop, ny(), Some("USD"), Some("${{amount}}"))
         .await
         .unwrap();
 }
@@ -622,7 +622,7 @@ contract!(
         // A new zone recomputes the days: in UTC the four orders fall on the
         // 8th (two) and the 9th (two).
         store
-            .mirror_register_shop(SHOP, ShopTimeZone::UTC, None)
+            .mirror_register_shop(SHOP, ShopTimeZone::UTC, None, None)
             .await
             .unwrap();
         let sales = store
@@ -634,6 +634,22 @@ contract!(
         let sync = store.mirror_sync(SHOP).await.unwrap().unwrap();
         assert_eq!(sync.time_zone, ShopTimeZone::UTC);
         assert_eq!(sync.currency.as_deref(), Some("USD"), "kept");
+        assert_eq!(sync.money_format.as_deref(), Some("${{amount}}"), "kept");
+        // A new money format replaces the old one.
+        store
+            .mirror_register_shop(
+                SHOP,
+                ShopTimeZone::UTC,
+                None,
+                Some("€{{amount_with_comma_separator}}"),
+            )
+            .await
+            .unwrap();
+        let sync = store.mirror_sync(SHOP).await.unwrap().unwrap();
+        assert_eq!(
+            sync.money_format.as_deref(),
+            Some("€{{amount_with_comma_separator}}")
+        );
     }
 );
 
@@ -1095,7 +1111,7 @@ fn gen_lines(rng: &mut StdRng, next_line: &mut i64) -> Vec<MirrorLineItem> {
 contract!(rollups_equal_a_direct_recomputation, |store, url| {
     let zone = ny();
     store
-        .mirror_register_shop(SHOP, zone, Some("USD"))
+        .mirror_register_shop(SHOP, zone, Some("USD"), None)
         .await
         .unwrap();
     let mut rng = StdRng::seed_from_u64(0x4D49_5252_4F52);
@@ -1505,7 +1521,7 @@ async fn measure(store: &Store) {
     use std::time::Instant;
     let zone = ny();
     store
-        .mirror_register_shop(SHOP, zone, Some("USD"))
+        .mirror_register_shop(SHOP, zone, Some("USD"), None)
         .await
         .unwrap();
     let mut rng = StdRng::seed_from_u64(7);

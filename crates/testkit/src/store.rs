@@ -162,6 +162,7 @@ impl StoreData for FakeStore {
                 email: None,
                 domain: "eval-candles.myshopify.com".into(),
                 currency: "USD".into(),
+                money_format: Some("${{amount}}".into()),
                 timezone: Some("America/New_York".into()),
                 utc_offset_minutes: Some(-300),
                 plan: Some("Basic".into()),
@@ -359,6 +360,7 @@ impl StoreData for FakeStore {
             shop: "eval-candles.myshopify.com".into(),
             time_zone: zone,
             currency: Some("USD".into()),
+            money_format: Some("${{amount}}".into()),
             state: if self.reading {
                 BackfillState::Running
             } else {

@@ -45,6 +45,7 @@ async fn turn_over(
             connected,
             needs_reconnect: false,
             last_visit: None,
+            ..MerchantContext::default()
         },
         facts,
         history,
@@ -113,8 +114,8 @@ async fn post_auth_summarises_tool_numbers() {
     for needle in [
         "Eval Candles",
         "42",
-        "3456.78 USD",
-        "82.30 USD",
+        "$3,456.78",
+        "$82.30",
         "Lavender Candle",
         "I've read all 12840 of your orders",
     ] {
@@ -159,7 +160,7 @@ async fn questions_choose_tools() {
         (
             "Show me my recent orders",
             &[ToolName::RecentOrders.as_str()],
-            &["#1005", "48.50 USD"],
+            &["#1005", "$48.50"],
         ),
         (
             "What are my best sellers?",
@@ -179,7 +180,7 @@ async fn questions_choose_tools() {
         (
             "What was revenue between 2026-10-01 and 2026-10-15?",
             &[ToolName::SalesSummary.as_str()],
-            &["2026-10-01 to 2026-10-15", "9876.50 USD"],
+            &["2026-10-01 to 2026-10-15", "$9,876.50"],
         ),
         (
             "How were sales in October?",
@@ -220,7 +221,7 @@ async fn history_questions_choose_the_new_tools() {
             &[ToolName::SalesComparison.as_str()],
             &[
                 "2026-11-01 to 2026-11-26 vs 2026-10-01 to 2026-10-26",
-                "Average order value: 82.30 USD",
+                "Average order value: $82.30",
             ],
         ),
         (
@@ -246,7 +247,7 @@ async fn history_questions_choose_the_new_tools() {
             &[ToolName::SalesSeries.as_str()],
             &[
                 "**Sales by day** (2026-10-28 to 2026-11-26)",
-                "2026-11-26 (Thu): 3 orders, 150.00 USD",
+                "2026-11-26 (Thu): 3 orders, $150.00",
             ],
         ),
         (
@@ -262,19 +263,19 @@ async fn history_questions_choose_the_new_tools() {
         (
             "Why were orders refunded?",
             &[ToolName::Refunds.as_str()],
-            &["3 refunds, 78.50 USD", "Damaged in transit: 2"],
+            &["3 refunds, $78.50", "Damaged in transit: 2"],
         ),
         (
             "Who are my best customers?",
             &[ToolName::TopCustomers.as_str()],
-            &["Ada Lovelace: 612.50 USD in 4 orders"],
+            &["Ada Lovelace: $612.50 in 4 orders"],
         ),
         (
             "Which products make the most money?",
             &[ToolName::ProductPerformance.as_str()],
             &[
-                "Cedar Wick Set: 1035.00 USD from 23 units",
-                "(1 unit refunded, 45.00 USD)",
+                "Cedar Wick Set: $1,035.00 from 23 units",
+                "(1 unit refunded, $45.00)",
             ],
         ),
         (
@@ -601,9 +602,68 @@ async fn series_comparisons_and_best_sellers_come_with_their_charts() {
     let last = chart.points.last().unwrap();
     assert_eq!(last.label, "Thu 26 Nov");
     assert_eq!(last.value, 150.0);
-    assert_eq!(last.display, "150.00 USD");
+    assert_eq!(last.display, "$150.00");
     assert_eq!(chart.value_heading, "Revenue (USD)");
     // A question with no series has no chart.
     let out = ask(AD_HOC_SUPPORT, "How many orders did I get last week?").await;
     assert!(out.ui_elements.is_empty(), "{out:?}");
+}
+
+#[tokio::test]
+async fn figures_are_written_the_shops_way_with_orders_linked_to_its_admin() {
+    let c = Catalog::embedded().unwrap();
+    let merchant = MerchantContext {
+        shop_name: Some("Bougies de Lyon".into()),
+        shop_domain: Some("bougies.myshopify.com".into()),
+        connected: true,
+        money_format: Some(
+            "<span class=money>{{amount_with_comma_separator}} &euro;</span>".into(),
+        ),
+        time_zone: Some("Pacific/Kiritimati".into()),
+        admin_url: Some("https://bougies.myshopify.com/admin".into()),
+        ..MerchantContext::default()
+    };
+    let format = merchant.shop_format();
+    let tools = ToolContext::connected(Arc::new(FakeStore::default())).with_format(format);
+    for (q, needles) in [
+        (
+            "Show me my recent orders",
+            // The fixed store's orders were placed on 2 Nov after 07:00
+            // UTC: the 3rd on Kiritimati's clock (UTC+14).
+            &[
+                "[#1005](https://bougies.myshopify.com/admin/orders/",
+                " on 2026-11-03: 48,50 €",
+            ][..],
+        ),
+        (
+            "What was revenue between 2026-10-01 and 2026-10-15?",
+            &["Revenue: 9.876,50 €", "Average order value: 82,30 €"][..],
+        ),
+    ] {
+        let input = TurnInput {
+            conversation_id: "c".into(),
+            workflow: c.workflow(AD_HOC_SUPPORT).unwrap(),
+            persona: c.persona(),
+            merchant: merchant.clone(),
+            facts: vec![],
+            history: vec![HistoryEntry::merchant(q)],
+            system_event: None,
+            summary: None,
+            today: today(),
+        };
+        let out = run_turn(
+            &OfflineProvider::new(),
+            &tools,
+            input,
+            &TurnConfig::default(),
+            &|_| {},
+            CancellationToken::new(),
+        )
+        .await;
+        assert_eq!(out.error, None, "{q}");
+        for n in needles {
+            assert!(out.text.contains(n), "{q}: missing {n} in {}", out.text);
+        }
+        assert!(!out.text.contains("USD"), "{}", out.text);
+    }
 }

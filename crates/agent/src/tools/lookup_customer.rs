@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use super::shared::Order;
-use super::{InvalidArguments, StoreData, ToolDefinition, shorten};
+use super::{InvalidArguments, ShopFormat, StoreData, ToolDefinition, shorten};
 
 /// The tool: whose email.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -58,7 +58,7 @@ impl ToolDefinition for LookupCustomer {
         })
     }
 
-    fn text(output: &CustomerLookupResult) -> String {
+    fn text(output: &CustomerLookupResult, format: &ShopFormat) -> String {
         let c = match output {
             CustomerLookupResult::Found(c) => c,
             CustomerLookupResult::NotFound { email } => {
@@ -74,13 +74,8 @@ impl ToolDefinition for LookupCustomer {
         }
         out.push_str(&format!(": {} recent orders.", c.recent_orders.len()));
         for o in c.recent_orders.iter().take(5) {
-            out.push_str(&format!(
-                "\n- {} on {}: {} {}",
-                o.name,
-                o.day(),
-                o.total,
-                o.currency
-            ));
+            out.push('\n');
+            out.push_str(&o.line(format));
         }
         out
     }

@@ -43,11 +43,13 @@ use crate::workflow::Workflow;
 
 mod arguments;
 mod shared;
+mod shop_format;
 
 pub(crate) use arguments::InvalidArguments;
 pub use hirecj_shopify::store_data::{
     Basis, Mirrored, SalesSeriesData, StoreData, series_from_summary,
 };
+pub use shop_format::ShopFormat;
 
 /// Default time one tool call may take.
 pub const DEFAULT_TOOL_TIMEOUT: Duration = Duration::from_secs(30);
@@ -93,12 +95,12 @@ pub(crate) trait ToolDefinition: Serialize + Sized + Send {
     ) -> impl Future<Output = Result<Self::Output, ShopifyError>> + Send;
 
     /// The result in a few lines of Markdown, as the offline brain tells the
-    /// merchant.
-    fn text(output: &Self::Output) -> String;
+    /// merchant, with figures written the shop's way.
+    fn text(output: &Self::Output, format: &ShopFormat) -> String;
 
     /// The result as a chart, for tools whose results are a series or a
     /// ranking ([`crate::chart`]); CJ shows it with `{{chart}}`.
-    fn chart(_output: &Self::Output) -> Option<Chart> {
+    fn chart(_output: &Self::Output, _format: &ShopFormat) -> Option<Chart> {
         None
     }
 }
@@ -238,15 +240,15 @@ macro_rules! tool_registry {
             }
 
             /// The tool's short text rendering of the result.
-            pub(crate) fn text(&self) -> String {
+            pub(crate) fn text(&self, format: &ShopFormat) -> String {
                 match self {
-                    $(Self::$tool(output) => <$module::$tool as ToolDefinition>::text(output),)+
+                    $(Self::$tool(output) => <$module::$tool as ToolDefinition>::text(output, format),)+
                 }
             }
 
-            pub(crate) fn chart(&self) -> Option<Chart> {
+            pub(crate) fn chart(&self, format: &ShopFormat) -> Option<Chart> {
                 match self {
-                    $(Self::$tool(output) => <$module::$tool as ToolDefinition>::chart(output),)+
+                    $(Self::$tool(output) => <$module::$tool as ToolDefinition>::chart(output, format),)+
                 }
             }
         }
@@ -364,10 +366,12 @@ impl ToolOutput {
 }
 
 /// The tools of one conversation: the authenticated merchant's data source
-/// (if their store is connected) and the call timeout.
+/// (if their store is connected), how the shop writes figures and the call
+/// timeout.
 #[derive(Clone)]
 pub struct ToolContext {
     data: Option<Arc<dyn StoreData>>,
+    format: ShopFormat,
     timeout: Duration,
 }
 
@@ -385,6 +389,7 @@ impl ToolContext {
     pub fn connected(data: Arc<dyn StoreData>) -> Self {
         Self {
             data: Some(data),
+            format: ShopFormat::default(),
             timeout: DEFAULT_TOOL_TIMEOUT,
         }
     }
@@ -393,8 +398,15 @@ impl ToolContext {
     pub fn disconnected() -> Self {
         Self {
             data: None,
+            format: ShopFormat::default(),
             timeout: DEFAULT_TOOL_TIMEOUT,
         }
+    }
+
+    /// Sets how the shop writes figures (the charts' amounts).
+    pub fn with_format(mut self, format: ShopFormat) -> Self {
+        self.format = format;
+        self
     }
 
     /// Sets the per-call timeout.
@@ -463,7 +475,7 @@ impl ToolContext {
                 ),
             ),
             Ok(Ok(result)) => ToolOutput {
-                chart: result.chart(),
+                chart: result.chart(&self.format),
                 ..ToolOutput::ok(compact(&result))
             },
             Ok(Err(e)) => shopify_error_output(&e),

@@ -9,7 +9,7 @@ use serde_json::{Map, Value};
 
 use super::arguments::{date_range, range_schema};
 use super::shared::{FromMirror, note_line, status_words};
-use super::{InvalidArguments, StoreData, ToolDefinition};
+use super::{InvalidArguments, ShopFormat, StoreData, ToolDefinition};
 
 /// The tool: an inclusive range of days (shop time).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -67,7 +67,7 @@ impl ToolDefinition for OrdersByStatus {
         }))
     }
 
-    fn text(output: &Self::Output) -> String {
+    fn text(output: &Self::Output, _format: &ShopFormat) -> String {
         output.text("your orders by status", |r| {
             let (from, to) = (r.from, r.to);
             if r.orders == 0 {

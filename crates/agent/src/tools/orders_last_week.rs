@@ -5,7 +5,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use super::shared::SalesReport;
-use super::{InvalidArguments, StoreData, ToolDefinition, no_arguments_schema};
+use super::{InvalidArguments, ShopFormat, StoreData, ToolDefinition, no_arguments_schema};
 
 /// The tool; it takes no arguments (the week is the shop's, not the
 /// model's guess of today).
@@ -34,7 +34,7 @@ impl ToolDefinition for OrdersLastWeek {
         Ok(data.orders_last_week().await?.into())
     }
 
-    fn text(output: &SalesReport) -> String {
-        output.text_labelled(Some("Last 7 days"))
+    fn text(output: &SalesReport, format: &ShopFormat) -> String {
+        output.text_labelled(Some("Last 7 days"), format)
     }
 }

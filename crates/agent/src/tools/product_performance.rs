@@ -8,8 +8,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::arguments::{Limit, date_range, range_schema};
-use super::shared::{FromMirror, amount, currency_suffix, gid, note_line};
-use super::{InvalidArguments, StoreData, ToolDefinition};
+use super::shared::{FromMirror, amount, gid, note_line};
+use super::{InvalidArguments, ShopFormat, StoreData, ToolDefinition};
 
 /// The tool: a range of days and how many products.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -83,7 +83,7 @@ impl ToolDefinition for ProductPerformance {
         }))
     }
 
-    fn text(output: &Self::Output) -> String {
+    fn text(output: &Self::Output, format: &ShopFormat) -> String {
         output.text("your product figures", |r| {
             let (from, to) = (r.from, r.to);
             if r.products.is_empty() {
@@ -92,21 +92,25 @@ impl ToolDefinition for ProductPerformance {
                     note_line(r.note.as_deref())
                 );
             }
-            let cur = currency_suffix(r.currency.as_deref());
+            let money = |a: Amount| format.money(a, r.currency.as_deref());
             let mut out = format!(
                 "**Product performance** ({from} to {to}, by revenue, from {} orders):",
                 r.orders_considered
             );
             for p in &r.products {
                 out.push_str(&format!(
-                    "\n- {}: {}{cur} from {} units in {} orders",
-                    p.title, p.revenue, p.units, p.orders
+                    "\n- {}: {} from {} units in {} orders",
+                    p.title,
+                    money(p.revenue),
+                    p.units,
+                    p.orders
                 ));
                 if p.refunded_units > 0 {
                     let units = if p.refunded_units == 1 { "unit" } else { "units" };
                     out.push_str(&format!(
-                        " ({} {units} refunded, {}{cur})",
-                        p.refunded_units, p.refunded
+                        " ({} {units} refunded, {})",
+                        p.refunded_units,
+                        money(p.refunded)
                     ));
                 }
             }

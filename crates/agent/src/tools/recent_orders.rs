@@ -6,7 +6,7 @@ use serde_json::{Map, Value, json};
 
 use super::arguments::int_arg;
 use super::shared::Order;
-use super::{InvalidArguments, StoreData, ToolDefinition};
+use super::{InvalidArguments, ShopFormat, StoreData, ToolDefinition};
 
 /// The tool: how many orders.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -54,7 +54,7 @@ impl ToolDefinition for RecentOrders {
         })
     }
 
-    fn text(output: &RecentOrdersResult) -> String {
+    fn text(output: &RecentOrdersResult, format: &ShopFormat) -> String {
         if output.orders.is_empty() {
             return "There are no orders yet.".to_owned();
         }
@@ -65,13 +65,8 @@ impl ToolDefinition for RecentOrders {
                 .flatten()
                 .map(|s| s.to_lowercase().replace('_', " "))
                 .collect();
-            out.push_str(&format!(
-                "\n- {} on {}: {} {}",
-                o.name,
-                o.day(),
-                o.total,
-                o.currency
-            ));
+            out.push('\n');
+            out.push_str(&o.line(format));
             if !status.is_empty() {
                 out.push_str(&format!(" ({})", status.join(", ")));
             }

@@ -6,8 +6,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::arguments::{Limit, date_range, range_schema};
-use super::shared::{FromMirror, amount, currency_suffix, gid, note_line};
-use super::{InvalidArguments, StoreData, ToolDefinition};
+use super::shared::{FromMirror, amount, gid, note_line};
+use super::{InvalidArguments, ShopFormat, StoreData, ToolDefinition};
 
 /// Refunds read to tally the reasons; the list shows the newest `limit`.
 pub const REASON_SAMPLE: u32 = 2_000;
@@ -106,7 +106,7 @@ impl ToolDefinition for Refunds {
         }))
     }
 
-    fn text(output: &Self::Output) -> String {
+    fn text(output: &Self::Output, format: &ShopFormat) -> String {
         output.text("your refunds", |r| {
             let (from, to) = (r.from, r.to);
             if r.count == 0 {
@@ -115,10 +115,11 @@ impl ToolDefinition for Refunds {
                     note_line(r.note.as_deref())
                 );
             }
-            let cur = currency_suffix(r.currency.as_deref());
+            let money = |a: Amount| format.money(a, r.currency.as_deref());
             let mut out = format!(
-                "**Refunds** ({from} to {to}): {} refunds, {}{cur} in total.",
-                r.count, r.total
+                "**Refunds** ({from} to {to}): {} refunds, {} in total.",
+                r.count,
+                money(r.total)
             );
             if !r.reasons.is_empty() {
                 out.push_str(if r.reasons_counted < r.count {
@@ -128,19 +129,19 @@ impl ToolDefinition for Refunds {
                 });
                 for x in &r.reasons {
                     out.push_str(&format!(
-                        "\n- {}: {} ({}{cur})",
+                        "\n- {}: {} ({})",
                         x.reason.as_deref().unwrap_or("no reason given"),
                         x.count,
-                        x.amount
+                        money(x.amount)
                     ));
                 }
             }
             if let Some(e) = r.refunds.first() {
                 out.push_str(&format!(
-                    "\nLatest: {} on {}, {}{cur}",
-                    e.order,
-                    e.created_at.format("%Y-%m-%d"),
-                    e.amount
+                    "\nLatest: {} on {}, {}",
+                    format.order_by_gid(&e.order, &e.order_id),
+                    format.day(e.created_at),
+                    money(e.amount)
                 ));
                 if let Some(reason) = &e.reason {
                     out.push_str(&format!(" ({reason})"));

@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 
 use super::arguments::{date_range, range_schema};
 use super::shared::{FromMirror, note_line, percent_of, percent_text};
-use super::{InvalidArguments, StoreData, ToolDefinition};
+use super::{InvalidArguments, ShopFormat, StoreData, ToolDefinition};
 
 /// The tool: an inclusive range of days (shop time).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -63,7 +63,7 @@ impl ToolDefinition for RepeatCustomers {
         }))
     }
 
-    fn text(output: &Self::Output) -> String {
+    fn text(output: &Self::Output, _format: &ShopFormat) -> String {
         output.text("your repeat-customer figures", |r| {
             let (from, to) = (r.from, r.to);
             if r.customers == 0 {

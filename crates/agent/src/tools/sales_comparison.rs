@@ -9,10 +9,10 @@ use serde_json::{Map, Value, json};
 use super::arguments::{range_args, range_properties};
 use super::sales_summary::MAX_RANGE_DAYS;
 use super::shared::{
-    chart_day, chart_value, currency_suffix, money_heading, percent_change, percent_text,
+    chart_day, chart_value, money_heading, percent_change, percent_text,
 };
 use crate::chart::{Chart, ChartKind, ChartPoint};
-use super::{InvalidArguments, StoreData, ToolDefinition};
+use super::{InvalidArguments, ShopFormat, StoreData, ToolDefinition};
 
 /// The tool: the period asked about and the period it is compared with.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -77,9 +77,9 @@ impl ToolDefinition for SalesComparison {
         Ok(SalesComparisonResult::new(&period, &compared))
     }
 
-    fn text(output: &SalesComparisonResult) -> String {
+    fn text(output: &SalesComparisonResult, format: &ShopFormat) -> String {
         let (p, c) = (&output.period, &output.compared_with);
-        let cur = currency_suffix(output.currency.as_deref());
+        let money = |a: Amount| format.money(a, output.currency.as_deref());
         let ch = &output.change;
         let mut out = format!(
             "**{} to {} vs {} to {}**:",
@@ -104,8 +104,10 @@ impl ToolDefinition for SalesComparison {
             ("Net revenue", p.net_revenue, c.net_revenue, &ch.net_revenue),
         ] {
             out.push_str(&format!(
-                "\n- {label}: {now}{cur} vs {before}{cur} ({}{cur}, {})",
-                signed_amount(change.change),
+                "\n- {label}: {} vs {} ({}, {})",
+                money(now),
+                money(before),
+                signed(change.change, money(change.change)),
                 signed_percent(change.percent)
             ));
         }
@@ -116,13 +118,12 @@ impl ToolDefinition for SalesComparison {
     }
 
     /// Revenue of the two periods, as bars (the earlier one first).
-    fn chart(output: &SalesComparisonResult) -> Option<Chart> {
-        let cur = currency_suffix(output.currency.as_deref());
+    fn chart(output: &SalesComparisonResult, format: &ShopFormat) -> Option<Chart> {
         let bar = |p: &PeriodSales| {
             ChartPoint::new(
                 format!("{} to {}", chart_day(p.from), chart_day(p.to)),
                 chart_value(p.revenue),
-                format!("{}{cur}", p.revenue),
+                format.money(p.revenue, output.currency.as_deref()),
             )
         };
         Some(Chart::new(
@@ -135,11 +136,13 @@ impl ToolDefinition for SalesComparison {
     }
 }
 
-fn signed_amount(a: Amount) -> String {
+/// `written` (the amount `a` as the shop writes it) with a `+` when `a`
+/// is positive (a negative one carries its own `-`).
+fn signed(a: Amount, written: String) -> String {
     if a > Amount::ZERO {
-        format!("+{a}")
+        format!("+{written}")
     } else {
-        a.to_string()
+        written
     }
 }
 

@@ -8,10 +8,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use super::arguments::{date_range, range_schema};
-use super::shared::{amount, chart_day, chart_value, currency_suffix, money_heading, note_line};
+use super::shared::{amount, chart_day, chart_value, money_heading, note_line};
 use crate::chart::{Chart, ChartKind, ChartPoint};
 use hirecj_shopify::store_data::SalesSeriesData as Series;
-use super::{InvalidArguments, StoreData, ToolDefinition};
+use super::{InvalidArguments, ShopFormat, StoreData, ToolDefinition};
 
 /// Longest range of a daily series, in days (longer ranges go by week).
 pub const MAX_DAILY_DAYS: i64 = 93;
@@ -111,15 +111,18 @@ impl ToolDefinition for SalesSeries {
         Ok(SalesSeriesResult::new(series, self.bucket))
     }
 
-    fn text(output: &SalesSeriesResult) -> String {
-        let cur = currency_suffix(output.currency.as_deref());
+    fn text(output: &SalesSeriesResult, format: &ShopFormat) -> String {
+        let money = |a: Amount| format.money(a, output.currency.as_deref());
         let title = match output.bucket {
             Bucket::Day => "Sales by day",
             Bucket::Week => "Sales by week",
         };
         let mut out = format!(
-            "**{title}** ({} to {}): {} orders, {}{cur}",
-            output.from, output.to, output.orders, output.revenue
+            "**{title}** ({} to {}): {} orders, {}",
+            output.from,
+            output.to,
+            output.orders,
+            money(output.revenue)
         );
         let skipped = output.points.len().saturating_sub(TEXT_POINTS);
         if skipped > 0 {
@@ -131,11 +134,12 @@ impl ToolDefinition for SalesSeries {
                 Bucket::Week => format!("Week of {}", p.start),
             };
             out.push_str(&format!(
-                "\n- {label}: {} orders, {}{cur}",
-                p.orders, p.revenue
+                "\n- {label}: {} orders, {}",
+                p.orders,
+                money(p.revenue)
             ));
             if let Some(r) = p.refunded.filter(|r| *r != Amount::ZERO) {
-                out.push_str(&format!(" ({r}{cur} refunded)"));
+                out.push_str(&format!(" ({} refunded)", money(r)));
             }
         }
         out.push_str(&note_line(output.note.as_deref()));
@@ -143,8 +147,7 @@ impl ToolDefinition for SalesSeries {
     }
 
     /// Revenue per day or week, as columns.
-    fn chart(output: &SalesSeriesResult) -> Option<Chart> {
-        let cur = currency_suffix(output.currency.as_deref());
+    fn chart(output: &SalesSeriesResult, format: &ShopFormat) -> Option<Chart> {
         let (by, heading) = match output.bucket {
             Bucket::Day => ("day", "Day"),
             Bucket::Week => ("week", "Week of"),
@@ -157,7 +160,11 @@ impl ToolDefinition for SalesSeries {
                     Bucket::Day => p.start.format("%a %-d %b").to_string(),
                     Bucket::Week => p.start.format("%-d %b").to_string(),
                 };
-                ChartPoint::new(label, chart_value(p.revenue), format!("{}{cur}", p.revenue))
+                ChartPoint::new(
+                    label,
+                    chart_value(p.revenue),
+                    format.money(p.revenue, output.currency.as_deref()),
+                )
             })
             .collect();
         Some(Chart::new(

@@ -7,7 +7,7 @@ use serde_json::{Map, Value, json};
 
 use super::arguments::date_arg;
 use super::shared::SalesReport;
-use super::{InvalidArguments, StoreData, ToolDefinition};
+use super::{InvalidArguments, ShopFormat, StoreData, ToolDefinition};
 
 /// Longest range the tool accepts, in days.
 pub const MAX_RANGE_DAYS: i64 = 366;
@@ -71,7 +71,7 @@ impl ToolDefinition for SalesSummary {
             .into())
     }
 
-    fn text(output: &SalesReport) -> String {
-        output.text_labelled(None)
+    fn text(output: &SalesReport, format: &ShopFormat) -> String {
+        output.text_labelled(None, format)
     }
 }

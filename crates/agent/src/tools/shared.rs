@@ -7,6 +7,8 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use hirecj_domain::mirror::Money;
 use hirecj_shopify::Amount;
+
+use super::ShopFormat;
 use serde::{Deserialize, Serialize};
 
 use hirecj_shopify::store_data::{Basis, Mirrored};
@@ -43,9 +45,15 @@ pub(crate) struct Order {
 }
 
 impl Order {
-    /// The day it was placed (UTC), as `YYYY-MM-DD`.
-    pub(crate) fn day(&self) -> String {
-        self.created_at.format("%Y-%m-%d").to_string()
+    /// `- #1001 on 2026-11-28: $61.90`: the order's line in a list, its
+    /// name linked to the admin, its day the shop's.
+    pub(crate) fn line(&self, format: &ShopFormat) -> String {
+        format!(
+            "- {} on {}: {}",
+            format.order_by_gid(&self.name, &self.id),
+            format.day(self.created_at),
+            format.money(self.total, Some(&self.currency))
+        )
     }
 }
 
@@ -199,7 +207,7 @@ pub(crate) struct SalesReport {
 impl SalesReport {
     /// The report in a few lines, titled `**{label}** (from to to)`, or
     /// `**from to to**` without a label.
-    pub(crate) fn text_labelled(&self, label: Option<&str>) -> String {
+    pub(crate) fn text_labelled(&self, label: Option<&str>, format: &ShopFormat) -> String {
         let (from, to) = (self.from, self.to);
         let title = match label {
             Some(label) => format!("**{label}** ({from} to {to})"),
@@ -212,18 +220,21 @@ impl SalesReport {
             }
             return out;
         }
-        let cur = self.currency.as_deref().unwrap_or_default();
+        let money = |a: Amount| format.money(a, self.currency.as_deref());
         let mut out = format!(
-            "{title}:\n- Orders: {}\n- Revenue: {} {cur}\n- Average order value: {} {cur}",
-            self.orders, self.revenue, self.average_order_value,
+            "{title}:\n- Orders: {}\n- Revenue: {}\n- Average order value: {}",
+            self.orders,
+            money(self.revenue),
+            money(self.average_order_value),
         );
         if self.cancelled_orders > 0 {
             out.push_str(&format!("\n- Cancelled: {}", self.cancelled_orders));
         }
         if self.refunded != Amount::ZERO {
             out.push_str(&format!(
-                "\n- Refunded: {} {cur} (net {} {cur})",
-                self.refunded, self.net_revenue
+                "\n- Refunded: {} (net {})",
+                money(self.refunded),
+                money(self.net_revenue)
             ));
         }
         if let Some(top) = self.top_products.first() {
@@ -394,9 +405,4 @@ pub(crate) fn money_heading(what: &str, currency: Option<&str>) -> String {
         Some(c) if !c.is_empty() => format!("{what} ({c})"),
         _ => what.to_owned(),
     }
-}
-
-/// ` USD`, or nothing without a currency.
-pub(crate) fn currency_suffix(currency: Option<&str>) -> String {
-    currency.map(|c| format!(" {c}")).unwrap_or_default()
 }

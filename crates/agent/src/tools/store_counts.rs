@@ -5,7 +5,7 @@ use hirecj_shopify::ShopifyError;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use super::{InvalidArguments, StoreData, ToolDefinition, no_arguments_schema};
+use super::{InvalidArguments, ShopFormat, StoreData, ToolDefinition, no_arguments_schema};
 
 /// The tool; it takes no arguments.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -32,7 +32,7 @@ impl ToolDefinition for StoreCounts {
         Ok(data.store_counts().await?.into())
     }
 
-    fn text(output: &StoreCountsResult) -> String {
+    fn text(output: &StoreCountsResult, _format: &ShopFormat) -> String {
         format!(
             "Your store has {} products, {} customers and {} orders ({} open).",
             output.products.text(),

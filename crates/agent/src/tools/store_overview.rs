@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::shared::{Order, ProductSales};
-use super::{InvalidArguments, StoreData, ToolDefinition, no_arguments_schema};
+use super::{InvalidArguments, ShopFormat, StoreData, ToolDefinition, no_arguments_schema};
 
 /// The tool; it takes no arguments.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -33,14 +33,15 @@ impl ToolDefinition for StoreOverview {
         Ok(data.store_overview().await?.into())
     }
 
-    fn text(output: &StoreOverviewResult) -> String {
+    fn text(output: &StoreOverviewResult, format: &ShopFormat) -> String {
         let shop = &output.shop;
         let mut out = format!("**{}** ({}), currency {}.", shop.name, shop.domain, shop.currency);
         out.push_str(&output.best_seller_line());
         if let Some(o) = output.recent_orders.first() {
             out.push_str(&format!(
-                "\n- Latest order: {}, {} {}",
-                o.name, o.total, o.currency
+                "\n- Latest order: {}, {}",
+                format.order_by_gid(&o.name, &o.id),
+                format.money(o.total, Some(&o.currency))
             ));
         }
         out

@@ -7,7 +7,7 @@ use hirecj_shopify::ShopifyError;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use super::{InvalidArguments, StoreData, ToolDefinition, no_arguments_schema};
+use super::{InvalidArguments, ShopFormat, StoreData, ToolDefinition, no_arguments_schema};
 
 /// The tool; it takes no arguments.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -41,7 +41,7 @@ impl ToolDefinition for SyncStatus {
         })
     }
 
-    fn text(output: &SyncStatusResult) -> String {
+    fn text(output: &SyncStatusResult, _format: &ShopFormat) -> String {
         let when = |t: &DateTime<Utc>| t.format("%Y-%m-%d %H:%M UTC").to_string();
         let n = output.orders_read;
         match output.state {

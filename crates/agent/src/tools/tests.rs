@@ -1,3 +1,4 @@
+use super::ShopFormat;
 use super::lookup_customer::{LookupCustomer, valid_email};
 use super::orders_by_status::OrdersByStatus;
 use super::orders_last_week::OrdersLastWeek;
@@ -316,7 +317,7 @@ async fn results_read_back_into_their_types() {
             panic!("{name}: {result:?}");
         };
         assert_eq!(compact(&result), out.content, "{name}");
-        assert!(!result.text().is_empty());
+        assert!(!result.text(&ShopFormat::default()).is_empty());
     }
     let not_found = ctx
         .execute(
@@ -465,17 +466,17 @@ async fn comparison_has_both_periods_and_the_change() {
     else {
         panic!("{}", out.content);
     };
-    let text = SalesComparison::text(&r);
+    let text = SalesComparison::text(&r, &ShopFormat::default());
     assert!(
         text.contains("2026-11-01 to 2026-11-15 vs 2026-10-01 to 2026-10-15"),
         "{text}"
     );
     assert!(text.contains("Orders: 120 vs 120 (+0, 0.0%)"), "{text}");
     assert!(
-        text.contains("Revenue: 9876.50 USD vs 9876.50 USD (0.00 USD, 0.0%)"),
+        text.contains("Revenue: $9,876.50 vs $9,876.50 ($0.00, 0.0%)"),
         "{text}"
     );
-    assert!(text.contains("Average order value: 82.30 USD"), "{text}");
+    assert!(text.contains("Average order value: $82.30"), "{text}");
 }
 
 #[tokio::test]
@@ -514,13 +515,13 @@ async fn series_buckets_weeks_from_live_days() {
     let Ok(result) = ToolResult::from_model_text(ToolName::SalesSeries, &out.content) else {
         panic!()
     };
-    let text = result.text();
+    let text = result.text(&ShopFormat::default());
     assert!(
-        text.contains("**Sales by week** (2026-10-01 to 2026-10-14): 42 orders, 2100.00 USD"),
+        text.contains("**Sales by week** (2026-10-01 to 2026-10-14): 42 orders, $2,100.00"),
         "{text}"
     );
     assert!(
-        text.contains("Week of 2026-10-05: 21 orders, 1050.00 USD"),
+        text.contains("Week of 2026-10-05: 21 orders, $1,050.00"),
         "{text}"
     );
 }
@@ -541,26 +542,26 @@ async fn history_tools_answer_from_the_copy_with_their_figures() {
         (
             TopCustomers::NAME,
             &[
-                "Ada Lovelace: 612.50 USD in 4 orders",
-                "grace@example.com: 99.00 USD in 1 order",
+                "Ada Lovelace: $612.50 in 4 orders",
+                "grace@example.com: $99.00 in 1 order",
             ],
         ),
         (
             Refunds::NAME,
             &[
-                "3 refunds, 78.50 USD in total",
-                "Damaged in transit: 2 (30.00 USD)",
-                "Wrong size: 1 (48.50 USD)",
-                "Latest: #1012 on 2026-11-25, 20.00 USD (Damaged in transit)",
+                "3 refunds, $78.50 in total",
+                "Damaged in transit: 2 ($30.00)",
+                "Wrong size: 1 ($48.50)",
+                "Latest: #1012 on 2026-11-25, $20.00 (Damaged in transit)",
             ],
         ),
         (
             ProductPerformance::NAME,
             &[
                 "from 120 orders",
-                "Cedar Wick Set: 1035.00 USD from 23 units in 17 orders \
-                 (1 unit refunded, 45.00 USD)\n",
-                "Lavender Candle: 812.00 USD from 58 units in 31 orders",
+                "Cedar Wick Set: $1,035.00 from 23 units in 17 orders \
+                 (1 unit refunded, $45.00)\n",
+                "Lavender Candle: $812.00 from 58 units in 31 orders",
             ],
         ),
         (
@@ -590,7 +591,7 @@ async fn history_tools_answer_from_the_copy_with_their_figures() {
         }
         let text = ToolResult::from_model_text(tool, &out.content)
             .unwrap()
-            .text();
+            .text(&ShopFormat::default());
         for n in *needles {
             assert!(text.contains(n), "{name}: missing {n} in {text}");
         }
@@ -620,7 +621,7 @@ async fn history_tools_never_guess_while_reading() {
         assert!(v["message"].as_str().unwrap().contains("do not estimate"));
         let result = ToolResult::from_model_text(tool, &out.content).unwrap();
         assert_eq!(compact(&result), out.content);
-        let text = result.text();
+        let text = result.text(&ShopFormat::default());
         assert!(
             text.contains("still reading your store's order history: 4210 orders so far"),
             "{text}"
@@ -632,7 +633,7 @@ async fn history_tools_never_guess_while_reading() {
         .await;
     let text = ToolResult::from_model_text(ToolName::SyncStatus, &out.content)
         .unwrap()
-        .text();
+        .text(&ShopFormat::default());
     assert!(
         text.contains("I've read 4210 of your orders so far (started 2026-11-26 09:00 UTC)"),
         "{text}"

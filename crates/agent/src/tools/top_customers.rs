@@ -6,8 +6,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::arguments::{Limit, date_range, range_schema};
-use super::shared::{FromMirror, amount, currency_suffix, gid, note_line};
-use super::{InvalidArguments, StoreData, ToolDefinition};
+use super::shared::{FromMirror, amount, gid, note_line};
+use super::{InvalidArguments, ShopFormat, StoreData, ToolDefinition};
 
 /// The tool: a range of days and how many customers.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -75,7 +75,7 @@ impl ToolDefinition for TopCustomers {
         }))
     }
 
-    fn text(output: &Self::Output) -> String {
+    fn text(output: &Self::Output, format: &ShopFormat) -> String {
         output.text("your top customers", |r| {
             let (from, to) = (r.from, r.to);
             if r.customers.is_empty() {
@@ -84,7 +84,7 @@ impl ToolDefinition for TopCustomers {
                     note_line(r.note.as_deref())
                 );
             }
-            let cur = currency_suffix(r.currency.as_deref());
+            let money = |a: Amount| format.money(a, r.currency.as_deref());
             let mut out = format!("**Top customers** ({from} to {to}, by revenue):");
             for c in &r.customers {
                 let who = c
@@ -93,8 +93,8 @@ impl ToolDefinition for TopCustomers {
                     .or(c.email.as_deref())
                     .unwrap_or("A customer without a name");
                 out.push_str(&format!(
-                    "\n- {who}: {}{cur} in {} {}",
-                    c.revenue,
+                    "\n- {who}: {} in {} {}",
+                    money(c.revenue),
                     c.orders,
                     if c.orders == 1 { "order" } else { "orders" }
                 ));

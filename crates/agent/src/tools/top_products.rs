@@ -8,7 +8,7 @@ use serde_json::{Map, Value, json};
 use super::arguments::int_arg;
 use super::shared::{ProductSales, chart_day};
 use crate::chart::{Chart, ChartKind, ChartPoint};
-use super::{InvalidArguments, StoreData, ToolDefinition};
+use super::{InvalidArguments, ShopFormat, StoreData, ToolDefinition};
 
 /// The tool: how far back and how many products.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -52,7 +52,7 @@ impl ToolDefinition for TopProducts {
         Ok(data.top_products(self.days, self.limit).await?.into())
     }
 
-    fn text(output: &TopProductsResult) -> String {
+    fn text(output: &TopProductsResult, _format: &ShopFormat) -> String {
         let (from, to) = (output.from, output.to);
         if output.products.is_empty() {
             return format!("No sales from {from} to {to}, so no best sellers yet.");
@@ -71,7 +71,7 @@ impl ToolDefinition for TopProducts {
     }
 
     /// Units sold per best seller, as bars.
-    fn chart(output: &TopProductsResult) -> Option<Chart> {
+    fn chart(output: &TopProductsResult, _format: &ShopFormat) -> Option<Chart> {
         if output.products.is_empty() {
             return None;
         }

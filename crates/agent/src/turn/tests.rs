@@ -115,6 +115,7 @@ fn input<'a>(
             connected,
             needs_reconnect: false,
             last_visit: None,
+            ..MerchantContext::default()
         },
         facts: vec![],
         history,
@@ -522,6 +523,34 @@ fn volatile_block_has_context_facts_and_date() {
     assert!(v.contains("Today's date: 2026-11-26 (Thursday)"));
     assert!(v.contains("- We sell hand-poured candles"));
     assert!(v.contains("welcome them back"));
+    assert!(
+        !v.contains(MONEY_FORMAT_PREFIX),
+        "not connected: no shop settings"
+    );
+}
+
+#[test]
+fn volatile_block_tells_how_the_shop_writes_money_and_where_its_admin_is() {
+    let c = catalog();
+    let mut inp = input(&c, AD_HOC_SUPPORT, true, vec![]);
+    inp.merchant.money_format = Some("{{amount_with_comma_separator}} €".into());
+    inp.merchant.time_zone = Some("Europe/Paris".into());
+    inp.merchant.admin_url = Some("https://bougies.myshopify.com/admin".into());
+    let v = &system_blocks(&inp)[2].text;
+    assert!(
+        v.contains("Shop money format: {{amount_with_comma_separator}} €\n"),
+        "{v}"
+    );
+    assert!(v.contains("e.g. 1.234,56 €."), "{v}");
+    assert!(v.contains("Shop time zone: Europe/Paris\n"), "{v}");
+    assert!(
+        v.contains("Shopify admin: https://bougies.myshopify.com/admin (link an order as [#1001](https://bougies.myshopify.com/admin/orders/"),
+        "{v}"
+    );
+    // An unusable format is left out, not passed on.
+    inp.merchant.money_format = Some("{{price}}".into());
+    let v = &system_blocks(&inp)[2].text;
+    assert!(!v.contains(MONEY_FORMAT_PREFIX), "{v}");
 }
 
 /// Across two turns of one conversation, the Anthropic request bytes up to

@@ -9,6 +9,7 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
+use hirecj_domain::mirror::ShopTimeZone;
 use hirecj_domain::{
     Conversation, ConversationId, FactId, IntegrationStatus, Message, MessageStatus, Role, UserId,
 };
@@ -214,10 +215,16 @@ fn strip_placeholders(content: &str, ui_elements: &Value) -> String {
     text
 }
 
-/// A conversation as a readable Markdown document: a title, its dates, then
-/// each turn under **Merchant** or **CJ** (system events are left out).
-pub fn markdown_export(catalog: &Catalog, c: &Conversation, messages: &[Message]) -> String {
-    let fmt = |t: &DateTime<Utc>| t.format("%Y-%m-%d %H:%M UTC").to_string();
+/// A conversation as a readable Markdown document: a title, its dates on
+/// the shop's clock, then each turn under **Merchant** or **CJ** (system
+/// events are left out).
+pub fn markdown_export(
+    catalog: &Catalog,
+    c: &Conversation,
+    messages: &[Message],
+    zone: ShopTimeZone,
+) -> String {
+    let fmt = |t: &DateTime<Utc>| zone.clock(*t);
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -225,7 +232,10 @@ pub fn markdown_export(catalog: &Catalog, c: &Conversation, messages: &[Message]
         conversation_title(catalog, c.title.as_deref(), &c.workflow)
     );
     let _ = writeln!(out, "- Conversation: `{}`", c.id);
-    let _ = writeln!(out, "- Workflow: {}", c.workflow);
+    let workflow = catalog
+        .workflow(&c.workflow)
+        .map_or(c.workflow.as_str(), |w| w.title.as_str());
+    let _ = writeln!(out, "- Workflow: {workflow}");
     let _ = writeln!(out, "- Started: {}", fmt(&c.started_at));
     match &c.ended_at {
         Some(ended) => {
@@ -284,7 +294,12 @@ pub async fn export_conversation(
     let messages = state.store.messages(id, 0).await?;
     let (body, content_type, ext) = if markdown {
         (
-            markdown_export(state.chat.catalog(), &c, &messages),
+            markdown_export(
+                state.chat.catalog(),
+                &c,
+                &messages,
+                crate::web::shop_zone(&state, &user_id).await,
+            ),
             "text/markdown; charset=utf-8",
             "md",
         )

@@ -237,7 +237,7 @@ mod tests {
             "Revenue (USD)",
             points
                 .iter()
-                .map(|(l, v)| ChartPoint::new(*l, *v, format!("{v:.2} USD")))
+                .map(|(l, v)| ChartPoint::new(*l, *v, format!("${v:.2}")))
                 .collect(),
         )
     }
@@ -260,7 +260,7 @@ mod tests {
         assert!(html.contains("<caption>Revenue by day</caption>"));
         assert!(
             html.contains(
-                "<tr><th scope=\"row\">Tue</th><td class=\"align-right\">250.00 USD</td></tr>"
+                "<tr><th scope=\"row\">Tue</th><td class=\"align-right\">$250.00</td></tr>"
             ),
             "{html}"
         );
@@ -275,7 +275,7 @@ mod tests {
         assert!(html.contains(&format!("{}…", &long[..35])), "{html}");
         // The table keeps the whole title.
         assert!(html.contains(&format!("<th scope=\"row\">{long}</th>")));
-        assert!(html.contains(">61.00 USD</text>"));
+        assert!(html.contains(">$61.00</text>"));
     }
 
     #[test]
@@ -316,6 +316,6 @@ mod tests {
         let c = chart(ChartKind::Columns, &[("Mon | Tue", 1.0)]);
         let md = markdown(&c);
         assert!(md.starts_with("**Revenue by day**\n\n| Day | Revenue (USD) |\n|---|---:|\n"));
-        assert!(md.contains("| Mon \\| Tue | 1.00 USD |"), "{md}");
+        assert!(md.contains("| Mon \\| Tue | $1.00 |"), "{md}");
     }
 }

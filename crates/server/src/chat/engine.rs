@@ -90,12 +90,25 @@ impl Engine {
             connected: false,
             needs_reconnect: false,
             last_visit: Some(user.last_seen_at.date_naive()),
+            ..MerchantContext::default()
         };
         match fetcher_for(&self.store, &self.shopify, &user.id).await {
             Ok(fetcher) => {
                 merchant.connected = true;
+                merchant.admin_url = Some(format!(
+                    "{}/admin",
+                    self.shopify.config.admin_base(fetcher.shop())
+                ));
                 let data = MirroredStore::new(self.store.clone(), fetcher).await;
-                (merchant, ToolContext::connected(Arc::new(data)))
+                if let Some(sync) = data.sync() {
+                    merchant.money_format = sync.money_format.clone();
+                    merchant.time_zone = Some(sync.time_zone.name().to_owned());
+                }
+                let format = merchant.shop_format();
+                (
+                    merchant,
+                    ToolContext::connected(Arc::new(data)).with_format(format),
+                )
             }
             Err(AccessError::NeedsReconnect) => {
                 merchant.needs_reconnect = true;

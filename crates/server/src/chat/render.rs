@@ -56,6 +56,8 @@ pub fn markdown_to_html(content: &str, ui_elements: &Value) -> String {
         .add_allowed_classes("td", ALIGNMENTS.map(|(_, class)| class))
         .url_schemes(["http", "https", "mailto"].into_iter().collect())
         .link_rel(Some("noopener noreferrer nofollow"))
+        // A link (an order in the Shopify admin) opens beside the chat.
+        .set_tag_attribute_value("a", "target", "_blank")
         .clean(&html)
         .to_string();
     for (i, id) in ids.iter().enumerate() {
@@ -97,7 +99,7 @@ mod tests {
     #[test]
     fn numeric_columns_keep_their_alignment() {
         let html = markdown_to_html(
-            "| day | revenue |\n|---|---:|\n| Mon | 1,204.50 USD |",
+            "| day | revenue |\n|---|---:|\n| Mon | $1,204.50 |",
             &json!([]),
         );
         assert!(
@@ -105,7 +107,7 @@ mod tests {
             "{html}"
         );
         assert!(
-            html.contains("<td class=\"align-right\">1,204.50 USD</td>"),
+            html.contains("<td class=\"align-right\">$1,204.50</td>"),
             "{html}"
         );
         assert!(html.contains("<td>Mon</td>"), "{html}");
@@ -113,6 +115,21 @@ mod tests {
         // A class the sanitiser does not know stays out.
         let html = markdown_to_html("<td class=\"evil\">x</td>", &json!([]));
         assert!(!html.contains("evil"), "{html}");
+    }
+
+    #[test]
+    fn links_open_beside_the_chat_without_the_opener() {
+        let html = markdown_to_html(
+            "[#1001](https://cool-shop.myshopify.com/admin/orders/42) <a href=\"https://x.test\" target=\"_self\">x</a>",
+            &json!([]),
+        );
+        assert!(
+            html.contains(
+                "<a href=\"https://cool-shop.myshopify.com/admin/orders/42\" target=\"_blank\" rel=\"noopener noreferrer nofollow\">#1001</a>"
+            ),
+            "{html}"
+        );
+        assert!(!html.contains("_self"), "{html}");
     }
 
     #[test]
@@ -130,9 +147,9 @@ mod tests {
     fn charts_are_drawn_in_their_place() {
         let chart = json!({"title": "Revenue by day", "kind": "columns", "label_heading": "Day",
             "value_heading": "Revenue (USD)",
-            "points": [{"label": "Mon", "value": 12.5, "display": "12.50 USD"}]});
+            "points": [{"label": "Mon", "value": 12.5, "display": "$12.50"}]});
         let html = markdown_to_html(
-            "**Sales by day**\n\n__CHART_1__\n\n- Mon: 12.50 USD",
+            "**Sales by day**\n\n__CHART_1__\n\n- Mon: $12.50",
             &json!([{"id": "chart_1", "type": "chart", "chart": chart}]),
         );
         assert!(html.contains("<figure class=\"chart\">"), "{html}");

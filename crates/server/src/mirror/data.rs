@@ -68,6 +68,12 @@ impl MirroredStore {
         self.live.shop().as_str()
     }
 
+    /// The mirror's state as read when the turn began (`None`: the shop is
+    /// not registered): its zone, currency and money format among it.
+    pub fn sync(&self) -> Option<&MirrorSync> {
+        self.sync.as_ref()
+    }
+
     /// The mirror's state, when its backfill is complete.
     fn ready(&self) -> Option<&MirrorSync> {
         self.sync

@@ -36,7 +36,6 @@ use std::time::Duration;
 use chrono::Utc;
 use hirecj_domain::UserId;
 use hirecj_domain::mirror::{MirrorSync, ShopTimeZone};
-use hirecj_shopify::ShopifyDataFetcher;
 use hirecj_shopify::bulk::{
     BulkError, BulkOperation, BulkOperationStatus, CUSTOMER_IDS_BULK_QUERY, CUSTOMERS_BULK_QUERY,
     CustomerParser, DownloadLimits, IdParser, OrderParser, PRODUCT_IDS_BULK_QUERY,
@@ -45,6 +44,7 @@ use hirecj_shopify::bulk::{
     products_updated_bulk_query,
 };
 use hirecj_shopify::webhook_subscriptions::MIRROR_TOPICS;
+use hirecj_shopify::{MoneyFormat, ShopifyDataFetcher};
 use hirecj_store::{MirrorKind, Store};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
@@ -239,17 +239,25 @@ impl Mirror {
             access.token.clone(),
             inner.shopify.cache.clone(),
         );
-        let (zone, currency) = match fetcher.shop_info().await {
+        let (zone, currency, money_format) = match fetcher.shop_info().await {
             Ok(info) => (
                 info.timezone
                     .as_deref()
                     .and_then(|z| z.parse::<ShopTimeZone>().ok())
                     .unwrap_or(ShopTimeZone::UTC),
                 Some(info.currency),
+                // Kept as plain text, only when usable.
+                info.money_format.as_deref().and_then(|f| match MoneyFormat::parse(f) {
+                    Ok(format) => Some(format.to_string()),
+                    Err(e) => {
+                        tracing::warn!(%shop, error = %e, "the shop's money format is not usable; amounts follow its currency");
+                        None
+                    }
+                }),
             ),
             Err(e) => {
                 tracing::warn!(%shop, error = %e, "shop details unavailable; mirror registered in UTC");
-                (ShopTimeZone::UTC, None)
+                (ShopTimeZone::UTC, None, None)
             }
         };
         let before = match inner.store.mirror_sync(&shop).await {
@@ -261,7 +269,7 @@ impl Mirror {
         };
         if let Err(e) = inner
             .store
-            .mirror_register_shop(&shop, zone, currency.as_deref())
+            .mirror_register_shop(&shop, zone, currency.as_deref(), money_format.as_deref())
             .await
         {
             tracing::error!(%shop, error = %e, "could not register the store mirror");

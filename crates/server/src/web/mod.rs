@@ -33,6 +33,7 @@ pub fn routes() -> Router<AppState> {
 }
 
 pub use pages::oauth_error_message;
+pub(crate) use pages::shop_zone;
 
 /// Escapes text for HTML content and attribute values (for the few bits of
 /// markup built outside the templates).

@@ -45,7 +45,7 @@ impl Layout {
 
 /// The merchant's shop's time zone (from its store mirror), or UTC when
 /// it is not known yet.
-async fn shop_zone(state: &AppState, user: &UserId) -> ShopTimeZone {
+pub(crate) async fn shop_zone(state: &AppState, user: &UserId) -> ShopTimeZone {
     let shop = match state.store.user(user).await {
         Ok(Some(u)) => u.shop_domain,
         _ => return ShopTimeZone::UTC,
