@@ -160,6 +160,22 @@ impl Browser {
 
     /// A headless `engine`, as [`Browser::start`].
     async fn start_in(engine: Engine, test: &str, width: u32, height: u32) -> Option<Self> {
+        Self::start_with(engine, test, width, height, true).await
+    }
+
+    /// A headless Chromium with the pages' JavaScript turned off (the
+    /// WebDriver's own commands still work).
+    async fn start_without_scripts(test: &str, width: u32, height: u32) -> Option<Self> {
+        Self::start_with(Engine::Chromium, test, width, height, false).await
+    }
+
+    async fn start_with(
+        engine: Engine,
+        test: &str,
+        width: u32,
+        height: u32,
+        scripts: bool,
+    ) -> Option<Self> {
         let (browser, driver, install) = match engine {
             Engine::Chromium => (
                 chromium_binary(),
@@ -211,6 +227,10 @@ impl Browser {
                         format!("--user-data-dir={}", profile.path().display()),
                         format!("--window-size={width},{height}"),
                     ],
+                    "prefs": {
+                        "profile.managed_default_content_settings.javascript":
+                            if scripts { 1 } else { 2 },
+                    },
                 },
             }),
             Engine::Firefox => json!({
@@ -228,6 +248,7 @@ impl Browser {
                         "browser.startup.homepage_override.mstone": "ignore",
                         "network.captive-portal-service.enabled": false,
                         "extensions.update.enabled": false,
+                        "javascript.enabled": scripts,
                     },
                 },
             }),
@@ -336,6 +357,69 @@ impl Browser {
     async fn press_enter(&self, css: &str) {
         self.type_into(css, &char::from(Key::Enter).to_string())
             .await;
+    }
+
+    /// Waits until `css` matches an element, without the page's scripts.
+    async fn wait_css(&mut self, what: &str, css: &str) {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            if self.client.find(Locator::Css(css)).await.is_ok() {
+                return;
+            }
+            if Instant::now() > deadline {
+                let url = self.client.current_url().await.map(|u| u.to_string());
+                let page = self.client.source().await.unwrap_or_default();
+                panic!("timed out waiting for {what} ({css}) at {url:?}:\n{page}");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Sends `question` from the composer of a page without scripts and
+    /// returns CJ's answer on the page that comes back.
+    async fn ask_without_scripts(&mut self, question: &str) -> String {
+        self.type_into("#input", question).await;
+        self.click("#send").await;
+        let deadline = Instant::now() + WAIT;
+        loop {
+            // The page that comes back ends with the question, then CJ's
+            // answer (the page sent from may still be showing).
+            let shown = self
+                .client
+                .find_all(Locator::Css("#transcript-static .msg-body"))
+                .await
+                .unwrap_or_default();
+            let mut texts = Vec::new();
+            for el in &shown {
+                texts.push(el.text().await.unwrap_or_default());
+            }
+            if let [.., asked, answer] = texts.as_slice()
+                && asked == question
+                && self
+                    .client
+                    .find(Locator::Css("#latest.msg-cj"))
+                    .await
+                    .is_ok()
+            {
+                return answer.clone();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no answer to {question:?}: {texts:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// The text of the element `css` matches.
+    async fn text_of(&self, css: &str) -> String {
+        self.client
+            .find(Locator::Css(css))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
     }
 
     async fn click(&self, css: &str) {
@@ -1832,5 +1916,82 @@ async fn money_and_orders_as_the_shop_shows_them() {
     )
     .await;
     b.shot("order-admin-page").await;
+    b.close().await;
+}
+
+/// The whole chat with JavaScript off: the server renders the
+/// conversation, the composer posts and the page comes back with CJ's
+/// answer; the store connects through a plain form; at 1280, 390 and 320
+/// pixels.
+#[tokio::test]
+async fn the_chat_without_javascript() {
+    let _serial = SERIAL.lock().await;
+    let Some(mut b) = Browser::start_without_scripts("no-javascript", 1280, 800).await else {
+        return;
+    };
+    let app = start_app().await;
+    b.goto(&app.url("/chat")).await;
+    // The form only a page without scripts shows: proof they are off.
+    b.wait_css(
+        "the chat without scripts",
+        "form.connect-form[method='get'][action='/api/v1/shopify/install']",
+    )
+    .await;
+    b.shot("empty").await;
+    let answer = b.ask_without_scripts("What can you help me with?").await;
+    assert!(b.path().await.starts_with("/chat"));
+    let messages = b
+        .client
+        .find_all(Locator::Css("#transcript-static .msg"))
+        .await
+        .unwrap();
+    assert_eq!(messages.len(), 3, "greeting, question, answer");
+    assert!(answer.contains("orders and revenue"), "{answer}");
+    b.shot("answered").await;
+
+    // Connect the store through the plain form; the prepared message is
+    // waiting when the chat comes back.
+    b.type_into(
+        "form.connect-form[method='get'] input[name=shop]",
+        "noscript-shop",
+    )
+    .await;
+    b.click("form.connect-form[method='get'] button[type=submit]")
+        .await;
+    b.wait_css("the consent page", "button[value=install]")
+        .await;
+    b.click("button[value=install]").await;
+    b.wait_css("the chat after install", "#latest.msg-cj").await;
+    let shop_name = app
+        .state
+        .shopify
+        .devstore
+        .clone()
+        .unwrap()
+        .dataset("noscript-shop.myshopify.com")
+        .shop
+        .name
+        .clone();
+    assert!(
+        b.text_of("#latest").await.contains(&shop_name),
+        "the prepared message names the store"
+    );
+    let answer = b
+        .ask_without_scripts("How many orders did I get last week?")
+        .await;
+    assert!(answer.contains("Last 7 days"), "{answer}");
+    for (width, height) in [(1280, 800), (390, 844), (320, 640)] {
+        b.resize(width, height).await;
+        b.shot(&format!("answer-{width}")).await;
+    }
+    // Nothing a merchant typed went into a URL.
+    assert!(
+        !b.client
+            .current_url()
+            .await
+            .unwrap()
+            .as_str()
+            .contains("message=")
+    );
     b.close().await;
 }

@@ -109,28 +109,12 @@ async fn landing_and_chat_pages() {
         .unwrap();
     assert!(html.contains("You cancelled the install"), "{html}");
 
-    // Without scripts: the page says the chat needs them, and a sent
-    // message is posted (never put in a URL), stored nowhere, and answered
-    // with a page that says so.
+    // Without scripts the page says how the chat works there, and the
+    // composer posts (a message never goes into a URL); the chat without
+    // scripts is `the_chat_works_without_javascript`.
     let html = app.get("/chat", Some(&cookie)).await.text().await.unwrap();
-    assert!(html.contains("<noscript>") && html.contains("needs JavaScript"));
+    assert!(html.contains("<noscript>") && html.contains("Without JavaScript"));
     assert!(html.contains("method=\"post\" action=\"/chat\""), "{html}");
-    let r = app
-        .http
-        .post(app.url("/chat"))
-        .header(reqwest::header::COOKIE, &cookie)
-        .header(
-            reqwest::header::CONTENT_TYPE,
-            "application/x-www-form-urlencoded",
-        )
-        .body("message=How+many+orders%3F")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::OK);
-    let html = r.text().await.unwrap();
-    assert!(html.contains("Your message was not sent") && html.contains("needs JavaScript"));
-    assert!(!html.contains("How many orders"), "not echoed");
 }
 
 #[tokio::test]
@@ -279,4 +263,170 @@ async fn history_memory_and_transcript_pages() {
         "{html}"
     );
     assert!(html.contains(&format!("data-forget=\"{}\"", fact.id)));
+}
+
+/// The chat without scripts, as a browser with JavaScript off uses it:
+/// the composer posts, the reply is written while the request waits, and
+/// the conversation comes back rendered by the server.
+#[tokio::test]
+async fn the_chat_works_without_javascript() {
+    let app = start_app(&[]).await;
+    let page = app.get("/chat", None).await;
+    let cookie = page.headers()[SET_COOKIE]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let html = page.text().await.unwrap();
+    assert!(html.contains("<noscript>"), "{html}");
+    assert!(html.contains("method=\"post\" action=\"/chat\""), "{html}");
+    let post = |fields: Vec<(&'static str, String)>, origin: Option<String>| {
+        let mut req = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap()
+            .post(app.url("/chat"))
+            .header(reqwest::header::COOKIE, cookie.clone())
+            .form(&fields);
+        if let Some(o) = origin {
+            req = req.header(reqwest::header::ORIGIN, o);
+        }
+        req.send()
+    };
+
+    // A first message: a new conversation, CJ's greeting, then the answer.
+    let sent = post(
+        vec![
+            ("message", "What can you help me with?".into()),
+            ("conversation_id", String::new()),
+            ("client_id", "noscript-1".into()),
+        ],
+        Some(app.url("")),
+    )
+    .await
+    .unwrap();
+    assert_eq!(sent.status(), StatusCode::SEE_OTHER);
+    let to = sent.headers()["location"].to_str().unwrap().to_owned();
+    assert!(
+        to.starts_with("/chat?conversation_id=") && to.ends_with("#latest"),
+        "{to}"
+    );
+    let id: ConversationId = to
+        .trim_start_matches("/chat?conversation_id=")
+        .trim_end_matches("#latest")
+        .parse()
+        .unwrap();
+    let stored = app.messages(id).await;
+    let roles: Vec<Role> = stored
+        .iter()
+        .filter(|m| m.role != Role::System)
+        .map(|m| m.role)
+        .collect();
+    assert_eq!(
+        roles,
+        [Role::Cj, Role::Merchant, Role::Cj],
+        "greeting, question, answer"
+    );
+    let answer = stored.last().unwrap().content.clone();
+
+    // The conversation as the server renders it: every message, the
+    // answer last, the store's connect form (no scripts to draw it), and
+    // the form posting to this conversation.
+    let html = app
+        .get(to.trim_end_matches("#latest"), Some(&cookie))
+        .await
+        .text()
+        .await
+        .unwrap();
+    let first_line: String = answer.lines().next().unwrap().chars().take(20).collect();
+    assert!(html.contains("What can you help me with?"), "{html}");
+    assert!(html.contains(&first_line), "{html}");
+    assert!(html.contains("id=\"latest\""), "{html}");
+    assert!(
+        html.contains("action=\"/api/v1/shopify/install\""),
+        "{html}"
+    );
+    assert!(
+        html.contains(&format!("name=\"conversation_id\" value=\"{id}\"")),
+        "{html}"
+    );
+
+    // A second message in the same conversation; the same form sent twice
+    // (a double click, a resubmitted page) is stored once.
+    for _ in 0..2 {
+        let again = post(
+            vec![
+                ("message", "And my best sellers?".into()),
+                ("conversation_id", id.to_string()),
+                ("client_id", "noscript-2".into()),
+            ],
+            Some(app.url("")),
+        )
+        .await
+        .unwrap();
+        assert_eq!(again.status(), StatusCode::SEE_OTHER);
+    }
+    let stored = app.messages(id).await;
+    let asked = stored
+        .iter()
+        .filter(|m| m.content == "And my best sellers?")
+        .count();
+    assert_eq!(asked, 1, "{stored:#?}");
+    assert_eq!(stored.last().unwrap().role, Role::Cj, "answered");
+
+    // Refused: another site's form, an empty message, someone else's
+    // conversation; nothing is stored.
+    let before = app.messages(id).await.len();
+    let foreign = post(
+        vec![
+            ("message", "hi".into()),
+            ("conversation_id", id.to_string()),
+        ],
+        Some("https://evil.example".into()),
+    )
+    .await
+    .unwrap();
+    assert_eq!(foreign.status(), StatusCode::FORBIDDEN);
+    let empty = post(
+        vec![
+            ("message", "  ".into()),
+            ("conversation_id", id.to_string()),
+        ],
+        Some(app.url("")),
+    )
+    .await
+    .unwrap();
+    assert_eq!(empty.status(), StatusCode::BAD_REQUEST);
+    assert!(
+        empty
+            .text()
+            .await
+            .unwrap()
+            .contains("The message was empty")
+    );
+    assert_eq!(app.messages(id).await.len(), before);
+    let other = app.visitor_cookie().await;
+    let theirs = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .post(app.url("/chat"))
+        .header(reqwest::header::COOKIE, other.clone())
+        .form(&[("message", "hi"), ("conversation_id", &id.to_string())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(theirs.status(), StatusCode::FORBIDDEN);
+    // Nor does their page show this conversation.
+    let page = app
+        .get(&format!("/chat?conversation_id={id}"), Some(&other))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(!page.contains("What can you help me with?"));
+    assert_eq!(app.messages(id).await.len(), before);
+    app.stop().await;
 }

@@ -1,5 +1,8 @@
 //! The page handlers and their templates.
 
+use std::collections::HashMap;
+use std::time::Duration;
+
 use askama::Template;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -10,8 +13,10 @@ use hirecj_domain::{ConversationId, MessageStatus, Role, UserId, WebSession};
 use super::assets;
 use crate::api::{Me, TranscriptMessage, conversation_title, me_for};
 use crate::app::AppState;
+use crate::chat::service::{ChatError, ChatService, Owner, TurnHandle};
 use crate::error::AppError;
-use crate::session::{CookiePolicy, CurrentSession, start_session};
+use crate::limits::{Charge, ClientAddress, Requester};
+use crate::session::{CookiePolicy, CurrentSession, first_use, start_session};
 
 /// Conversations per history page.
 const PAGE_SIZE: i64 = 20;
@@ -148,18 +153,189 @@ fn error_page(state: &AppState, error: &AppError, me: Option<&Me>) -> Response {
     render(state, status, &page)
 }
 
-/// `POST /chat`: the composer sent without scripts (the page's script
-/// sends over the WebSocket and never posts). Nothing is stored; the page
-/// says why, and the message never lands in a URL.
-pub async fn chat_without_script(State(state): State<AppState>) -> Response {
+/// The newest messages the chat page renders for a browser without
+/// scripts (the rest are under History).
+const NO_SCRIPT_MESSAGES: i64 = 20;
+
+/// How long `POST /chat` waits for CJ's reply before showing the page
+/// without it (the reply is stored and shows on the next load).
+const NO_SCRIPT_REPLY_WAIT: Duration = Duration::from_secs(90);
+
+/// `POST /chat` (form `message`, `conversation_id`, `client_id`): the chat
+/// without scripts. The page's script talks over the WebSocket and never
+/// posts; a browser without scripts sends the composer here. The message
+/// is stored (once per `client_id`, so a resubmitted form is not stored
+/// twice), CJ's reply is written while the request waits, and the browser
+/// is sent back to the conversation (`303`), where the server renders it.
+/// A new conversation first gets CJ's greeting. Same budgets as the
+/// WebSocket; the message never lands in a URL.
+pub async fn chat_without_script(
+    State(state): State<AppState>,
+    CurrentSession(current): CurrentSession,
+    address: ClientAddress,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    if let Err(e) = crate::api::same_origin(&headers, &state.settings.public_url) {
+        return error_page(&state, &e, None);
+    }
+    let form: HashMap<String, String> = url::form_urlencoded::parse(&body).into_owned().collect();
+    let field = |k: &str| form.get(k).map(|v| v.trim()).filter(|v| !v.is_empty());
+    let mut cookie = None;
+    let session = match current {
+        Some(s) => s,
+        None => {
+            let policy = CookiePolicy::from_settings(&state.settings);
+            match start_session(&state.store, &policy, None).await {
+                Ok((s, c)) => {
+                    cookie = Some(c);
+                    s
+                }
+                Err(e) => return error_page(&state, &AppError::from(e), None),
+            }
+        }
+    };
+    let session = match first_use(&state.store, session).await {
+        Ok(s) => s,
+        Err(e) => return error_page(&state, &AppError::from(e), None),
+    };
+    let owner = Owner {
+        session_id: session.id.clone(),
+        user_id: session.user_id.clone(),
+    };
+    let not_sent = |why: String| {
+        let page = ErrorPage {
+            layout: Layout::new("Your message was not sent", None),
+            heading: "Your message was not sent".to_owned(),
+            message: why,
+        };
+        render(&state, StatusCode::BAD_REQUEST, &page)
+    };
+    let requested = match field("conversation_id").map(str::parse::<ConversationId>) {
+        None => None,
+        Some(Ok(id)) => Some(id),
+        Some(Err(_)) => return not_sent("That conversation id is not valid.".to_owned()),
+    };
+    let Some(text) = field("message") else {
+        return not_sent("The message was empty. Go back to the chat and type one.".to_owned());
+    };
+    let client_id = field("client_id")
+        .map(str::to_owned)
+        .unwrap_or_else(|| format!("noscript-{}", uuid::Uuid::new_v4().simple()));
+    let who = Requester {
+        session_id: &owner.session_id,
+        user_id: owner.user_id.as_ref(),
+        address,
+    };
+    let charge = if requested.is_some() {
+        Charge::Turn
+    } else {
+        Charge::Conversation
+    };
+    if let Err(spent) = state.budget.charge(&who, charge).await {
+        return chat_error_page(&state, &ChatError::from(spent));
+    }
+    let chat = &state.chat;
+    let result = async {
+        let conversation = chat.open(&owner, requested, None).await?;
+        let id = conversation.id;
+        // What CJ owes first: the greeting of a new conversation, or the
+        // reply being written to an earlier message (another tab's).
+        settle(chat, id).await?;
+        let posted = match chat.post_message(id, text, &client_id).await {
+            Err(ChatError::TurnInProgress) => {
+                settle(chat, id).await?;
+                chat.post_message(id, text, &client_id).await?
+            }
+            posted => posted?,
+        };
+        if let Some(reply) = posted.reply {
+            wait_for(reply).await;
+        }
+        settle(chat, id).await?;
+        Ok::<_, ChatError>(id)
+    }
+    .await;
+    let mut response = match result {
+        Ok(id) => Redirect::to(&format!("/chat?conversation_id={id}#latest")).into_response(),
+        Err(e) => chat_error_page(&state, &e),
+    };
+    if let Some(c) = cookie {
+        response.headers_mut().append(header::SET_COOKIE, c);
+    }
+    response
+}
+
+/// Waits (bounded) until CJ owes the conversation nothing: each reply
+/// owed is written, a workflow's next first action included.
+async fn settle(chat: &ChatService, id: ConversationId) -> Result<(), ChatError> {
+    let wait = async {
+        for _ in 0..3 {
+            let Some(turn) = chat.ensure_reply(id).await? else {
+                return Ok(());
+            };
+            wait_for(turn).await;
+        }
+        Ok(())
+    };
+    match tokio::time::timeout(NO_SCRIPT_REPLY_WAIT, wait).await {
+        Ok(result) => result,
+        Err(_) => {
+            tracing::warn!(conversation_id = %id, "the reply took longer than the page waits; it shows on the next load");
+            Ok(())
+        }
+    }
+}
+
+/// Until `turn` is over (stored or failed).
+async fn wait_for(mut turn: TurnHandle) {
+    match turn.done.take() {
+        Some(done) => {
+            let _ = done.await;
+        }
+        None => while turn.frames.recv().await.is_ok() {},
+    }
+}
+
+/// A chat error as a page: what the merchant can do about it, never the
+/// storage's own words.
+fn chat_error_page(state: &AppState, e: &ChatError) -> Response {
+    let (status, message) = match e {
+        ChatError::Forbidden => (
+            StatusCode::FORBIDDEN,
+            "That conversation belongs to someone else.".to_owned(),
+        ),
+        ChatError::NotFound => (
+            StatusCode::NOT_FOUND,
+            "That conversation does not exist.".to_owned(),
+        ),
+        ChatError::Invalid(why) => (StatusCode::BAD_REQUEST, format!("{why}.")),
+        ChatError::RateLimited(spent) => (
+            StatusCode::TOO_MANY_REQUESTS,
+            format!(
+                "You have sent a lot of messages; try again in {} seconds.",
+                spent.retry_after.as_secs().max(1)
+            ),
+        ),
+        ChatError::TurnInProgress | ChatError::Restarting => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "CJ is busy with this conversation; go back and send your message again in a moment."
+                .to_owned(),
+        ),
+        other => {
+            tracing::error!(error = %other, "a message sent without scripts failed");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Something went wrong on our side; go back and try again.".to_owned(),
+            )
+        }
+    };
     let page = ErrorPage {
         layout: Layout::new("Your message was not sent", None),
         heading: "Your message was not sent".to_owned(),
-        message: "The chat with CJ needs JavaScript in this browser. Turn it on, open the chat \
-                  again and send your message; your conversations are kept under History."
-            .to_owned(),
+        message,
     };
-    render(&state, StatusCode::OK, &page)
+    render(state, status, &page)
 }
 
 async fn whoami(state: &AppState, session: Option<&WebSession>) -> Result<Me, AppError> {
@@ -214,6 +390,53 @@ struct ChatPage {
     store_connected: bool,
     debug: bool,
     oauth_error: Option<&'static str>,
+    /// The chat as a browser without scripts gets it.
+    noscript: NoScriptChat,
+}
+
+/// The conversation rendered by the server, inside `<noscript>` (a page
+/// with scripts never parses it): its newest messages, the conversation
+/// the form posts to, a fresh `client_id` for that post.
+struct NoScriptChat {
+    conversation_id: String,
+    messages: Vec<PageMessage>,
+    older: bool,
+    client_id: String,
+}
+
+impl NoScriptChat {
+    /// For the conversation `?conversation_id=` names, when the session
+    /// may read it; else an empty chat (the post starts a conversation).
+    async fn load(state: &AppState, session: &WebSession, requested: Option<&str>) -> Self {
+        let mut chat = Self {
+            conversation_id: String::new(),
+            messages: Vec::new(),
+            older: false,
+            client_id: format!("noscript-{}", uuid::Uuid::new_v4().simple()),
+        };
+        let Some(id) = requested.and_then(|s| s.parse::<ConversationId>().ok()) else {
+            return chat;
+        };
+        let owner = Owner {
+            session_id: session.id.clone(),
+            user_id: session.user_id.clone(),
+        };
+        let Ok(c) = state.chat.conversation_for(&owner, id).await else {
+            return chat;
+        };
+        let after = (c.last_seq - NO_SCRIPT_MESSAGES).max(0);
+        let Ok(messages) = state.chat.messages_after(id, after).await else {
+            return chat;
+        };
+        let zone = match &session.user_id {
+            Some(user) => shop_zone(state, user).await,
+            None => ShopTimeZone::UTC,
+        };
+        chat.conversation_id = id.to_string();
+        chat.older = after > 0;
+        chat.messages = page_messages(&messages, zone);
+        chat
+    }
 }
 
 /// `GET /chat[?conversation_id=…][&oauth_error=…]`: the chat shell. A
@@ -242,9 +465,17 @@ pub async fn chat(
         Ok(me) => me,
         Err(e) => return error_page(&state, &e, None),
     };
-    let oauth_error = url::form_urlencoded::parse(raw.as_deref().unwrap_or("").as_bytes())
-        .find(|(k, _)| k == "oauth_error")
-        .map(|(_, v)| oauth_error_message(&v));
+    let query: HashMap<String, String> =
+        url::form_urlencoded::parse(raw.as_deref().unwrap_or("").as_bytes())
+            .into_owned()
+            .collect();
+    let oauth_error = query.get("oauth_error").map(|v| oauth_error_message(v));
+    let noscript = NoScriptChat::load(
+        &state,
+        &session,
+        query.get("conversation_id").map(String::as_str),
+    )
+    .await;
     let page = ChatPage {
         layout: Layout::new("Chat with CJ", Some(&me)),
         chat_js: assets::url("chat.js"),
@@ -252,6 +483,7 @@ pub async fn chat(
         store_connected: me.store_connected,
         debug: me.debug,
         oauth_error,
+        noscript,
     };
     let mut response = render(&state, StatusCode::OK, &page);
     if let Some(c) = cookie {
@@ -361,6 +593,39 @@ struct PageMessage {
     note: &'static str,
 }
 
+/// The merchant's and CJ's messages as a page shows them (system events
+/// are left out), times on the shop's clock.
+fn page_messages(messages: &[hirecj_domain::Message], zone: ShopTimeZone) -> Vec<PageMessage> {
+    messages
+        .iter()
+        .filter(|m| m.role != Role::System)
+        .map(|m| {
+            let merchant = m.role == Role::Merchant;
+            PageMessage {
+                role: m.role.as_str(),
+                who: if merchant { "You" } else { "CJ" },
+                html: if merchant {
+                    String::new()
+                } else {
+                    TranscriptMessage::from_message(m).html
+                },
+                text: if merchant {
+                    m.content.clone()
+                } else {
+                    String::new()
+                },
+                time: zone.clock(m.created_at),
+                time_iso: m.created_at.to_rfc3339(),
+                note: match m.status {
+                    MessageStatus::Complete => "",
+                    MessageStatus::Stopped => "stopped",
+                    MessageStatus::Interrupted => "interrupted",
+                },
+            }
+        })
+        .collect()
+}
+
 #[derive(Template)]
 #[template(path = "conversation.html")]
 struct ConversationPage {
@@ -400,34 +665,7 @@ pub async fn conversation(
         Err(e) => return error_page(&state, &AppError::from(e), Some(&me)),
     };
     let zone = shop_zone(&state, &user).await;
-    let messages = messages
-        .iter()
-        .filter(|m| m.role != Role::System)
-        .map(|m| {
-            let merchant = m.role == Role::Merchant;
-            PageMessage {
-                role: m.role.as_str(),
-                who: if merchant { "You" } else { "CJ" },
-                html: if merchant {
-                    String::new()
-                } else {
-                    TranscriptMessage::from_message(m).html
-                },
-                text: if merchant {
-                    m.content.clone()
-                } else {
-                    String::new()
-                },
-                time: zone.clock(m.created_at),
-                time_iso: m.created_at.to_rfc3339(),
-                note: match m.status {
-                    MessageStatus::Complete => "",
-                    MessageStatus::Stopped => "stopped",
-                    MessageStatus::Interrupted => "interrupted",
-                },
-            }
-        })
-        .collect();
+    let messages = page_messages(&messages, zone);
     let heading = conversation_title(state.chat.catalog(), c.title.as_deref(), &c.workflow);
     let base = format!("/api/v1/users/{user}/conversations/{id}/export");
     let view = ConversationPage {
