@@ -312,6 +312,10 @@ function renderStreaming(body, text) {
   const out = document.createDocumentFragment();
   const lines = text.replace(/__(OAUTH_BUTTON|CHART)_\d+__/g, '').split('\n');
   let para = [];
+  // Headings under the page's <h1>, as the stored message has them
+  // (render.rs): the first an <h2>, none more than one level deeper than
+  // the one before.
+  let previous = 1;
   const flush = () => {
     if (!para.length) return;
     const p = document.createElement('p');
@@ -327,7 +331,9 @@ function renderStreaming(body, text) {
       i += 1;
     } else if ((m = /^(#{1,6})\s+(.*)$/.exec(t))) {
       flush();
-      const h = document.createElement(`h${m[1].length}`);
+      const level = Math.max(2, Math.min(m[1].length + 1, previous + 1, 6));
+      previous = level;
+      const h = document.createElement(`h${level}`);
       inline(h, m[2]);
       out.append(h);
       i += 1;

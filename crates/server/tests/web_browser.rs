@@ -12,7 +12,12 @@
 //!    a message sent from a second tab shows live in the first;
 //! 4. a 320 px viewport: no horizontal scroll, input and button reachable;
 //! 5. axe-core (`HIRECJ_AXE_JS`, fetched from npm by `.ci/run`) on every
-//!    page a merchant meets: no serious or critical violation.
+//!    page a merchant meets: no serious or critical violation;
+//! 6. Lighthouse (`HIRECJ_LIGHTHOUSE`, its CLI from npm, installed by
+//!    `.ci/run`): 100 for accessibility and best practices on the landing
+//!    page, the chat, a long conversation and history;
+//! 7. charts, money as the shop writes it with order links, and the chat
+//!    with JavaScript off.
 //!
 //! Screenshots of every step go to `<target>/screenshots/<test>/` (printed).
 //! Without the browsers and their drivers the tests print a note and pass,
@@ -812,13 +817,15 @@ async fn journey(engine: Engine, test: &str) {
     );
 
     // A reply is shaped while it streams: no raw markdown, nothing the
-    // model wrote becomes markup.
+    // model wrote becomes markup, headings under the page's (an `###`
+    // opening the reply is an <h2>, as stored), a link an http(s) link.
     let shaped = b
-        .js("return window.__hirecjTest.streaming('### Best sellers\\n\\n**Candles** sold <b>best</b>\\n\\n| Product | Units |\\n|---|---:|\\n| Candle | 1,204 |\\n\\n- one\\n- **two')")
+        .js("return window.__hirecjTest.streaming('### Best sellers\\n\\n[#1001](https://x.test/admin/orders/1) [bad](javascript:alert(1)) **Candles** sold <b>best</b>\\n\\n| Product | Units |\\n|---|---:|\\n| Candle | 1,204 |\\n\\n- one\\n- **two')")
         .await;
     let shaped = shaped.as_str().unwrap();
     for want in [
-        "<h3>Best sellers</h3>",
+        "<h2>Best sellers</h2>",
+        "<a href=\"https://x.test/admin/orders/1\" target=\"_blank\" rel=\"noopener noreferrer nofollow\">#1001</a> bad",
         "<strong>Candles</strong>",
         "&lt;b&gt;best&lt;/b&gt;",
         "<th>Product</th>",
@@ -829,7 +836,7 @@ async fn journey(engine: Engine, test: &str) {
         assert!(shaped.contains(want), "{want} in {shaped}");
     }
     assert!(
-        !shaped.contains("**") && !shaped.contains("|---"),
+        !shaped.contains("**") && !shaped.contains("|---") && !shaped.contains("javascript:"),
         "{shaped}"
     );
 
@@ -1994,4 +2001,126 @@ async fn the_chat_without_javascript() {
             .contains("message=")
     );
     b.close().await;
+}
+
+/// The Lighthouse CLI (`HIRECJ_LIGHTHOUSE`: its `cli/index.js`), or `None`
+/// outside CI.
+fn lighthouse_cli() -> Option<PathBuf> {
+    match std::env::var("HIRECJ_LIGHTHOUSE") {
+        Ok(path) => Some(PathBuf::from(path)),
+        Err(_) => {
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "CI=true: HIRECJ_LIGHTHOUSE must name Lighthouse's cli/index.js (.ci/run installs it)"
+            );
+            note("SKIPPED the Lighthouse audit: HIRECJ_LIGHTHOUSE is not set");
+            None
+        }
+    }
+}
+
+/// Lighthouse's scores for `url` (as `cookie`'s browser), by category.
+async fn lighthouse(cli: &Path, chromium: &Path, url: &str, cookie: Option<&str>) -> Value {
+    let out = tempfile::NamedTempFile::new().unwrap();
+    let mut command = tokio::process::Command::new("node");
+    command
+        .arg(cli)
+        .arg(url)
+        .args([
+            "--quiet",
+            "--only-categories=accessibility,best-practices,performance",
+            "--chrome-flags=--headless --no-sandbox --disable-gpu --disable-dev-shm-usage",
+            "--output=json",
+        ])
+        .arg(format!("--output-path={}", out.path().display()))
+        .env("CHROME_PATH", chromium)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    if let Some(cookie) = cookie {
+        command.arg(format!("--extra-headers={}", json!({ "Cookie": cookie })));
+    }
+    let run = tokio::time::timeout(Duration::from_secs(180), command.output())
+        .await
+        .expect("Lighthouse finishes within 3 minutes")
+        .expect("node runs Lighthouse");
+    assert!(
+        run.status.success(),
+        "Lighthouse failed on {url}: {}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let report: Value = serde_json::from_slice(&std::fs::read(out.path()).unwrap()).unwrap();
+    let score = |c: &str| report["categories"][c]["score"].clone();
+    let failing: Vec<Value> = report["audits"]
+        .as_object()
+        .unwrap()
+        .values()
+        .filter(|a| a["score"].as_f64().is_some_and(|s| s < 1.0))
+        .filter(|a| a["scoreDisplayMode"] == "binary")
+        .map(|a| json!([a["id"], a["title"]]))
+        .collect();
+    json!({
+        "accessibility": score("accessibility"),
+        "best-practices": score("best-practices"),
+        "performance": score("performance"),
+        "failing": failing,
+    })
+}
+
+/// Lighthouse on the pages a merchant meets first and most: the landing
+/// page, the chat as a visitor, a long conversation (tables, lists,
+/// links, a chart) and history: 100 for accessibility and best practices.
+/// The performance score is printed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lighthouse_scores_accessibility_and_best_practices_at_100() {
+    let Some(cli) = lighthouse_cli() else {
+        return;
+    };
+    let Some(chromium) = chromium_binary() else {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "CI=true: chromium is needed"
+        );
+        return;
+    };
+    let _serial = SERIAL.lock().await;
+    let app = start_app().await;
+    let (user, cookie) = app.merchant("lighthouse-shop.myshopify.com").await;
+    let store = &app.state.store;
+    let conversation = ConversationId::generate();
+    store
+        .create_conversation(conversation, Some(&user.id), None, "ad_hoc_support")
+        .await
+        .unwrap();
+    for i in 0..30 {
+        for message in [
+            NewMessage::new(Role::Merchant, format!("Question {i}: how are sales?")),
+            NewMessage::new(
+                Role::Cj,
+                format!(
+                    "### Sales, week {i}\n\n| day | orders | revenue |\n|---|---:|---:|\n\
+                     | Mon | 12 | $1,204.50 |\n| Tue | 9 | $980.00 |\n\n\
+                     - **Best seller**: Cedar Wick Set\n- See [order #10{i:02}](https://lighthouse-shop.myshopify.com/admin/orders/{i})\n\n\
+                     Revenue was *up* on the week before."
+                ),
+            ),
+        ] {
+            store.append_message(conversation, &message).await.unwrap();
+        }
+    }
+    for (page, url, cookie) in [
+        ("landing", app.url("/"), None),
+        ("chat as a visitor", app.url("/chat"), None),
+        (
+            "a long conversation",
+            app.url(&format!("/chat?conversation_id={conversation}")),
+            Some(cookie.as_str()),
+        ),
+        ("history", app.url("/history"), Some(cookie.as_str())),
+    ] {
+        let scores = lighthouse(&cli, &chromium, &url, cookie).await;
+        note(&format!("Lighthouse, {page}: {scores}"));
+        assert_eq!(scores["accessibility"], 1.0, "{page}: {scores:#}");
+        assert_eq!(scores["best-practices"], 1.0, "{page}: {scores:#}");
+    }
 }

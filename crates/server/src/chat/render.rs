@@ -41,7 +41,7 @@ pub fn markdown_to_html(content: &str, ui_elements: &Value) -> String {
     options.insert(pulldown_cmark::Options::ENABLE_STRIKETHROUGH);
     let parser = pulldown_cmark::Parser::new_ext(&text, options);
     let mut html = String::with_capacity(text.len() * 3 / 2);
-    pulldown_cmark::html::push_html(&mut html, parser);
+    pulldown_cmark::html::push_html(&mut html, under_the_page_heading(parser));
 
     // A table column's alignment (`---:`) comes as an inline style, which
     // the sanitiser drops: it becomes a class it keeps.
@@ -70,6 +70,38 @@ pub fn markdown_to_html(content: &str, ui_elements: &Value) -> String {
             .replace(&format!("HIRECJSLOT{i}X"), &slot);
     }
     clean
+}
+
+/// A message's headings placed under the page's own `<h1>`: the first is
+/// an `<h2>` and none is more than one level below the one before (`###`
+/// opening a reply is an `<h2>`), so a screen reader's outline has no
+/// gaps. `chat.js` shapes a streaming reply's headings the same way.
+fn under_the_page_heading<'a>(
+    events: impl Iterator<Item = pulldown_cmark::Event<'a>>,
+) -> impl Iterator<Item = pulldown_cmark::Event<'a>> {
+    use pulldown_cmark::{Event, HeadingLevel, Tag, TagEnd};
+    let mut previous = 1usize;
+    let mut open = HeadingLevel::H2;
+    events.map(move |event| match event {
+        Event::Start(Tag::Heading {
+            level,
+            id,
+            classes,
+            attrs,
+        }) => {
+            let wanted = (level as usize + 1).min(previous + 1).clamp(2, 6);
+            previous = wanted;
+            open = HeadingLevel::try_from(wanted).unwrap_or(HeadingLevel::H6);
+            Event::Start(Tag::Heading {
+                level: open,
+                id,
+                classes,
+                attrs,
+            })
+        }
+        Event::End(TagEnd::Heading(_)) => Event::End(TagEnd::Heading(open)),
+        other => other,
+    })
 }
 
 /// The chart of the `chart` element `id`, if it is one and reads as one.
@@ -115,6 +147,20 @@ mod tests {
         // A class the sanitiser does not know stays out.
         let html = markdown_to_html("<td class=\"evil\">x</td>", &json!([]));
         assert!(!html.contains("evil"), "{html}");
+    }
+
+    #[test]
+    fn headings_sit_under_the_page_heading_without_gaps() {
+        let html = markdown_to_html(
+            "### Sales\n\n#### By day\n\n###### Deep\n\n# Big\n\ntext",
+            &json!([]),
+        );
+        assert!(
+            html.starts_with(
+                "<h2>Sales</h2>\n<h3>By day</h3>\n<h4>Deep</h4>\n<h2>Big</h2>\n<p>text</p>"
+            ),
+            "{html}"
+        );
     }
 
     #[test]
