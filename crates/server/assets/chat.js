@@ -237,6 +237,31 @@ function fillCj(el, m) {
   el.dataset.status = m.status || 'complete';
 }
 
+// CJ offering Connect Shopify to a merchant whose store is connected means
+// Shopify refused its access: the header says so at once (as it does on
+// the next page load), not "connected", and CJ's offer is a form.
+async function checkReconnect(m) {
+  const link = document.getElementById('reconnect-link');
+  const offers = Array.isArray(m.ui_elements) && m.ui_elements.some((e) => e && e.type === 'oauth_button');
+  if (!link || !link.hidden || !offers || !state.storeConnected) return;
+  try {
+    const res = await fetch('/api/v1/me', { credentials: 'same-origin', headers: { Accept: 'application/json' } });
+    const me = res.ok ? await res.json() : null;
+    if (me && me.needs_reconnect) {
+      link.hidden = false;
+      offerReconnect();
+    }
+  } catch (_) { /* offline: the next page load shows it */ }
+}
+
+// The store needs reconnecting: CJ's newest Connect button is a form again
+// (older ones keep their "connected" note: one form, where CJ offered it).
+function offerReconnect() {
+  const slots = [...els.transcript.querySelectorAll('.msg-cj [data-ui-element^="oauth_button"]')];
+  const newest = slots.pop();
+  if (newest && !newest.querySelector('.connect-form')) newest.replaceChildren(connectForm());
+}
+
 function renderMessage(m) {
   if (!m || !Number.isInteger(m.seq)) return;
   if (m.role === 'system') { // stored for CJ, not shown
@@ -692,6 +717,7 @@ function onStarted(f) {
   if (!state.debug) els.debugPanel.hidden = true;
   for (const m of f.messages || []) renderMessage(m);
   noteSeq(f.last_seq);
+  if (!document.getElementById('reconnect-link')?.hidden) offerReconnect();
   // Anything sent that the server has not acknowledged goes again, same
   // client_id; a message queued behind a reply waits for its end.
   let resent = false;
@@ -835,6 +861,7 @@ function handleFrame(f) {
       renderMessage(f);
       setReplying(false);
       if (!els.debugPanel.hidden) requestTraces();
+      checkReconnect(f);
       break;
     case 'workflow_updated':
       // A switch the merchant asked for already says "CJ is on it"; a move

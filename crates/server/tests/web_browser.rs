@@ -2182,3 +2182,106 @@ async fn lighthouse_scores_accessibility_and_best_practices_at_100() {
         assert_eq!(scores["best-practices"], 1.0, "{page}: {scores:#}");
     }
 }
+
+/// Shopify refuses CJ's access (the store's tokens revoked): CJ says so
+/// with a Connect button in its reply, and the header offers "Reconnect
+/// Shopify" at once, not "connected", at 1280, 390 and 320 px (on a phone
+/// behind Menu). Reconnecting brings the store back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_store_offers_reconnect_at_every_width() {
+    let _serial = SERIAL.lock().await;
+    let Some(mut b) = Browser::start("reconnect-after-401", 1280, 800).await else {
+        return;
+    };
+    let app = start_app().await;
+    b.goto(&app.url("/chat")).await;
+    b.wait_js(
+        "the connect form in CJ's greeting",
+        "document.querySelector('.msg-cj .connect-form .shop-input')",
+    )
+    .await;
+    b.wait_idle().await;
+    b.connect_shop("refused-shop").await;
+    b.install().await;
+    assert_eq!(
+        b.js("return document.getElementById('reconnect-link').hidden")
+            .await,
+        true,
+        "connected: no reconnect offer"
+    );
+    let devstore = app.state.shopify.devstore.clone().unwrap();
+    devstore.revoke_tokens("refused-shop.myshopify.com");
+    let before = b.transcript().await.len();
+    // A question answered live (not from the cache or the mirror).
+    b.type_into("#input", "Who is ada@example.com?").await;
+    b.press_enter("#input").await;
+    b.wait_js_with_arg(
+        "CJ's answer",
+        "document.querySelectorAll('#transcript .msg').length >= arguments[0] + 2 \
+         && !document.querySelector('.msg.streaming')",
+        json!(before),
+    )
+    .await;
+    b.wait_idle().await;
+    let last = "[...document.querySelectorAll('#transcript .msg-cj')].pop()";
+    let reply = b.js(&format!("return {last}.textContent")).await;
+    assert!(reply.as_str().unwrap().contains("reconnect"), "{reply}");
+    b.wait_js(
+        "the header's reconnect offer and the form in CJ's reply",
+        &format!(
+            "!document.getElementById('reconnect-link').hidden && {last}.querySelector('.connect-form')"
+        ),
+    )
+    .await;
+    for (width, height) in [(1280, 800), (390, 844), (320, 640)] {
+        b.resize(width, height).await;
+        b.js(&format!(
+            "{last}.querySelector('.connect-form').scrollIntoView({{block: 'center'}})"
+        ))
+        .await;
+        let seen = b
+            .js(&format!(
+                "const f = {last}.querySelector('.connect-form'); \
+                 const button = f.querySelector('.connect-button').getBoundingClientRect(); \
+                 return {{ left: button.left, right: button.right, height: button.height, \
+                          overflow: document.documentElement.scrollWidth - window.innerWidth, \
+                          menu: getComputedStyle(document.querySelector('.menu-button')).display !== 'none' }}"
+            ))
+            .await;
+        let f = |k: &str| seen[k].as_f64().unwrap();
+        assert!(
+            f("left") >= 0.0 && f("right") <= f64::from(width) && f("height") >= 24.0,
+            "{width} px: the Connect button is on screen: {seen}"
+        );
+        assert!(f("overflow") <= 0.0, "{width} px: {seen}");
+        b.shot(&format!("reply-{width}")).await;
+        if seen["menu"] == true {
+            b.click(".menu-button").await;
+        }
+        b.wait_js(
+            "the reconnect offer on screen",
+            "document.getElementById('reconnect-link').checkVisibility()",
+        )
+        .await;
+        b.shot(&format!("header-{width}")).await;
+        if seen["menu"] == true {
+            b.click(".menu-button").await;
+        }
+    }
+    // The header's offer goes back through Shopify's consent.
+    b.resize(1280, 800).await;
+    b.click("#reconnect-link").await;
+    b.wait_js(
+        "the development store's consent page",
+        "location.pathname.startsWith('/devstore/') && document.querySelector('button[value=install]')",
+    )
+    .await;
+    b.install().await;
+    assert_eq!(
+        b.js("return document.getElementById('reconnect-link').hidden")
+            .await,
+        true,
+        "reconnected"
+    );
+    b.close().await;
+}
