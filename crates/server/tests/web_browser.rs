@@ -2285,3 +2285,134 @@ async fn a_refused_store_offers_reconnect_at_every_width() {
     );
     b.close().await;
 }
+
+/// Memory a merchant can trust: a question is not remembered, a statement
+/// about the business is (and CJ says so); "What CJ remembers" lists it
+/// and Forget offers Undo, which brings it back; at 1280, 390 and 320 px.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memory_keeps_statements_and_forget_can_be_undone() {
+    let _serial = SERIAL.lock().await;
+    let Some(mut b) = Browser::start("memory", 1280, 800).await else {
+        return;
+    };
+    let app = start_app().await;
+    b.goto(&app.url("/chat")).await;
+    b.wait_js(
+        "the connect form in CJ's greeting",
+        "document.querySelector('.msg-cj .connect-form .shop-input')",
+    )
+    .await;
+    b.wait_idle().await;
+    b.connect_shop("memory-shop").await;
+    b.install().await;
+    let mut answers = Vec::new();
+    for said in [
+        "Give me an overview of my store",
+        "We ship from Portland and our return window is 30 days.",
+    ] {
+        let before = b.transcript().await.len();
+        b.type_into("#input", said).await;
+        b.press_enter("#input").await;
+        b.wait_js_with_arg(
+            "CJ's answer",
+            "document.querySelectorAll('#transcript .msg').length >= arguments[0] + 2 \
+             && !document.querySelector('.msg.streaming')",
+            json!(before),
+        )
+        .await;
+        b.wait_idle().await;
+        let answer = b
+            .js("return [...document.querySelectorAll('#transcript .msg-cj')].pop().textContent")
+            .await;
+        answers.push(answer.as_str().unwrap().to_owned());
+    }
+    assert!(
+        answers[1].contains("remember"),
+        "CJ says it will remember: {answers:?}"
+    );
+
+    let store = &app.state.store;
+    let user = store
+        .user_by_shop("memory-shop.myshopify.com")
+        .await
+        .unwrap()
+        .unwrap();
+    let deadline = Instant::now() + WAIT;
+    let facts = loop {
+        let facts: Vec<String> = store
+            .facts(&user.id)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|f| f.text)
+            .collect();
+        if facts.iter().any(|f| f.contains("Portland")) {
+            break facts;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the statement was not remembered: {facts:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(
+        !facts.iter().any(|f| f.contains("overview")),
+        "a question is not a fact: {facts:?}"
+    );
+
+    b.goto(&app.url("/memory")).await;
+    b.wait_js(
+        "the remembered facts",
+        "document.querySelector('#fact-list .fact-text')",
+    )
+    .await;
+    for (width, height) in [(1280, 800), (390, 844), (320, 640)] {
+        b.resize(width, height).await;
+        let seen = b
+            .js(
+                "const f = document.querySelector('#fact-list [data-forget]').getBoundingClientRect(); \
+                 return { left: f.left, right: f.right, height: f.height, \
+                          overflow: document.documentElement.scrollWidth - window.innerWidth }",
+            )
+            .await;
+        let f = |k: &str| seen[k].as_f64().unwrap();
+        assert!(
+            f("left") >= 0.0 && f("right") <= f64::from(width) && f("height") >= 24.0,
+            "{width} px: Forget is on screen: {seen}"
+        );
+        assert!(f("overflow") <= 0.0, "{width} px: {seen}");
+        b.shot(&format!("memory-{width}")).await;
+    }
+    // Forget, then Undo (at 320 px).
+    let portland = "[...document.querySelectorAll('#fact-list .fact')].find(li => li.textContent.includes('Portland'))";
+    b.js(&format!(
+        "{portland}.querySelector('[data-forget]').click()"
+    ))
+    .await;
+    b.wait_js(
+        "Undo after Forget",
+        &format!(
+            "!({portland}) && document.getElementById('memory-status').textContent.startsWith('CJ forgot:') \
+             && document.querySelector('#memory-status button')"
+        ),
+    )
+    .await;
+    b.shot("forgotten").await;
+    let after_forget = store.facts(&user.id).await.unwrap();
+    assert!(!after_forget.iter().any(|f| f.text.contains("Portland")));
+    b.click("#memory-status button").await;
+    b.wait_js(
+        "the fact back in the list",
+        &format!(
+            "({portland}) && document.getElementById('memory-status').textContent.startsWith('CJ remembers again')"
+        ),
+    )
+    .await;
+    b.shot("undone").await;
+    let restored = store.facts(&user.id).await.unwrap();
+    assert!(
+        restored.iter().any(|f| f.text.contains("Portland")),
+        "{restored:?}"
+    );
+    b.close().await;
+}
