@@ -1149,36 +1149,68 @@ async fn a_dropped_connection_resumes_without_loss_or_duplicates() {
     b.shot("reloaded").await;
 
     // A message typed while CJ answers is not refused: it waits for the
-    // reply to end, then goes, in order.
-    let queued = b
-        .js("const input = document.getElementById('input'); \
-             const form = document.getElementById('composer'); \
-             input.value = 'First of two'; form.requestSubmit(); \
-             input.value = 'Second of two'; form.requestSubmit(); \
-             return document.querySelectorAll('#transcript .msg.queued').length")
+    // reply to end, then goes, in order; at every width, the waiting
+    // message and the one button (Stop while CJ answers) on screen.
+    for (width, height) in [(1280, 900), (390, 844), (320, 640)] {
+        b.resize(width, height).await;
+        let (first, second) = (
+            format!("First of two at {width}"),
+            format!("Second of two at {width}"),
+        );
+        let queued = b
+            .js_with(
+                "const input = document.getElementById('input'); \
+                 const form = document.getElementById('composer'); \
+                 input.value = arguments[0]; form.requestSubmit(); \
+                 input.value = arguments[1]; form.requestSubmit(); \
+                 const q = document.querySelector('#transcript .msg.queued'); \
+                 q.scrollIntoView({ block: 'end' }); \
+                 const r = q.getBoundingClientRect(); const send = document.getElementById('send'); \
+                 return { queued: document.querySelectorAll('#transcript .msg.queued').length, \
+                          inside: r.left >= 0 && r.right <= window.innerWidth, \
+                          buttons: document.querySelectorAll('.composer-buttons button:not([hidden])').length, \
+                          overflow: document.documentElement.scrollWidth - window.innerWidth }",
+                vec![json!(first), json!(second)],
+            )
+            .await;
+        assert_eq!(
+            queued["queued"], 1,
+            "{width} px: the second message waits: {queued}"
+        );
+        assert_eq!(queued["inside"], true, "{width} px: {queued}");
+        assert_eq!(queued["buttons"], 1, "{width} px: one button: {queued}");
+        assert!(
+            queued["overflow"].as_f64().unwrap() <= 0.0,
+            "{width} px: {queued}"
+        );
+        b.shot(&format!("queued-{width}")).await;
+        b.wait_js_with_arg(
+            "both messages answered",
+            "(() => { const msgs = [...document.querySelectorAll('#transcript .msg[data-seq]')]; \
+               const second = msgs.find(el => el.querySelector('.msg-body').textContent === arguments[0]); \
+               return second && msgs.some(el => el.classList.contains('msg-cj') && Number(el.dataset.seq) > Number(second.dataset.seq)); })()",
+            json!(second),
+        )
         .await;
-    assert_eq!(queued, 1, "the second message waits");
-    b.shot("queued").await;
-    b.wait_js(
-        "both messages answered",
-        "(() => { const msgs = [...document.querySelectorAll('#transcript .msg[data-seq]')]; \
-           const second = msgs.find(el => el.querySelector('.msg-body').textContent === 'Second of two'); \
-           return second && msgs.some(el => el.classList.contains('msg-cj') && Number(el.dataset.seq) > Number(second.dataset.seq)); })()",
-    )
-    .await;
-    b.wait_idle().await;
-    assert_eq!(
-        b.js("return document.getElementById('chat-error').hidden")
-            .await,
-        true,
-        "no error for a message typed during a reply"
-    );
-    let stored = shown_messages(&app, &conversation).await;
-    assert_eq!(b.transcript().await, stored, "each once, in order");
-    let texts = b
-        .js("return [...document.querySelectorAll('#transcript .msg-merchant .msg-body')].map(el => el.textContent).slice(-2)")
-        .await;
-    assert_eq!(texts, json!(["First of two", "Second of two"]));
+        b.wait_idle().await;
+        assert_eq!(
+            b.js("return document.getElementById('chat-error').hidden")
+                .await,
+            true,
+            "{width} px: no error for a message typed during a reply"
+        );
+        let stored = shown_messages(&app, &conversation).await;
+        assert_eq!(
+            b.transcript().await,
+            stored,
+            "{width} px: each once, in order"
+        );
+        let texts = b
+            .js("return [...document.querySelectorAll('#transcript .msg-merchant .msg-body')].map(el => el.textContent).slice(-2)")
+            .await;
+        assert_eq!(texts, json!([first, second]));
+    }
+    b.resize(1280, 900).await;
 
     // A message sent from a second tab shows in this one, live, with CJ's
     // reply, each once.
