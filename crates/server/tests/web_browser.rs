@@ -454,6 +454,29 @@ impl Browser {
             .unwrap()
     }
 
+    /// Clicks a link or button of the header, opening Menu first when the
+    /// header is folded behind it (a phone).
+    async fn nav_click(&mut self, css: &str) {
+        let folded = self
+            .js_with(
+                "const el = document.querySelector(arguments[0]); \
+                 return !el.checkVisibility() \
+                     && getComputedStyle(document.querySelector('.menu-button')).display !== 'none'",
+                vec![json!(css)],
+            )
+            .await;
+        if folded == true {
+            self.click(".menu-button").await;
+            self.wait_js_with_arg(
+                "the menu open",
+                "document.querySelector(arguments[0]).checkVisibility()",
+                json!(css),
+            )
+            .await;
+        }
+        self.click(css).await;
+    }
+
     async fn click(&self, css: &str) {
         self.client
             .find(Locator::Css(css))
@@ -589,18 +612,30 @@ fn contains_number(text: &str, n: usize) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn journey_from_landing_to_sign_out() {
-    journey(Engine::Chromium, "journey").await;
+    journey(Engine::Chromium, "journey", (1280, 900)).await;
 }
 
 /// The same journey in a second engine: Firefox ESR.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_journey_in_firefox() {
-    journey(Engine::Firefox, "journey-firefox").await;
+    journey(Engine::Firefox, "journey-firefox", (1280, 900)).await;
 }
 
-async fn journey(engine: Engine, test: &str) {
+/// The same journey on phones, 390 and 320 px wide (the header's links
+/// behind Menu).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_journey_on_a_phone() {
+    journey(Engine::Chromium, "journey-390", (390, 844)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_journey_on_a_small_phone() {
+    journey(Engine::Chromium, "journey-320", (320, 640)).await;
+}
+
+async fn journey(engine: Engine, test: &str, (width, height): (u32, u32)) {
     let _serial = SERIAL.lock().await;
-    let Some(mut b) = Browser::start_in(engine, test, 1280, 900).await else {
+    let Some(mut b) = Browser::start_in(engine, test, width, height).await else {
         return;
     };
     let app = start_app().await;
@@ -769,7 +804,7 @@ async fn journey(engine: Engine, test: &str) {
         "!document.getElementById('debug-toggle').hidden",
     )
     .await;
-    b.click("#debug-toggle").await;
+    b.nav_click("#debug-toggle").await;
     b.wait_js(
         "the turn traces",
         "document.querySelector('#debug-traces .trace') \
@@ -795,7 +830,7 @@ async fn journey(engine: Engine, test: &str) {
         );
     }
     b.shot("debug-panel").await;
-    b.click("#debug-toggle").await;
+    b.nav_click("#debug-toggle").await;
 
     // Once CJ's copy of the store is read (the mirror's backfill, in the
     // background since the install), "What sells best?" is answered from
@@ -932,7 +967,7 @@ async fn journey(engine: Engine, test: &str) {
     b.shot("workflow-switched").await;
 
     // History: find the conversation, open it, export it.
-    b.click("#history-link").await;
+    b.nav_click("#history-link").await;
     b.wait_js_with_arg(
         "the conversation in the history",
         "document.querySelector(`.conversation-item[data-conversation-id=\"${arguments[0]}\"]`)",
@@ -976,7 +1011,7 @@ async fn journey(engine: Engine, test: &str) {
     assert!(exported["messages"].as_array().unwrap().len() >= 4);
 
     // Sign out: back on the landing page, no longer signed in.
-    b.click("[data-sign-out]").await;
+    b.nav_click("[data-sign-out]").await;
     b.wait_js(
         "the landing page after sign-out",
         "location.pathname === '/'",
