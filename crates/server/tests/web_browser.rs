@@ -1520,8 +1520,19 @@ impl Browser {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connect_form_spinner_single_submit_server_errors_and_oauth_banner() {
+    connect_form_details("connect-form", (1280, 800)).await;
+}
+
+/// The same on phones.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connect_form_details_on_phones() {
+    connect_form_details("connect-form-390", (390, 844)).await;
+    connect_form_details("connect-form-320", (320, 640)).await;
+}
+
+async fn connect_form_details(test: &str, (width, height): (u32, u32)) {
     let _serial = SERIAL.lock().await;
-    let Some(mut b) = Browser::start("connect-form", 1024, 800).await else {
+    let Some(mut b) = Browser::start(test, width, height).await else {
         return;
     };
     let app = start_app().await;
