@@ -1468,29 +1468,38 @@ async fn usable_at_320(engine: Engine, test: &str) {
     b.shot("menu").await;
 
     // A returning merchant opening the chat is welcomed back by store
-    // name with what changed, and offered suggestions.
-    b.goto(&app.url("/chat")).await;
-    b.wait_js(
-        "CJ's welcome back",
-        "[...document.querySelectorAll('#transcript .msg-cj[data-seq]')].some(el => el.textContent.includes('Welcome back to'))",
-    )
-    .await;
-    b.wait_idle().await;
-    let welcome = b
-        .js("return { text: document.querySelector('#transcript .msg-cj[data-seq]').textContent, \
-                      chips: [...document.querySelectorAll('#suggestions .chip')].map(c => c.textContent) }")
+    // name with what changed, and offered suggestions; on a small phone, a
+    // phone and a desktop.
+    for (width, height) in [(320, 640), (390, 844), (1280, 800)] {
+        b.resize(width, height).await;
+        b.goto(&app.url("/chat")).await;
+        b.wait_js(
+            "CJ's welcome back",
+            "[...document.querySelectorAll('#transcript .msg-cj[data-seq]')].some(el => el.textContent.includes('Welcome back to'))",
+        )
         .await;
-    b.shot("welcome-back").await;
-    let text = welcome["text"].as_str().unwrap();
-    assert!(
-        text.contains("Narrow Shop") && text.contains("Since your last visit"),
-        "{welcome}"
-    );
-    let chips = welcome["chips"].as_array().unwrap();
-    assert!(
-        chips.len() >= 3 && chips.iter().any(|c| c == "What sells best?"),
-        "{welcome}"
-    );
+        b.wait_idle().await;
+        let welcome = b
+            .js("return { text: document.querySelector('#transcript .msg-cj[data-seq]').textContent, \
+                          chips: [...document.querySelectorAll('#suggestions .chip')].map(c => c.textContent), \
+                          overflow: document.documentElement.scrollWidth - window.innerWidth }")
+            .await;
+        b.shot(&format!("welcome-back-{width}")).await;
+        let text = welcome["text"].as_str().unwrap();
+        assert!(
+            text.contains("Narrow Shop") && text.contains("Since your last visit"),
+            "{width} px: {welcome}"
+        );
+        let chips = welcome["chips"].as_array().unwrap();
+        assert!(
+            chips.len() >= 3 && chips.iter().any(|c| c == "What sells best?"),
+            "{width} px: {welcome}"
+        );
+        assert!(
+            welcome["overflow"].as_f64().unwrap() <= 0.0,
+            "{width} px: {welcome}"
+        );
+    }
     b.close().await;
 }
 
