@@ -500,6 +500,20 @@ impl Browser {
         .await;
     }
 
+    /// Opens the chat as a visitor, connects `shop` through CJ's Connect
+    /// form and installs; returns in the chat with CJ's prepared message.
+    async fn open_chat_and_install(&mut self, app: &TestApp, shop: &str) {
+        self.goto(&app.url("/chat")).await;
+        self.wait_js(
+            "the connect form in CJ's greeting",
+            "document.querySelector('.msg-cj .connect-form .shop-input')",
+        )
+        .await;
+        self.wait_idle().await;
+        self.connect_shop(shop).await;
+        self.install().await;
+    }
+
     /// Installs on the consent page; returns when the chat is back with
     /// CJ's prepared message and idle.
     async fn install(&mut self) {
@@ -1827,15 +1841,7 @@ async fn chart_at_every_width(engine: Engine, test: &str) {
         return;
     };
     let app = start_app().await;
-    b.goto(&app.url("/chat")).await;
-    b.wait_js(
-        "the connect form in CJ's greeting",
-        "document.querySelector('.msg-cj .connect-form .shop-input')",
-    )
-    .await;
-    b.wait_idle().await;
-    b.connect_shop("demo-shop").await;
-    b.install().await;
+    b.open_chat_and_install(&app, "demo-shop").await;
     b.type_into("#input", "Can I see a daily sales chart?")
         .await;
     b.press_enter("#input").await;
@@ -1976,15 +1982,7 @@ async fn money_and_orders(engine: Engine, test: &str) {
         return;
     };
     let app = start_app().await;
-    b.goto(&app.url("/chat")).await;
-    b.wait_js(
-        "the connect form in CJ's greeting",
-        "document.querySelector('.msg-cj .connect-form .shop-input')",
-    )
-    .await;
-    b.wait_idle().await;
-    b.connect_shop("format-shop").await;
-    b.install().await;
+    b.open_chat_and_install(&app, "format-shop").await;
     let before = b.transcript().await.len();
     b.type_into("#input", "Show me my recent orders").await;
     b.press_enter("#input").await;
@@ -2281,15 +2279,7 @@ async fn a_refused_store_offers_reconnect_at_every_width() {
         return;
     };
     let app = start_app().await;
-    b.goto(&app.url("/chat")).await;
-    b.wait_js(
-        "the connect form in CJ's greeting",
-        "document.querySelector('.msg-cj .connect-form .shop-input')",
-    )
-    .await;
-    b.wait_idle().await;
-    b.connect_shop("refused-shop").await;
-    b.install().await;
+    b.open_chat_and_install(&app, "refused-shop").await;
     assert_eq!(
         b.js("return document.getElementById('reconnect-link').hidden")
             .await,
@@ -2383,15 +2373,7 @@ async fn memory_keeps_statements_and_forget_can_be_undone() {
         return;
     };
     let app = start_app().await;
-    b.goto(&app.url("/chat")).await;
-    b.wait_js(
-        "the connect form in CJ's greeting",
-        "document.querySelector('.msg-cj .connect-form .shop-input')",
-    )
-    .await;
-    b.wait_idle().await;
-    b.connect_shop("memory-shop").await;
-    b.install().await;
+    b.open_chat_and_install(&app, "memory-shop").await;
     let mut answers = Vec::new();
     for said in [
         "Give me an overview of my store",

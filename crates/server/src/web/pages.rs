@@ -181,19 +181,9 @@ pub async fn chat_without_script(
     }
     let form: HashMap<String, String> = url::form_urlencoded::parse(&body).into_owned().collect();
     let field = |k: &str| form.get(k).map(|v| v.trim()).filter(|v| !v.is_empty());
-    let mut cookie = None;
-    let session = match current {
-        Some(s) => s,
-        None => {
-            let policy = CookiePolicy::from_settings(&state.settings);
-            match start_session(&state.store, &policy, None).await {
-                Ok((s, c)) => {
-                    cookie = Some(c);
-                    s
-                }
-                Err(e) => return error_page(&state, &AppError::from(e), None),
-            }
-        }
+    let (session, cookie) = match session_or_new(&state, current).await {
+        Ok(v) => v,
+        Err(page) => return *page,
     };
     let session = match first_use(&state.store, session).await {
         Ok(s) => s,
@@ -264,6 +254,22 @@ pub async fn chat_without_script(
         response.headers_mut().append(header::SET_COOKIE, c);
     }
     response
+}
+
+/// The browser's session, or a new anonymous one with the cookie that
+/// carries it.
+async fn session_or_new(
+    state: &AppState,
+    current: Option<WebSession>,
+) -> Result<(WebSession, Option<HeaderValue>), Box<Response>> {
+    if let Some(session) = current {
+        return Ok((session, None));
+    }
+    let policy = CookiePolicy::from_settings(&state.settings);
+    match start_session(&state.store, &policy, None).await {
+        Ok((session, cookie)) => Ok((session, Some(cookie))),
+        Err(e) => Err(Box::new(error_page(state, &AppError::from(e), None))),
+    }
 }
 
 /// Waits (bounded) until CJ owes the conversation nothing: each reply
@@ -447,19 +453,9 @@ pub async fn chat(
     CurrentSession(current): CurrentSession,
     RawQuery(raw): RawQuery,
 ) -> Response {
-    let mut cookie = None;
-    let session = match current {
-        Some(s) => s,
-        None => {
-            let policy = CookiePolicy::from_settings(&state.settings);
-            match start_session(&state.store, &policy, None).await {
-                Ok((s, c)) => {
-                    cookie = Some(c);
-                    s
-                }
-                Err(e) => return error_page(&state, &AppError::from(e), None),
-            }
-        }
+    let (session, cookie) = match session_or_new(&state, current).await {
+        Ok(v) => v,
+        Err(page) => return *page,
     };
     let me = match whoami(&state, Some(&session)).await {
         Ok(me) => me,
