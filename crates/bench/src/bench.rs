@@ -803,6 +803,12 @@ fn server_env(
     if let Some(url) = database_url {
         env.push(("DATABASE_URL", url));
     }
+    // The server logs at `warn` unless this run asks for more (e.g.
+    // `HIRECJ_LOG=warn,sqlx::query=debug` to see each query and its time).
+    let log = std::env::var("HIRECJ_LOG").ok();
+    if let Some(filter) = &log {
+        env.push(("HIRECJ_LOG", filter));
+    }
     match model_url {
         Some(url) => env.extend([
             ("HIRECJ_MODEL_PROVIDER", "openai"),

@@ -10,6 +10,11 @@
 
 mod bench;
 
+/// The same allocator as `hirecj` (see its `main.rs`): the server measured
+/// here is `hirecj serve` as merchants run it.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};

@@ -90,6 +90,177 @@ fn message_from(r: &impl RowExt) -> Result<Message> {
     })
 }
 
+/// One message to append, with what its transaction also does.
+struct Append<'a> {
+    conversation: ConversationId,
+    at: DateTime<Utc>,
+    message: &'a NewMessage,
+    lease: TurnLease<'a>,
+    writes: ReplyWrites<'a>,
+}
+
+/// What appending did.
+enum Appended {
+    Stored(Message),
+    /// The `client_id` was stored already: nothing was written.
+    Duplicate,
+    /// Another owner's turn runs, or there is no such conversation:
+    /// nothing was written.
+    Refused,
+}
+
+/// A pooled SQLite connection inside a batch's transaction: closed on drop
+/// (which ends the transaction) unless [`CloseUnlessEnded::end`] says the
+/// transaction was committed or rolled back.
+struct CloseUnlessEnded(Option<sqlx::pool::PoolConnection<sqlx::Sqlite>>);
+
+impl CloseUnlessEnded {
+    /// The transaction is over: the connection goes back to the pool.
+    fn end(&mut self) {
+        self.0.take();
+    }
+}
+
+impl Drop for CloseUnlessEnded {
+    fn drop(&mut self) {
+        if let Some(conn) = self.0.as_mut() {
+            conn.close_on_drop();
+        }
+    }
+}
+
+/// `UPDATE conversations …` for [`Append`]: the next sequence number, the
+/// lease, and the reply's title and workflow (no `RETURNING`, no `;`). All
+/// right-hand sides read the row as it was.
+fn push_conversation_update<'a, DB>(qb: &mut sqlx::QueryBuilder<'a, DB>, a: &Append<'a>)
+where
+    DB: sqlx::Database,
+    uuid::Uuid: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+    DateTime<Utc>: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+    &'a str: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+    i64: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+    Json<&'a Value>: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+{
+    qb.push("UPDATE conversations SET last_seq = last_seq + 1, updated_at = ");
+    qb.push_bind(a.at);
+    qb.push(", ended_at = NULL");
+    match a.lease {
+        TurnLease::Keep => {}
+        TurnLease::Claim { owner, until } => {
+            qb.push(", turn_owner = ");
+            qb.push_bind(owner);
+            qb.push(", turn_lease_until = ");
+            qb.push_bind(crate::us(until));
+        }
+        TurnLease::Release { owner } => {
+            qb.push(", turn_lease_until = CASE WHEN turn_owner = ");
+            qb.push_bind(owner);
+            qb.push(" THEN NULL ELSE turn_lease_until END, turn_owner = CASE WHEN turn_owner = ");
+            qb.push_bind(owner);
+            qb.push(" THEN NULL ELSE turn_owner END");
+        }
+    }
+    if let Some(title) = a.writes.title {
+        qb.push(", title = COALESCE(title, ");
+        qb.push_bind(title);
+        qb.push(")");
+    }
+    if let Some((workflow, state)) = a.writes.workflow {
+        qb.push(", workflow = ");
+        qb.push_bind(workflow);
+        qb.push(", state = ");
+        qb.push_bind(Json(state));
+    }
+    qb.push(" WHERE id = ");
+    qb.push_bind(a.conversation.0);
+    if let TurnLease::Claim { owner, .. } = a.lease {
+        // Unless another owner's lease runs.
+        qb.push(" AND (turn_owner IS NULL OR turn_owner = ");
+        qb.push_bind(owner);
+        qb.push(" OR turn_lease_until < ");
+        qb.push_bind(crate::us(a.at));
+        qb.push(")");
+    }
+}
+
+/// `SELECT` of the new message's columns, its sequence number `seq` (a
+/// column of the `FROM` that follows).
+fn push_message_select<'a, DB>(qb: &mut sqlx::QueryBuilder<'a, DB>, a: &Append<'a>, seq: &str)
+where
+    DB: sqlx::Database,
+    uuid::Uuid: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+    DateTime<Utc>: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+    &'a str: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+    Option<&'a str>: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+    Json<&'a Value>: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+{
+    let m = a.message;
+    qb.push("SELECT ");
+    qb.push_bind(a.conversation.0);
+    qb.push(", ");
+    qb.push(seq);
+    qb.push(", ");
+    qb.push_bind(m.role.as_str());
+    qb.push(", ");
+    qb.push_bind(m.content.as_str());
+    qb.push(", ");
+    qb.push_bind(Json(&m.ui_elements));
+    qb.push(", ");
+    qb.push_bind(m.status.as_str());
+    qb.push(", ");
+    qb.push_bind(m.client_id.as_deref());
+    qb.push(", ");
+    qb.push_bind(a.at);
+}
+
+/// On SQLite, after the conversation's update: ` WHERE` its row, if the
+/// update took it (a claim leaves the row another owner's when refused).
+fn push_appended_where<'a>(qb: &mut sqlx::QueryBuilder<'a, sqlx::Sqlite>, a: &Append<'a>) {
+    qb.push(" WHERE id = ");
+    qb.push_bind(a.conversation.0);
+    if let TurnLease::Claim { owner, .. } = a.lease {
+        qb.push(" AND turn_owner = ");
+        qb.push_bind(owner);
+    }
+}
+
+/// [`Store::append_with`] on PostgreSQL: one statement (data-modifying
+/// `WITH` clauses), so one round trip and its own transaction. The
+/// conversation's row lock orders concurrent appends; a claim re-checks
+/// the lease on the row as the earlier append left it.
+async fn append_postgres(pool: &sqlx::PgPool, a: &Append<'_>) -> Result<Appended> {
+    let mut qb = sqlx::QueryBuilder::<sqlx::Postgres>::new("WITH c AS (");
+    push_conversation_update(&mut qb, a);
+    qb.push(" RETURNING last_seq), m AS (INSERT INTO messages (");
+    qb.push(MESSAGE_COLUMNS);
+    qb.push(") ");
+    push_message_select(&mut qb, a, "last_seq");
+    qb.push(" FROM c RETURNING ");
+    qb.push(MESSAGE_COLUMNS);
+    qb.push(")");
+    if let Some(trace) = a.writes.trace {
+        qb.push(", t AS (INSERT INTO turn_traces (conversation_id, turn, data, created_at) SELECT conversation_id, seq, ");
+        qb.push_bind(Json(trace));
+        qb.push(", created_at FROM m ON CONFLICT (conversation_id, turn) DO UPDATE SET data = excluded.data)");
+    }
+    if let Some(user) = a.writes.seen {
+        qb.push(", u AS (UPDATE users SET last_seen_at = ");
+        qb.push_bind(a.at);
+        qb.push(" WHERE id = ");
+        qb.push_bind(user.as_str());
+        qb.push(" AND EXISTS (SELECT 1 FROM m))");
+    }
+    qb.push(" SELECT ");
+    qb.push(MESSAGE_COLUMNS);
+    qb.push(" FROM m");
+    match qb.build().fetch_optional(pool).await {
+        Ok(Some(row)) => Ok(Appended::Stored(message_from(&row)?)),
+        Ok(None) => Ok(Appended::Refused),
+        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Ok(Appended::Duplicate),
+        Err(e) => Err(e.into()),
+    }
+}
+
 impl Store {
     /// Starts a conversation owned by a user or, for a visitor, by a session.
     pub async fn create_conversation(
@@ -363,134 +534,119 @@ impl Store {
         lease: TurnLease<'_>,
         writes: ReplyWrites<'_>,
     ) -> Result<(Message, bool)> {
-        // A resent merchant message (same `client_id`) fails the insert's
-        // unique index, which rolls the transaction back; the stored one is
-        // returned then. No look-up first: resends are rare.
-        let at = now();
-        let sql = format!(
-            "INSERT INTO messages ({MESSAGE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-             RETURNING {MESSAGE_COLUMNS}"
-        );
-        let (owner, until) = match lease {
-            TurnLease::Keep => (None, None),
-            TurnLease::Claim { owner, until } => (Some(owner), Some(until)),
-            TurnLease::Release { owner } => (Some(owner), None),
+        // One statement on PostgreSQL, one batch on SQLite: a single round
+        // trip to the database, where a transaction of separate statements
+        // took one per statement (on SQLite each a hand-off to the
+        // connection's thread while the write lock is held: the limit of a
+        // busy server's turns per second).
+        let append = Append {
+            conversation,
+            at: now(),
+            message,
+            lease,
+            writes,
         };
-        let update = match lease {
-            TurnLease::Keep => {
-                "UPDATE conversations SET last_seq = last_seq + 1, updated_at = $2, ended_at = NULL
-                 WHERE id = $1 RETURNING last_seq"
-            }
-            TurnLease::Claim { .. } => {
-                "UPDATE conversations SET last_seq = last_seq + 1, updated_at = $2, ended_at = NULL,
-                   turn_owner = $3, turn_lease_until = $4
-                 WHERE id = $1 AND (turn_owner IS NULL OR turn_owner = $3 OR turn_lease_until < $5)
-                 RETURNING last_seq"
-            }
-            TurnLease::Release { .. } => {
-                "UPDATE conversations SET last_seq = last_seq + 1, updated_at = $2, ended_at = NULL,
-                   turn_lease_until = CASE WHEN turn_owner = $3 THEN NULL ELSE turn_lease_until END,
-                   turn_owner = CASE WHEN turn_owner = $3 THEN NULL ELSE turn_owner END
-                 WHERE id = $1 RETURNING last_seq"
-            }
+        let outcome = match &self.pool {
+            crate::Pool::Sqlite(p) => self.append_sqlite(p, &append).await?,
+            crate::Pool::Postgres(p) => append_postgres(p, &append).await?,
         };
-        let inserted = on_pool!(self, |p| {
-            let mut tx = self.write_tx(p).await?;
-            // Starting with the write takes the lock first (no read-to-write
-            // upgrade on SQLite; a row lock on PostgreSQL).
-            let mut q = sqlx::query_scalar(update).bind(conversation.0).bind(at);
-            if let Some(owner) = owner {
-                q = q.bind(owner);
-            }
-            if let Some(until) = until {
-                q = q.bind(crate::us(until)).bind(crate::us(at));
-            }
-            let seq: Option<i64> = q.fetch_optional(&mut *tx).await?;
-            let Some(seq) = seq else {
-                drop(tx);
-                // Refused (another owner's turn runs): a resend of a stored
-                // message still gets its original.
-                if let Some(client_id) = &message.client_id
-                    && let Some(existing) =
-                        self.message_by_client_id(conversation, client_id).await?
-                {
-                    return Ok((existing, false));
-                }
-                return Err(match lease {
-                    TurnLease::Claim { .. } if self.conversation(conversation).await?.is_some() => {
-                        StoreError::TurnClaimed
-                    }
-                    _ => StoreError::NotFound("conversation"),
-                });
-            };
-            let row = sqlx::query(&sql)
-                .bind(conversation.0)
-                .bind(seq)
-                .bind(message.role.as_str())
-                .bind(&message.content)
-                .bind(Json(&message.ui_elements))
-                .bind(message.status.as_str())
-                .bind(message.client_id.as_deref())
-                .bind(at)
-                .fetch_one(&mut *tx)
-                .await;
-            match row {
-                Ok(row) => {
-                    let m = message_from(&row)?;
-                    if let Some(trace) = writes.trace {
-                        sqlx::query(SAVE_TRACE)
-                            .bind(conversation.0)
-                            .bind(m.seq)
-                            .bind(Json(trace))
-                            .bind(at)
-                            .execute(&mut *tx)
-                            .await?;
-                    }
-                    if let Some(title) = writes.title {
-                        sqlx::query(
-                            "UPDATE conversations SET title = $2 WHERE id = $1 AND title IS NULL",
-                        )
-                        .bind(conversation.0)
-                        .bind(title)
-                        .execute(&mut *tx)
-                        .await?;
-                    }
-                    if let Some((workflow, state)) = writes.workflow {
-                        sqlx::query(
-                            "UPDATE conversations SET workflow = $2, state = $3 WHERE id = $1",
-                        )
-                        .bind(conversation.0)
-                        .bind(workflow)
-                        .bind(Json(state))
-                        .execute(&mut *tx)
-                        .await?;
-                    }
-                    if let Some(user) = writes.seen {
-                        sqlx::query("UPDATE users SET last_seen_at = $2 WHERE id = $1")
-                            .bind(user.as_str())
-                            .bind(at)
-                            .execute(&mut *tx)
-                            .await?;
-                    }
-                    tx.commit().await?;
-                    Ok::<_, StoreError>(Some(m))
-                }
-                // A resend, or the same client id raced in from another
-                // connection: nothing is stored (the rollback undoes the
-                // sequence number and any claim).
-                Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Ok(None),
-                Err(e) => Err(e.into()),
-            }
-        })?;
-        match inserted {
-            Some(m) => Ok((m, true)),
-            None => {
+        match outcome {
+            Appended::Stored(m) => Ok((m, true)),
+            // A resend (same `client_id`), or the same client id raced in
+            // from another connection: nothing is stored (the sequence
+            // number and any claim are undone with it).
+            Appended::Duplicate => {
                 let client_id = message.client_id.as_deref().unwrap_or_default();
                 let existing = self
                     .message_by_client_id(conversation, client_id)
                     .await?
                     .ok_or(StoreError::NotFound("message"))?;
                 Ok((existing, false))
+            }
+            // Refused (another owner's turn runs), or no such conversation:
+            // a resend of a stored message still gets its original.
+            Appended::Refused => {
+                if let Some(client_id) = &message.client_id
+                    && let Some(existing) =
+                        self.message_by_client_id(conversation, client_id).await?
+                {
+                    return Ok((existing, false));
+                }
+                Err(match lease {
+                    TurnLease::Claim { .. } if self.conversation(conversation).await?.is_some() => {
+                        StoreError::TurnClaimed
+                    }
+                    _ => StoreError::NotFound("conversation"),
+                })
+            }
+        }
+    }
+
+    /// [`Self::append_with`] on SQLite: `BEGIN IMMEDIATE`, the writes and
+    /// `COMMIT` in one batch, under this process's write lock. A batch that
+    /// fails part-way is rolled back; a connection whose transaction could
+    /// not be ended (the rollback failed, or the caller went away mid-way)
+    /// is closed rather than returned to the pool, which ends it.
+    async fn append_sqlite(
+        &self,
+        pool: &sqlx::SqlitePool,
+        append: &Append<'_>,
+    ) -> Result<Appended> {
+        let mut qb = sqlx::QueryBuilder::<sqlx::Sqlite>::new("BEGIN IMMEDIATE; ");
+        push_conversation_update(&mut qb, append);
+        qb.push("; INSERT INTO messages (");
+        qb.push(MESSAGE_COLUMNS);
+        qb.push(") ");
+        push_message_select(&mut qb, append, "last_seq");
+        qb.push(" FROM conversations");
+        push_appended_where(&mut qb, append);
+        qb.push(" RETURNING ");
+        qb.push(MESSAGE_COLUMNS);
+        if let Some(trace) = append.writes.trace {
+            qb.push("; INSERT INTO turn_traces (conversation_id, turn, data, created_at) SELECT id, last_seq, ");
+            qb.push_bind(Json(trace));
+            qb.push(", ");
+            qb.push_bind(append.at);
+            qb.push(" FROM conversations");
+            push_appended_where(&mut qb, append);
+            qb.push(" ON CONFLICT (conversation_id, turn) DO UPDATE SET data = excluded.data");
+        }
+        if let Some(user) = append.writes.seen {
+            qb.push("; UPDATE users SET last_seen_at = ");
+            qb.push_bind(append.at);
+            qb.push(" WHERE id = ");
+            qb.push_bind(user.as_str());
+            qb.push(" AND EXISTS (SELECT 1 FROM conversations");
+            push_appended_where(&mut qb, append);
+            qb.push(")");
+        }
+        qb.push("; COMMIT");
+
+        let _writer = self.write_lock().await;
+        let mut conn = CloseUnlessEnded(Some(pool.acquire().await?));
+        let Some(c) = conn.0.as_mut() else {
+            return Err(StoreError::Corrupt("no connection".into()));
+        };
+        match qb.build().fetch_all(&mut **c).await {
+            Ok(rows) => {
+                conn.end();
+                match rows.first() {
+                    Some(row) => Ok(Appended::Stored(message_from(row)?)),
+                    None => Ok(Appended::Refused),
+                }
+            }
+            Err(e) => {
+                // The batch stopped at the statement that failed, inside its
+                // transaction. If the rollback fails too (nothing to roll
+                // back: it failed at `BEGIN`; or the connection is broken),
+                // the connection is closed.
+                if sqlx::query("ROLLBACK").execute(&mut **c).await.is_ok() {
+                    conn.end();
+                }
+                match e {
+                    sqlx::Error::Database(d) if d.is_unique_violation() => Ok(Appended::Duplicate),
+                    e => Err(e.into()),
+                }
             }
         }
     }

@@ -318,15 +318,21 @@ impl Store {
     /// taking this process's write lock (see [`Store`]'s `writer`). Code
     /// holding one must not start another (the lock is not reentrant).
     pub(crate) async fn write_tx<P: BeginWrite>(&self, pool: &P) -> sqlx::Result<WriteTx<P::Db>> {
-        let writer = match &self.writer {
-            Some(lock) => Some(lock.clone().lock_owned().await),
-            None => None,
-        };
+        let writer = self.write_lock().await;
         let tx = pool.begin_write().await?;
         Ok(WriteTx {
             tx,
             _writer: writer,
         })
+    }
+
+    /// This process's SQLite write lock (see [`Store`]'s `writer`), for a
+    /// write transaction; `None` on PostgreSQL.
+    pub(crate) async fn write_lock(&self) -> Option<tokio::sync::OwnedMutexGuard<()>> {
+        match &self.writer {
+            Some(lock) => Some(lock.clone().lock_owned().await),
+            None => None,
+        }
     }
 
     /// Connects and applies pending migrations.

@@ -833,6 +833,129 @@ contract!(turn_traces_belong_to_their_conversation, |store, url| {
     assert!(store.traces(b).await.unwrap().is_empty());
 });
 
+contract!(
+    a_reply_is_stored_with_its_trace_title_workflow_and_the_merchant_seen,
+    |store, url| {
+        use hirecj_store::{ReplyWrites, TurnLease};
+        let (user, _) = store
+            .get_or_create_user("reply.myshopify.com", None, None)
+            .await
+            .unwrap();
+        let id = ConversationId::generate();
+        store
+            .create_conversation(id, Some(&user.id), None, "shopify_onboarding")
+            .await
+            .unwrap();
+        let soon = Utc::now() + Duration::seconds(30);
+        let mut question = NewMessage::new(Role::Merchant, "How many orders?");
+        question.client_id = Some("q-1".into());
+        let claim = TurnLease::Claim {
+            owner: "a",
+            until: soon,
+        };
+        store
+            .append_message_in_turn(id, &question, claim)
+            .await
+            .unwrap();
+
+        let trace = json!({"model": "offline", "tool_calls": []});
+        let state = json!({"step": 2});
+        let mut answer = NewMessage::new(Role::Cj, "You had **12** orders.");
+        answer.ui_elements = json!([{"id": "oauth_button_1", "type": "oauth_button"}]);
+        let writes = ReplyWrites {
+            trace: Some(&trace),
+            title: Some("Orders this week"),
+            workflow: Some(("ad_hoc_support", &state)),
+            seen: Some(&user.id),
+        };
+        let reply = store.append_reply(id, &answer, "a", writes).await.unwrap();
+        assert_eq!(
+            (
+                reply.seq,
+                reply.role,
+                reply.content.as_str(),
+                &reply.ui_elements
+            ),
+            (2, Role::Cj, "You had **12** orders.", &answer.ui_elements)
+        );
+        assert_eq!(
+            store.messages(id, 0).await.unwrap(),
+            vec![
+                store
+                    .message_by_client_id(id, "q-1")
+                    .await
+                    .unwrap()
+                    .unwrap(),
+                reply.clone()
+            ]
+        );
+        let conversation = store.conversation(id).await.unwrap().unwrap();
+        assert_eq!(
+            (
+                conversation.last_seq,
+                conversation.title.as_deref(),
+                conversation.workflow.as_str(),
+                &conversation.state
+            ),
+            (2, Some("Orders this week"), "ad_hoc_support", &state)
+        );
+        let traces = store.traces_of(id, Some(2)).await.unwrap();
+        assert_eq!(traces.len(), 1);
+        assert_eq!(traces[0].data, trace);
+        let seen = store.user(&user.id).await.unwrap().unwrap();
+        assert!(seen.last_seen_at >= user.last_seen_at);
+        assert!(
+            !store.turn_claimed_elsewhere(id, "b").await.unwrap(),
+            "the reply released the turn"
+        );
+
+        // A title is kept once given; the next reply's writes only what it has.
+        let mut again = NewMessage::new(Role::Merchant, "And sales?");
+        again.client_id = Some("q-2".into());
+        store
+            .append_message_in_turn(id, &again, claim)
+            .await
+            .unwrap();
+        let writes = ReplyWrites {
+            title: Some("Another title"),
+            ..ReplyWrites::default()
+        };
+        let second = store
+            .append_reply(id, &NewMessage::new(Role::Cj, "$1,200."), "a", writes)
+            .await
+            .unwrap();
+        assert_eq!(second.seq, 4);
+        let conversation = store.conversation(id).await.unwrap().unwrap();
+        assert_eq!(
+            (conversation.title.as_deref(), &conversation.state),
+            (Some("Orders this week"), &state)
+        );
+        assert!(store.traces_of(id, Some(4)).await.unwrap().is_empty());
+
+        // A reply to a conversation that is gone stores nothing at all.
+        let gone = ConversationId::generate();
+        let writes = ReplyWrites {
+            trace: Some(&trace),
+            seen: Some(&user.id),
+            ..ReplyWrites::default()
+        };
+        let missing = store
+            .append_reply(gone, &NewMessage::new(Role::Cj, "Hello?"), "a", writes)
+            .await;
+        assert!(
+            matches!(missing, Err(StoreError::NotFound(_))),
+            "{missing:?}"
+        );
+        assert!(store.traces(gone).await.unwrap().is_empty());
+
+        // The store still takes writes: nothing was left half done.
+        store
+            .append_message(id, &NewMessage::new(Role::System, "still here"))
+            .await
+            .unwrap();
+    }
+);
+
 contract!(a_turn_is_claimed_by_one_owner_at_a_time, |store, url| {
     use hirecj_store::TurnLease;
     let id = ConversationId::generate();

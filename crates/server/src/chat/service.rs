@@ -487,14 +487,17 @@ impl ChatService {
                     );
                 }
                 let reply = match early {
-                    Some(early) if new && early.seq == stored.seq => {
+                    Some(Early::Started(early)) if new && early.seq == stored.seq => {
                         self.confirm_early(conversation, early, committed, &stored)
                     }
-                    Some(early) => {
+                    Some(Early::Started(early)) => {
                         self.drop_early(conversation, &early);
                         None
                     }
-                    None => None,
+                    Some(Early::Read(ctx)) if new && ctx.turn == stored.seq + 1 => {
+                        Some(self.answer_read(*ctx, &stored))
+                    }
+                    Some(Early::Read(_)) | None => None,
                 };
                 if new && reply.is_none() {
                     self.note_claim(conversation);
@@ -506,7 +509,7 @@ impl ChatService {
                 })
             }
             Err(e) => {
-                if let Some(early) = early {
+                if let Some(Early::Started(early)) = early {
                     self.drop_early(conversation, &early);
                 }
                 match e {
@@ -529,33 +532,41 @@ impl ChatService {
     /// Starts CJ's reply to `message` while it is being stored (the
     /// caller holds the conversation's gate and no turn runs): reads what
     /// the turn needs as if the message were stored next, and starts the
-    /// turn, unseen by other sockets until [`Self::confirm_early`]. `None`
-    /// when the reply is not an answer to this message (the workflow's
-    /// first action is still due) or cannot be prepared now; it then
-    /// starts the usual way once the message is stored.
+    /// turn, unseen by other sockets until [`Self::confirm_early`]. When
+    /// the read finds the message stored already (the commit won the
+    /// race), the turn is not started; what was read is kept for
+    /// [`Self::answer_read`], which starts it once the message is known to
+    /// be this post's. `None` when the reply is not an answer to this
+    /// message (the workflow's first action is still due) or cannot be
+    /// prepared now; it then starts the usual way once the message is
+    /// stored.
     async fn start_early(
         &self,
         id: ConversationId,
         message: &NewMessage,
         committed: oneshot::Receiver<Message>,
-    ) -> Option<EarlyTurn> {
+    ) -> Option<Early> {
         let store = &self.inner.store;
         let mut conversation = store.conversation(id).await.ok()??;
         if self.initial_action_pending(&conversation) {
             return None;
         }
-        let history = store
+        let mut history = store
             .messages(id, conversation.summary_through)
             .await
             .ok()?;
-        // A resend of a stored message is not answered again; and while the
-        // newest message is not CJ's, its reply is owed or being written
-        // (on another replica, whose claim will refuse this message): no
-        // model call is paid for a message that may not be stored.
-        if history
+        // The message itself, if its commit came before this read.
+        let stored = history
             .iter()
-            .any(|m| m.client_id.is_some() && m.client_id == message.client_id)
-            || history.last().is_some_and(|m| m.role != Role::Cj)
+            .position(|m| m.client_id.is_some() && m.client_id == message.client_id);
+        let before = &history[..stored.unwrap_or(history.len())];
+        // A resend of an older stored message is not answered again; and
+        // while the newest message before this one is not CJ's, its reply is
+        // owed or being written (on another replica, whose claim will refuse
+        // this message): no model call is paid for a message that may not be
+        // stored.
+        if stored.is_some_and(|i| i + 1 != history.len())
+            || before.last().is_some_and(|m| m.role != Role::Cj)
         {
             return None;
         }
@@ -563,8 +574,19 @@ impl ChatService {
             Some(u) => store.user(u).await.ok()?,
             None => None,
         };
+        if let Some(i) = stored {
+            // The conversation may have been read before the commit.
+            let seq = history[i].seq;
+            conversation.last_seq = conversation.last_seq.max(seq);
+            return Some(Early::Read(Box::new(TurnContext {
+                conversation,
+                history,
+                user,
+                turn: seq + 1,
+            })));
+        }
         let seq = conversation.last_seq + 1;
-        let mut history: Vec<Message> = history.into_iter().filter(|m| m.seq < seq).collect();
+        history.retain(|m| m.seq < seq);
         history.push(Message {
             conversation_id: id,
             seq,
@@ -587,7 +609,25 @@ impl ChatService {
             committed,
         };
         let started = self.start_turn(conversation, work, false);
-        Some(EarlyTurn { seq, started })
+        Some(Early::Started(EarlyTurn { seq, started }))
+    }
+
+    /// Starts CJ's reply to `stored`, this post's message, from what
+    /// [`Self::start_early`] read after its commit (the caller holds the
+    /// conversation's gate; the message's claim is this replica's): no
+    /// second read.
+    fn answer_read(&self, ctx: TurnContext, stored: &Message) -> TurnHandle {
+        let id = ctx.conversation.id;
+        let conversation = ctx.conversation.clone();
+        let (tell, committed) = oneshot::channel();
+        let _ = tell.send(stored.clone());
+        let work = TurnWork::Early {
+            ctx: Box::new(ctx),
+            committed,
+        };
+        let started = self.start_turn(conversation, work, true);
+        self.relay(id, started.relay);
+        started.handle
     }
 
     /// The message an early turn answers is stored as it expected: the turn
@@ -1631,6 +1671,14 @@ struct StartedTurn {
     /// For every other socket (see [`ChatService::relay`]).
     relay: broadcast::Receiver<ServerFrame>,
     generation: u64,
+}
+
+/// What [`ChatService::start_early`] did for a message being stored.
+enum Early {
+    /// Started the reply before the message was stored.
+    Started(EarlyTurn),
+    /// Found the message stored already, with everything its reply needs.
+    Read(Box<TurnContext>),
 }
 
 /// A turn started before the message it answers was stored.
