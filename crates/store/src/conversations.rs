@@ -777,6 +777,36 @@ impl Store {
         })
     }
 
+    /// A conversation and its messages after its summary (what CJ's next
+    /// turn reads), in one query: a consistent view of both.
+    pub async fn conversation_and_history(
+        &self,
+        id: ConversationId,
+    ) -> Result<Option<(Conversation, Vec<Message>)>> {
+        const SQL: &str = "SELECT c.id, c.user_id, c.session_id, c.workflow, c.title, c.state,
+               c.last_seq, c.started_at, c.updated_at, c.ended_at, c.summary, c.summary_through,
+               m.conversation_id, m.seq, m.role, m.content, m.ui_elements, m.status,
+               m.client_id, m.created_at
+             FROM conversations c
+             LEFT JOIN messages m ON m.conversation_id = c.id AND m.seq > c.summary_through
+             WHERE c.id = $1 ORDER BY m.seq";
+        on_pool!(self, |p| {
+            let rows = sqlx::query(SQL).bind(id.0).fetch_all(p).await?;
+            let Some(first) = rows.first() else {
+                return Ok(None);
+            };
+            let conversation = conversation_from(first)?;
+            let mut history = Vec::with_capacity(rows.len());
+            for row in &rows {
+                // A conversation without such messages is one row of NULLs.
+                if row.opt_int("seq")?.is_some() {
+                    history.push(message_from(row)?);
+                }
+            }
+            Ok(Some((conversation, history)))
+        })
+    }
+
     /// Marks a message as stopped or interrupted (or complete again).
     pub async fn set_message_status(
         &self,

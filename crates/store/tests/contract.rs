@@ -956,6 +956,49 @@ contract!(
     }
 );
 
+contract!(
+    a_turn_reads_its_conversation_and_history_in_one_view,
+    |store, url| {
+        let id = ConversationId::generate();
+        store
+            .create_conversation(id, None, None, "ad_hoc_support")
+            .await
+            .unwrap();
+        let (conversation, history) = store.conversation_and_history(id).await.unwrap().unwrap();
+        assert_eq!((conversation.id, conversation.last_seq), (id, 0));
+        assert!(history.is_empty());
+
+        for text in ["one", "two", "three", "four"] {
+            store
+                .append_message(id, &NewMessage::new(Role::Merchant, text))
+                .await
+                .unwrap();
+        }
+        store
+            .set_conversation_summary(id, 0, "The merchant counted to two.", 2)
+            .await
+            .unwrap();
+        let (conversation, history) = store.conversation_and_history(id).await.unwrap().unwrap();
+        assert_eq!(conversation, store.conversation(id).await.unwrap().unwrap());
+        assert_eq!(history, store.messages(id, 2).await.unwrap());
+        assert_eq!(
+            history
+                .iter()
+                .map(|m| (m.seq, m.content.as_str()))
+                .collect::<Vec<_>>(),
+            vec![(3, "three"), (4, "four")]
+        );
+
+        assert!(
+            store
+                .conversation_and_history(ConversationId::generate())
+                .await
+                .unwrap()
+                .is_none()
+        );
+    }
+);
+
 contract!(a_turn_is_claimed_by_one_owner_at_a_time, |store, url| {
     use hirecj_store::TurnLease;
     let id = ConversationId::generate();

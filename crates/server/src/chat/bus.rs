@@ -269,17 +269,8 @@ fn push_coalesced(pending: &mut Vec<Envelope>, envelope: Envelope) {
         && last.conversation == envelope.conversation
         && !last.announcement
         && !envelope.announcement
-        && let (
-            ServerFrame::CjDelta { turn, text, .. },
-            ServerFrame::CjDelta {
-                turn: next_turn,
-                text: more,
-                restart: false,
-            },
-        ) = (&mut last.frame, &envelope.frame)
-        && turn == next_turn
+        && last.frame.absorb(&envelope.frame)
     {
-        text.push_str(more);
         return;
     }
     pending.push(envelope);

@@ -146,6 +146,26 @@ pub enum ServerFrame {
 }
 
 impl ServerFrame {
+    /// Joins `next` onto this frame when both are pieces of the same reply
+    /// (`cj_delta` of one turn, `next` not restarting it): one frame says
+    /// what the two did. False, and nothing changed, otherwise.
+    pub fn absorb(&mut self, next: &ServerFrame) -> bool {
+        match (self, next) {
+            (
+                ServerFrame::CjDelta { turn, text, .. },
+                ServerFrame::CjDelta {
+                    turn: next_turn,
+                    text: more,
+                    restart: false,
+                },
+            ) if turn == next_turn => {
+                text.push_str(more);
+                true
+            }
+            _ => false,
+        }
+    }
+
     pub fn error(code: &str, message: impl Into<String>, retryable: bool) -> Self {
         Self::Error {
             code: code.to_owned(),
@@ -197,5 +217,34 @@ mod tests {
         .unwrap();
         assert_eq!(v["type"], "message_ack");
         assert_eq!(v["seq"], 3);
+    }
+
+    #[test]
+    fn pieces_of_one_reply_join_and_nothing_else_does() {
+        let delta = |turn, text: &str, restart| ServerFrame::CjDelta {
+            turn,
+            text: text.into(),
+            restart,
+        };
+        let mut first = delta(4, "You had ", true);
+        assert!(first.absorb(&delta(4, "64 orders", false)));
+        assert_eq!(first, delta(4, "You had 64 orders", true));
+        // Another turn's piece, a restart, or any other frame stays apart.
+        for other in [
+            delta(6, " last week", false),
+            delta(4, "You had", true),
+            ServerFrame::MessageAck {
+                client_id: "c".into(),
+                seq: 5,
+            },
+        ] {
+            assert!(!first.absorb(&other), "{other:?}");
+        }
+        assert_eq!(first, delta(4, "You had 64 orders", true));
+        let mut ack = ServerFrame::MessageAck {
+            client_id: "c".into(),
+            seq: 5,
+        };
+        assert!(!ack.absorb(&delta(4, "x", false)));
     }
 }

@@ -547,14 +547,10 @@ impl ChatService {
         committed: oneshot::Receiver<Message>,
     ) -> Option<Early> {
         let store = &self.inner.store;
-        let mut conversation = store.conversation(id).await.ok()??;
+        let (mut conversation, mut history) = store.conversation_and_history(id).await.ok()??;
         if self.initial_action_pending(&conversation) {
             return None;
         }
-        let mut history = store
-            .messages(id, conversation.summary_through)
-            .await
-            .ok()?;
         // The message itself, if its commit came before this read.
         let stored = history
             .iter()
@@ -575,9 +571,7 @@ impl ChatService {
             None => None,
         };
         if let Some(i) = stored {
-            // The conversation may have been read before the commit.
             let seq = history[i].seq;
-            conversation.last_seq = conversation.last_seq.max(seq);
             return Some(Early::Read(Box::new(TurnContext {
                 conversation,
                 history,
@@ -950,15 +944,26 @@ impl ChatService {
 
     /// Sends the frames of `id`'s turn (`frames`, subscribed when the turn
     /// started) to every tab with the conversation open, on any replica.
+    /// Pieces of the reply that are already waiting go as one `cj_delta`
+    /// (nothing waits to be joined): a reply written faster than it is
+    /// relayed costs a frame per burst, not per piece, on every socket.
     fn relay(&self, id: ConversationId, mut frames: broadcast::Receiver<ServerFrame>) {
         let bus = self.inner.bus.clone();
         tokio::spawn(async move {
             loop {
-                match frames.recv().await {
-                    Ok(frame) => bus.publish(id, frame),
-                    Err(broadcast::error::RecvError::Lagged(_)) => {}
+                let mut frame = match frames.recv().await {
+                    Ok(frame) => frame,
+                    Err(broadcast::error::RecvError::Lagged(_)) => continue,
                     Err(broadcast::error::RecvError::Closed) => break,
+                };
+                // Until nothing waits (or the channel closed, or lagged:
+                // the skipped pieces are lost, as without joining).
+                while let Ok(next) = frames.try_recv() {
+                    if !frame.absorb(&next) {
+                        bus.publish(id, std::mem::replace(&mut frame, next));
+                    }
                 }
+                bus.publish(id, frame);
             }
         });
     }
