@@ -510,11 +510,17 @@ async fn tabs_on_different_replicas_behind_haproxy_share_one_reply_per_message()
     for _ in 0..20 {
         let mut refused = Vec::new();
         for (i, (tab, _, _)) in pending.iter_mut().enumerate() {
+            // This tab's message is acknowledged and answered, or refused.
+            // The other tab's reply reaches this one too, and may come
+            // before the refusal: it is not this message's answer.
+            let mut acked = None;
             loop {
                 let frame = tab.next().await.unwrap();
                 match frame.kind() {
-                    "message_ack" => {}
-                    "cj_message" => break,
+                    "message_ack" => acked = frame["seq"].as_i64(),
+                    "cj_message" if acked.is_some_and(|seq| frame["seq"].as_i64() > Some(seq)) => {
+                        break;
+                    }
                     "error" => {
                         assert_eq!(frame["code"], "turn_in_progress", "{frame}");
                         refused.push(i);
@@ -527,8 +533,14 @@ async fn tabs_on_different_replicas_behind_haproxy_share_one_reply_per_message()
         if refused.is_empty() {
             break;
         }
-        for i in refused {
-            let (tab, text, client_id) = &mut pending[i];
+        // Only the refused go again (an answered tab has nothing to wait for).
+        pending = pending
+            .into_iter()
+            .enumerate()
+            .filter(|(i, _)| refused.contains(i))
+            .map(|(_, p)| p)
+            .collect();
+        for (tab, text, client_id) in &mut pending {
             tab.send(&message(text, client_id)).await.unwrap();
         }
     }
