@@ -21,6 +21,11 @@ const SAVE_TRACE: &str = "INSERT INTO turn_traces (conversation_id, turn, data, 
      VALUES ($1, $2, $3, $4)
      ON CONFLICT (conversation_id, turn) DO UPDATE SET data = excluded.data";
 
+/// How an append's trace replaces one stored for the same turn, as
+/// [`SAVE_TRACE`] does.
+const TRACE_REPLACES: &str =
+    " ON CONFLICT (conversation_id, turn) DO UPDATE SET data = excluded.data";
+
 /// What is written with CJ's reply, in the reply's own transaction
 /// ([`Store::append_reply`]).
 #[derive(Debug, Clone, Copy, Default)]
@@ -241,7 +246,9 @@ async fn append_postgres(pool: &sqlx::PgPool, a: &Append<'_>) -> Result<Appended
     if let Some(trace) = a.writes.trace {
         qb.push(", t AS (INSERT INTO turn_traces (conversation_id, turn, data, created_at) SELECT conversation_id, seq, ");
         qb.push_bind(Json(trace));
-        qb.push(", created_at FROM m ON CONFLICT (conversation_id, turn) DO UPDATE SET data = excluded.data)");
+        qb.push(", created_at FROM m");
+        qb.push(TRACE_REPLACES);
+        qb.push(")");
     }
     if let Some(user) = a.writes.seen {
         qb.push(", u AS (UPDATE users SET last_seen_at = ");
@@ -609,7 +616,7 @@ impl Store {
             qb.push_bind(append.at);
             qb.push(" FROM conversations");
             push_appended_where(&mut qb, append);
-            qb.push(" ON CONFLICT (conversation_id, turn) DO UPDATE SET data = excluded.data");
+            qb.push(TRACE_REPLACES);
         }
         if let Some(user) = append.writes.seen {
             qb.push("; UPDATE users SET last_seen_at = ");
