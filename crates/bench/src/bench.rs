@@ -13,7 +13,7 @@
 //! chat protocol through the test kit's client on the server's typed frames.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -333,7 +333,18 @@ async fn run_on(
         "hirecj-bench — {}",
         chrono::Utc::now().format("%Y-%m-%d %H:%M:%S UTC")
     );
-    println!("machine: {cores} cores, open-file limit {fd_limit}");
+    let sync = server
+        .data_dir
+        .as_deref()
+        .map_or_else(std::env::temp_dir, Path::to_path_buf);
+    let synced = match synced_write_ms(&sync) {
+        Ok(median) => median,
+        Err(e) => format!("not measured ({e})"),
+    };
+    println!(
+        "machine: {cores} cores, open-file limit {fd_limit}, a synced 4 KB write {synced} \
+         (median of {SYNC_SAMPLES}; SQLite's checkpoints wait on these)"
+    );
     println!(
         "server: {} ({})",
         server.base,
@@ -850,6 +861,32 @@ impl Drop for Target {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// Synced writes timed by [`synced_write_ms`].
+const SYNC_SAMPLES: usize = 50;
+
+/// The median time to write 4 KB into a file in `dir` and wait until the
+/// disk has it: what a commit or checkpoint that syncs pays on this
+/// machine, so runs on different machines can be compared.
+fn synced_write_ms(dir: &Path) -> std::io::Result<String> {
+    use std::io::{Seek, Write};
+    let path = dir.join(format!("hirecj-bench-sync-{}", std::process::id()));
+    let result = (|| {
+        let mut file = std::fs::File::create(&path)?;
+        let block = [0x5a_u8; 4096];
+        let mut samples = Vec::with_capacity(SYNC_SAMPLES);
+        for _ in 0..SYNC_SAMPLES {
+            let start = Instant::now();
+            file.rewind()?;
+            file.write_all(&block)?;
+            file.sync_data()?;
+            samples.push(ms(start.elapsed()));
+        }
+        Ok(pct(&sorted(samples), 0.5))
+    })();
+    let _ = std::fs::remove_file(&path);
+    result
 }
 
 /// The mock model: every completion is the same short answer, its first
