@@ -282,6 +282,10 @@ async fn the_chat_works_without_javascript() {
     let html = page.text().await.unwrap();
     assert!(html.contains("<noscript>"), "{html}");
     assert!(html.contains("method=\"post\" action=\"/chat\""), "{html}");
+    assert!(
+        html.contains("Hi, I'm CJ") && html.contains("Connect your Shopify store below"),
+        "a visitor without scripts is greeted before the first message: {html}"
+    );
     let post = |fields: Vec<(&'static str, String)>, origin: Option<String>| {
         let mut req = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
