@@ -12,6 +12,7 @@
 //! * message sequence numbers are allocated atomically per conversation;
 //! * times are UTC with microsecond precision on both backends.
 
+mod checkpoint;
 pub mod compliance;
 mod conversations;
 pub mod crypto;
@@ -202,6 +203,10 @@ pub struct Store {
     /// sleeps of up to tens of milliseconds (the tail of a busy server's
     /// turns). `None` on PostgreSQL.
     writer: Option<Arc<tokio::sync::Mutex<()>>>,
+    /// SQLite: copies the write-ahead log into the database beside the
+    /// writers rather than inside a commit (see `checkpoint`); `None` on
+    /// PostgreSQL.
+    _checkpointer: Option<Arc<checkpoint::Checkpointer>>,
 }
 
 /// A write transaction ([`Store::write_tx`]): the transaction, and on
@@ -276,6 +281,8 @@ impl Store {
     /// Connects to `url` (`sqlite:path`, `sqlite::memory:`, `postgres://…`)
     /// without touching the schema. Call [`Store::migrate`] next.
     pub async fn connect(url: &str, cipher: Cipher, options: &StoreOptions) -> Result<Self> {
+        let mut checkpointer = None;
+        let writer = Arc::new(tokio::sync::Mutex::new(()));
         let pool = if url.starts_with("sqlite:") {
             let connect = SqliteConnectOptions::from_str(url)?;
             private_database_file(connect.get_filename())?;
@@ -284,7 +291,14 @@ impl Store {
                 .journal_mode(SqliteJournalMode::Wal)
                 .synchronous(SqliteSynchronous::Normal)
                 .foreign_keys(true)
-                .busy_timeout(Duration::from_secs(10));
+                .busy_timeout(Duration::from_secs(10))
+                // Checkpoints are the checkpointer's (see `checkpoint`).
+                .pragma(
+                    "wal_autocheckpoint",
+                    checkpoint::SAFETY_NET_PAGES.to_string(),
+                );
+            let commits = Arc::new(checkpoint::Commits::default());
+            let hook = Arc::clone(&commits);
             let pool = SqlitePoolOptions::new()
                 .max_connections(options.max_connections.clamp(1, 16))
                 .acquire_timeout(options.acquire_timeout)
@@ -292,8 +306,23 @@ impl Store {
                 // query (a round trip to the connection's thread, and
                 // half of the thread hand-offs of a turn).
                 .test_before_acquire(false)
+                .after_connect(move |conn, _| {
+                    let commits = Arc::clone(&hook);
+                    Box::pin(async move {
+                        conn.lock_handle().await?.set_commit_hook(move || {
+                            commits.committed();
+                            true
+                        });
+                        Ok(())
+                    })
+                })
                 .connect_with(connect)
                 .await?;
+            checkpointer = Some(Arc::new(checkpoint::Checkpointer::start(
+                pool.clone(),
+                commits,
+                Arc::clone(&writer),
+            )));
             Pool::Sqlite(pool)
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             let connect = PgConnectOptions::from_str(url)?.application_name("hirecj");
@@ -306,11 +335,12 @@ impl Store {
         } else {
             return Err(StoreError::UnsupportedUrl);
         };
-        let writer = matches!(pool, Pool::Sqlite(_)).then(Arc::default);
+        let writer = matches!(pool, Pool::Sqlite(_)).then_some(writer);
         Ok(Self {
             pool,
             cipher,
             writer,
+            _checkpointer: checkpointer,
         })
     }
 
