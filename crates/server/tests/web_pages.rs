@@ -217,6 +217,23 @@ async fn history_memory_and_transcript_pages() {
         "/api/v1/users/{}/conversations/{}/export?format=markdown",
         alice.id, ids[0]
     )));
+    // CJ's Connect button, on a page without the chat's script, in words.
+    let offered = ConversationId::generate();
+    store
+        .create_conversation(offered, Some(&alice.id), None, "shopify_onboarding")
+        .await
+        .unwrap();
+    let mut greeting = NewMessage::new(Role::Cj, "Connect your store:\n\n__OAUTH_BUTTON_1__");
+    greeting.ui_elements = serde_json::json!([{"id": "oauth_button_1", "type": "oauth_button", "provider": "shopify"}]);
+    store.append_message(offered, &greeting).await.unwrap();
+    let html = app
+        .get(&format!("/history/{offered}"), Some(&cookie))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("[Connect Shopify button]"), "{html}");
+
     // Someone else's, unknown, malformed.
     assert_eq!(
         app.get(&format!("/history/{bobs}"), Some(&cookie))

@@ -1,10 +1,11 @@
 //! CJ's markdown as sanitized HTML. Raw HTML in a message is never trusted:
 //! `ammonia` keeps only harmless tags and `http`, `https` and `mailto` links.
-//! UI-element placeholders become empty `<span data-ui-element="…">` slots the
-//! page fills with the element (e.g. the Connect Shopify form).
+//! UI-element placeholders become `<span data-ui-element="…">` slots the
+//! chat fills with the element (e.g. the Connect Shopify form); a page
+//! without the chat's script shows what was there in words.
 
 use hirecj_agent::chart::Chart;
-use hirecj_agent::ui_actions::CHART;
+use hirecj_agent::ui_actions::{CHART, OAUTH_BUTTON};
 use serde_json::Value;
 
 /// Table column alignments: pulldown-cmark's inline style, the class kept.
@@ -63,6 +64,12 @@ pub fn markdown_to_html(content: &str, ui_elements: &Value) -> String {
     for (i, id) in ids.iter().enumerate() {
         let slot = match &charts[i] {
             Some(figure) => figure.clone(),
+            // What a page without the chat's script shows (a transcript in
+            // history, the chat without JavaScript); the chat replaces it
+            // with the element.
+            None if element_type(ui_elements, id) == Some(OAUTH_BUTTON) => format!(
+                "<span class=\"ui-slot\" data-ui-element=\"{id}\"><em class=\"ui-fallback\">[Connect Shopify button]</em></span>"
+            ),
             None => format!("<span class=\"ui-slot\" data-ui-element=\"{id}\"></span>"),
         };
         clean = clean
@@ -102,6 +109,16 @@ fn under_the_page_heading<'a>(
         Event::End(TagEnd::Heading(_)) => Event::End(TagEnd::Heading(open)),
         other => other,
     })
+}
+
+/// The type of the UI element `id`.
+fn element_type<'a>(ui_elements: &'a Value, id: &str) -> Option<&'a str> {
+    ui_elements
+        .as_array()?
+        .iter()
+        .find(|e| e.get("id").and_then(Value::as_str) == Some(id))?
+        .get("type")?
+        .as_str()
 }
 
 /// The chart of the `chart` element `id`, if it is one and reads as one.
@@ -225,6 +242,11 @@ mod tests {
             "{html}"
         );
         assert!(!html.contains("OAUTH_BUTTON"), "{html}");
+        // Without the chat's script, the slot says what was offered there.
+        assert!(
+            html.contains("<em class=\"ui-fallback\">[Connect Shopify button]</em></span>"),
+            "{html}"
+        );
         // An id that is not safe is never put into the markup.
         let html = markdown_to_html("x", &json!([{"id": "\"><script>"}]));
         assert!(!html.contains("<script"), "{html}");
