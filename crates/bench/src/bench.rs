@@ -337,7 +337,7 @@ async fn run_on(
         .data_dir
         .as_deref()
         .map_or_else(std::env::temp_dir, Path::to_path_buf);
-    let synced = match synced_write_ms(&sync) {
+    let synced = match synced_write(&sync) {
         Ok(median) => median,
         Err(e) => format!("not measured ({e})"),
     };
@@ -863,13 +863,13 @@ impl Drop for Target {
     }
 }
 
-/// Synced writes timed by [`synced_write_ms`].
+/// Synced writes timed by [`synced_write`].
 const SYNC_SAMPLES: usize = 50;
 
-/// The median time to write 4 KB into a file in `dir` and wait until the
+/// The median time, formatted, to write 4 KB into a file in `dir` and wait until the
 /// disk has it: what a commit or checkpoint that syncs pays on this
 /// machine, so runs on different machines can be compared.
-fn synced_write_ms(dir: &Path) -> std::io::Result<String> {
+fn synced_write(dir: &Path) -> std::io::Result<String> {
     use std::io::{Seek, Write};
     let path = dir.join(format!("hirecj-bench-sync-{}", std::process::id()));
     let result = (|| {

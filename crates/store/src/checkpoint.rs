@@ -112,9 +112,6 @@ async fn run(pool: SqlitePool, commits: Arc<Commits>, writer: Arc<tokio::sync::M
     loop {
         commits.due(copied).await;
         copied = commits.count();
-        if pool.is_closed() {
-            return;
-        }
         match pass(&pool).await {
             Err(sqlx::Error::PoolClosed) => return,
             Ok(log) if log >= RESTART_PAGES => {

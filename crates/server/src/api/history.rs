@@ -203,7 +203,7 @@ fn strip_placeholders(content: &str, ui_elements: &Value) -> String {
             continue;
         };
         let note = match e.get("type").and_then(Value::as_str) {
-            Some("oauth_button") => "_[Connect Shopify button]_".to_owned(),
+            Some("oauth_button") => format!("_{}_", crate::chat::render::CONNECT_BUTTON_NOTE),
             Some("chart") => match crate::chat::render::chart_of(ui_elements, id) {
                 Some(chart) => crate::chat::chart::markdown(&chart),
                 None => "_[chart]_".to_owned(),

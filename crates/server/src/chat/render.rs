@@ -8,6 +8,10 @@ use hirecj_agent::chart::Chart;
 use hirecj_agent::ui_actions::{CHART, OAUTH_BUTTON};
 use serde_json::Value;
 
+/// Where CJ offered the Connect Shopify button, in words: on pages without
+/// the chat's script and in the Markdown export.
+pub(crate) const CONNECT_BUTTON_NOTE: &str = "[Connect Shopify button]";
+
 /// Table column alignments: pulldown-cmark's inline style, the class kept.
 const ALIGNMENTS: [(&str, &str); 2] = [("right", "align-right"), ("center", "align-center")];
 
@@ -68,7 +72,7 @@ pub fn markdown_to_html(content: &str, ui_elements: &Value) -> String {
             // history, the chat without JavaScript); the chat replaces it
             // with the element.
             None if element_type(ui_elements, id) == Some(OAUTH_BUTTON) => format!(
-                "<span class=\"ui-slot\" data-ui-element=\"{id}\"><em class=\"ui-fallback\">[Connect Shopify button]</em></span>"
+                "<span class=\"ui-slot\" data-ui-element=\"{id}\"><em class=\"ui-fallback\">{CONNECT_BUTTON_NOTE}</em></span>"
             ),
             None => format!("<span class=\"ui-slot\" data-ui-element=\"{id}\"></span>"),
         };
@@ -111,22 +115,22 @@ fn under_the_page_heading<'a>(
     })
 }
 
-/// The type of the UI element `id`.
-fn element_type<'a>(ui_elements: &'a Value, id: &str) -> Option<&'a str> {
+/// The UI element `id` of a message.
+fn element<'a>(ui_elements: &'a Value, id: &str) -> Option<&'a Value> {
     ui_elements
         .as_array()?
         .iter()
-        .find(|e| e.get("id").and_then(Value::as_str) == Some(id))?
-        .get("type")?
-        .as_str()
+        .find(|e| e.get("id").and_then(Value::as_str) == Some(id))
+}
+
+/// The type of the UI element `id`.
+fn element_type<'a>(ui_elements: &'a Value, id: &str) -> Option<&'a str> {
+    element(ui_elements, id)?.get("type")?.as_str()
 }
 
 /// The chart of the `chart` element `id`, if it is one and reads as one.
 pub(crate) fn chart_of(ui_elements: &Value, id: &str) -> Option<Chart> {
-    let element = ui_elements
-        .as_array()?
-        .iter()
-        .find(|e| e.get("id").and_then(Value::as_str) == Some(id))?;
+    let element = element(ui_elements, id)?;
     if element.get("type").and_then(Value::as_str) != Some(CHART) {
         return None;
     }
